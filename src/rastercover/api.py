@@ -1,0 +1,229 @@
+"""The public verbs: open sources and sinks, wire them to the engine.
+
+Examples
+--------
+>>> import shapely, rastercover
+>>> from affine import Affine
+>>> grid = rastercover.Grid(4, 2, Affine(10, 0, 0, 0, -10, 20), "EPSG:32198", tile_size=2)
+>>> stands = [(shapely.box(0, 0, 20, 20), 12.5), (shapely.box(15, 0, 40, 20), 30.0)]
+>>> da = rastercover.rasterize(stands, grid, methods=["MEAN_OF_VALUES_AT_PIXEL_CENTROID",
+...                            "COUNT_OF_VALUES_AT_PIXEL_CENTROID"], assume_crs="EPSG:32198")
+>>> da.sel(band="MEAN_OF_VALUES_AT_PIXEL_CENTROID").values.tolist()
+[[12.5, 12.5, 30.0, 30.0], [12.5, 12.5, 30.0, 30.0]]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .crs import as_crs, crs_label, same_crs
+from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, run
+from .errors import CRSError, InputError
+from .grid import Grid
+from .io import (
+    FileVectorSource,
+    GeoTiffSink,
+    MemorySink,
+    MemoryVectorSource,
+    ReprojectedSource,
+    TileFolderSink,
+)
+from .methods import Method, get_method
+
+__all__ = ["RasterizeResult", "open_grid", "open_vector", "rasterize"]
+
+DEFAULT_METHODS = ("LAST_VALUE_AT_PIXEL_CENTROID",)
+
+
+@dataclass(frozen=True)
+class RasterizeResult:
+    """What :func:`rasterize` wrote when given an output path."""
+
+    path: str
+    format: str
+    grid: Grid = field(repr=False)
+    bands: tuple[str, ...]
+    dtype: str
+    nodata: float
+    tiles_written: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: {self.format}, {self.grid.width}x{self.grid.height} px, {len(self.bands)} band(s) "
+            f"{', '.join(self.bands)} ({self.dtype}, nodata {self.nodata:g}), {self.tiles_written} tile(s), "
+            f"{crs_label(self.grid.crs)}"
+        )
+
+
+def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
+    """A grid from a :class:`Grid`, a raster file, or a folder/VRT of tiles (``tile_size`` overrides).
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> open_grid(Grid(10, 10, Affine(1, 0, 0, 0, -1, 10)), tile_size=5).tile_layout
+    (2, 2)
+    """
+    if isinstance(like, Grid):
+        return like if tile_size is None else like.with_tile_size(tile_size)
+    path = os.fspath(like)
+    if os.path.isdir(path):
+        grid = Grid.from_tiles(path)
+        return grid if tile_size is None else grid.with_tile_size(tile_size)
+    return Grid.from_raster(path, tile_size)
+
+
+def open_vector(
+    source: Any,
+    *,
+    layer: str | int | None = None,
+    value: str | None = None,
+    where: str | None = None,
+    assume_crs: Any = None,
+) -> Any:
+    """A vector source from a path, a GeoDataFrame, ``(geometry, value)`` pairs, or a source object."""
+    if isinstance(source, str | os.PathLike):
+        return FileVectorSource(os.fspath(source), layer=layer, value=value, where=where, assume_crs=assume_crs)
+    if where is not None:
+        raise InputError("where= filters only apply to files (and later PostGIS tables); filter the data first")
+    if hasattr(source, "geometry") and hasattr(source, "crs") and hasattr(source, "columns"):
+        return MemoryVectorSource.from_geodataframe(source, value=value, assume_crs=assume_crs)
+    if all(hasattr(source, a) for a in ("read", "crs", "bounds", "describe")):
+        return source
+    if isinstance(source, Iterable):
+        if value is not None:
+            raise InputError("value= names a column; (geometry, value) pairs carry their values themselves")
+        return MemoryVectorSource.from_pairs(source, crs=assume_crs)
+    raise InputError(f"cannot read features from a {type(source).__name__}: give a path, a GeoDataFrame or pairs")
+
+
+def _dtype(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise InputError(f"unknown dtype {dtype!r}: use e.g. float32, float64, int16, int32, uint8") from None
+    if dt.kind not in "iuf" or dt.itemsize > 8 or dt == np.float16:
+        raise InputError(f"dtype {dt.name} cannot be a raster band: use float32, float64, int8..int64 or uint8..uint64")
+    if nodata is None:
+        raise InputError("nodata cannot be None: give a value (default -9999)")
+    nodata = float(nodata)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if np.isnan(nodata) or not float(nodata).is_integer() or not info.min <= nodata <= info.max:
+            raise InputError(
+                f"nodata {nodata:g} does not fit a {dt.name} band; pick a value in [{info.min}, {info.max}]"
+            )
+    elif dt == np.float32 and not np.isnan(nodata) and float(np.float32(nodata)) != nodata:
+        raise InputError(f"nodata {nodata!r} is not exactly representable as float32; pick e.g. -9999")
+    return dt, nodata
+
+
+def rasterize(
+    source: Any,
+    grid: Grid | str | os.PathLike,
+    *,
+    layer: str | int | None = None,
+    value: str | None = None,
+    where: str | None = None,
+    methods: str | Method | Sequence[str | Method] = DEFAULT_METHODS,
+    extent: str | Extent = "full",
+    output: str | os.PathLike | None = None,
+    workers: int = 1,
+    dtype: Any = "float32",
+    nodata: float = -9999,
+    tile_size: Any = None,
+    assume_crs: Any = None,
+    cog: bool = False,
+    overwrite: bool = False,
+    invalid: str | InvalidPolicy = "fix",
+    progress: Callable[[int], None] | None = None,
+    block_pixels: int = DEFAULT_BLOCK_PIXELS,
+):
+    """Rasterize a vector coverage onto ``grid``, one band per method, tile by tile.
+
+    Parameters
+    ----------
+    source
+        A vector file path (any OGR format), a GeoDataFrame, ``(geometry, value)`` pairs, or a source object.
+    grid
+        A :class:`Grid`, a reference raster file, or a folder/VRT of aligned tiles.
+    layer, value, where
+        Layer of a multi-layer file, numeric value column, OGR SQL attribute filter.
+    methods
+        Method names (see ``rastercover methods``); one band each, described by the method name.
+    extent
+        ``"full"``: every tile of the grid; ``"touched"``: only tiles the features intersect.
+    output
+        None: return an ``xarray.DataArray`` (band, y, x). A path ending in ``.tif``/``.tiff``: one GeoTIFF.
+        Any other path: a tile folder (``r{row}_c{col}.tif`` + ``index.vrt``).
+    workers
+        Number of local processes; results are identical for any number.
+    dtype, nodata
+        Band type and nodata value (default float32, -9999).
+    tile_size
+        Override the grid's tile size (``N``, ``(W, H)`` or ``"WxH"``).
+    assume_crs
+        CRS of features that carry none (a file with a CRS keeps its own).
+    cog
+        With a ``.tif`` output, write a Cloud Optimized GeoTIFF with overviews.
+    overwrite
+        Replace an existing output.
+    invalid
+        ``"fix"`` (repair invalid polygons with ``make_valid``) or ``"error"``.
+    progress
+        Called with the number of tiles finished, block by block.
+
+    Returns
+    -------
+    xarray.DataArray or RasterizeResult
+    """
+    method_list = [get_method(m) for m in ([methods] if isinstance(methods, str | Method) else methods)]
+    if not method_list:
+        raise InputError("no method given: name at least one (see `rastercover methods`)")
+    seen = set()
+    for m in method_list:
+        if m.name in seen:
+            raise InputError(f"method {m.name} is asked twice")
+        seen.add(m.name)
+    extent = Extent.parse(extent)
+    invalid = InvalidPolicy.parse(invalid)
+    dt, nodata = _dtype(dtype, nodata)
+    grid = open_grid(grid, tile_size)
+    if grid.crs is None:
+        raise CRSError("the reference grid has no CRS; give the raster a CRS (or build the Grid with crs=)")
+    src = open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
+    needs_value = [m.name for m in method_list if m.needs_value]
+    if needs_value and getattr(src, "value", "pairs") is None:
+        raise InputError(f"{', '.join(needs_value)} read(s) a value column: name it with --value / value=")
+    if src.crs is None:
+        raise CRSError(f"{src.describe()} has no CRS: pass assume_crs=")
+    if not same_crs(src.crs, grid.crs):
+        src = ReprojectedSource(src, grid.crs)
+        _ = src.bounds  # fail now, not in a worker, when the CRSs cannot be bridged
+    elif as_crs(src.crs) is None:
+        raise CRSError(f"{src.describe()}: unknown CRS")
+
+    if output is None:
+        sink = MemorySink()
+        fmt = "memory"
+    else:
+        out = os.fspath(output)
+        if out.lower().endswith((".tif", ".tiff")):
+            resampling = "nearest" if all(m.categorical for m in method_list) else "average"
+            sink = GeoTiffSink(out, cog=cog, overview_resampling=resampling, overwrite=overwrite)
+            fmt = "COG" if cog else "GeoTIFF"
+        else:
+            if cog:
+                raise InputError("cog=True needs a .tif output; a tile folder holds one GeoTIFF per tile")
+            sink = TileFolderSink(out, overwrite=overwrite)
+            fmt = "tile folder"
+    job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid)
+    result, written = run(job, sink, workers=workers, block_pixels=block_pixels, progress=progress)
+    if output is None:
+        return result
+    return RasterizeResult(result, fmt, grid, tuple(m.name for m in method_list), dt.name, nodata, written)

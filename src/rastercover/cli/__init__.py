@@ -1,0 +1,1 @@
+"""The ``rastercover`` command line (click): one module per command."""

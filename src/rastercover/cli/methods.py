@@ -1,0 +1,19 @@
+"""``rastercover methods``: every registered method with one line each."""
+
+from __future__ import annotations
+
+import click
+
+from ..methods import EMPTY_NODATA, available_methods
+
+__all__ = ["methods"]
+
+
+@click.command()
+def methods() -> None:
+    """List every method (built-in and plug-in), one line each."""
+    items = available_methods()
+    width = max(len(n) for n in items)
+    for name, m in items.items():
+        empty = "nodata" if m.empty is EMPTY_NODATA else f"{m.empty:g}"
+        click.echo(f"{name:<{width}}  [{m.kind.value}, empty={empty}]  {m.description}")

@@ -1,0 +1,27 @@
+"""A tqdm progress bar over tiles, shown on stderr when it is a terminal (or when forced)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["tile_progress"]
+
+
+@contextmanager
+def tile_progress(total: int, *, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
+    """Yield a callback advancing a bar of ``total`` tiles; ``enabled=None`` shows it on a terminal only."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="tile",
+        desc="rasterize",
+        disable=None if enabled is None else not enabled,
+        dynamic_ncols=True,
+        leave=False,
+    )
+    try:
+        yield bar.update
+    finally:
+        bar.close()

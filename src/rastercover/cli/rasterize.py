@@ -1,0 +1,125 @@
+"""``rastercover rasterize``: a vector coverage onto a reference grid, one band per method."""
+
+from __future__ import annotations
+
+import click
+
+from ..api import rasterize as rasterize_api
+from ..errors import InputError
+from ..grid import Grid
+from .progress import tile_progress
+
+__all__ = ["rasterize"]
+
+
+@click.command()
+@click.argument("source")
+@click.option("--layer", help="Layer of a multi-layer file.")
+@click.option("--where", "where", metavar="FILTER", help='OGR SQL attribute filter, e.g. "height > 10".')
+@click.option("--like", metavar="RASTER", help="Reference raster: the output lines up with its pixels.")
+@click.option("--like-tiles", metavar="DIR_OR_VRT", help="Reference folder (or VRT) of aligned tiles.")
+@click.option(
+    "--bounds", nargs=4, type=float, metavar="XMIN YMIN XMAX YMAX", help="Grid extent (with --resolution, --crs)."
+)
+@click.option("--resolution", type=float, help="Pixel size for --bounds.")
+@click.option("--crs", help="CRS of the --bounds grid, e.g. EPSG:32198.")
+@click.option("--value", metavar="COLUMN", help="Numeric column holding each feature's value.")
+@click.option(
+    "-m",
+    "--method",
+    "methods",
+    multiple=True,
+    required=True,
+    metavar="METHOD",
+    help="Method (repeat for several bands); `rastercover methods` lists them.",
+)
+@click.option("--tile-size", metavar="WxH", help="Output tile size (default: the reference's).")
+@click.option(
+    "--extent",
+    type=click.Choice(["full", "touched"], case_sensitive=False),
+    default="full",
+    show_default=True,
+    help="Every tile of the grid, or only tiles the features touch.",
+)
+@click.option("--dtype", default="float32", show_default=True, help="Band type.")
+@click.option("--nodata", type=float, default=-9999, show_default=True, help="Nodata value.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option("--cog", is_flag=True, help="Write a Cloud Optimized GeoTIFF (with a .tif output).")
+@click.option("--assume-crs", metavar="CRS", help="CRS of a source that has none.")
+@click.option(
+    "--invalid",
+    type=click.Choice(["fix", "error"], case_sensitive=False),
+    default="fix",
+    show_default=True,
+    help="Repair invalid polygons, or stop on the first one.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="OUTPUT",
+    help="A .tif file (one GeoTIFF), or any other name (a tile folder with index.vrt).",
+)
+def rasterize(
+    source,
+    layer,
+    where,
+    like,
+    like_tiles,
+    bounds,
+    resolution,
+    crs,
+    value,
+    methods,
+    tile_size,
+    extent,
+    dtype,
+    nodata,
+    workers,
+    cog,
+    assume_crs,
+    invalid,
+    overwrite,
+    progress,
+    output,
+) -> None:
+    """Rasterize the vector coverage SOURCE onto a reference grid, one band per method."""
+    given = [n for n, v in (("--like", like), ("--like-tiles", like_tiles), ("--bounds", bounds)) if v]
+    if len(given) != 1:
+        raise InputError(
+            "give exactly one reference grid: --like RASTER, --like-tiles DIR_OR_VRT, "
+            "or --bounds XMIN YMIN XMAX YMAX --resolution RES --crs CRS"
+            + (f" (got {' and '.join(given)})" if given else "")
+        )
+    if bounds:
+        if resolution is None or crs is None:
+            raise InputError("--bounds needs --resolution and --crs")
+        grid = Grid.from_bounds(bounds, resolution, crs, tile_size)
+    elif like:
+        grid = Grid.from_raster(like, tile_size)
+    else:
+        grid = Grid.from_tiles(like_tiles)
+        if tile_size is not None:
+            grid = grid.with_tile_size(tile_size)
+    with tile_progress(grid.n_tiles, enabled=progress) as advance:
+        result = rasterize_api(
+            source,
+            grid,
+            layer=layer,
+            value=value,
+            where=where,
+            methods=list(methods),
+            extent=extent,
+            output=output,
+            workers=workers,
+            dtype=dtype,
+            nodata=nodata,
+            assume_crs=assume_crs,
+            cog=cog,
+            overwrite=overwrite,
+            invalid=invalid,
+            progress=advance,
+        )
+    click.echo(f"wrote {result}")

@@ -1,0 +1,167 @@
+"""Compute one block of tiles: read its features, move them to pixel space, compute contributions, reduce.
+
+Everything here is a plain function of picklable inputs so that it runs the same in this process, in a
+local process pool, or (later) on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+
+from ..errors import GeometryError, OutputError, UnknownOptionError
+from ..features import Features
+from ..grid import Grid, Tile
+from ..methods import EMPTY_NODATA, Hits, Method
+from .contributions import COMPUTERS
+from .plan import Block, Extent
+
+__all__ = ["BlockResult", "InvalidPolicy", "Job", "compute_block", "to_band"]
+
+
+class InvalidPolicy(enum.Enum):
+    """What to do with an invalid (self-intersecting, badly nested ...) polygon."""
+
+    FIX = "fix"
+    """Repair it with ``shapely.make_valid`` (structure method) and use the repaired shape."""
+    ERROR = "error"
+    """Stop with an error naming the feature."""
+
+    @classmethod
+    def parse(cls, value: str | InvalidPolicy) -> InvalidPolicy:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise UnknownOptionError(
+                f"unknown invalid-geometry policy {value!r}: choose one of {', '.join(p.value for p in cls)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to compute blocks (sent once per worker)."""
+
+    source: Any
+    grid: Grid
+    methods: tuple[Method, ...]
+    extent: Extent
+    dtype: np.dtype
+    nodata: float
+    invalid: InvalidPolicy = InvalidPolicy.FIX
+
+    @property
+    def empty_values(self) -> tuple[float, ...]:
+        """Per band, the value of a pixel without contribution, in the output dtype."""
+        return tuple(to_band(np.array([np.nan]), m, self.dtype, self.nodata)[0].item() for m in self.methods)
+
+
+@dataclass
+class BlockResult:
+    """A computed block: ``data`` (bands, rows, cols) or None when empty, and the tiles to write."""
+
+    block: Block
+    data: np.ndarray | None
+    tiles: tuple[Tile, ...]
+
+
+def to_band(result: np.ndarray, method: Method, dtype: np.dtype, nodata: float) -> np.ndarray:
+    """Cast float64 results (NaN: no result) to the band dtype, with the method's empty value and nodata.
+
+    Integer bands round to the nearest integer; a result outside the dtype's range is an error.
+    """
+    empty = nodata if method.empty is EMPTY_NODATA else method.empty
+    res = np.where(np.isnan(result), empty, result)
+    if dtype.kind in "iu":
+        res = np.rint(res)
+        info = np.iinfo(dtype)
+        bad = (res < info.min) | (res > info.max)
+        if bad.any():
+            v = res[bad][0]
+            raise OutputError(
+                f"{method.name} gives {v:g}, which does not fit the {dtype.name} band; choose a wider --dtype"
+            )
+    return res.astype(dtype)
+
+
+def _to_pixel_space(geoms: np.ndarray, grid: Grid, col_off: int, row_off: int) -> np.ndarray:
+    def fn(xy: np.ndarray) -> np.ndarray:
+        col, row = grid.to_pixel(xy[:, 0], xy[:, 1])
+        return np.column_stack([col - col_off, row - row_off])
+
+    return shapely.transform(geoms, fn)
+
+
+def _repair(geoms: np.ndarray, feats: Features, policy: InvalidPolicy) -> np.ndarray:
+    invalid = ~shapely.is_valid(geoms)
+    if not invalid.any():
+        return geoms
+    if policy is InvalidPolicy.ERROR:
+        i = int(np.nonzero(invalid)[0][0])
+        raise GeometryError(
+            f"feature {int(feats.order[i])} has an invalid geometry ({shapely.is_valid_reason(geoms[i])}); "
+            "repair it, or let rastercover repair it (--invalid fix)"
+        )
+    geoms = geoms.copy()
+    geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+    return geoms
+
+
+def compute_block(job: Job, block: Block) -> BlockResult:
+    """Compute every requested method over ``block``."""
+    grid, win = job.grid, block.window
+    all_tiles = block.tiles if job.extent is Extent.FULL else ()
+    feats = job.source.read(grid.window_bounds(win))
+    if len(feats) == 0:
+        return BlockResult(block, None, all_tiles)
+    geoms = _to_pixel_space(feats.geometry, grid, win.col_off, win.row_off)
+    geoms = _repair(geoms, feats, job.invalid)
+    frame = shapely.box(0, 0, win.width, win.height)
+    inside = shapely.intersects(geoms, frame)
+    if not inside.any():
+        return BlockResult(block, None, all_tiles)
+    if not inside.all():
+        feats, geoms = feats.take(inside), geoms[inside]
+    tiles = block.tiles
+    if job.extent is Extent.TOUCHED:
+        boxes = shapely.box(
+            *np.array(
+                [
+                    (
+                        t.window.col_off - win.col_off,
+                        t.window.row_off - win.row_off,
+                        t.window.col_off - win.col_off + t.window.width,
+                        t.window.row_off - win.row_off + t.window.height,
+                    )
+                    for t in tiles
+                ],
+                dtype=float,
+            ).T
+        )
+        hit = np.unique(shapely.STRtree(geoms).query(boxes, predicate="intersects")[0])
+        tiles = tuple(tiles[i] for i in hit)
+        if not tiles:
+            return BlockResult(block, None, ())
+    size = win.width * win.height
+    hits: dict = {}
+    valued: dict = {}
+    data = np.empty((len(job.methods), win.height, win.width), dtype=job.dtype)
+    for i, method in enumerate(job.methods):
+        if method.kind not in hits:
+            pixel, feature, weight = COMPUTERS[method.kind](geoms, win.height, win.width)
+            hits[method.kind] = Hits(size, pixel, feature, feats.value, feats.order, weight, grid.pixel_area)
+        h = hits[method.kind]
+        if method.needs_value:
+            if method.kind not in valued:
+                valued[method.kind] = h.with_values()
+            h = valued[method.kind]
+        result = np.asarray(method.reduce(h), dtype=np.float64)
+        if result.shape != (size,):
+            raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")
+        data[i] = to_band(result, method, job.dtype, job.nodata).reshape(win.height, win.width)
+    return BlockResult(block, data, tiles)

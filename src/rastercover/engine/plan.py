@@ -1,0 +1,79 @@
+"""Plan the work: blocks of whole tiles (the unit handed to a worker) and the output options.
+
+Examples
+--------
+>>> from affine import Affine
+>>> from rastercover.grid import Grid
+>>> g = Grid(2500, 2500, Affine(30, 0, 0, 0, -30, 0), 32198, 100)
+>>> blocks = plan_blocks(g, max_pixels=4_000_000)
+>>> len(blocks), blocks[0].window.width, len(blocks[0].tiles)
+(4, 2000, 400)
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from ..errors import UnknownOptionError
+from ..grid import Grid, Tile, Window
+
+__all__ = ["DEFAULT_BLOCK_PIXELS", "Block", "Extent", "plan_blocks"]
+
+DEFAULT_BLOCK_PIXELS = 4_000_000
+
+
+class Extent(enum.Enum):
+    """Which tiles of the grid the output holds."""
+
+    FULL = "full"
+    """Every tile of the reference grid (empty tiles cost almost nothing)."""
+    TOUCHED = "touched"
+    """Only tiles that a feature intersects."""
+
+    @classmethod
+    def parse(cls, value: str | Extent) -> Extent:
+        """``"full"`` or ``"touched"`` (case-insensitive)."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise UnknownOptionError(
+                f"unknown extent {value!r}: choose one of {', '.join(e.value for e in cls)}"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A rectangle of whole tiles, processed as one unit: read once, computed once, written tile by tile."""
+
+    index: int
+    window: Window
+    tiles: tuple[Tile, ...]
+
+
+def plan_blocks(grid: Grid, max_pixels: int = DEFAULT_BLOCK_PIXELS) -> list[Block]:
+    """Cut the tile layout into near-square blocks of at most ``max_pixels`` pixels (at least one tile)."""
+    n_rows, n_cols = grid.tile_layout
+    tile_px = grid.tile_width * grid.tile_height
+    per_block = max(1, max_pixels // tile_px)
+    side = max(1, math.isqrt(per_block))
+    bc = min(n_cols, side)
+    br = min(n_rows, max(1, per_block // bc))
+    blocks = []
+    for r0 in range(0, n_rows, br):
+        for c0 in range(0, n_cols, bc):
+            tiles = tuple(
+                grid.tile(r, c) for r in range(r0, min(r0 + br, n_rows)) for c in range(c0, min(c0 + bc, n_cols))
+            )
+            first, last = tiles[0].window, tiles[-1].window
+            window = Window(
+                first.col_off,
+                first.row_off,
+                last.col_off + last.width - first.col_off,
+                last.row_off + last.height - first.row_off,
+            )
+            blocks.append(Block(len(blocks), window, tiles))
+    return blocks

@@ -1,0 +1,100 @@
+"""Run a job: plan blocks, compute them here or in worker processes, hand each block's tiles to the sink.
+
+Results are handed to the sink in block order whatever the executor, so outputs are identical; at most
+``2 x workers`` blocks are in flight, so memory does not grow with the number of tiles.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+from ..errors import InputError
+from ..protocols import RasterSink
+from .compute import BlockResult, Job, compute_block
+from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
+
+__all__ = ["run"]
+
+_WORKER_JOB: Job | None = None
+
+
+def _init_worker(job: Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _compute_in_worker(block: Block) -> BlockResult:
+    return compute_block(_WORKER_JOB, block)
+
+
+def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _results(job: Job, blocks: list[Block], workers: int) -> Iterator[BlockResult]:
+    bounds = job.source.bounds
+    busy = [b for b in blocks if bounds is None or _overlaps(job.grid.window_bounds(b.window), bounds)]
+    if workers <= 1 or len(busy) <= 1:
+        for b in blocks:
+            yield compute_block(job, b) if b in busy else _empty(job, b)
+        return
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(job,)) as pool:
+        pending: deque = deque()
+        todo = iter(busy)
+        busy_set = {b.index for b in busy}
+        for b in blocks:
+            while len(pending) < 2 * workers:
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                pending.append((nxt.index, pool.submit(_compute_in_worker, nxt)))
+            if b.index not in busy_set:
+                yield _empty(job, b)
+                continue
+            index, future = pending.popleft()
+            assert index == b.index
+            yield future.result()
+
+
+def _empty(job: Job, block: Block) -> BlockResult:
+    return BlockResult(block, None, block.tiles if job.extent is Extent.FULL else ())
+
+
+def run(
+    job: Job,
+    sink: RasterSink,
+    *,
+    workers: int = 1,
+    block_pixels: int = DEFAULT_BLOCK_PIXELS,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[object, int]:
+    """Compute ``job`` over its grid and write it to ``sink``; return ``(sink result, tiles written)``.
+
+    On any error (or interruption) the sink is aborted: nothing is left under the output's final name.
+    """
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}")
+    blocks = plan_blocks(job.grid, block_pixels)
+    names = [m.name for m in job.methods]
+    empty = job.empty_values
+    written = 0
+    sink.open(job.grid, names, job.dtype, job.nodata)
+    try:
+        for res in _results(job, blocks, workers):
+            if res.tiles:
+                if res.data is None:
+                    sink.write_constant(res.tiles, empty)
+                else:
+                    sink.write(res.block.window, res.data, res.tiles)
+                written += len(res.tiles)
+            if progress is not None:
+                progress(len(res.block.tiles))
+        out = sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return out, written

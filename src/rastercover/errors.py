@@ -1,0 +1,78 @@
+"""The exception tree of rastercover.
+
+Every error a user can cause is a :class:`RastercoverError` whose message names the problem and the fix.
+The command line prints that message on one line and exits with status 2; the HTTP service (later) maps
+the classes to statuses in one table::
+
+    RastercoverError
+    ├── InputError                  bad input from the user
+    │   ├── UnknownOptionError      an option value that is not one of the valid choices
+    │   ├── UnknownMethodError      a method name that is not registered
+    │   ├── SourceError             a file that cannot be read, a missing layer, an empty layer
+    │   │   └── MissingColumnError  a value column that the layer does not have
+    │   ├── CRSError                a missing, unknown or incompatible coordinate reference system
+    │   ├── GeometryError           an invalid geometry when repairs are disabled
+    │   └── AlignmentError          tiles that do not line up with each other
+    └── OutputError                 an output that cannot be written (exists, folder missing, dtype range)
+
+Examples
+--------
+>>> from rastercover.errors import UnknownMethodError, RastercoverError
+>>> issubclass(UnknownMethodError, RastercoverError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlignmentError",
+    "CRSError",
+    "GeometryError",
+    "InputError",
+    "MissingColumnError",
+    "OutputError",
+    "RastercoverError",
+    "SourceError",
+    "UnknownMethodError",
+    "UnknownOptionError",
+]
+
+
+class RastercoverError(Exception):
+    """Root of every error rastercover raises on purpose."""
+
+
+class InputError(RastercoverError, ValueError):
+    """The user's input cannot be used as given."""
+
+
+class UnknownOptionError(InputError):
+    """An option value that is not one of the valid choices (the message lists them)."""
+
+
+class UnknownMethodError(InputError):
+    """A method name that is not in the registry."""
+
+
+class SourceError(InputError):
+    """A vector or raster source that cannot be opened or read."""
+
+
+class MissingColumnError(SourceError):
+    """The value column named by the user is not a field of the layer."""
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown, or cannot be used."""
+
+
+class GeometryError(InputError):
+    """A geometry is invalid and cannot be used as it is."""
+
+
+class AlignmentError(InputError):
+    """Rasters or tiles that should share one pixel lattice do not."""
+
+
+class OutputError(RastercoverError):
+    """An output cannot be written where or how it was asked."""

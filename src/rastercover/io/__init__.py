@@ -1,0 +1,17 @@
+"""Sources and sinks: files now, PostGIS later. Each backend is a module of its own."""
+
+from .reproject import ReprojectedSource
+from .sink_geotiff import GeoTiffSink
+from .sink_memory import MemorySink
+from .sink_tiles import TileFolderSink
+from .vector_file import FileVectorSource
+from .vector_memory import MemoryVectorSource
+
+__all__ = [
+    "FileVectorSource",
+    "GeoTiffSink",
+    "MemorySink",
+    "MemoryVectorSource",
+    "ReprojectedSource",
+    "TileFolderSink",
+]

@@ -1,0 +1,172 @@
+"""Vector features from any OGR file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf ...) through pyogrio.
+
+Reads are bounding-box filtered (the driver's spatial index where it has one) so memory follows the tiles
+being computed, not the size of the layer.
+
+Examples
+--------
+>>> import numpy as np, shapely, pyogrio.raw, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "stands.gpkg")
+>>> pyogrio.raw.write(path, shapely.to_wkb(np.array([shapely.box(0, 0, 10, 10)])), [np.array([4.5])],
+...                   ["height"], geometry_type="Polygon", crs="EPSG:32198", layer="stands")
+>>> src = FileVectorSource(path, value="height")
+>>> src.read((0, 0, 5, 5)).value.tolist()
+[4.5]
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from ..crs import CRS, as_crs
+from ..errors import CRSError, MissingColumnError, SourceError
+from ..features import Features
+
+__all__ = ["FileVectorSource"]
+
+
+def _pyogrio():
+    import pyogrio
+    import pyogrio.raw
+
+    return pyogrio
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass(eq=False)
+class FileVectorSource:
+    """A layer of an OGR-readable file.
+
+    Parameters
+    ----------
+    path
+        The file (or any OGR dataset name, e.g. ``/vsizip/...``).
+    layer
+        Layer name or index; required when the file holds several layers.
+    value
+        Numeric column holding each feature's value (``None``: no value; methods that need one refuse).
+    where
+        An OGR SQL attribute filter such as ``"height > 10"`` (the only SQL a user supplies).
+    assume_crs
+        CRS to assume when the file has none. A file with a CRS keeps its own.
+    """
+
+    path: str
+    layer: str | int | None = None
+    value: str | None = None
+    where: str | None = None
+    assume_crs: object = None
+    _crs_wkt: str | None = field(init=False, default=None)
+    _bounds: tuple[float, float, float, float] | None = field(init=False, default=None)
+    _count: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        pyogrio = _pyogrio()
+        self.path = os.fspath(self.path)
+        if not self.path.startswith("/vsi") and not os.path.exists(self.path):
+            raise SourceError(f"{self.path}: no such file")
+        try:
+            layers = pyogrio.list_layers(self.path)
+        except Exception as exc:
+            raise SourceError(f"{self.path}: cannot read it as a vector file ({_reason(exc)})") from None
+        names = [str(n) for n in layers[:, 0]] if len(layers) else []
+        if not names:
+            raise SourceError(f"{self.path}: the file holds no vector layer")
+        if self.layer is None:
+            if len(names) > 1:
+                raise SourceError(
+                    f"{self.path} holds {len(names)} layers ({', '.join(names)}): name one with --layer / layer="
+                )
+            self.layer = names[0]
+        elif isinstance(self.layer, str) and self.layer not in names:
+            raise SourceError(f"{self.path}: no layer {self.layer!r}; its layers are {', '.join(names)}")
+        try:
+            info = pyogrio.read_info(self.path, layer=self.layer, force_total_bounds=True)
+        except Exception as exc:
+            raise SourceError(f"{self.describe()}: cannot read the layer ({_reason(exc)})") from None
+        fields = [str(f) for f in info["fields"]]
+        if self.value is not None:
+            if self.value not in fields:
+                raise MissingColumnError(
+                    f"{self.describe()} has no column {self.value!r}; its columns are {', '.join(fields) or '(none)'}"
+                )
+            dtype = str(info["dtypes"][fields.index(self.value)])
+            if not (dtype.startswith(("int", "uint", "float")) or dtype == "bool"):
+                raise MissingColumnError(
+                    f"{self.describe()}: column {self.value!r} holds {dtype} values; the value column must be "
+                    "numeric (cast it, or pick another column)"
+                )
+        crs = info["crs"] or None
+        if crs is None and self.assume_crs is None:
+            raise CRSError(
+                f"{self.describe()} has no CRS: name the CRS to assume (--assume-crs EPSG:XXXX / assume_crs=)"
+            )
+        resolved = as_crs(crs) if crs is not None else as_crs(self.assume_crs)
+        self._crs_wkt = resolved.to_wkt() if resolved is not None else None
+        if info["geometry_type"] is None:
+            raise SourceError(f"{self.describe()} has no geometry column")
+        self._count = int(info["features"])
+        tb = info.get("total_bounds")
+        if self._count == 0 or tb is None or not np.all(np.isfinite(tb)):
+            raise SourceError(f"{self.describe()} is empty: it has no features")
+        self._bounds = tuple(float(v) for v in tb)
+        if self.where:
+            try:
+                probe = pyogrio.raw.read(
+                    self.path,
+                    layer=self.layer,
+                    where=self.where,
+                    read_geometry=False,
+                    columns=[],
+                    max_features=1,
+                )
+            except Exception as exc:
+                raise SourceError(f"{self.describe()}: the filter {self.where!r} fails: {_reason(exc)}") from None
+            if len(probe[3]) == 0 and len(probe[1] if probe[1] is not None else []) == 0:
+                raise SourceError(f"{self.describe()}: no feature matches the filter {self.where!r}")
+
+    @property
+    def crs(self) -> CRS | None:
+        """The layer's CRS (or the assumed one)."""
+        return as_crs(self._crs_wkt)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """Bounding box of the layer (before the attribute filter)."""
+        return self._bounds
+
+    def describe(self) -> str:
+        """``path`` and ``layer`` for messages."""
+        return f"{self.path} (layer {self.layer})" if self.layer is not None else self.path
+
+    def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
+        """Features whose envelope intersects ``bbox`` (all when None), in layer order."""
+        pyogrio = _pyogrio()
+        columns = [self.value] if self.value else []
+        try:
+            _meta, fids, wkb, data = pyogrio.raw.read(
+                self.path,
+                layer=self.layer,
+                columns=columns,
+                where=self.where,
+                bbox=tuple(bbox) if bbox is not None else None,
+                return_fids=True,
+            )
+        except Exception as exc:
+            raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
+        n = len(wkb)
+        if n == 0:
+            return Features.empty()
+        geoms = shapely.from_wkb(wkb, on_invalid="warn")
+        value = np.asarray(data[0], dtype=np.float64) if columns else np.full(n, np.nan)
+        order = np.asarray(fids, dtype=np.int64) if fids is not None else np.arange(n, dtype=np.int64)
+        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        return Features(geoms[keep], value[keep], order[keep]).sorted()

@@ -1,0 +1,202 @@
+"""The method registry: methods are data (name, contribution kind, needs value, empty result, reduction).
+
+The engine computes each contribution kind once per block of tiles and feeds every requested method from
+it. Adding a method takes a :class:`Method` and :func:`register`; a package can ship methods through the
+``rastercover.methods`` entry point (a callable returning methods, a method, or an iterable of methods).
+
+Examples
+--------
+>>> import numpy as np
+>>> from rastercover.methods import Method, Kind, register, get_method
+>>> def reduce_any(hits):
+...     return (np.bincount(hits.pixel, minlength=hits.size) > 0).astype(float)
+>>> m = register(Method("ANY_POLYGON_AT_PIXEL_CENTROID", Kind.CENTRE, reduce_any, needs_value=False,
+...                     empty=0.0, description="1 where a polygon contains the centre, else 0"),
+...              replace=True)
+>>> get_method("any_polygon_at_pixel_centroid") is m
+True
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..errors import InputError, UnknownMethodError
+
+__all__ = ["EMPTY_NODATA", "Hits", "Kind", "Method", "available_methods", "get_method", "register"]
+
+EMPTY_NODATA = None
+"""``Method.empty`` value meaning: a pixel with no contribution gets the band's nodata."""
+
+
+class Kind(enum.Enum):
+    """Kinds of per-(pixel, feature) contributions the engine can compute."""
+
+    CENTRE = "centre"
+    """The pixel centre lies inside the feature's polygonal part (spec section 2, centre rule)."""
+
+
+class Hits:
+    """Contributions of one kind over a block of pixels, handed to a method's reduction.
+
+    Attributes
+    ----------
+    size
+        Number of pixels of the block; results have this length (row-major).
+    pixel, feature
+        One entry per (pixel, feature) contribution: flat pixel index, feature index in the block.
+    weight
+        Per-contribution weight (areas, lengths), or None for kinds without one (centre hits).
+    feature_value, feature_order
+        Per-feature arrays: value (NaN for NULL) and order in the layer.
+    pixel_area
+        Area of one pixel in map units².
+    """
+
+    def __init__(
+        self,
+        size: int,
+        pixel: np.ndarray,
+        feature: np.ndarray,
+        feature_value: np.ndarray,
+        feature_order: np.ndarray,
+        weight: np.ndarray | None = None,
+        pixel_area: float = 1.0,
+    ) -> None:
+        self.size = size
+        self.pixel = pixel
+        self.feature = feature
+        self.weight = weight
+        self.feature_value = feature_value
+        self.feature_order = feature_order
+        self.pixel_area = pixel_area
+
+    @cached_property
+    def value(self) -> np.ndarray:
+        """Value of each contribution's feature (float64)."""
+        return self.feature_value[self.feature]
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """Layer order of each contribution's feature (int64)."""
+        return self.feature_order[self.feature]
+
+    def with_values(self) -> Hits:
+        """Only the contributions whose feature has a non-NULL value."""
+        keep = ~np.isnan(self.value)
+        if keep.all():
+            return self
+        out = Hits(
+            self.size,
+            self.pixel[keep],
+            self.feature[keep],
+            self.feature_value,
+            self.feature_order,
+            None if self.weight is None else self.weight[keep],
+            self.pixel_area,
+        )
+        out.__dict__["value"] = self.value[keep]
+        return out
+
+
+@dataclass(frozen=True)
+class Method:
+    """A per-pixel metric.
+
+    Parameters
+    ----------
+    name
+        Upper-case identifier, used as the band description.
+    kind
+        The contribution kind the reduction reads.
+    reduce
+        ``reduce(hits) -> ndarray`` of ``hits.size`` float64 results, NaN where the pixel has no result.
+        Must be vectorised (numpy), and a module-level function so that it can travel to worker processes.
+    needs_value
+        True when the method reads the value column; its reduction then only sees non-NULL values.
+    empty
+        Result of a pixel with no contribution: a number (counts and sums: 0) or ``EMPTY_NODATA``.
+    description
+        One line for ``rastercover methods``.
+    categorical
+        True when results are class values (nearest-neighbour overviews), False for measurements.
+    """
+
+    name: str
+    kind: Kind
+    reduce: Callable[[Hits], np.ndarray]
+    needs_value: bool = True
+    empty: float | None = EMPTY_NODATA
+    description: str = ""
+    categorical: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip() or " " in self.name:
+            raise InputError(f"method name {self.name!r} must be a single word such as VALUE_OF_MERGED_MEDIAN")
+        object.__setattr__(self, "name", self.name.upper())
+        if not isinstance(self.kind, Kind):
+            raise InputError(f"method {self.name}: kind must be one of {', '.join(k.name for k in Kind)}")
+
+
+_REGISTRY: dict[str, Method] = {}
+_PLUGINS_LOADED = False
+
+
+def register(method: Method, *, replace: bool = False) -> Method:
+    """Add a method to the registry and return it; a name already taken is an error unless ``replace``."""
+    if not isinstance(method, Method):
+        raise InputError(f"register() takes a rastercover.methods.Method, got {type(method).__name__}")
+    if method.name in _REGISTRY and not replace and _REGISTRY[method.name] is not method:
+        raise InputError(f"a method named {method.name} is registered already; pass replace=True to override")
+    _REGISTRY[method.name] = method
+    return method
+
+
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="rastercover.methods"):
+        obj = ep.load()
+        if callable(obj) and not isinstance(obj, Method):
+            obj = obj()
+        items: Iterable = [obj] if isinstance(obj, Method) else (obj or [])
+        for m in items:
+            register(m, replace=True)
+
+
+def available_methods() -> dict[str, Method]:
+    """All registered methods by name, built-in and plug-in, sorted by name."""
+    _load_plugins()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_method(name: str | Method) -> Method:
+    """The method called ``name`` (case-insensitive).
+
+    Raises
+    ------
+    UnknownMethodError
+        With the closest registered names and a pointer to ``rastercover methods``.
+    """
+    if isinstance(name, Method):
+        return name
+    _load_plugins()
+    key = str(name).strip().upper()
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        close = difflib.get_close_matches(key, _REGISTRY, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownMethodError(
+            f"unknown method {name!r}{hint} (`rastercover methods` lists the {len(_REGISTRY)} methods)"
+        ) from None

@@ -1,0 +1,60 @@
+"""The small protocols the engine sees: a vector source and a raster sink.
+
+Backends implement them (``FileVectorSource``, ``MemoryVectorSource``, ``GeoTiffSink``, ``TileFolderSink``,
+``MemorySink`` ...); the engine never imports a concrete backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .crs import CRS
+from .features import Features
+from .grid import Grid, Tile, Window
+
+__all__ = ["RasterSink", "VectorSource"]
+
+
+@runtime_checkable
+class VectorSource(Protocol):
+    """Features that can be read by bounding box.
+
+    A source must be picklable (it travels to worker processes) and cheap to pickle: hold a path or a
+    connection string, not the data, unless the data is small and in memory already.
+    """
+
+    @property
+    def crs(self) -> CRS | None:
+        """The CRS of the geometries, or None when unknown."""
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """Bounding box of all features in the source CRS, or None when empty."""
+
+    def describe(self) -> str:
+        """A short name for messages (a path and layer, a table)."""
+
+    def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
+        """Features whose geometry may intersect ``bbox`` (in the source CRS); all when None."""
+
+
+class RasterSink(Protocol):
+    """Where the engine hands finished tiles."""
+
+    def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
+        """Prepare to receive tiles of ``grid``; fail here (before any work) when the output is unusable."""
+
+    def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
+        """Write ``tiles``, all inside ``window``; ``data`` (bands, rows, cols) covers the window."""
+
+    def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
+        """Write ``tiles`` whose every pixel of band ``i`` is ``values[i]`` (empty tiles: cheap)."""
+
+    def close(self) -> Any:
+        """Finish: make the output appear under its final name, return what was written."""
+
+    def abort(self) -> None:
+        """Give up: remove everything written so far; the final name is left untouched."""
