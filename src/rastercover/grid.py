@@ -262,7 +262,7 @@ class Grid:
         return Grid(
             window.width,
             window.height,
-            self.transform * Affine.translation(window.col_off, window.row_off),
+            self.transform @ Affine.translation(window.col_off, window.row_off),
             self.crs,
             (self.tile_width, self.tile_height),
         )
@@ -315,12 +315,12 @@ class Grid:
         n_rows, n_cols = self.tile_layout
         if window is None:
             return 0, n_rows, 0, n_cols
-        return (
-            max(window.row_off // self.tile_height, 0),
-            min(-(-(window.row_off + window.height) // self.tile_height), n_rows),
-            max(window.col_off // self.tile_width, 0),
-            min(-(-(window.col_off + window.width) // self.tile_width), n_cols),
-        )
+        c0, r0 = max(window.col_off, 0), max(window.row_off, 0)
+        c1 = min(window.col_off + window.width, self.width)
+        r1 = min(window.row_off + window.height, self.height)
+        if c1 <= c0 or r1 <= r0:
+            return 0, 0, 0, 0
+        return r0 // self.tile_height, -(-r1 // self.tile_height), c0 // self.tile_width, -(-c1 // self.tile_width)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -479,7 +479,7 @@ def _grid_from_headers(headers: list[tuple[str, dict]], where: str) -> Grid:
                 f"{where}: tile {name} has pixel size/skew {tuple(lin)} but {name0} has {tuple(lin0)}; "
                 "tiles must share one pixel size"
             )
-        col, row = inv0 * (t.c - t0.c, t.f - t0.f)
+        col, row = inv0 @ (t.c - t0.c, t.f - t0.f)
         if abs(col - round(col)) > _ALIGN_TOL or abs(row - round(row)) > _ALIGN_TOL:
             raise AlignmentError(
                 f"{where}: tile {name} is misaligned: its origin falls at pixel ({col:.6f}, {row:.6f}) of "
@@ -508,7 +508,7 @@ def _layout_grid(rects: list[tuple[str, int, int, int, int]], t0: Affine, crs: C
         if key in seen:
             raise AlignmentError(f"{where}: tiles {seen[key]} and {name} cover the same place")
         seen[key] = name
-    transform = t0 * Affine.translation(c_min, r_min)
+    transform = t0 @ Affine.translation(c_min, r_min)
     return Grid(width, height, transform, crs, (tw, th))
 
 

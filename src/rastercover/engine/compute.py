@@ -143,7 +143,10 @@ def compute_block(job: Job, block: Block) -> BlockResult:
                 dtype=float,
             ).T
         )
-        hit = np.unique(shapely.STRtree(geoms).query(boxes, predicate="intersects")[0])
+        # touched: a feature meets the tile's interior (sharing only an edge or a corner is not enough)
+        box_i, geom_i = shapely.STRtree(geoms).query(boxes, predicate="intersects")
+        inner = ~shapely.touches(geoms[geom_i], boxes[box_i])
+        hit = np.unique(box_i[inner])
         tiles = tuple(tiles[i] for i in hit)
         if not tiles:
             return BlockResult(block, None, ())

@@ -126,11 +126,12 @@ class FileVectorSource:
                     where=self.where,
                     read_geometry=False,
                     columns=[],
+                    return_fids=True,
                     max_features=1,
                 )
             except Exception as exc:
                 raise SourceError(f"{self.describe()}: the filter {self.where!r} fails: {_reason(exc)}") from None
-            if len(probe[3]) == 0 and len(probe[1] if probe[1] is not None else []) == 0:
+            if len(probe[1]) == 0:
                 raise SourceError(f"{self.describe()}: no feature matches the filter {self.where!r}")
 
     @property

@@ -1,0 +1,227 @@
+"""Grid: tiles, windows, pixel space, constructors (spec section 1)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rastercover import AlignmentError, CRSError, Grid, InputError, SourceError
+from rastercover.grid import Window
+
+from .conftest import write_raster
+
+sizes = st.integers(1, 300)
+tiles = st.integers(4, 120)
+
+
+@given(w=sizes, h=sizes, tw=tiles, th=tiles)
+def test_tiles_partition_the_grid(w, h, tw, th):
+    g = Grid(w, h, Affine(2, 0, 10, 0, -2, 50), "EPSG:3857", (tw, th))
+    cover = np.zeros((h, w), dtype=int)
+    for t in g.tiles():
+        cover[t.window.slices] += 1
+        assert 0 < t.window.width <= tw and 0 < t.window.height <= th
+        assert t.grid.transform == g.transform @ Affine.translation(t.window.col_off, t.window.row_off)
+        assert g.tile(*t.index) == t
+    assert (cover == 1).all()
+    assert g.n_tiles == len(list(g.tiles())) == -(-w // tw) * -(-h // th)
+
+
+@given(
+    w=sizes,
+    h=sizes,
+    tw=tiles,
+    th=tiles,
+    c0=st.integers(0, 299),
+    r0=st.integers(0, 299),
+    ww=st.integers(1, 100),
+    wh=st.integers(1, 100),
+)
+def test_tiles_of_a_window_are_exactly_those_intersecting_it(w, h, tw, th, c0, r0, ww, wh):
+    g = Grid(w, h, Affine(1, 0, 0, 0, -1, 0), None, (tw, th))
+    win = Window(c0, r0, ww, wh)
+    got = {t.index for t in g.tiles(win)}
+    want = {
+        t.index
+        for t in g.tiles()
+        if t.window.col_off < c0 + ww
+        and c0 < t.window.col_off + t.window.width
+        and t.window.row_off < r0 + wh
+        and r0 < t.window.row_off + t.window.height
+    }
+    assert got == want
+
+
+@given(
+    a=st.floats(0.1, 100),
+    b=st.floats(-50, 50),
+    d=st.floats(-50, 50),
+    e=st.floats(-100, -0.1),
+    c=st.floats(-1e6, 1e6),
+    f=st.floats(-1e6, 1e6),
+)
+def test_to_pixel_inverts_to_map_on_skewed_grids(a, b, d, e, c, f):
+    t = Affine(a, b, c, d, e, f)
+    if abs(t.determinant) < 1e-3:
+        return
+    g = Grid(10, 10, t, None)
+    cols = np.array([0.0, 0.5, 3.25, 9.75])
+    rows = np.array([0.0, 7.5, 1.0, 2.125])
+    x, y = g.to_map(cols, rows)
+    c2, r2 = g.to_pixel(x, y)
+    scale = 1 + np.abs(np.array([c, f])).max() / min(abs(a), abs(e), 1)
+    assert np.allclose(c2, cols, atol=1e-9 * scale) and np.allclose(r2, rows, atol=1e-9 * scale)
+
+
+def test_north_up_pixel_space_is_exact_on_centres_and_edges(north_up):
+    g = Grid(2500, 2500, north_up, "EPSG:32198")
+    x = 150000 + 30 * np.arange(2500) + 15.0
+    col, _ = g.to_pixel(x, np.full_like(x, 420000.0))
+    assert (col == np.arange(2500) + 0.5).all()
+
+
+def test_grid_is_an_immutable_hashable_value(north_up):
+    g = Grid(100, 50, north_up, "EPSG:32198", 25)
+    h = Grid(100, 50, north_up, 32198, (25, 25))
+    assert g == h and hash(g) == hash(h)
+    assert pickle.loads(pickle.dumps(g)) == g
+    with pytest.raises(AttributeError):
+        g.width = 3  # type: ignore[misc]
+    assert g != g.with_tile_size(50)
+    assert g.tile_layout == (2, 4)
+
+
+def test_bounds_and_window_of_a_rotated_grid():
+    t = Affine.translation(100, 200) @ Affine.rotation(30) @ Affine.scale(2, -2)
+    g = Grid(10, 20, t, "EPSG:3857")
+    corners = g.corners()
+    assert g.bounds == (corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max())
+    # the window of the grid's own bounds covers the whole grid (clipped)
+    assert g.pixel_window(g.bounds) == Window(0, 0, 10, 20)
+    assert g.pixel_area == pytest.approx(4.0)
+
+
+def test_pixel_window_snaps_outward_and_returns_none_outside():
+    g = Grid(100, 100, Affine(1, 0, 0, 0, -1, 100), None)
+    assert g.pixel_window((10.5, 50, 20, 60.2)) == Window(10, 39, 10, 11)
+    assert g.pixel_window((200, 200, 300, 300)) is None
+    assert g.pixel_window((-50, -50, 5, 5)) == Window(0, 95, 5, 5)
+
+
+def test_from_bounds_snaps_like_tap():
+    g = Grid.from_bounds((103, 7, 251, 98), 10, "EPSG:32198", tile_size="4x3")
+    assert g.bounds == (100.0, 0.0, 260.0, 100.0)
+    assert g.shape == (10, 16) and g.tile_size == (4, 3)
+    g2 = Grid.from_bounds((0, 0, 100, 50), (10, 5), "EPSG:32198")
+    assert g2.shape == (10, 10) and g2.res == (10, 5)
+    with pytest.raises(InputError, match="empty"):
+        Grid.from_bounds((5, 0, 1, 1), 1, "EPSG:32198")
+    with pytest.raises(InputError, match="resolution"):
+        Grid.from_bounds((0, 0, 1, 1), 0, "EPSG:32198")
+    with pytest.raises(CRSError, match="unknown CRS"):
+        Grid.from_bounds((0, 0, 1, 1), 1, "EPSG:999999")
+
+
+def test_from_raster_uses_block_size_when_tiled_else_256(tmp_path, north_up):
+    tiled = write_raster(tmp_path / "tiled.tif", 300, 200, north_up, tiled=True, block=128)
+    striped = write_raster(tmp_path / "striped.tif", 300, 200, north_up)
+    g = Grid.from_raster(tiled)
+    assert (g.width, g.height, g.transform, g.tile_size) == (300, 200, north_up, (128, 128))
+    assert g.crs.to_epsg() == 32198
+    assert Grid.from_raster(striped).tile_size == (256, 256)
+    assert Grid.from_raster(striped, tile_size=100).tile_size == (100, 100)
+
+
+def test_from_raster_errors(tmp_path):
+    with pytest.raises(SourceError, match="cannot read it as a raster"):
+        Grid.from_raster(tmp_path / "missing.tif")
+    bad = tmp_path / "bad.tif"
+    bad.write_text("not a tiff")
+    with pytest.raises(SourceError, match="bad.tif"):
+        Grid.from_raster(bad)
+
+
+def _write_tiles(folder, grid: Grid, skip=()):
+    folder.mkdir()
+    for t in grid.tiles():
+        if t.index in skip:
+            continue
+        tg = t.grid
+        write_raster(folder / f"{t.name}.tif", tg.width, tg.height, tg.transform, crs=grid.crs.to_wkt())
+    return folder
+
+
+def test_from_tiles_folder_recovers_grid_and_layout(tmp_path, north_up):
+    ref = Grid(250, 230, north_up, "EPSG:32198", 100)
+    folder = _write_tiles(tmp_path / "tiles", ref)
+    g = Grid.from_tiles(folder)
+    assert g == ref
+    # a missing inner tile is fine; the union grid is unchanged
+    folder2 = _write_tiles(tmp_path / "tiles2", ref, skip={(1, 1)})
+    assert Grid.from_tiles(folder2) == ref
+    # missing edge tiles shrink the union
+    folder3 = _write_tiles(tmp_path / "tiles3", ref, skip={(0, 2), (1, 2), (2, 2)})
+    assert Grid.from_tiles(folder3) == Grid(200, 230, north_up, "EPSG:32198", 100)
+
+
+def test_from_tiles_of_a_skewed_grid(tmp_path):
+    t = Affine(10, 2, 1000, 1.5, -10, 5000)
+    ref = Grid(120, 90, t, "EPSG:3857", 50)
+    assert Grid.from_tiles(_write_tiles(tmp_path / "skew", ref)) == ref
+
+
+def test_from_tiles_names_a_misaligned_tile(tmp_path, north_up):
+    ref = Grid(200, 200, north_up, "EPSG:32198", 100)
+    folder = _write_tiles(tmp_path / "tiles", ref)
+    write_raster(folder / "r1_c1.tif", 100, 100, north_up @ Affine.translation(100.5, 100))
+    with pytest.raises(AlignmentError, match=r"r1_c1\.tif is misaligned"):
+        Grid.from_tiles(folder)
+
+
+def test_from_tiles_rejects_other_pixel_size_crs_and_layout(tmp_path, north_up):
+    ref = Grid(200, 200, north_up, "EPSG:32198", 100)
+    f1 = _write_tiles(tmp_path / "a", ref)
+    write_raster(f1 / "r1_c1.tif", 100, 100, Affine(15, 0, 153000, 0, -15, 417000))
+    with pytest.raises(AlignmentError, match="pixel size"):
+        Grid.from_tiles(f1)
+    f2 = _write_tiles(tmp_path / "b", ref)
+    write_raster(f2 / "r1_c1.tif", 100, 100, north_up @ Affine.translation(100, 100), crs="EPSG:3857")
+    with pytest.raises(AlignmentError, match="EPSG:3857"):
+        Grid.from_tiles(f2)
+    f3 = _write_tiles(tmp_path / "c", ref)
+    write_raster(f3 / "r1_c1.tif", 60, 100, north_up @ Affine.translation(100, 100))
+    with pytest.raises(AlignmentError, match="does not fit"):
+        Grid.from_tiles(f3)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no raster tiles"):
+        Grid.from_tiles(empty)
+
+
+def test_from_tiles_reads_a_vrt_written_by_the_engine(tmp_path, north_up):
+    import shapely
+
+    import rastercover
+
+    ref = Grid(250, 230, north_up, "EPSG:32198", 100)
+    out = tmp_path / "out"
+    rastercover.rasterize(
+        [(shapely.box(150000, 413100, 157500, 420000), 1.0)], ref, output=out, assume_crs="EPSG:32198", extent="touched"
+    )
+    g = Grid.from_tiles(out / "index.vrt")
+    assert g.tile_size == (100, 100) and g.aligned_with(ref)
+    assert Grid.from_raster(out / "index.vrt").shape == ref.shape
+
+
+def test_degenerate_inputs_are_refused():
+    with pytest.raises(InputError, match="positive size"):
+        Grid(0, 5, Affine.identity(), None)
+    with pytest.raises(InputError, match="degenerate"):
+        Grid(5, 5, Affine(0, 0, 0, 0, -1, 0), None)
+    with pytest.raises(InputError, match="tile size"):
+        Grid(5, 5, Affine.identity(), None, "axb")
