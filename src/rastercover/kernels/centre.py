@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["centre_hits", "scanline_crossings"]
 
-_NEAR = 1e-7  # crossings this close (in pixels) to a centre are recomputed exactly
+_NEAR = 1e-9  # crossings this close (in pixels) to a centre are recomputed exactly (plus rounding bound)
 
 
 def _floor_exact(x0: float, y0: float, x1: float, y1: float, row: int) -> int:
@@ -75,7 +75,10 @@ def scanline_crossings(
     t = x - 0.5
     k = np.floor(t)
     frac = t - k
-    near = ((frac < _NEAR) | (frac > 1 - _NEAR)) & (dx != 0)
+    # a generous bound on the rounding error of x, which grows with the size of the operands
+    slope = np.abs(dx / edy)
+    tol = _NEAR + 1e-14 * (np.abs(ex0) + np.abs(ex1) + (np.abs(row + 0.5) + np.abs(ey0)) * slope)
+    near = ((frac < tol) | (frac > 1 - tol)) & (dx != 0)
     if near.any():
         for i in np.nonzero(near)[0]:
             e = edge[i]
