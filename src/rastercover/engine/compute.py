@@ -89,10 +89,12 @@ def to_band(result: np.ndarray, method: Method, dtype: np.dtype, nodata: float) 
     return res.astype(dtype)
 
 
-def _to_pixel_space(geoms: np.ndarray, grid: Grid, col_off: int, row_off: int) -> np.ndarray:
+def _to_pixel_space(geoms: np.ndarray, grid: Grid) -> np.ndarray:
+    """Geometries in the grid's pixel space: the same coordinates whatever block reads them."""
+
     def fn(xy: np.ndarray) -> np.ndarray:
         col, row = grid.to_pixel(xy[:, 0], xy[:, 1])
-        return np.column_stack([col - col_off, row - row_off])
+        return np.column_stack([col, row])
 
     return shapely.transform(geoms, fn)
 
@@ -119,9 +121,9 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     feats = job.source.read(grid.window_bounds(win))
     if len(feats) == 0:
         return BlockResult(block, None, all_tiles)
-    geoms = _to_pixel_space(feats.geometry, grid, win.col_off, win.row_off)
+    geoms = _to_pixel_space(feats.geometry, grid)
     geoms = _repair(geoms, feats, job.invalid)
-    frame = shapely.box(0, 0, win.width, win.height)
+    frame = shapely.box(win.col_off, win.row_off, win.col_off + win.width, win.row_off + win.height)
     inside = shapely.intersects(geoms, frame)
     if not inside.any():
         return BlockResult(block, None, all_tiles)
@@ -133,10 +135,10 @@ def compute_block(job: Job, block: Block) -> BlockResult:
             *np.array(
                 [
                     (
-                        t.window.col_off - win.col_off,
-                        t.window.row_off - win.row_off,
-                        t.window.col_off - win.col_off + t.window.width,
-                        t.window.row_off - win.row_off + t.window.height,
+                        t.window.col_off,
+                        t.window.row_off,
+                        t.window.col_off + t.window.width,
+                        t.window.row_off + t.window.height,
                     )
                     for t in tiles
                 ],
@@ -156,7 +158,7 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     data = np.empty((len(job.methods), win.height, win.width), dtype=job.dtype)
     for i, method in enumerate(job.methods):
         if method.kind not in hits:
-            pixel, feature, weight = COMPUTERS[method.kind](geoms, win.height, win.width)
+            pixel, feature, weight = COMPUTERS[method.kind](geoms, win)
             hits[method.kind] = Hits(size, pixel, feature, feats.value, feats.order, weight, grid.pixel_area)
         h = hits[method.kind]
         if method.needs_value:

@@ -42,9 +42,9 @@ def _floor_exact(x0: float, y0: float, x1: float, y1: float, row: int) -> int:
 
 
 def scanline_crossings(
-    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, height: int
+    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, height: int, row_off: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Crossings of edges with the pixel-centre scanlines ``y = r + 0.5``, ``0 <= r < height``.
+    """Crossings of edges with the pixel-centre scanlines ``y = r + 0.5``, ``row_off <= r < row_off + height``.
 
     Returns ``(edge, row, k)``: for each crossing the edge index, the row, and ``k = floor(x - 0.5)``,
     the last column whose centre lies at or left of the crossing.
@@ -55,8 +55,8 @@ def scanline_crossings(
     with np.errstate(invalid="ignore"):
         r0 = np.floor(ylo - 0.5) + 1
         r1 = np.floor(yhi - 0.5)
-    np.maximum(r0, 0, out=r0)
-    np.minimum(r1, height - 1, out=r1)
+    np.maximum(r0, row_off, out=r0)
+    np.minimum(r1, row_off + height - 1, out=r1)
     n = r1 - r0 + 1
     sel = np.nonzero((n > 0) & (dy != 0))[0]
     if len(sel) == 0:
@@ -95,27 +95,34 @@ def centre_hits(
     *,
     height: int,
     width: int,
+    row_off: int = 0,
+    col_off: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of a ``height x width`` block whose centre lies inside each feature's polygons.
 
     Parameters
     ----------
     x0, y0, x1, y1
-        Polygon ring edges in the block's pixel space (see :func:`polygon_edges`).
+        Polygon ring edges in the grid's pixel space (see :func:`polygon_edges`).
     feature
         Owner of each edge (non-negative integers); the rings of one owner are filled together.
     height, width
         Block size in pixels.
+    row_off, col_off
+        The block's first row and column in the grid. Coordinates stay in grid pixel space and the offsets
+        are applied to integer results only, so no decision depends on how the grid is cut into blocks.
 
     Returns
     -------
     pixel, feature
         One entry per (pixel, feature) hit; ``pixel = row * width + col``. Sorted by feature, then pixel.
     """
-    edge, row, k = scanline_crossings(x0, y0, x1, y1, height)
+    edge, row, k = scanline_crossings(x0, y0, x1, y1, height, row_off)
     if len(edge) == 0:
         e = np.empty(0, dtype=np.int64)
         return e, e
+    row -= row_off
+    k -= col_off
     np.clip(k, -1, width - 1, out=k)  # outside the block only the side matters
     stride = width + 1
     key = (feature[edge].astype(np.int64) * height + row) * stride + (k + 1)

@@ -17,14 +17,23 @@ __all__ = ["polygon_edges", "polygonal_parts"]
 
 _POLYGON = 3
 _COLLECTIONS = (4, 5, 6, 7)  # MultiPoint, MultiLineString, MultiPolygon, GeometryCollection
+_COLLECTION = 7
 
 
 def polygonal_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Single polygons of each geometry (multi-parts and collections flattened), with their owner's index.
 
-    Lines and points are dropped: they have no interior. Empty polygons are dropped.
+    Lines and points are dropped: they have no interior. Empty polygons are dropped. The polygons of a
+    GeometryCollection are merged first (they may overlap in a valid collection).
     """
     parts, which = np.asarray(geoms, dtype=object), np.asarray(index)
+    collections = np.nonzero(shapely.get_type_id(parts) == _COLLECTION)[0]
+    if len(collections):
+        # a valid GeometryCollection may hold overlapping polygons: its polygonal part is their union
+        parts = parts.copy()
+        for i in collections:
+            polys, _ = polygonal_parts(shapely.get_parts(parts[i]), np.zeros(len(shapely.get_parts(parts[i]))))
+            parts[i] = shapely.union_all(polys) if len(polys) else shapely.Polygon()
     while True:
         types = shapely.get_type_id(parts)
         nested = np.isin(types, _COLLECTIONS)
