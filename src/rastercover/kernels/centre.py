@@ -7,8 +7,10 @@ is decided by symbolic perturbation: the test point is ``(c + 0.5 - ε, r + 0.5 
 * an edge crosses the scanline when ``y_lo < r + 0.5 <= y_hi`` (horizontal edges never cross);
 * a crossing at ``x`` lies at or right of the centres ``c <= floor(x - 0.5)``.
 
-The centre is inside when an odd number of crossings lies at or right of it (even-odd rule, which equals
-the non-zero rule on valid polygons). ``floor(x - 0.5)`` is computed in double precision and, where the
+The centre is inside when the crossings at or right of it have a non-zero winding number (their directions,
+up or down, do not cancel out): with consistently oriented rings this fills the union of a feature's
+polygons, overlapping or not, and equals the even-odd rule on a valid polygon.
+``floor(x - 0.5)`` is computed in double precision and, where the
 crossing falls within a hair of a pixel centre, recomputed exactly in rational arithmetic, so a vertex or an
 edge through a centre is decided exactly, not by rounding.
 
@@ -125,9 +127,15 @@ def centre_hits(
     k -= col_off
     np.clip(k, -1, width - 1, out=k)  # outside the block only the side matters
     stride = width + 1
-    key = (feature[edge].astype(np.int64) * height + row) * stride + (k + 1)
+    up = y1[edge] > y0[edge]
+    key = ((feature[edge].astype(np.int64) * height + row) * stride + (k + 1)) * 2 + up
     key.sort()
-    a, b = key[0::2], key[1::2]  # every (feature, row) holds an even number of crossings
+    # winding number left of each crossing: the running sum of directions resets to 0 at each (feature, row)
+    # because every closed ring crosses a scanline as often upwards as downwards
+    winding = np.cumsum(np.where(key & 1, 1, -1))
+    key >>= 1
+    inside = np.nonzero(winding[:-1] != 0)[0]  # between crossing j and j + 1 (same feature and row)
+    a, b = key[inside], key[inside + 1]
     start = a % stride  # first column inside: k_a + 1
     end = b % stride - 1  # last column inside: k_b
     keep = end >= start

@@ -17,23 +17,14 @@ __all__ = ["polygon_edges", "polygonal_parts"]
 
 _POLYGON = 3
 _COLLECTIONS = (4, 5, 6, 7)  # MultiPoint, MultiLineString, MultiPolygon, GeometryCollection
-_COLLECTION = 7
 
 
 def polygonal_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Single polygons of each geometry (multi-parts and collections flattened), with their owner's index.
 
-    Lines and points are dropped: they have no interior. Empty polygons are dropped. The polygons of a
-    GeometryCollection are merged first (they may overlap in a valid collection).
+    Lines and points are dropped: they have no interior. Empty polygons are dropped.
     """
     parts, which = np.asarray(geoms, dtype=object), np.asarray(index)
-    collections = np.nonzero(shapely.get_type_id(parts) == _COLLECTION)[0]
-    if len(collections):
-        # a valid GeometryCollection may hold overlapping polygons: its polygonal part is their union
-        parts = parts.copy()
-        for i in collections:
-            polys, _ = polygonal_parts(shapely.get_parts(parts[i]), np.zeros(len(shapely.get_parts(parts[i]))))
-            parts[i] = shapely.union_all(polys) if len(polys) else shapely.Polygon()
     while True:
         types = shapely.get_type_id(parts)
         nested = np.isin(types, _COLLECTIONS)
@@ -53,9 +44,12 @@ def polygon_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every ring edge of the polygonal parts of ``geoms``: ``x0, y0, x1, y1`` and the owner index.
 
-    Rings are closed, so each ring contributes as many edges as it has vertices minus one.
+    Rings are closed, so each ring contributes as many edges as it has vertices minus one. Rings are oriented
+    (exteriors counter-clockwise, holes clockwise), so the non-zero winding rule fills the union of a
+    feature's polygons even where they overlap (a valid GeometryCollection may hold overlapping polygons).
     """
     polys, owner = polygonal_parts(geoms, index)
+    polys = shapely.orient_polygons(polys)
     if len(polys) == 0:
         empty = np.empty(0)
         return empty, empty, empty, empty, np.empty(0, dtype=np.int64)
