@@ -212,6 +212,38 @@ def test_geometry_collection_polygon_and_line():
     assert not got[1].any() and not got[2].any()
 
 
+def test_overlapping_polygons_of_one_feature_fill_their_union():
+    # a valid GeometryCollection may hold overlapping polygons: the feature's polygonal part is their union
+    gc = GeometryCollection([box(0, 0, 2, 1), box(1, 0, 3, 1)])
+    assert gc.is_valid
+    assert_mask(hit_masks([gc], 1, 3)[0], np.ones((1, 3), dtype=bool))
+    # a polygon with a hole plus the hole's filler, in one collection: the whole outer ring, hole boundary included
+    outer = [(0, 0), (5, 0), (5, 5), (0, 5)]
+    hole = [(1.5, 1.5), (3.5, 1.5), (3.5, 3.5), (1.5, 3.5)]
+    filled = GeometryCollection([Polygon(outer, [hole]), Polygon(hole)])
+    assert_mask(hit_masks([filled], 5, 5)[0], np.ones((5, 5), dtype=bool))
+    # nested: a collection holding the same box twice and a multipolygon overlapping it
+    nested = GeometryCollection(
+        [
+            box(0.5, 0.5, 2.5, 2.5),
+            GeometryCollection([box(0.5, 0.5, 2.5, 2.5)]),
+            MultiPolygon([box(1.5, 1.5, 3.5, 3.5)]),
+        ]
+    )
+    assert_mask(hit_masks([nested], 4, 4)[0], rect(4, 4, [1, 2], [1, 2]) | rect(4, 4, [2, 3], [2, 3]))
+
+
+def test_ring_orientation_does_not_matter():
+    # shells and holes given clockwise or counter-clockwise, in any combination
+    outer = [(0, 0), (5, 0), (5, 5), (0, 5)]
+    hole = [(1.5, 1.5), (3.5, 1.5), (3.5, 3.5), (1.5, 3.5)]
+    expected = ~rect(5, 5, [2, 3], [2, 3])
+    for shell in (outer, outer[::-1]):
+        for h in (hole, hole[::-1]):
+            assert_mask(hit_masks([Polygon(shell, [h])], 5, 5)[0], expected)
+            assert_mask(hit_masks([GeometryCollection([Polygon(shell, [h]), box(8, 8, 9, 9)])], 5, 5)[0], expected)
+
+
 def test_features_are_independent():
     a = box(0.5, 0.5, 2.5, 2.5)
     b = Polygon([(1.5, 0.5), (2.5, 1.5), (1.5, 2.5), (0.5, 1.5)])

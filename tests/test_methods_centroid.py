@@ -321,12 +321,16 @@ def a_point(draw, w, h):
 
 @st.composite
 def a_collection(draw, w, h):
-    """A polygon, a line and a point (and maybe a multilinestring) in one collection: only the polygon counts."""
-    members = [draw(simple_shape(w, h)), draw(a_line(w, h)), draw(a_point(w, h))]
+    """Polygons (they may overlap: a collection is valid anyway), a line and a point, maybe a multilinestring,
+    in one GeometryCollection: its polygonal part is the union of its polygons."""
+    polygons = draw(st.lists(st.one_of(simple_shape(w, h), a_polygon_with_holes(w, h)), min_size=1, max_size=3))
+    members = [*polygons, draw(a_line(w, h)), draw(a_point(w, h))]
     if draw(st.booleans()):
         members.append(MultiLineString([draw(a_line(w, h)), draw(a_line(w, h))]))
     order = draw(st.permutations(members))
-    return GeometryCollection(order)
+    gc = GeometryCollection(order)
+    assume(gc.is_valid)  # (a degenerate line makes it invalid)
+    return gc
 
 
 def pixel_geometry(w, h):
@@ -674,8 +678,8 @@ def test_block_offsets_do_not_change_a_centre_decision():
     # A north-up grid with decimal pixel sizes. In the user's decimal coordinates the triangle's long edge runs
     # exactly through the centre of pixel (row 3, col 6), map (6995.45, -5226.5); in doubles the centre ends
     # up within 1e-12 pixel of the edge, on one side of it. Which side must not depend on how the grid is cut
-    # into tiles and blocks: the library moves geometries to block-relative pixel space with a second rounding
-    # (col - col_off), so a block starting at another column can see the centre on the other side.
+    # into tiles and blocks (moving geometries to block-relative pixel space, col - col_off, would round a second
+    # time, and a block starting at another column could see the centre on the other side).
     grid = Grid(12, 12, Affine(0.3, 0, 6993.5, 0, -0.2, -5225.8), CRS)
     tri = shapely.from_wkt("POLYGON ((6992.45 -5223.5, 6999.65 -5230.7, 6999.65 -5223.5, 6992.45 -5223.5))")
     pairs = [(tri, 1.0)]
@@ -744,6 +748,26 @@ def test_collection_of_overlapping_polygons_counts_its_union_once():
     got = run([(gc, 5.0)], grid, ["COUNT_OF_VALUES_AT_PIXEL_CENTROID", "LAST_VALUE_AT_PIXEL_CENTROID"])
     assert got["COUNT_OF_VALUES_AT_PIXEL_CENTROID"].tolist() == [[1.0, 1.0, 1.0]]
     assert got["LAST_VALUE_AT_PIXEL_CENTROID"].tolist() == [[5.0, 5.0, 5.0]]
+
+
+def test_collection_of_overlapping_polygons_keeps_edges_through_centres_exact():
+    # Pixel space = map space. The first triangle's edge (2.5, 4.5)-(6.5, -1.5) (y = 8.25 - 1.5x) runs exactly
+    # through the centre (4.5, 1.5) of pixel (row 1, col 4); the triangle lies above it (y > 8.25 - 1.5x), and
+    # (4.5 - ε, 1.5 - ε²) is below it: out. The second triangle is far from that centre (y <= .25) but crosses the
+    # same edge at (16/3, .25), a point doubles cannot hold: merging the two polygons must not move the edge.
+    grid = Grid(8, 6, Affine(1, 0, 0, 0, 1, 0), CRS)
+    t1 = Polygon([(6.5, 0.5), (2.5, 4.5), (6.5, -1.5)])
+    t2 = Polygon([(5.5, 0.25), (4.5, 0.25), (5.5, -0.75)])
+    gc = GeometryCollection([t1, t2])
+    assert gc.is_valid and t1.touches(Point(4.5, 1.5)) and not t2.intersects(Point(4.5, 1.5))
+    want = oracle([(gc, 1.0)], grid, ["COUNT_OF_VALUES_AT_PIXEL_CENTROID"])
+    assert want["COUNT_OF_VALUES_AT_PIXEL_CENTROID"][1, 4] == 0
+    # the collection gives the same centres as its two polygons taken as two features (they do not share one)
+    apart = run([(t1, 1.0), (t2, 1.0)], grid, ["COUNT_OF_VALUES_AT_PIXEL_CENTROID"])
+    assert apart["COUNT_OF_VALUES_AT_PIXEL_CENTROID"].max() == 1
+    assert_results_equal(apart, want)
+    got = run([(gc, 1.0)], grid, ["COUNT_OF_VALUES_AT_PIXEL_CENTROID"])
+    assert_results_equal(got, want)
 
 
 @pytest.mark.parametrize(
