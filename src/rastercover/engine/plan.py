@@ -5,9 +5,9 @@ Examples
 >>> from affine import Affine
 >>> from rastercover.grid import Grid
 >>> g = Grid(2500, 2500, Affine(30, 0, 0, 0, -30, 0), 32198, 100)
->>> blocks = plan_blocks(g, max_pixels=4_000_000)
+>>> blocks = plan_blocks(g, max_pixels=1_000_000)
 >>> len(blocks), blocks[0].window.width, len(blocks[0].tiles)
-(4, 2000, 400)
+(9, 1000, 100)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..grid import Grid, Tile, Window
 
 __all__ = ["DEFAULT_BLOCK_PIXELS", "Block", "Extent", "plan_blocks"]
 
-DEFAULT_BLOCK_PIXELS = 4_000_000
+DEFAULT_BLOCK_PIXELS = 1 << 20
 
 
 class Extent(enum.Enum):

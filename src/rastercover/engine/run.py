@@ -1,7 +1,9 @@
 """Run a job: plan blocks, compute them here or in worker processes, hand each block's tiles to the sink.
 
 Results are handed to the sink in block order whatever the executor, so outputs are identical; at most
-``2 x workers`` blocks are in flight, so memory does not grow with the number of tiles.
+``2 x workers`` blocks are in flight, so memory does not grow with the number of tiles. A sink whose tiles
+are independent files (the tile folder) offers a detached writer, and the workers write their tiles
+themselves: the parent only records them.
 """
 
 from __future__ import annotations
@@ -30,34 +32,54 @@ def _compute_in_worker(block: Block) -> BlockResult:
     return compute_block(_WORKER_JOB, block)
 
 
+def _compute_and_write(block: Block, busy: bool, writer) -> BlockResult:
+    """In a worker: compute a block and write its tiles with a detached writer; return it without data."""
+    res = compute_block(_WORKER_JOB, block) if busy else _empty(_WORKER_JOB, block)
+    if res.tiles:
+        if res.data is None:
+            writer.write_constant(res.tiles, _WORKER_JOB.empty_values)
+        else:
+            writer.write(block.window, res.data, res.tiles)
+    return BlockResult(block, None, res.tiles)
+
+
 def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
-def _results(job: Job, blocks: list[Block], workers: int) -> Iterator[BlockResult]:
+def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterator[tuple[BlockResult, bool]]:
+    """Computed blocks in block order, with a flag saying whether their tiles are written already."""
     bounds = job.source.bounds
-    busy = [b for b in blocks if bounds is None or _overlaps(job.grid.window_bounds(b.window), bounds)]
-    if workers <= 1 or len(busy) <= 1:
+    busy = {b.index for b in blocks if bounds is None or _overlaps(job.grid.window_bounds(b.window), bounds)}
+    if workers <= 1 or (len(busy) <= 1 and writer is None):
         for b in blocks:
-            yield compute_block(job, b) if b in busy else _empty(job, b)
+            yield (compute_block(job, b) if b.index in busy else _empty(job, b)), False
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    # with a detached writer every block goes to the workers (empty tiles are files to write too)
+    remote = blocks if writer is not None else [b for b in blocks if b.index in busy]
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(job,)) as pool:
         pending: deque = deque()
-        todo = iter(busy)
-        busy_set = {b.index for b in busy}
+        todo = iter(remote)
+        remote_set = {b.index for b in remote}
+
+        def submit(b: Block):
+            if writer is not None:
+                return pool.submit(_compute_and_write, b, b.index in busy, writer)
+            return pool.submit(_compute_in_worker, b)
+
         for b in blocks:
             while len(pending) < 2 * workers:
                 nxt = next(todo, None)
                 if nxt is None:
                     break
-                pending.append((nxt.index, pool.submit(_compute_in_worker, nxt)))
-            if b.index not in busy_set:
-                yield _empty(job, b)
+                pending.append((nxt.index, submit(nxt)))
+            if b.index not in remote_set:
+                yield _empty(job, b), False
                 continue
             index, future = pending.popleft()
             assert index == b.index
-            yield future.result()
+            yield future.result(), writer is not None
 
 
 def _empty(job: Job, block: Block) -> BlockResult:
@@ -84,9 +106,12 @@ def run(
     written = 0
     sink.open(job.grid, names, job.dtype, job.nodata)
     try:
-        for res in _results(job, blocks, workers):
+        writer = sink.detached_writer() if workers > 1 and hasattr(sink, "detached_writer") else None
+        for res, done in _results(job, blocks, workers, writer):
             if res.tiles:
-                if res.data is None:
+                if done:
+                    sink.record(res.tiles)
+                elif res.data is None:
                     sink.write_constant(res.tiles, empty)
                 else:
                     sink.write(res.block.window, res.data, res.tiles)
