@@ -162,3 +162,12 @@ def test_rasterize_reprojects_a_lonlat_layer(tmp_path):
     grid = rastercover.Grid.from_bounds((-200500, 299500, -198500, 301500), 100, "EPSG:32198")
     da = rastercover.rasterize(path, grid, value="height", methods="COUNT_OF_VALUES_AT_PIXEL_CENTROID")
     assert int(da.values.sum()) == 100
+
+
+def test_value_methods_on_a_geodataframe_need_value():
+    gpd = pytest.importorskip("geopandas")
+    gdf = gpd.GeoDataFrame({"h": [1.0]}, geometry=BOXES[:1], crs="EPSG:32198")
+    grid = rastercover.Grid.from_bounds((0, 0, 10, 10), 1, "EPSG:32198")
+    with pytest.raises(rastercover.InputError, match="--value"):
+        rastercover.rasterize(gdf, grid, methods="MEAN_OF_VALUES_AT_PIXEL_CENTROID")
+    assert rastercover.rasterize(gdf, grid, value="h", methods="MEAN_OF_VALUES_AT_PIXEL_CENTROID").values.min() == 1

@@ -42,7 +42,10 @@ class MemoryVectorSource:
     Use :meth:`from_geodataframe` or :meth:`from_pairs`; both take ``assume_crs`` for data without a CRS.
     """
 
-    def __init__(self, features: Features, crs: CRS | None, name: str = "in-memory features") -> None:
+    def __init__(
+        self, features: Features, crs: CRS | None, name: str = "in-memory features", value: str | None = "value"
+    ) -> None:
+        self.value = value  # the value column's name, or None when the features carry no values
         self._features = features.sorted()
         self._crs_wkt = crs.to_wkt() if crs is not None else None
         self._name = name
@@ -69,7 +72,7 @@ class MemoryVectorSource:
                 raise MissingColumnError(f"column {value!r} is not numeric; the value column must be") from None
         keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         feats = Features.from_arrays(geoms[keep], None if vals is None else vals[keep], np.nonzero(keep)[0])
-        return cls(feats, crs, "the GeoDataFrame")
+        return cls(feats, crs, "the GeoDataFrame", value)
 
     @classmethod
     def from_pairs(cls, items: Iterable, crs: Any = None) -> MemoryVectorSource:
