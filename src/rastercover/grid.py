@@ -276,7 +276,7 @@ class Grid:
         if not same_crs(self.crs, other.crs):
             return False
         a, b = self.transform, other.transform
-        if not np.allclose(a[:6:3] + a[1:6:3], b[:6:3] + b[1:6:3], rtol=1e-9, atol=0):
+        if not np.allclose([a.a, a.b, a.d, a.e], [b.a, b.b, b.d, b.e], rtol=1e-9, atol=0):
             return False
         col, row = self.to_pixel(np.array([b.c]), np.array([b.f]))
         return bool(abs(col[0] - round(col[0])) < _ALIGN_TOL and abs(row[0] - round(row[0])) < _ALIGN_TOL)

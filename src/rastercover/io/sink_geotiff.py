@@ -13,7 +13,7 @@ import numpy as np
 
 from ..grid import Grid, Tile, Window
 from .atomic import check_target, commit, discard, temporary_sibling
-from .gtiff import gtiff_profile
+from .gtiff import constant_block, gtiff_profile, is_nodata
 
 __all__ = ["GeoTiffSink"]
 
@@ -74,16 +74,16 @@ class GeoTiffSink:
             self._ds.write(d, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
 
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
-        if all(_same(v, self.nodata) for v in values):
+        if all(is_nodata(v, self.nodata) for v in values):
             return  # sparse: unwritten blocks read back as nodata
         from rasterio.windows import Window as RioWindow
 
         for t in tiles:
             w = t.window
-            block = np.empty((len(values), w.height, w.width), dtype=self.dtype)
-            for i, v in enumerate(values):
-                block[i] = v
-            self._ds.write(block, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+            self._ds.write(
+                constant_block(w.height, w.width, values, self.dtype),
+                window=RioWindow(w.col_off, w.row_off, w.width, w.height),
+            )
 
     def close(self) -> str:
         self._ds.close()
@@ -131,7 +131,3 @@ class GeoTiffSink:
         if self._env is not None:
             self._env.__exit__(None, None, None)
             self._env = None
-
-
-def _same(a: float, b: float) -> bool:
-    return (np.isnan(a) and np.isnan(b)) or a == b

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..grid import Grid, Tile, Window
+from .gtiff import is_nodata
 
 __all__ = ["MemorySink", "to_dataarray"]
 
@@ -27,7 +28,7 @@ class MemorySink:
 
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         for i, v in enumerate(values):
-            if v == self.nodata or (np.isnan(v) and np.isnan(self.nodata)):
+            if is_nodata(v, self.nodata):
                 continue  # already filled
             for t in tiles:
                 self.array[(i, *t.window.slices)] = v

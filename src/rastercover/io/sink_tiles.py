@@ -13,7 +13,7 @@ import numpy as np
 
 from ..grid import Grid, Tile, Window
 from .atomic import check_target, commit, discard, temporary_sibling
-from .gtiff import gtiff_profile
+from .gtiff import constant_block, gtiff_profile
 from .vrt import vrt_xml
 
 __all__ = ["TileFolderSink", "TileWriter"]
@@ -47,10 +47,7 @@ class TileWriter:
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere."""
         for t in tiles:
-            block = np.empty((len(values), t.window.height, t.window.width), dtype=self.dtype)
-            for i, v in enumerate(values):
-                block[i] = v
-            self._write_tile(t, block)
+            self._write_tile(t, constant_block(t.window.height, t.window.width, values, self.dtype))
 
 
 class TileFolderSink:
