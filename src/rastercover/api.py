@@ -33,7 +33,8 @@ from .io import (
     ReprojectedSource,
     TileFolderSink,
 )
-from .methods import Method, get_method
+from .io.reproject import distinct_values_of
+from .methods import Method, available_methods, get_method, resolve_methods
 
 __all__ = ["RasterizeResult", "open_grid", "open_vector", "rasterize"]
 
@@ -182,14 +183,14 @@ def rasterize(
     -------
     xarray.DataArray or RasterizeResult
     """
-    method_list = [get_method(m) for m in ([methods] if isinstance(methods, str | Method) else methods)]
-    if not method_list:
+    specs = [methods] if isinstance(methods, str | Method) else list(methods)
+    if not specs:
         raise InputError("no method given: name at least one (see `rastercover methods`)")
-    seen = set()
-    for m in method_list:
-        if m.name in seen:
-            raise InputError(f"method {m.name} is asked twice")
-        seen.add(m.name)
+    for spec in specs:  # fail on a bad name before opening anything
+        if not isinstance(spec, Method):
+            available = available_methods()
+            if str(spec).partition(":")[0].strip().upper() not in available:
+                get_method(str(spec))
     extent = Extent.parse(extent)
     invalid = InvalidPolicy.parse(invalid)
     dt, nodata = _dtype(dtype, nodata)
@@ -197,6 +198,18 @@ def rasterize(
     if grid.crs is None:
         raise CRSError("the reference grid has no CRS; give the raster a CRS (or build the Grid with crs=)")
     src = open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
+
+    def classes() -> np.ndarray:
+        if getattr(src, "value", "pairs") is None:
+            raise InputError("one band per class needs a value column: name it with --value / value=")
+        return distinct_values_of(src)
+
+    method_list = resolve_methods(specs, classes)
+    seen = set()
+    for m in method_list:
+        if m.name in seen:
+            raise InputError(f"method {m.name} is asked twice")
+        seen.add(m.name)
     needs_value = [m.name for m in method_list if m.needs_value]
     if needs_value and getattr(src, "value", "pairs") is None:
         raise InputError(f"{', '.join(needs_value)} read(s) a value column: name it with --value / value=")

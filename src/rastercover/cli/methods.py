@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..methods import EMPTY_NODATA, available_methods
+from ..methods import EMPTY_NODATA, MethodFamily, available_methods
 
 __all__ = ["methods"]
 
@@ -15,5 +15,11 @@ def methods() -> None:
     items = available_methods()
     width = max(len(n) for n in items)
     for name, m in items.items():
+        if isinstance(m, MethodFamily):
+            click.echo(
+                f"{name:<{width}}  [{m.kind.value}, one band per class]  {m.description} "
+                f"({name}:v1,v2,... picks the classes)"
+            )
+            continue
         empty = "nodata" if m.empty is EMPTY_NODATA else f"{m.empty:g}"
         click.echo(f"{name:<{width}}  [{m.kind.value}, empty={empty}]  {m.description}")

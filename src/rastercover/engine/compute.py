@@ -16,8 +16,8 @@ import shapely
 from ..errors import GeometryError, OutputError, UnknownOptionError
 from ..features import Features
 from ..grid import Grid, Tile
-from ..methods import EMPTY_NODATA, Hits, Method
-from .contributions import COMPUTERS
+from ..methods import EMPTY_NODATA, Method
+from .contributions import Contributions
 from .plan import Block, Extent
 
 __all__ = ["BlockResult", "InvalidPolicy", "Job", "compute_block", "to_band"]
@@ -153,18 +153,11 @@ def compute_block(job: Job, block: Block) -> BlockResult:
         if not tiles:
             return BlockResult(block, None, ())
     size = win.width * win.height
-    hits: dict = {}
-    valued: dict = {}
+    a, b, _, d, e, _ = grid.transform[:6]
+    contrib = Contributions(geoms, feats, win, grid.pixel_area, (a, b, d, e))
     data = np.empty((len(job.methods), win.height, win.width), dtype=job.dtype)
     for i, method in enumerate(job.methods):
-        if method.kind not in hits:
-            pixel, feature, weight = COMPUTERS[method.kind](geoms, win)
-            hits[method.kind] = Hits(size, pixel, feature, feats.value, feats.order, weight, grid.pixel_area)
-        h = hits[method.kind]
-        if method.needs_value:
-            if method.kind not in valued:
-                valued[method.kind] = h.with_values()
-            h = valued[method.kind]
+        h = contrib.hits(method.kind, values=method.needs_value)
         result = np.asarray(method.reduce(h), dtype=np.float64)
         if result.shape != (size,):
             raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")

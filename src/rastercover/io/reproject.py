@@ -22,7 +22,14 @@ from ..crs import CRS, as_crs, crs_label
 from ..errors import CRSError
 from ..features import Features
 
-__all__ = ["ReprojectedSource"]
+__all__ = ["ReprojectedSource", "distinct_values_of"]
+
+
+def distinct_values_of(source: Any) -> np.ndarray:
+    """Values of every feature of ``source`` (its ``values()`` when it has one, else a full read)."""
+    if hasattr(source, "values"):
+        return np.asarray(source.values(), dtype=np.float64)
+    return source.read(None).value
 
 
 class ReprojectedSource:
@@ -64,6 +71,10 @@ class ReprojectedSource:
 
     def describe(self) -> str:
         return self.source.describe()
+
+    def values(self) -> np.ndarray:
+        """The wrapped source's values."""
+        return distinct_values_of(self.source)
 
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
         fwd, bwd = self._transformers()

@@ -148,6 +148,19 @@ class FileVectorSource:
         """``path`` and ``layer`` for messages."""
         return f"{self.path} (layer {self.layer})" if self.layer is not None else self.path
 
+    def values(self) -> np.ndarray:
+        """The value column of every feature passing the filter (NaN for NULL), without geometries."""
+        if not self.value:
+            return np.empty(0)
+        pyogrio = _pyogrio()
+        try:
+            _meta, _fids, _wkb, data = pyogrio.raw.read(
+                self.path, layer=self.layer, columns=[self.value], where=self.where, read_geometry=False
+            )
+        except Exception as exc:
+            raise SourceError(f"{self.describe()}: reading the values failed ({_reason(exc)})") from None
+        return np.asarray(data[0], dtype=np.float64)
+
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
         """Features whose envelope intersects ``bbox`` (all when None), in layer order."""
         pyogrio = _pyogrio()

@@ -106,6 +106,10 @@ class MemoryVectorSource:
     def describe(self) -> str:
         return self._name
 
+    def values(self) -> np.ndarray:
+        """Every feature's value (NaN for NULL)."""
+        return self._features.value
+
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
         if bbox is None:
             return self._features

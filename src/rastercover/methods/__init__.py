@@ -1,6 +1,29 @@
 """Method registry and the built-in methods (see ``spec/methods.md``)."""
 
 from . import centroid as _centroid  # noqa: F401  (registers the built-in methods)
-from .registry import EMPTY_NODATA, Hits, Kind, Method, available_methods, get_method, register
+from . import exact as _exact  # noqa: F401
+from .registry import (
+    AREA_QUALIFY,
+    EMPTY_NODATA,
+    Hits,
+    Kind,
+    Method,
+    MethodFamily,
+    available_methods,
+    get_method,
+    register,
+    resolve_methods,
+)
 
-__all__ = ["EMPTY_NODATA", "Hits", "Kind", "Method", "available_methods", "get_method", "register"]
+__all__ = [
+    "AREA_QUALIFY",
+    "EMPTY_NODATA",
+    "Hits",
+    "Kind",
+    "Method",
+    "MethodFamily",
+    "available_methods",
+    "get_method",
+    "register",
+    "resolve_methods",
+]

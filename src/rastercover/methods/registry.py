@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,7 +29,22 @@ import numpy as np
 
 from ..errors import InputError, UnknownMethodError
 
-__all__ = ["EMPTY_NODATA", "Hits", "Kind", "Method", "available_methods", "get_method", "register"]
+__all__ = [
+    "AREA_QUALIFY",
+    "EMPTY_NODATA",
+    "Hits",
+    "Kind",
+    "Method",
+    "MethodFamily",
+    "available_methods",
+    "class_label",
+    "get_method",
+    "register",
+    "resolve_methods",
+]
+
+AREA_QUALIFY = 1e-9
+"""A polygon qualifies for a pixel when its area there exceeds this fraction of the pixel area (spec 2)."""
 
 EMPTY_NODATA = None
 """``Method.empty`` value meaning: a pixel with no contribution gets the band's nodata."""
@@ -39,7 +54,22 @@ class Kind(enum.Enum):
     """Kinds of per-(pixel, feature) contributions the engine can compute."""
 
     CENTRE = "centre"
-    """The pixel centre lies inside the feature's polygonal part (spec section 2, centre rule)."""
+    """The pixel centre lies inside the feature's polygonal part (spec section 2, centre rule); no weight."""
+    AREA = "area"
+    """Exact area (map units²) of the feature's polygonal part inside the pixel."""
+    MERGED_AREA = "merged_area"
+    """Per distinct non-NULL value: exact area of the union of that value's polygons inside the pixel.
+
+    ``Hits.feature`` then indexes value groups: ``feature_value`` is the group's value and ``feature_order``
+    the smallest layer order in the group."""
+    COVER = "cover"
+    """Area of the union of every polygon inside the pixel: one entry per pixel (feature 0, value NULL)."""
+    LENGTH = "length"
+    """Map-space length of the feature's linear part owned by the pixel (half-open ownership)."""
+    POINT = "point"
+    """The pixel owns at least one of the feature's points; weight: how many of them."""
+    GEOMETRY = "geometry"
+    """The feature qualifies in the pixel by area, length or point (spec section 2); no weight."""
 
 
 class Hits:
@@ -89,7 +119,18 @@ class Hits:
 
     def with_values(self) -> Hits:
         """Only the contributions whose feature has a non-NULL value."""
-        keep = ~np.isnan(self.value)
+        return self.where(~np.isnan(self.value))
+
+    def qualifying(self) -> Hits:
+        """Only the contributions whose weight (an area) qualifies: ``> AREA_QUALIFY · pixel_area``."""
+        if self.weight is None:
+            return self
+        if "_qualifying" not in self.__dict__:
+            self.__dict__["_qualifying"] = self.where(self.weight > AREA_QUALIFY * self.pixel_area)
+        return self.__dict__["_qualifying"]
+
+    def where(self, keep: np.ndarray) -> Hits:
+        """Only the contributions where ``keep`` is True."""
         if keep.all():
             return self
         out = Hits(
@@ -144,13 +185,42 @@ class Method:
             raise InputError(f"method {self.name}: kind must be one of {', '.join(k.name for k in Kind)}")
 
 
-_REGISTRY: dict[str, Method] = {}
+@dataclass(frozen=True)
+class MethodFamily:
+    """A method that makes one band per class value, e.g. ``COVERED_FRACTION_BY_VALUE``.
+
+    Asked as ``NAME`` (one band per distinct non-NULL value of the layer, at most ``max_classes``) or
+    ``NAME:v1,v2,...`` (the listed classes, in that order). Each band is the :class:`Method` that
+    ``member(value)`` returns, named ``NAME:value``.
+    """
+
+    name: str
+    kind: Kind
+    member: Callable[[float], Method]
+    needs_value: bool = True
+    description: str = ""
+    max_classes: int = 256
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name.upper())
+
+    def expand(self, classes: Sequence[float]) -> tuple[Method, ...]:
+        """One method per class value."""
+        return tuple(self.member(float(v)) for v in classes)
+
+
+def class_label(value: float) -> str:
+    """How a class value appears in a band name: ``3``, ``2.5``, ``-1e+20``."""
+    return f"{value:.15g}"
+
+
+_REGISTRY: dict[str, Method | MethodFamily] = {}
 _PLUGINS_LOADED = False
 
 
-def register(method: Method, *, replace: bool = False) -> Method:
+def register(method: Method | MethodFamily, *, replace: bool = False) -> Method | MethodFamily:
     """Add a method to the registry and return it; a name already taken is an error unless ``replace``."""
-    if not isinstance(method, Method):
+    if not isinstance(method, Method | MethodFamily):
         raise InputError(f"register() takes a rastercover.methods.Method, got {type(method).__name__}")
     if method.name in _REGISTRY and not replace and _REGISTRY[method.name] is not method:
         raise InputError(f"a method named {method.name} is registered already; pass replace=True to override")
@@ -167,17 +237,30 @@ def _load_plugins() -> None:
 
     for ep in entry_points(group="rastercover.methods"):
         obj = ep.load()
-        if callable(obj) and not isinstance(obj, Method):
+        if callable(obj) and not isinstance(obj, Method | MethodFamily):
             obj = obj()
-        items: Iterable = [obj] if isinstance(obj, Method) else (obj or [])
+        items: Iterable = [obj] if isinstance(obj, Method | MethodFamily) else (obj or [])
         for m in items:
             register(m, replace=True)
 
 
-def available_methods() -> dict[str, Method]:
+def available_methods() -> dict[str, Method | MethodFamily]:
     """All registered methods by name, built-in and plug-in, sorted by name."""
     _load_plugins()
     return dict(sorted(_REGISTRY.items()))
+
+
+def _lookup(name: str) -> Method | MethodFamily:
+    _load_plugins()
+    key = str(name).strip().upper()
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        close = difflib.get_close_matches(key, _REGISTRY, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownMethodError(
+            f"unknown method {name!r}{hint} (`rastercover methods` lists the {len(_REGISTRY)} methods)"
+        ) from None
 
 
 def get_method(name: str | Method) -> Method:
@@ -190,13 +273,61 @@ def get_method(name: str | Method) -> Method:
     """
     if isinstance(name, Method):
         return name
-    _load_plugins()
-    key = str(name).strip().upper()
-    try:
-        return _REGISTRY[key]
-    except KeyError:
-        close = difflib.get_close_matches(key, _REGISTRY, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise UnknownMethodError(
-            f"unknown method {name!r}{hint} (`rastercover methods` lists the {len(_REGISTRY)} methods)"
-        ) from None
+    found = _lookup(name)
+    if isinstance(found, MethodFamily):
+        raise InputError(
+            f"{found.name} makes one band per class: ask for it through rasterize(), or as "
+            f"{found.name}:v1,v2 with explicit class values"
+        )
+    return found
+
+
+def resolve_methods(
+    specs: Sequence[str | Method], classes: Callable[[], Sequence[float]] | None = None
+) -> list[Method]:
+    """The methods (bands) asked for by ``specs``, families expanded into one method per class.
+
+    Parameters
+    ----------
+    specs
+        Method names, ``Method`` objects, or ``FAMILY`` / ``FAMILY:v1,v2,...`` for a :class:`MethodFamily`.
+    classes
+        Called (once) for the layer's distinct non-NULL values when a family is asked without classes.
+
+    Examples
+    --------
+    >>> [m.name for m in resolve_methods(["sum_of_areas", "COVERED_FRACTION_BY_VALUE:2,1"])]
+    ['SUM_OF_AREAS', 'COVERED_FRACTION_BY_VALUE:2', 'COVERED_FRACTION_BY_VALUE:1']
+    """
+    out: list[Method] = []
+    for spec in specs:
+        if isinstance(spec, Method):
+            out.append(spec)
+            continue
+        name, _, listed = str(spec).partition(":")
+        found = _lookup(name)
+        if isinstance(found, Method):
+            if listed:
+                raise InputError(f"{found.name} takes no class list (only one-band-per-class methods do)")
+            out.append(found)
+            continue
+        if listed:
+            try:
+                values = [float(v) for v in listed.split(",") if v.strip()]
+            except ValueError:
+                raise InputError(f"{spec!r}: class values must be numbers, as in {found.name}:1,2,5") from None
+            if not values:
+                raise InputError(f"{spec!r}: list at least one class value, as in {found.name}:1,2,5")
+        else:
+            if classes is None:
+                raise InputError(f"{found.name} needs the layer's classes: list them as {found.name}:v1,v2")
+            values = sorted({float(v) for v in classes() if not np.isnan(v)})
+            if len(values) > found.max_classes:
+                raise InputError(
+                    f"{found.name} would make {len(values)} bands (one per distinct value of the layer); "
+                    f"list the classes you want as {found.name}:v1,v2,..."
+                )
+            if not values:
+                raise InputError(f"{found.name}: the layer has no non-NULL value, so there is no class to make")
+        out.extend(found.expand(values))
+    return out
