@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .crs import as_crs, crs_label, same_crs
-from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, run
+from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, Semantics, run
 from .errors import CRSError, InputError
 from .grid import Grid
 from .io import (
@@ -142,6 +142,7 @@ def rasterize(
     cog: bool = False,
     overwrite: bool = False,
     invalid: str | InvalidPolicy = "fix",
+    semantics: str | Semantics = "exact",
     progress: Callable[[int], None] | None = None,
     block_pixels: int = DEFAULT_BLOCK_PIXELS,
 ):
@@ -176,6 +177,9 @@ def rasterize(
         Replace an existing output.
     invalid
         ``"fix"`` (repair invalid polygons with ``make_valid``) or ``"error"``.
+    semantics
+        ``"exact"`` (default: what the method names promise, spec section 2) or ``"postgis"`` (the results of
+        PostGIS Add-ons' ``ST_ExtractToRaster`` for its 15 methods, quirks included, spec section 4).
     progress
         Called with the number of tiles finished, block by block.
 
@@ -193,6 +197,7 @@ def rasterize(
                 get_method(str(spec))
     extent = Extent.parse(extent)
     invalid = InvalidPolicy.parse(invalid)
+    semantics = Semantics.parse(semantics)
     dt, nodata = _dtype(dtype, nodata)
     grid = open_grid(grid, tile_size)
     if grid.crs is None:
@@ -235,7 +240,7 @@ def rasterize(
                 raise InputError("cog=True needs a .tif output; a tile folder holds one GeoTIFF per tile")
             sink = TileFolderSink(out, overwrite=overwrite)
             fmt = "tile folder"
-    job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid)
+    job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics)
     result, written = run(job, sink, workers=workers, block_pixels=block_pixels, progress=progress)
     if output is None:
         return result

@@ -53,6 +53,13 @@ __all__ = ["rasterize"]
     show_default=True,
     help="Repair invalid polygons, or stop on the first one.",
 )
+@click.option(
+    "--semantics",
+    type=click.Choice(["exact", "postgis"], case_sensitive=False),
+    default="exact",
+    show_default=True,
+    help="exact: what the method names promise; postgis: ST_ExtractToRaster's results, quirks included.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option(
@@ -81,6 +88,7 @@ def rasterize(
     cog,
     assume_crs,
     invalid,
+    semantics,
     overwrite,
     progress,
     output,
@@ -120,6 +128,7 @@ def rasterize(
             cog=cog,
             overwrite=overwrite,
             invalid=invalid,
+            semantics=semantics,
             progress=advance,
         )
     click.echo(f"wrote {result}")

@@ -1,6 +1,6 @@
 """The tiled engine: plan blocks of tiles, compute contributions and reductions, hand tiles to a sink."""
 
-from .compute import BlockResult, InvalidPolicy, Job, compute_block
+from .compute import BlockResult, InvalidPolicy, Job, Semantics, compute_block
 from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
 from .run import run
 
@@ -11,6 +11,7 @@ __all__ = [
     "Extent",
     "InvalidPolicy",
     "Job",
+    "Semantics",
     "compute_block",
     "plan_blocks",
     "run",

@@ -19,8 +19,9 @@ from ..grid import Grid, Tile
 from ..methods import EMPTY_NODATA, Method
 from .contributions import Contributions
 from .plan import Block, Extent
+from .postgis import check_postgis_method, postgis_band, postgis_tile
 
-__all__ = ["BlockResult", "InvalidPolicy", "Job", "compute_block", "to_band"]
+__all__ = ["BlockResult", "InvalidPolicy", "Job", "Semantics", "compute_block", "to_band"]
 
 
 class InvalidPolicy(enum.Enum):
@@ -43,6 +44,26 @@ class InvalidPolicy(enum.Enum):
             ) from None
 
 
+class Semantics(enum.Enum):
+    """Which definition of the methods to compute (spec sections 2 and 4)."""
+
+    EXACT = "exact"
+    """What the method names promise, with conservation laws (the default)."""
+    POSTGIS = "postgis"
+    """``ST_ExtractToRaster``'s results, quirks included, for pipelines migrating out of PostGIS."""
+
+    @classmethod
+    def parse(cls, value: str | Semantics) -> Semantics:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise UnknownOptionError(
+                f"unknown semantics {value!r}: choose one of {', '.join(s.value for s in cls)}"
+            ) from None
+
+
 @dataclass(frozen=True)
 class Job:
     """Everything a worker needs to compute blocks (sent once per worker)."""
@@ -54,10 +75,21 @@ class Job:
     dtype: np.dtype
     nodata: float
     invalid: InvalidPolicy = InvalidPolicy.FIX
+    semantics: Semantics = Semantics.EXACT
+
+    def __post_init__(self) -> None:
+        if self.semantics is Semantics.POSTGIS:
+            for m in self.methods:
+                check_postgis_method(m.name)
 
     @property
     def empty_values(self) -> tuple[float, ...]:
         """Per band, the value of a pixel without contribution, in the output dtype."""
+        if self.semantics is Semantics.POSTGIS:  # the per-raster early exit
+            return tuple(
+                postgis_band(np.array([0.0 if m.empty == 0 else np.nan]), self.dtype, self.nodata)[0].item()
+                for m in self.methods
+            )
         return tuple(to_band(np.array([np.nan]), m, self.dtype, self.nodata)[0].item() for m in self.methods)
 
 
@@ -121,14 +153,17 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     feats = job.source.read(grid.window_bounds(win))
     if len(feats) == 0:
         return BlockResult(block, None, all_tiles)
-    geoms = _to_pixel_space(feats.geometry, grid)
+    map_geoms = feats.geometry
+    if job.semantics is Semantics.POSTGIS:
+        map_geoms = _repair(map_geoms, feats, job.invalid)
+    geoms = _to_pixel_space(map_geoms, grid)
     geoms = _repair(geoms, feats, job.invalid)
     frame = shapely.box(win.col_off, win.row_off, win.col_off + win.width, win.row_off + win.height)
     inside = shapely.intersects(geoms, frame)
     if not inside.any():
         return BlockResult(block, None, all_tiles)
     if not inside.all():
-        feats, geoms = feats.take(inside), geoms[inside]
+        feats, geoms, map_geoms = feats.take(inside), geoms[inside], map_geoms[inside]
     tiles = block.tiles
     if job.extent is Extent.TOUCHED:
         boxes = shapely.box(
@@ -152,6 +187,8 @@ def compute_block(job: Job, block: Block) -> BlockResult:
         tiles = tuple(tiles[i] for i in hit)
         if not tiles:
             return BlockResult(block, None, ())
+    if job.semantics is Semantics.POSTGIS:
+        return BlockResult(block, _postgis_block(job, block, map_geoms, feats), tiles)
     size = win.width * win.height
     a, b, _, d, e, _ = grid.transform[:6]
     contrib = Contributions(geoms, feats, win, grid.pixel_area, (a, b, d, e))
@@ -163,3 +200,23 @@ def compute_block(job: Job, block: Block) -> BlockResult:
             raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")
         data[i] = to_band(result, method, job.dtype, job.nodata).reshape(win.height, win.width)
     return BlockResult(block, data, tiles)
+
+
+def _postgis_block(job: Job, block: Block, geoms: np.ndarray, feats: Features) -> np.ndarray:
+    """postgis semantics: every tile of the block on its own, as ``ST_ExtractToRaster`` sees it."""
+    win = block.window
+    names = [m.name for m in job.methods]
+    data = np.empty((len(names), win.height, win.width), dtype=job.dtype)
+    tree = shapely.STRtree(geoms)
+    for tile in block.tiles:
+        tw = tile.window
+        tg = tile.grid
+        x0, y0, x1, y1 = tg.bounds
+        pad = 1e-9 * (1.0 + max(abs(x0), abs(y0), abs(x1), abs(y1)))  # touching features are candidates
+        near = np.sort(tree.query(shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)))
+        res = postgis_tile(geoms[near], feats.value[near], tg.transform, tw.width, tw.height, names)
+        r0, c0 = tw.row_off - win.row_off, tw.col_off - win.col_off
+        for i, name in enumerate(names):
+            band = postgis_band(res[name], job.dtype, job.nodata).reshape(tw.height, tw.width)
+            data[i, r0 : r0 + tw.height, c0 : c0 + tw.width] = band
+    return data
