@@ -111,20 +111,32 @@ class Contributions:
         pixel, own, area = polygon_areas(*polygon_edges(geoms, owner), **self._win())
         return pixel, own, area * self.pixel_area
 
-    def overlapping(self, geoms: np.ndarray, same: np.ndarray | None = None) -> np.ndarray:
-        """Mask of ``geoms`` whose interior meets another's (only pairs with equal ``same`` key, if given)."""
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs ``i < j`` of :meth:`polygons` whose interiors meet (computed once per block)."""
+        if not hasattr(self, "_pair_cache"):
+            geoms, _ = self.polygons()
+            i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+            keep = i < j
+            self._pair_cache = (i[keep], j[keep], np.full(int(keep.sum()), -1, dtype=np.int8))
+        return self._pair_cache
+
+    def overlapping(self, same: np.ndarray | None = None) -> np.ndarray:
+        """Mask over :meth:`polygons` of those whose interior meets another's (of equal ``same`` key, if given).
+
+        The interior test (DE-9IM ``T********``) runs once per pair, and only on pairs that matter.
+        """
+        geoms, _ = self.polygons()
         out = np.zeros(len(geoms), dtype=bool)
         if len(geoms) < 2:
             return out
-        i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-        keep = i < j
-        if same is not None:
-            keep &= same[i] == same[j]
-        i, j = i[keep], j[keep]
-        if len(i):
-            hit = shapely.relate_pattern(geoms[i], geoms[j], "T********")
-            out[i[hit]] = True
-            out[j[hit]] = True
+        i, j, known = self._pairs()
+        sel = np.ones(len(i), dtype=bool) if same is None else same[i] == same[j]
+        todo = sel & (known < 0)
+        if todo.any():
+            known[todo] = shapely.relate_pattern(geoms[i[todo]], geoms[j[todo]], "T********")
+        hit = sel & (known == 1)
+        out[i[hit]] = True
+        out[j[hit]] = True
         return out
 
 
@@ -143,11 +155,12 @@ def _merged(c: Contributions) -> Hits:
     geoms, index = c.polygons()
     value = c.feats.value[index]
     valued = ~np.isnan(value)
-    geoms, index, value = geoms[valued], index[valued], value[valued]
-    groups, group_of = np.unique(value, return_inverse=True)
+    groups, group_all = np.unique(np.where(valued, value, np.inf), return_inverse=True)
+    over = c.overlapping(same=np.where(valued, group_all, -1 - np.arange(len(value))))[valued]
+    geoms, index, group_of = geoms[valued], index[valued], group_all[valued]
+    groups = groups[: int(valued.any()) and group_of.max() + 1]
     order = np.full(len(groups), np.iinfo(np.int64).max)
     np.minimum.at(order, group_of, c.feats.order[index])
-    over = c.overlapping(geoms, same=group_of)
     area = c.hits(Kind.AREA)
     # features overlapping no other of their value keep their own areas; the others are unioned per value
     solo = np.zeros(len(c.geoms), dtype=bool)
@@ -168,7 +181,7 @@ def _merged(c: Contributions) -> Hits:
 
 def _cover(c: Contributions) -> Hits:
     geoms, index = c.polygons()
-    over = c.overlapping(geoms)
+    over = c.overlapping()
     area = c.hits(Kind.AREA)
     solo = np.zeros(len(c.geoms), dtype=bool)
     solo[index[~over]] = True
@@ -202,8 +215,18 @@ def _geometry(c: Contributions) -> Hits:
     point = c.hits(Kind.POINT)
     pixel = np.concatenate([area.pixel[ok], length.pixel, point.pixel])
     feature = np.concatenate([area.feature[ok], length.feature, point.feature])
-    key = np.unique(feature * c.size + pixel)
-    return c.make(key % c.size, key // c.size, None)
+    # each kind has one entry per (pixel, feature); only features of several kinds (collections) repeat
+    kinds = np.zeros(len(c.geoms), dtype=np.int8)
+    for h in (area, length, point):
+        seen = np.zeros(len(c.geoms), dtype=np.int8)
+        seen[h.feature] = 1
+        kinds += seen
+    if (kinds > 1).any():
+        key = np.sort(feature * c.size + pixel)
+        new = np.ones(len(key), dtype=bool)
+        new[1:] = key[1:] != key[:-1]
+        pixel, feature = key[new] % c.size, key[new] // c.size
+    return c.make(pixel, feature, None)
 
 
 def _sum_pairs(pixel: np.ndarray, owner: np.ndarray, weight: np.ndarray) -> Contribution:

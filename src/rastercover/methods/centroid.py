@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .reductions import (
-    pick_per_pixel,
+    pick_best,
     pixel_count,
     pixel_max,
     pixel_mean,
@@ -58,11 +58,11 @@ def _stddev(h: Hits) -> np.ndarray:
 
 
 def _first(h: Hits) -> np.ndarray:
-    return pick_per_pixel(h.pixel, h.value, h.size, h.order)
+    return pick_best(h.pixel, h.value, h.size, h.order, largest=False)
 
 
 def _last(h: Hits) -> np.ndarray:
-    return pick_per_pixel(h.pixel, h.value, h.size, -h.order)
+    return pick_best(h.pixel, h.value, h.size, h.order, largest=True)
 
 
 CENTROID_METHODS = tuple(

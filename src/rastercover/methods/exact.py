@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 
 from .centroid import _count, _first, _last, _majority, _max, _mean, _min, _stddev, _sum
-from .reductions import pick_per_pixel, pixel_count, pixel_min, pixel_sum
+from .reductions import pick_best, pixel_count, pixel_min, pixel_sum
 from .registry import Hits, Kind, Method, MethodFamily, class_label, register
 
 __all__ = ["EXACT_METHODS", "covered_fraction_of"]
@@ -39,19 +39,22 @@ def _count_all(h: Hits) -> np.ndarray:
 def _count_distinct(h: Hits) -> np.ndarray:
     if len(h.pixel) == 0:
         return np.zeros(h.size)
-    pairs = np.unique(np.column_stack([h.pixel.astype(np.float64), h.value]), axis=0)
-    return pixel_count(pairs[:, 0].astype(np.int64), h.size)
+    classes, group = np.unique(h.feature_value[h.feature], return_inverse=True)
+    key = np.sort(h.pixel * len(classes) + group)
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    return pixel_count(key[new] // len(classes), h.size)
 
 
 # -- areas --------------------------------------------------------------------------------------------
 def _biggest(h: Hits) -> np.ndarray:
     q = h.qualifying()
-    return pick_per_pixel(q.pixel, q.value, h.size, -q.weight, -q.value)
+    return pick_best(q.pixel, q.value, h.size, q.weight, largest=True)
 
 
 def _smallest(h: Hits) -> np.ndarray:
     q = h.qualifying()
-    return pick_per_pixel(q.pixel, q.value, h.size, q.weight, -q.value)
+    return pick_best(q.pixel, q.value, h.size, q.weight, largest=False)
 
 
 def _min_area(h: Hits) -> np.ndarray:
@@ -87,7 +90,7 @@ def _area_weighted_mean_2(h: Hits) -> np.ndarray:
 
 # -- lengths and points -------------------------------------------------------------------------------
 def _longest(h: Hits) -> np.ndarray:
-    return pick_per_pixel(h.pixel, h.value, h.size, -h.weight, -h.value)
+    return pick_best(h.pixel, h.value, h.size, h.weight, largest=True)
 
 
 def _length_weighted_mean(h: Hits) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "pick_best",
     "pick_per_pixel",
     "pixel_count",
     "pixel_max",
@@ -93,6 +94,33 @@ def pick_per_pixel(pixel: np.ndarray, value: np.ndarray, size: int, *keys: np.nd
     first = np.ones(len(p), dtype=bool)
     first[1:] = p[1:] != p[:-1]
     out[p[first]] = value[idx[first]]
+    return out
+
+
+def pick_best(pixel: np.ndarray, value: np.ndarray, size: int, key: np.ndarray, *, largest: bool) -> np.ndarray:
+    """Value of the entry with the largest (or smallest) ``key`` per pixel; a tie goes to the larger value.
+
+    One sort by pixel and segment reductions: much faster than :func:`pick_per_pixel` on large blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pick_best(np.array([0, 0, 0, 2]), np.array([5.0, 7.0, 1.0, 3.0]), 3, np.array([2.0, 2.0, 1.0, 0.5]),
+    ...           largest=True).tolist()
+    [7.0, nan, 3.0]
+    """
+    out = np.full(size, np.nan)
+    if len(pixel) == 0:
+        return out
+    order = np.argsort(pixel, kind="stable")
+    p, k, v = pixel[order], key[order], value[order]
+    new = np.ones(len(p), dtype=bool)
+    new[1:] = p[1:] != p[:-1]
+    starts = np.nonzero(new)[0]
+    seg = np.cumsum(new) - 1
+    best = (np.maximum if largest else np.minimum).reduceat(k, starts)
+    cand = np.where(k == best[seg], v, -np.inf)
+    out[p[starts]] = np.maximum.reduceat(cand, starts)
     return out
 
 
