@@ -304,14 +304,14 @@ def resolve_methods(
         if isinstance(spec, Method):
             out.append(spec)
             continue
-        name, _, listed = str(spec).partition(":")
+        name, colon, listed = str(spec).partition(":")
         found = _lookup(name)
         if isinstance(found, Method):
-            if listed:
+            if colon:
                 raise InputError(f"{found.name} takes no class list (only one-band-per-class methods do)")
             out.append(found)
             continue
-        if listed:
+        if colon:
             try:
                 values = [float(v) for v in listed.split(",") if v.strip()]
             except ValueError:
