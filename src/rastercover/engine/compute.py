@@ -19,7 +19,7 @@ from ..grid import Grid, Tile
 from ..methods import EMPTY_NODATA, Method
 from .contributions import Contributions
 from .plan import Block, Extent
-from .postgis import check_postgis_method, postgis_band, postgis_tile
+from .postgis import check_postgis_method, postgis_band, postgis_tile, tile_hull
 
 __all__ = ["BlockResult", "InvalidPolicy", "Job", "Semantics", "compute_block", "to_band"]
 
@@ -150,20 +150,26 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     """Compute every requested method over ``block``."""
     grid, win = job.grid, block.window
     all_tiles = block.tiles if job.extent is Extent.FULL else ()
-    feats = job.source.read(grid.window_bounds(win))
+    bounds = grid.window_bounds(win)
+    if job.semantics is Semantics.POSTGIS:  # features touching the block from outside are candidates there
+        bounds = _padded(bounds)
+    feats = job.source.read(bounds)
     if len(feats) == 0:
         return BlockResult(block, None, all_tiles)
-    map_geoms = feats.geometry
     if job.semantics is Semantics.POSTGIS:
-        map_geoms = _repair(map_geoms, feats, job.invalid)
-    geoms = _to_pixel_space(map_geoms, grid)
+        # map space throughout, as PostGIS: a contact exact in map space may not survive A⁻¹'s rounding
+        data, touched = _postgis_block(job, block, _repair(feats.geometry, feats, job.invalid), feats)
+        if job.extent is Extent.TOUCHED:
+            return BlockResult(block, data if touched else None, touched)
+        return BlockResult(block, data, block.tiles)
+    geoms = _to_pixel_space(feats.geometry, grid)
     geoms = _repair(geoms, feats, job.invalid)
     frame = shapely.box(win.col_off, win.row_off, win.col_off + win.width, win.row_off + win.height)
     inside = shapely.intersects(geoms, frame)
     if not inside.any():
         return BlockResult(block, None, all_tiles)
     if not inside.all():
-        feats, geoms, map_geoms = feats.take(inside), geoms[inside], map_geoms[inside]
+        feats, geoms = feats.take(inside), geoms[inside]
     tiles = block.tiles
     if job.extent is Extent.TOUCHED:
         boxes = shapely.box(
@@ -187,8 +193,6 @@ def compute_block(job: Job, block: Block) -> BlockResult:
         tiles = tuple(tiles[i] for i in hit)
         if not tiles:
             return BlockResult(block, None, ())
-    if job.semantics is Semantics.POSTGIS:
-        return BlockResult(block, _postgis_block(job, block, map_geoms, feats), tiles)
     size = win.width * win.height
     a, b, _, d, e, _ = grid.transform[:6]
     contrib = Contributions(geoms, feats, win, grid.pixel_area, (a, b, d, e))
@@ -202,21 +206,32 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     return BlockResult(block, data, tiles)
 
 
-def _postgis_block(job: Job, block: Block, geoms: np.ndarray, feats: Features) -> np.ndarray:
-    """postgis semantics: every tile of the block on its own, as ``ST_ExtractToRaster`` sees it."""
+def _postgis_block(job: Job, block: Block, geoms: np.ndarray, feats: Features) -> tuple[np.ndarray, tuple[Tile, ...]]:
+    """postgis semantics: every tile of the block on its own, as ``ST_ExtractToRaster`` sees it.
+
+    Returns the block's data and the tiles some geometry intersects (the others took the early exit).
+    """
     win = block.window
     names = [m.name for m in job.methods]
     data = np.empty((len(names), win.height, win.width), dtype=job.dtype)
     tree = shapely.STRtree(geoms)
+    touched = []
     for tile in block.tiles:
         tw = tile.window
         tg = tile.grid
-        x0, y0, x1, y1 = tg.bounds
-        pad = 1e-9 * (1.0 + max(abs(x0), abs(y0), abs(x1), abs(y1)))  # touching features are candidates
-        near = np.sort(tree.query(shapely.box(x0 - pad, y0 - pad, x1 + pad, y1 + pad)))
+        near = np.sort(tree.query(shapely.box(*_padded(tg.bounds))))  # touching features are candidates
         res = postgis_tile(geoms[near], feats.value[near], tg.transform, tw.width, tw.height, names)
+        if len(near) and shapely.intersects(geoms[near], tile_hull(tg.transform, tw.width, tw.height)).any():
+            touched.append(tile)
         r0, c0 = tw.row_off - win.row_off, tw.col_off - win.col_off
         for i, name in enumerate(names):
             band = postgis_band(res[name], job.dtype, job.nodata).reshape(tw.height, tw.width)
             data[i, r0 : r0 + tw.height, c0 : c0 + tw.width] = band
-    return data
+    return data, tuple(touched)
+
+
+def _padded(bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """``bounds`` grown by a hair, so that a feature exactly touching them is read despite rounding."""
+    x0, y0, x1, y1 = bounds
+    pad = 1e-9 * (1.0 + max(abs(x0), abs(y0), abs(x1), abs(y1)))
+    return x0 - pad, y0 - pad, x1 + pad, y1 + pad

@@ -27,7 +27,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import numpy as np
 import shapely
@@ -43,6 +43,7 @@ __all__ = [
     "postgis_band",
     "postgis_tile",
     "round15",
+    "tile_hull",
 ]
 
 POSTGIS_METHODS = (
@@ -71,6 +72,7 @@ _LINEAR = (1, 5)  # LineString, MultiLineString
 _PUNTAL = (0, 4)  # Point, MultiPoint
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _Q = Decimal("1e-15")
+_CONTEXT = Context(prec=400)  # enough digits for any double quantized to 1e-15
 
 
 def check_postgis_method(name: str) -> None:
@@ -92,7 +94,9 @@ def round15(values: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     uniq, inv = np.unique(values, return_inverse=True)
-    rounded = np.array([float(Decimal(repr(float(v))).quantize(_Q)) if np.isfinite(v) else v for v in uniq])
+    rounded = np.array(
+        [float(Decimal(repr(float(v))).quantize(_Q, context=_CONTEXT)) if np.isfinite(v) else v for v in uniq]
+    )
     return rounded[inv].reshape(values.shape)
 
 
@@ -104,11 +108,19 @@ def pixel_rings(transform: Affine, width: int, height: int) -> tuple[np.ndarray,
     p0y = (sy * r + ky * c) + uly
     xs = np.column_stack([p0x, p0x + sx, p0x + (sx + kx), p0x + kx, p0x])
     ys = np.column_stack([p0y, p0y + ky, p0y + (sy + ky), p0y + sy, p0y])
-    rings = np.stack([xs, ys], axis=-1)
+    return np.stack([xs, ys], axis=-1), _hull(transform, width, height)
+
+
+def tile_hull(transform: Affine, width: int, height: int) -> shapely.Geometry:
+    """The tile's extent as PostGIS's raster convex hull (unrounded corners)."""
+    return shapely.polygons(_hull(transform, width, height))
+
+
+def _hull(transform: Affine, width: int, height: int) -> np.ndarray:
+    sx, kx, ulx, ky, sy, uly = (float(v) for v in tuple(transform)[:6])
     cx = np.array([0, width, width, 0, 0], dtype=np.float64)
     cy = np.array([0, 0, height, height, 0], dtype=np.float64)
-    hull = np.column_stack([(sx * cx + kx * cy) + ulx, (sy * cy + ky * cx) + uly])
-    return rings, hull
+    return np.column_stack([(sx * cx + kx * cy) + ulx, (sy * cy + ky * cx) + uly])
 
 
 def pip_postgis(px: np.ndarray, py: np.ndarray, ring: np.ndarray) -> np.ndarray:
