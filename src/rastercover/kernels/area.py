@@ -143,7 +143,6 @@ def polygon_areas(
     gstart = np.ones(len(key), dtype=bool)
     gstart[1:] = group[1:] != group[:-1]
     csum = np.cumsum(carry)
-    base = np.where(gstart, 0.0, 0.0)
     first_of_group = np.maximum.accumulate(np.where(gstart, np.arange(len(key)), 0))
     before = csum - carry - (csum[first_of_group] - carry[first_of_group])
     cell_value = before + partial
@@ -154,7 +153,6 @@ def polygon_areas(
     nxt[-1] = width
     run_len = nxt - col - 1
     run = (run_len > 0) & (np.abs(after) > _TINY)
-    del base
     r_idx = np.repeat(np.nonzero(run)[0], run_len[run])
     r_start = np.repeat(np.cumsum(run_len[run]) - run_len[run], run_len[run])
     r_col = col[r_idx] + 1 + (np.arange(len(r_idx)) - r_start)
@@ -162,7 +160,10 @@ def polygon_areas(
     cols = np.concatenate([col, r_col])
     val = -np.concatenate([cell_value, after[r_idx]])  # exteriors are counter-clockwise: negative carry
     keep = val > _TINY
-    grp, cols, val = grp[keep], cols[keep], np.minimum(val[keep], 1.0)
+    grp, cols, val = grp[keep], cols[keep], val[keep]
+    # a covered cell sums carries that may miss 1 by an ulp or two: snap, so that ties between polygons that
+    # both cover a pixel stay ties whatever block the pixel falls in
+    val = np.where(val > 1.0 - _TINY, 1.0, val)
     own_out = grp // height
     pixel = (grp - own_out * height) * width + cols
     order = np.lexsort((pixel, own_out))
