@@ -28,7 +28,7 @@ from ..features import Features
 from ..grid import Window
 from ..kernels import centre_hits, polygon_edges, polygonal_parts
 from ..kernels.area import polygon_areas
-from ..kernels.lines import line_lengths, line_segments, point_hits, point_parts
+from ..kernels.lines import line_lengths, line_segments, point_hits, point_parts, sum_by_pair
 from ..methods import Hits, Kind
 from ..methods.registry import AREA_QUALIFY
 
@@ -175,7 +175,7 @@ def _merged(c: Contributions) -> Hits:
         unions = np.array([shapely.union_all(geoms[over][og == g]) for g in ug], dtype=object)
         up, ui, uw = c.areas_of(unions, np.arange(len(ug)))
         pixel, grp, weight = np.concatenate([pixel, up]), np.concatenate([grp, ug[ui]]), np.concatenate([weight, uw])
-    pixel, grp, weight = _sum_pairs(pixel, grp, weight)
+    pixel, grp, weight = sum_by_pair(pixel, grp, weight)
     return Hits(c.size, pixel, grp, groups, order, weight, c.pixel_area)
 
 
@@ -227,17 +227,6 @@ def _geometry(c: Contributions) -> Hits:
         new[1:] = key[1:] != key[:-1]
         pixel, feature = key[new] % c.size, key[new] // c.size
     return c.make(pixel, feature, None)
-
-
-def _sum_pairs(pixel: np.ndarray, owner: np.ndarray, weight: np.ndarray) -> Contribution:
-    if len(pixel) == 0:
-        return pixel.astype(np.int64), owner.astype(np.int64), weight.astype(np.float64)
-    order = np.lexsort((pixel, owner))
-    p, o, w = pixel[order], owner[order], weight[order]
-    new = np.ones(len(p), dtype=bool)
-    new[1:] = (p[1:] != p[:-1]) | (o[1:] != o[:-1])
-    starts = np.nonzero(new)[0]
-    return p[starts], o[starts], np.add.reduceat(w, starts)
 
 
 COMPUTERS: dict[Kind, Callable[[Contributions], Hits]] = {

@@ -13,10 +13,28 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-__all__ = ["polygon_edges", "polygonal_parts"]
+__all__ = ["parts_of", "polygon_edges", "polygonal_parts"]
 
 _POLYGON = 3
 _COLLECTIONS = (4, 5, 6, 7)  # MultiPoint, MultiLineString, MultiPolygon, GeometryCollection
+
+
+def parts_of(geoms: np.ndarray, index: np.ndarray, types: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Single parts of ``geoms`` whose GEOS type id is in ``types`` (multi-parts and collections flattened,
+    empty parts dropped), with their owner's index, sorted by owner."""
+    parts, which = np.asarray(geoms, dtype=object), np.asarray(index)
+    while True:
+        tid = shapely.get_type_id(parts)
+        nested = np.isin(tid, _COLLECTIONS)
+        if not nested.any():
+            break
+        sub, pos = shapely.get_parts(parts[nested], return_index=True)
+        parts = np.concatenate([parts[~nested], sub])
+        which = np.concatenate([which[~nested], which[nested][pos]])
+    keep = np.isin(shapely.get_type_id(parts), types) & ~shapely.is_empty(parts)
+    parts, which = parts[keep], which[keep]
+    order = np.argsort(which, kind="stable")
+    return parts[order], which[order]
 
 
 def polygonal_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,19 +42,7 @@ def polygonal_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, n
 
     Lines and points are dropped: they have no interior. Empty polygons are dropped.
     """
-    parts, which = np.asarray(geoms, dtype=object), np.asarray(index)
-    while True:
-        types = shapely.get_type_id(parts)
-        nested = np.isin(types, _COLLECTIONS)
-        if not nested.any():
-            break
-        sub, pos = shapely.get_parts(parts[nested], return_index=True)
-        parts = np.concatenate([parts[~nested], sub])
-        which = np.concatenate([which[~nested], which[nested][pos]])
-    keep = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
-    parts, which = parts[keep], which[keep]
-    order = np.argsort(which, kind="stable")
-    return parts[order], which[order]
+    return parts_of(geoms, index, (_POLYGON,))
 
 
 def polygon_edges(

@@ -20,36 +20,21 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-__all__ = ["line_lengths", "line_segments", "linear_parts", "point_hits", "point_parts"]
+from .edges import parts_of
+
+__all__ = ["line_lengths", "line_segments", "linear_parts", "point_hits", "point_parts", "sum_by_pair"]
 
 _LINE_TYPES = (1, 2)  # LineString, LinearRing
-_COLLECTIONS = (4, 5, 6, 7)
-
-
-def _parts_of(geoms: np.ndarray, index: np.ndarray, types: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    parts, which = np.asarray(geoms, dtype=object), np.asarray(index)
-    while True:
-        tid = shapely.get_type_id(parts)
-        nested = np.isin(tid, _COLLECTIONS)
-        if not nested.any():
-            break
-        sub, pos = shapely.get_parts(parts[nested], return_index=True)
-        parts = np.concatenate([parts[~nested], sub])
-        which = np.concatenate([which[~nested], which[nested][pos]])
-    keep = np.isin(shapely.get_type_id(parts), types) & ~shapely.is_empty(parts)
-    parts, which = parts[keep], which[keep]
-    order = np.argsort(which, kind="stable")
-    return parts[order], which[order]
 
 
 def linear_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Single linestrings of each geometry (multi-parts and collections flattened), with the owner's index."""
-    return _parts_of(geoms, index, _LINE_TYPES)
+    return parts_of(geoms, index, _LINE_TYPES)
 
 
 def point_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Single points of each geometry, with the owner's index."""
-    return _parts_of(geoms, index, (0,))
+    return parts_of(geoms, index, (0,))
 
 
 def line_segments(
@@ -160,10 +145,11 @@ def line_lengths(
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
     pixel = row[inside] * width + col[inside]
     own = owner[s[inside]]
-    return _sum_by(pixel, own, length[inside])
+    return sum_by_pair(pixel, own, length[inside])
 
 
-def _sum_by(pixel: np.ndarray, owner: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sum_by_pair(pixel: np.ndarray, owner: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (pixel, owner): the summed weights, sorted by owner then pixel."""
     if len(pixel) == 0:
         return pixel.astype(np.int64), owner.astype(np.int64), weight.astype(np.float64)
     order = np.lexsort((pixel, owner))
@@ -196,4 +182,4 @@ def point_hits(
     row = np.floor(np.asarray(y, np.float64)).astype(np.int64) - row_off
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
     pixel = row[inside] * width + col[inside]
-    return _sum_by(pixel, np.asarray(owner, np.int64)[inside], np.ones(int(inside.sum())))
+    return sum_by_pair(pixel, np.asarray(owner, np.int64)[inside], np.ones(int(inside.sum())))
