@@ -6,25 +6,24 @@ local process pool, or (later) on a Dask worker.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import shapely
 
-from ..errors import GeometryError, OutputError, UnknownOptionError
+from ..errors import GeometryError, OutputError
 from ..features import Features
 from ..grid import Grid, Tile
 from ..methods import EMPTY_NODATA, Method
 from .contributions import Contributions
-from .plan import Block, Extent
+from .plan import Block, Extent, Option
 from .postgis import check_postgis_method, postgis_band, postgis_tile, tile_hull
 
 __all__ = ["BlockResult", "InvalidPolicy", "Job", "Semantics", "compute_block", "to_band"]
 
 
-class InvalidPolicy(enum.Enum):
+class InvalidPolicy(Option):
     """What to do with an invalid (self-intersecting, badly nested ...) polygon."""
 
     FIX = "fix"
@@ -32,36 +31,14 @@ class InvalidPolicy(enum.Enum):
     ERROR = "error"
     """Stop with an error naming the feature."""
 
-    @classmethod
-    def parse(cls, value: str | InvalidPolicy) -> InvalidPolicy:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise UnknownOptionError(
-                f"unknown invalid-geometry policy {value!r}: choose one of {', '.join(p.value for p in cls)}"
-            ) from None
 
-
-class Semantics(enum.Enum):
+class Semantics(Option):
     """Which definition of the methods to compute (spec sections 2 and 4)."""
 
     EXACT = "exact"
     """What the method names promise, with conservation laws (the default)."""
     POSTGIS = "postgis"
     """``ST_ExtractToRaster``'s results, quirks included, for pipelines migrating out of PostGIS."""
-
-    @classmethod
-    def parse(cls, value: str | Semantics) -> Semantics:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise UnknownOptionError(
-                f"unknown semantics {value!r}: choose one of {', '.join(s.value for s in cls)}"
-            ) from None
 
 
 @dataclass(frozen=True)

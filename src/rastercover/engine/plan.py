@@ -24,25 +24,33 @@ __all__ = ["DEFAULT_BLOCK_PIXELS", "Block", "Extent", "plan_blocks"]
 DEFAULT_BLOCK_PIXELS = 1 << 20
 
 
-class Extent(enum.Enum):
+_OPTION_LABELS = {"InvalidPolicy": "invalid-geometry policy"}
+
+
+class Option(enum.Enum):
+    """An enum of user-facing choices, parsed from their (case-insensitive) string values."""
+
+    @classmethod
+    def parse(cls, value: object) -> Option:
+        """The member named by ``value`` (a member, or its string value in any case)."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            what = _OPTION_LABELS.get(cls.__name__, cls.__name__.lower())
+            raise UnknownOptionError(
+                f"unknown {what} {value!r}: choose one of {', '.join(str(e.value) for e in cls)}"
+            ) from None
+
+
+class Extent(Option):
     """Which tiles of the grid the output holds."""
 
     FULL = "full"
     """Every tile of the reference grid (empty tiles cost almost nothing)."""
     TOUCHED = "touched"
     """Only tiles that a feature intersects."""
-
-    @classmethod
-    def parse(cls, value: str | Extent) -> Extent:
-        """``"full"`` or ``"touched"`` (case-insensitive)."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise UnknownOptionError(
-                f"unknown extent {value!r}: choose one of {', '.join(e.value for e in cls)}"
-            ) from None
 
 
 @dataclass(frozen=True, slots=True)
