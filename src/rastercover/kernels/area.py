@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["polygon_areas"]
 
 _TINY = 1e-12  # areas (in pixels) at or below this are rounding noise, not coverage
-_QUANTUM_INV = float(2**40)
+_MANTISSA = float(2**40)
 
 
 def _split_rows(x0, y0, x1, y1, owner, height):
@@ -181,10 +181,11 @@ def polygon_areas(
     # a covered cell sums carries that may miss 1 by an ulp or two: snap, so that ties between polygons that
     # both cover a pixel stay ties whatever block the pixel falls in
     val = np.where(val > 1.0 - _TINY, 1.0, val)
-    # and quantize to 2⁻⁴⁰ px²: the same piece of polygon listed with its vertices in another order sums its
-    # edges in another order; snapping makes such equal areas bit-identical (error ≤ 5e-13 px², far below
-    # the 1e-9 qualifying threshold), so the tie rules see the ties
-    val = np.round(val * _QUANTUM_INV) / _QUANTUM_INV
+    # and keep 40 significant bits: the same piece of polygon listed with its vertices in another order sums
+    # its edges in another order; rounding the last bits away makes such equal areas bit-identical (relative
+    # error ≤ 5e-13), so the tie rules see the ties
+    mant, expo = np.frexp(val)
+    val = np.ldexp(np.round(mant * _MANTISSA) / _MANTISSA, expo)
     own_out = grp // height
     pixel = (grp - own_out * height) * width + cols
     order = np.lexsort((pixel, own_out))
