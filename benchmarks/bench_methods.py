@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -48,6 +47,7 @@ import rasterio.features
 import shapely
 
 import rastercover
+from bench_centroid import peak_rss_kib  # this folder is on sys.path when run as a script
 from rastercover.engine.postgis import POSTGIS_METHODS
 from rastercover.methods import MethodFamily, available_methods
 
@@ -174,7 +174,7 @@ def bench(work: Path, repeat: int) -> dict:
 def peak_rss_child(work: str, out: str) -> None:
     """Fresh process: all 15 methods in one pass on the forest polygons to a tile folder; print peak RSS."""
     grid = rastercover.Grid.from_raster(os.path.join(work, "elevation.tif"), tile_size=TILE)
-    base = _vmhwm()
+    base = peak_rss_kib()
     t0 = time.perf_counter()
     rastercover.rasterize(
         os.path.join(work, "forestcover.gpkg"),
@@ -184,18 +184,7 @@ def peak_rss_child(work: str, out: str) -> None:
         methods=list(POSTGIS_METHODS),
         output=out,
     )
-    print(json.dumps({"baseline_kib": base, "peak_kib": _vmhwm(), "seconds": time.perf_counter() - t0}))
-
-
-def _vmhwm() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"baseline_kib": base, "peak_kib": peak_rss_kib(), "seconds": time.perf_counter() - t0}))
 
 
 def measure_rss(work_root: Path, scales: list[str]) -> dict:
