@@ -45,3 +45,36 @@ def realdata() -> Path:
 @pytest.fixture
 def north_up() -> Affine:
     return Affine(30, 0, 150000, 0, -30, 420000)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostGIS cluster for the whole run (see tests/pgcluster.py); skipped only outside CI."""
+    from tests.pgcluster import find_bindir, start_cluster
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        psycopg = None
+    if find_bindir() is None or psycopg is None:
+        if os.environ.get("RASTERCOVER_REQUIRE_POSTGIS") == "1":
+            pytest.fail("PostGIS tests are required here: install postgresql-15-postgis-3 and psycopg")
+        pytest.skip("PostgreSQL with PostGIS (postgresql-15-postgis-3) or psycopg is not installed")
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_cluster) -> str:
+    """libpq URL of the throwaway database (postgis and postgis_raster installed)."""
+    return pg_cluster.url()
+
+
+@pytest.fixture
+def pg_conn(pg_url):
+    """An autocommit psycopg connection to the throwaway database."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        yield conn

@@ -15,7 +15,7 @@ from .crs import CRS
 from .features import Features
 from .grid import Grid, Tile, Window
 
-__all__ = ["RasterSink", "VectorSource"]
+__all__ = ["RasterCoverage", "RasterSink", "VectorSource"]
 
 
 @runtime_checkable
@@ -58,3 +58,41 @@ class RasterSink(Protocol):
 
     def abort(self) -> None:
         """Give up: remove everything written so far; the final name is left untouched."""
+
+
+@runtime_checkable
+class RasterCoverage(Protocol):
+    """A raster coverage to read from: one raster file, a folder or VRT of aligned tiles, a PostGIS raster table.
+
+    ``grid`` is the coverage's pixel lattice, with its storage tiles as the grid's tiles; reads are by pixel
+    window of that grid and touch only the tiles the window needs.
+    """
+
+    @property
+    def grid(self) -> Grid:
+        """The coverage's pixel lattice and tiling (CRS included)."""
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Pixel type of the bands (the widest one when they differ)."""
+
+    @property
+    def nodata(self) -> float | None:
+        """Nodata value of the bands (None when they declare none)."""
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """A description per band ("" when none)."""
+
+    def describe(self) -> str:
+        """A short name for messages (a path, a table)."""
+
+    def read(self, window: Window, bands: Sequence[int] | None = None) -> np.ndarray:
+        """Pixels of ``window`` as (bands, rows, cols); ``bands`` are 1-based, all when None.
+
+        Pixels that no stored tile covers are ``nodata`` (0 when the coverage has none).
+        """
