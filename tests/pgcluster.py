@@ -56,8 +56,15 @@ class Cluster:
 
     def stop(self) -> None:
         try:
-            self._run(os.path.join(self.bindir, "pg_ctl"), "-D", os.path.join(self.root, "data"), "-m", "immediate",
-                      "-w", "stop")
+            self._run(
+                os.path.join(self.bindir, "pg_ctl"),
+                "-D",
+                os.path.join(self.root, "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            )
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
@@ -81,14 +88,26 @@ def start_cluster(dbname: str = "rastercover") -> Cluster:
     port = _free_port()
     cluster = Cluster(bindir, root, port, runas)
     try:
-        cluster._run(os.path.join(bindir, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                     "--no-sync", "--locale=C")
+        cluster._run(
+            os.path.join(bindir, "initdb"),
+            "-D",
+            data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        )
         options = (
             f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
             "-c synchronous_commit=off -c max_connections=40 -c shared_buffers=128MB"
         )
-        cluster._run(os.path.join(bindir, "pg_ctl"), "-D", data, "-o", options, "-l",
-                     os.path.join(root, "log"), "-w", "start")
+        cluster._run(
+            os.path.join(bindir, "pg_ctl"), "-D", data, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"
+        )
         import psycopg
 
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:

@@ -33,6 +33,7 @@ from .io import (
     ReprojectedSource,
     TileFolderSink,
 )
+from .io.pg import is_pg_location
 from .io.reproject import distinct_values_of
 from .methods import Method, available_methods, get_method, resolve_methods
 
@@ -62,7 +63,9 @@ class RasterizeResult:
 
 
 def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
-    """A grid from a :class:`Grid`, a raster file, or a folder/VRT of tiles (``tile_size`` overrides).
+    """A grid from a :class:`Grid`, a raster file, a folder/VRT of tiles or a PostGIS raster table.
+
+    ``tile_size`` overrides the tiling.
 
     Examples
     --------
@@ -72,6 +75,11 @@ def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
     """
     if isinstance(like, Grid):
         return like if tile_size is None else like.with_tile_size(tile_size)
+    if is_pg_location(like):
+        from .io.raster_postgis import PostgisRasterCoverage
+
+        grid = PostgisRasterCoverage(like).grid
+        return grid if tile_size is None else grid.with_tile_size(tile_size)
     path = os.fspath(like)
     if os.path.isdir(path):
         grid = Grid.from_tiles(path)
@@ -88,10 +96,14 @@ def open_vector(
     assume_crs: Any = None,
 ) -> Any:
     """A vector source from a path, a GeoDataFrame, ``(geometry, value)`` pairs, or a source object."""
+    if is_pg_location(source):
+        from .io.vector_postgis import PostgisVectorSource
+
+        return PostgisVectorSource(source, value=value, where=where, assume_crs=assume_crs)
     if isinstance(source, str | os.PathLike):
         return FileVectorSource(os.fspath(source), layer=layer, value=value, where=where, assume_crs=assume_crs)
     if where is not None:
-        raise InputError("where= filters only apply to files (and later PostGIS tables); filter the data first")
+        raise InputError("where= filters only apply to files and PostGIS tables; filter the data first")
     if hasattr(source, "geometry") and hasattr(source, "crs") and hasattr(source, "columns"):
         return MemoryVectorSource.from_geodataframe(source, value=value, assume_crs=assume_crs)
     if all(hasattr(source, a) for a in ("read", "crs", "bounds", "describe")):
@@ -145,6 +157,8 @@ def rasterize(
     semantics: str | Semantics = "exact",
     progress: Callable[[int], None] | None = None,
     block_pixels: int = DEFAULT_BLOCK_PIXELS,
+    if_exists: str | None = None,
+    resume: bool = False,
 ):
     """Rasterize a vector coverage onto ``grid``, one band per method, tile by tile.
 
@@ -153,15 +167,20 @@ def rasterize(
     source
         A vector file path (any OGR format), a GeoDataFrame, ``(geometry, value)`` pairs, or a source object.
     grid
-        A :class:`Grid`, a reference raster file, or a folder/VRT of aligned tiles.
+        A :class:`Grid`, a reference raster file, a folder/VRT of aligned tiles, or a PostGIS raster table
+        (``postgresql://host/db?table=schema.name``: its tiles, tile size and SRID).
     layer, value, where
-        Layer of a multi-layer file, numeric value column, OGR SQL attribute filter.
+        Layer of a multi-layer file, numeric value column, attribute filter: OGR SQL for a file, an SQL boolean
+        expression for a PostGIS table (the one piece of SQL a user supplies; it runs with the connecting
+        role's rights).
     methods
         Method names (see ``rastercover methods``); one band each, described by the method name.
     extent
         ``"full"``: every tile of the grid; ``"touched"``: only tiles the features intersect.
     output
         None: return an ``xarray.DataArray`` (band, y, x). A path ending in ``.tif``/``.tiff``: one GeoTIFF.
+        A ``postgresql://host/db?table=schema.name`` location: a PostGIS raster table (one row per tile, rids
+        of the reference table when the grid came from one, raster constraints and a GiST index).
         Any other path: a tile folder (``r{row}_c{col}.tif`` + ``index.vrt``).
     workers
         Number of local processes; results are identical for any number.
@@ -182,6 +201,11 @@ def rasterize(
         PostGIS Add-ons' ``ST_ExtractToRaster`` for its 15 methods, quirks included, spec section 4).
     progress
         Called with the number of tiles finished, block by block.
+    if_exists
+        For a PostGIS output that exists: ``"fail"`` (default; ``"replace"`` with ``overwrite=True``),
+        ``"replace"`` or ``"append"``.
+    resume
+        For a PostGIS output: continue the partial table of an interrupted run, computing only missing tiles.
 
     Returns
     -------
@@ -199,6 +223,15 @@ def rasterize(
     invalid = InvalidPolicy.parse(invalid)
     semantics = Semantics.parse(semantics)
     dt, nodata = _dtype(dtype, nodata)
+    ref_rids, ref_srid = None, None
+    if is_pg_location(grid):
+        from .io.raster_postgis import PostgisRasterCoverage
+
+        reference = PostgisRasterCoverage(grid)
+        grid = reference.grid
+        ref_srid = reference.srid or None
+        if tile_size is None:
+            ref_rids = reference.rids
     grid = open_grid(grid, tile_size)
     if grid.crs is None:
         raise CRSError("the reference grid has no CRS; give the raster a CRS (or build the Grid with crs=)")
@@ -226,9 +259,24 @@ def rasterize(
     elif as_crs(src.crs) is None:
         raise CRSError(f"{src.describe()}: unknown CRS")
 
+    if (if_exists is not None or resume) and not is_pg_location(output):
+        raise InputError("if_exists= and resume= apply to PostGIS outputs (postgresql://...); use overwrite= for files")
     if output is None:
         sink = MemorySink()
         fmt = "memory"
+    elif is_pg_location(output):
+        from .io.sink_postgis import PostgisRasterSink
+
+        if cog:
+            raise InputError("cog=True needs a .tif output, not a PostGIS table")
+        sink = PostgisRasterSink(
+            output,
+            if_exists=if_exists or ("replace" if overwrite else "fail"),
+            resume=resume,
+            rids=ref_rids,
+            srid=ref_srid,
+        )
+        fmt = "PostGIS raster table"
     else:
         out = os.fspath(output)
         if out.lower().endswith((".tif", ".tiff")):

@@ -106,8 +106,17 @@ def run(
     written = 0
     sink.open(job.grid, names, job.dtype, job.nodata)
     try:
+        # a resumed output: skip the blocks whose tiles are all written already, drop written tiles of the rest
+        finished = sink.done_tiles() if hasattr(sink, "done_tiles") else set()
+        if finished:
+            todo = [b for b in blocks if not all(t.index in finished for t in b.tiles)]
+            if progress is not None:
+                progress(sum(len(b.tiles) for b in blocks) - sum(len(b.tiles) for b in todo))
+            blocks = todo
         writer = sink.detached_writer() if workers > 1 and hasattr(sink, "detached_writer") else None
         for res, done in _results(job, blocks, workers, writer):
+            if finished and res.tiles:
+                res = BlockResult(res.block, res.data, tuple(t for t in res.tiles if t.index not in finished))
             if res.tiles:
                 if done:
                     sink.record(res.tiles)

@@ -1,0 +1,177 @@
+"""PostGIS locations: ``postgresql://[user[:password]@]host[:port]/dbname?table=schema.name[&column=geom]``.
+
+A location is a libpq connection URL plus two parameters of ours: ``table`` (``name`` or ``schema.name``;
+double-quote a part that holds a dot, ``"my.schema"."roads"``) and ``column`` (the geometry or raster column,
+found in ``geometry_columns`` / ``raster_columns`` when not given). Every other URL parameter, and libpq's
+environment variables (``PGPASSWORD``, ``PGSSLMODE``, ``~/.pgpass``, ...), go to libpq untouched.
+
+Table and column names only ever reach SQL through :class:`psycopg.sql.Identifier`; the one piece of SQL a user
+supplies is a ``where`` filter, and it is documented as such. Passwords never appear in messages: see
+:meth:`PgLocation.describe`.
+
+Examples
+--------
+>>> loc = PgLocation.parse("postgresql://me:secret@db.example:5433/gis?table=forest.Stands&column=geom&sslmode=require")
+>>> loc.schema, loc.table, loc.column
+('forest', 'Stands', 'geom')
+>>> loc.conninfo
+'postgresql://me:secret@db.example:5433/gis?sslmode=require'
+>>> loc.describe()
+'postgresql://me@db.example:5433/gis?sslmode=require&table=forest.Stands'
+>>> PgLocation.parse('postgresql:///gis?table="my.schema"."Odd;Name"').schema
+'my.schema'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from ..errors import InputError, SourceError
+
+__all__ = ["PgLocation", "connect", "is_pg_location", "pg_error", "split_table_name"]
+
+_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_pg_location(value: Any) -> bool:
+    """True when ``value`` is a string naming a PostGIS location (``postgresql://...``)."""
+    return isinstance(value, str) and value.lower().startswith(_SCHEMES)
+
+
+def split_table_name(text: str) -> tuple[str | None, str]:
+    """``(schema, name)`` from ``name``, ``schema.name`` or double-quoted parts (``""`` escapes a quote).
+
+    Examples
+    --------
+    >>> split_table_name('public."Weird; DROP TABLE x"')
+    ('public', 'Weird; DROP TABLE x')
+    """
+    parts: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    raise InputError(f"table={text!r}: unbalanced double quote")
+                buf.append(text[j:k])
+                if k + 1 < n and text[k + 1] == '"':
+                    buf.append('"')
+                    j = k + 2
+                    continue
+                break
+            parts.append("".join(buf))
+            i = k + 1
+        else:
+            k = text.find(".", i)
+            k = n if k < 0 else k
+            parts.append(text[i:k])
+            i = k
+            if i < n and text[i] != ".":
+                raise InputError(f"table={text!r}: cannot read it as schema.name")
+        if i < n:
+            if text[i] != ".":
+                raise InputError(f"table={text!r}: expected a dot after {parts[-1]!r}")
+            i += 1
+            if i == n:
+                raise InputError(f"table={text!r}: the name after the dot is missing")
+    if not parts or any(p == "" for p in parts) or len(parts) > 2:
+        raise InputError(f"table={text!r}: give the table as name or schema.name")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+@dataclass(frozen=True)
+class PgLocation:
+    """A parsed PostGIS location: where to connect, which table, which column."""
+
+    conninfo: str
+    schema: str | None
+    table: str
+    column: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, *, table_required: bool = True) -> PgLocation:
+        """Read a ``postgresql://`` URL with ``table=`` (and optional ``column=``) parameters."""
+        if not is_pg_location(url):
+            raise InputError(f"{url!r} is not a PostGIS location: write postgresql://host/dbname?table=schema.name")
+        parts = urlsplit(url)
+        ours: dict[str, str] = {}
+        rest: list[tuple[str, str]] = []
+        for key, val in parse_qsl(parts.query, keep_blank_values=True):
+            if key in ("table", "column"):
+                if key in ours:
+                    raise InputError(f"{_redact(url)}: {key}= is given twice")
+                ours[key] = val
+            else:
+                rest.append((key, val))
+        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), ""))
+        table = ours.get("table", "").strip()
+        if not table:
+            if table_required:
+                raise InputError(
+                    f"{_redact(url)}: name the table with ?table=schema.name (e.g. postgresql://host/db?table=public.forest)"
+                )
+            return cls(conninfo, None, "", ours.get("column") or None)
+        schema, name = split_table_name(table)
+        return cls(conninfo, schema, name, ours.get("column") or None)
+
+    @property
+    def qualified(self) -> str:
+        """``schema.table`` as written by the user (for messages)."""
+        return f"{self.schema}.{self.table}" if self.schema else self.table
+
+    def describe(self) -> str:
+        """The location for messages: the URL without its password."""
+        parts = urlsplit(_redact(self.conninfo))
+        query = [p for p in parts.query.split("&") if p]
+        if self.table:
+            query.append(f"table={self.qualified}")
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(query), ""))
+
+    def with_table(self, schema: str | None, table: str, column: str | None = None) -> PgLocation:
+        """The same database, another table."""
+        return PgLocation(self.conninfo, schema, table, column)
+
+    def identifier(self):
+        """The table as a :class:`psycopg.sql.Identifier` (schema-qualified when a schema is given)."""
+        from psycopg import sql
+
+        return sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
+
+
+_PASSWORD = re.compile(r"(://[^:/@?#]*):[^@/?#]*@")
+
+
+def _redact(text: str) -> str:
+    """``text`` with any URL password removed (``password=`` parameters included)."""
+    text = _PASSWORD.sub(r"\1@", text)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", text)
+
+
+def pg_error(loc: PgLocation, exc: BaseException, doing: str) -> str:
+    """One line about a database error while ``doing`` something with ``loc``, without any password."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    password = urlsplit(loc.conninfo).password
+    if password:
+        text = text.replace(unquote(password), "***").replace(password, "***")
+    return f"{loc.describe()}: {doing} failed: {_redact(text)}"
+
+
+def connect(loc: PgLocation, *, autocommit: bool = False):
+    """A psycopg connection to ``loc``'s database; a clear :class:`SourceError` when it cannot be made."""
+    try:
+        import psycopg
+    except ImportError:
+        raise InputError(
+            "PostGIS support needs psycopg: pip install 'rastercover[postgis]' (or pip install 'psycopg[binary]')"
+        ) from None
+    try:
+        return psycopg.connect(loc.conninfo, autocommit=autocommit, application_name="rastercover")
+    except psycopg.Error as exc:
+        raise SourceError(pg_error(loc, exc, "connecting")) from None
