@@ -433,3 +433,64 @@ def test_last_value_at_pixel_centroid_equals_the_articles_method_1_3(pg_url, pg_
     ).values[0]
     assert (theirs != -9999).sum() > 1000
     np.testing.assert_array_equal(ours, theirs)
+
+
+# ----------------------------------------------------------------------------------------------- command line
+def test_cli_rasterizes_a_table_into_a_raster_table_tile_for_tile(
+    pg_cluster, pg_url, pg_conn, ref_grid, tmp_path, capsys
+):
+    from tests.test_cli import run
+
+    path = tmp_path / "dem.tif"
+    write_dem(path, ref_grid)
+    tile_raster_in_sql(pg_conn, "dem_cli", str(path), 40, shuffle_rids=True)
+    geoms, values = random_stands(12)
+    load_features(pg_conn, "stands_cli", geoms, values, value_column="height")
+    pg_conn.execute("DROP TABLE IF EXISTS cli_out")
+    secret = f"postgresql://postgres:Sekr1t@127.0.0.1:{pg_cluster.port}/rastercover"
+    args = [
+        "rasterize",
+        loc(secret, "stands_cli"),
+        "--like",
+        loc(secret, "dem_cli"),
+        "--value",
+        "height",
+        "-m",
+        "VALUE_OF_BIGGEST",
+        "-m",
+        "SUM_OF_AREAS",
+        "-o",
+        loc(secret, "cli_out"),
+        "--no-progress",
+    ]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert "PostGIS raster table" in out and "Sekr1t" not in out and "9 tile(s)" in out
+    assert pg_conn.execute("SELECT array_agg(rid ORDER BY rid) FROM cli_out").fetchone()[0] == [
+        r[0] for r in pg_conn.execute("SELECT rid FROM dem_cli ORDER BY rid").fetchall()
+    ]
+    code, out, err = run(args, capsys)
+    assert code == 2 and "exists already" in err and "--if-exists" in err and "Sekr1t" not in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run([*args, "--if-exists", "replace"], capsys)
+    assert code == 0, err
+    want = rastercover.rasterize(
+        list(zip(geoms, values)), ref_grid, methods=["VALUE_OF_BIGGEST", "SUM_OF_AREAS"], assume_crs=CRS
+    ).values
+    np.testing.assert_array_equal(PostgisRasterCoverage(loc(pg_url, "cli_out")).read(Window(0, 0, 100, 100)), want)
+    code, out, err = run(
+        [
+            "rasterize",
+            loc(secret, "stands_cli"),
+            "--like",
+            loc(secret, "dem_cli"),
+            "--value",
+            "heigth",
+            "-m",
+            "VALUE_OF_BIGGEST",
+            "-o",
+            loc(secret, "cli_out2"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "no column 'heigth'" in err and "Sekr1t" not in err

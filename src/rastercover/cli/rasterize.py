@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ..api import open_grid
 from ..api import rasterize as rasterize_api
 from ..errors import InputError
 from ..grid import Grid
+from ..io.pg import is_pg_location
 from .progress import tile_progress
 
 __all__ = ["rasterize"]
@@ -15,8 +17,19 @@ __all__ = ["rasterize"]
 @click.command()
 @click.argument("source")
 @click.option("--layer", help="Layer of a multi-layer file.")
-@click.option("--where", "where", metavar="FILTER", help='OGR SQL attribute filter, e.g. "height > 10".')
-@click.option("--like", metavar="RASTER", help="Reference raster: the output lines up with its pixels.")
+@click.option(
+    "--where",
+    "where",
+    metavar="FILTER",
+    help='Attribute filter, e.g. "height > 10": OGR SQL for a file, an SQL boolean expression for a PostGIS '
+    "table (the one piece of SQL you supply; it runs with your database role's rights).",
+)
+@click.option(
+    "--like",
+    metavar="RASTER",
+    help="Reference raster (a file, or a PostGIS raster table postgresql://HOST/DB?table=SCHEMA.NAME): "
+    "the output lines up with its pixels and tiles.",
+)
 @click.option("--like-tiles", metavar="DIR_OR_VRT", help="Reference folder (or VRT) of aligned tiles.")
 @click.option(
     "--bounds", nargs=4, type=float, metavar="XMIN YMIN XMAX YMAX", help="Grid extent (with --resolution, --crs)."
@@ -61,13 +74,21 @@ __all__ = ["rasterize"]
     help="exact: what the method names promise; postgis: ST_ExtractToRaster's results, quirks included.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option(
+    "--if-exists",
+    type=click.Choice(["fail", "replace", "append"], case_sensitive=False),
+    default=None,
+    help="PostGIS output that exists: fail (default), replace it, or append the new tiles.",
+)
+@click.option("--resume", is_flag=True, help="PostGIS output: continue an interrupted run (only missing tiles).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option(
     "-o",
     "--output",
     required=True,
     metavar="OUTPUT",
-    help="A .tif file (one GeoTIFF), or any other name (a tile folder with index.vrt).",
+    help="A .tif file (one GeoTIFF), a PostGIS raster table (postgresql://HOST/DB?table=SCHEMA.NAME), "
+    "or any other name (a tile folder with index.vrt).",
 )
 def rasterize(
     source,
@@ -90,6 +111,8 @@ def rasterize(
     invalid,
     semantics,
     overwrite,
+    if_exists,
+    resume,
     progress,
     output,
 ) -> None:
@@ -105,13 +128,16 @@ def rasterize(
         if resolution is None or crs is None:
             raise InputError("--bounds needs --resolution and --crs")
         grid = Grid.from_bounds(bounds, resolution, crs, tile_size)
+    elif like and is_pg_location(like):
+        grid = like  # the API keeps the reference table's rids for a PostGIS output
     elif like:
         grid = Grid.from_raster(like, tile_size)
     else:
         grid = Grid.from_tiles(like_tiles)
         if tile_size is not None:
             grid = grid.with_tile_size(tile_size)
-    with tile_progress(grid.n_tiles, enabled=progress) as advance:
+    n_tiles = open_grid(grid, tile_size).n_tiles if isinstance(grid, str) else grid.n_tiles
+    with tile_progress(n_tiles, enabled=progress) as advance:
         result = rasterize_api(
             source,
             grid,
@@ -127,6 +153,9 @@ def rasterize(
             assume_crs=assume_crs,
             cog=cog,
             overwrite=overwrite,
+            if_exists=if_exists,
+            resume=resume,
+            tile_size=tile_size if isinstance(grid, str) else None,
             invalid=invalid,
             semantics=semantics,
             progress=advance,
