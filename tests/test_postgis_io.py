@@ -494,3 +494,16 @@ def test_cli_rasterizes_a_table_into_a_raster_table_tile_for_tile(
         capsys,
     )
     assert code == 2 and "no column 'heigth'" in err and "Sekr1t" not in err
+
+
+def test_worker_processes_open_their_own_connections(pg_url, pg_conn, ref_grid):
+    geoms, values = random_stands(13, n=120)
+    load_features(pg_conn, "stands_workers", geoms, values)
+    src = PostgisVectorSource(loc(pg_url, "stands_workers"), value="value")
+    src.read(None)  # the parent holds a pooled connection before forking
+    one = rastercover.rasterize(src, ref_grid, methods=["VALUE_OF_BIGGEST", "SUM_OF_AREAS"], block_pixels=1600)
+    two = rastercover.rasterize(
+        src, ref_grid, methods=["VALUE_OF_BIGGEST", "SUM_OF_AREAS"], workers=2, block_pixels=1600
+    )
+    np.testing.assert_array_equal(one.values, two.values)
+    assert len(src.read((151000, 401000, 152000, 402000))) > 0  # the parent's connection still works
