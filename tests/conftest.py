@@ -53,7 +53,7 @@ def pg_cluster():
     from tests.pgcluster import find_bindir, start_cluster
 
     try:
-        import psycopg  # noqa: F401
+        import psycopg
     except ImportError:
         psycopg = None
     if find_bindir() is None or psycopg is None:

@@ -507,3 +507,54 @@ def test_worker_processes_open_their_own_connections(pg_url, pg_conn, ref_grid):
     )
     np.testing.assert_array_equal(one.values, two.values)
     assert len(src.read((151000, 401000, 152000, 402000))) > 0  # the parent's connection still works
+
+
+# ----------------------------------------------------------------------------------------------- export
+def test_file_to_raster_table_to_file_round_trip_is_pixel_identical(pg_url, pg_conn, ref_grid, tmp_path):
+    path = tmp_path / "dem.tif"
+    data = write_dem(path, ref_grid)
+    tile_raster_in_sql(pg_conn, "dem_rt", str(path), 40)  # PostGIS's own tiling, as raster2pgsql does it
+    res = rastercover.export(loc(pg_url, "dem_rt"), tmp_path / "back.tif")
+    with rasterio.open(res.path) as ds, rasterio.open(path) as src:
+        assert ds.crs == src.crs and ds.transform == src.transform and ds.nodata == src.nodata
+        assert ds.dtypes == src.dtypes == ("int16",)
+        np.testing.assert_array_equal(ds.read(1), data)
+    # a clip that spans several tiles: one mosaicked raster, equal to the same clip of the file
+    clip = shapely.Point(151500, 401500).buffer(900)
+    a = rastercover.export(loc(pg_url, "dem_rt"), tmp_path / "clip_pg.tif", clip=clip)
+    b = rastercover.export(str(path), tmp_path / "clip_file.tif", clip=clip)
+    with rasterio.open(a.path) as da, rasterio.open(b.path) as db:
+        assert da.transform == db.transform and da.shape == db.shape == (60, 60)
+        np.testing.assert_array_equal(da.read(), db.read())
+
+
+def test_rasterized_raster_table_exports_like_the_file_output(pg_url, pg_conn, ref_grid, tmp_path, capsys):
+    from tests.test_cli import run
+
+    geoms, values = random_stands(14)
+    load_features(pg_conn, "stands_exp", geoms, values)
+    methods = ["AREA_WEIGHTED_MEAN_OF_VALUES", "COUNT_OF_POLYGONS"]
+    rastercover.rasterize(
+        loc(pg_url, "stands_exp"),
+        ref_grid,
+        value="value",
+        methods=methods,
+        output=loc(pg_url, "exp_out"),
+        if_exists="replace",
+    )
+    rastercover.rasterize(
+        loc(pg_url, "stands_exp"), ref_grid, value="value", methods=methods, output=tmp_path / "direct.tif"
+    )
+    code, out, err = run(["export", loc(pg_url, "exp_out"), "-o", str(tmp_path / "exported.tif")], capsys)
+    assert code == 0, err
+    with rasterio.open(tmp_path / "exported.tif") as a, rasterio.open(tmp_path / "direct.tif") as b:
+        assert a.crs == b.crs and a.transform == b.transform and a.nodata == b.nodata == -9999
+        np.testing.assert_array_equal(a.read(), b.read())
+    code, out, err = run(["export", loc(pg_url, "exp_out"), "-o", str(tmp_path / "one.asc"), "--bands", "2"], capsys)
+    assert code == 0, err
+    with rasterio.open(tmp_path / "one.asc") as a, rasterio.open(tmp_path / "direct.tif") as b:
+        assert a.crs.to_epsg() == 32198
+        np.testing.assert_array_equal(a.read(1), b.read(2))
+    code, out, err = run(["export", loc(pg_url, "no_such_table"), "-o", str(tmp_path / "x.tif")], capsys)
+    assert code == 2 and "no table or view 'no_such_table'" in err
+    assert not (tmp_path / "x.tif").exists()

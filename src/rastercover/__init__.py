@@ -21,20 +21,28 @@ from .errors import (
     UnknownMethodError,
     UnknownOptionError,
 )
+from .export import DEFAULT_FLOAT_NODATA, ExportedFile, ExportResult, export, export_file, open_coverage
 from .features import Features
+from .formats import FORMATS, Format, available_formats, format_for_path, get_format
 from .grid import Grid, Tile, Window
-from .io import FileVectorSource, MemoryVectorSource
+from .io import FileCoverage, FileVectorSource, MemoryVectorSource
 from .methods import EMPTY_NODATA, Hits, Kind, Method, available_methods, get_method, register
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_FLOAT_NODATA",
     "EMPTY_NODATA",
+    "FORMATS",
     "AlignmentError",
     "CRSError",
+    "ExportResult",
+    "ExportedFile",
     "Extent",
     "Features",
+    "FileCoverage",
     "FileVectorSource",
+    "Format",
     "GeometryError",
     "Grid",
     "Hits",
@@ -53,8 +61,14 @@ __all__ = [
     "UnknownOptionError",
     "Window",
     "__version__",
+    "available_formats",
     "available_methods",
+    "export",
+    "export_file",
+    "format_for_path",
+    "get_format",
     "get_method",
+    "open_coverage",
     "open_grid",
     "open_vector",
     "rasterize",

@@ -13,6 +13,7 @@ import click
 from .. import __version__
 from ..errors import RastercoverError
 from .demo import demo
+from .export import export, formats
 from .methods import methods
 from .rasterize import rasterize
 
@@ -28,6 +29,8 @@ def cli() -> None:
 cli.add_command(rasterize)
 cli.add_command(methods)
 cli.add_command(demo)
+cli.add_command(export)
+cli.add_command(formats)
 
 
 def main(argv: list[str] | None = None) -> None:

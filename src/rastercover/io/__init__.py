@@ -1,5 +1,6 @@
 """Sources and sinks: files now, PostGIS later. Each backend is a module of its own."""
 
+from .coverage_file import FileCoverage
 from .reproject import ReprojectedSource
 from .sink_geotiff import GeoTiffSink
 from .sink_memory import MemorySink
@@ -8,6 +9,7 @@ from .vector_file import FileVectorSource
 from .vector_memory import MemoryVectorSource
 
 __all__ = [
+    "FileCoverage",
     "FileVectorSource",
     "GeoTiffSink",
     "MemorySink",

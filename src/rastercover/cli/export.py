@@ -1,0 +1,104 @@
+"""``rastercover export``: a raster coverage (or a clipped piece of it) as a file; ``rastercover formats``."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import InputError
+from ..export import export as export_api
+from ..formats import FORMATS, available_formats, missing_formats
+
+__all__ = ["export", "formats", "read_clip_option"]
+
+
+def read_clip_option(value: str | None) -> str | None:
+    """The text of a ``--clip`` value: GeoJSON or WKT as given, or the content of ``@FILE``."""
+    if value is None or not value.startswith("@"):
+        return value
+    path = value[1:]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise InputError(f"--clip {value}: cannot read {path} ({exc.strerror or exc})") from None
+
+
+@click.command()
+@click.argument("coverage")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="OUTPUT",
+    help="File to write (its extension picks the format), or an existing folder (the name is made).",
+)
+@click.option(
+    "--format",
+    "format_key",
+    metavar="KEY",
+    help=f"Output format: {', '.join(f.key for f in FORMATS)} (`rastercover formats` lists them).",
+)
+@click.option("--bbox", nargs=4, type=float, metavar="XMIN YMIN XMAX YMAX", help="Export the pixels meeting it.")
+@click.option("--bbox-crs", metavar="CRS", help="CRS of --bbox (default: the coverage's).")
+@click.option("--clip", metavar="GEOJSON|WKT|@FILE", help="Keep the pixels whose centre is inside; crop to it.")
+@click.option("--clip-crs", metavar="CRS", help="CRS of --clip (default: its GeoJSON crs, else the coverage's).")
+@click.option("--buffer", type=float, default=0.0, metavar="D", help="Buffer the clip by D coverage units.")
+@click.option("--envelope", is_flag=True, help="Use the clip's bounding box (before --buffer).")
+@click.option("--all-touched", is_flag=True, help="Keep every pixel the clip touches.")
+@click.option("--bands", metavar="1,2", help="Bands to export, 1-based (default: all).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def export(
+    coverage: str,
+    output: str,
+    format_key: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    bbox_crs: str | None,
+    clip: str | None,
+    clip_crs: str | None,
+    buffer: float,
+    envelope: bool,
+    all_touched: bool,
+    bands: str | None,
+    overwrite: bool,
+) -> None:
+    """Export the raster COVERAGE (a raster file, a .vrt or a tile folder) as one file.
+
+    A piece spanning many tiles is mosaicked into one raster on the coverage's own pixel grid (no
+    resampling). Examples:
+
+    \b
+      rastercover export dem.tif -o dem.asc                 # dem.asc + dem.prj
+      rastercover export tiles/ -o piece.tif --clip @burned.geojson --buffer 1000 --envelope
+      rastercover export dem.tif -o out/ --format aaigrid --bbox 262900 4455000 270000 4460000
+    """
+    result = export_api(
+        coverage,
+        output,
+        format=format_key,
+        bbox=bbox or None,
+        bbox_crs=bbox_crs,
+        clip=read_clip_option(clip),
+        clip_crs=clip_crs,
+        buffer=buffer,
+        envelope=envelope,
+        all_touched=all_touched,
+        bands=bands,
+        overwrite=overwrite,
+    )
+    click.echo(f"wrote {result}")
+
+
+@click.command()
+def formats() -> None:
+    """List the export formats this GDAL build can write, one line each."""
+    rows = []
+    for f in available_formats():
+        ext = f.extension if f.delivery_extension == f.extension else f"{f.delivery_extension} ({f.extension})"
+        rows.append((f.key, f.driver, ext, f.media_type, f.notes))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    missing = missing_formats()
+    if missing:
+        names = ", ".join(f"{f.key} (GDAL driver {f.driver})" for f in missing)
+        click.echo(f"not available in this GDAL build: {names}")

@@ -1,0 +1,974 @@
+"""Raster coverages out as files: a whole coverage, a bbox of it, or a clipped and buffered piece of it.
+
+:func:`export` writes one mosaicked raster (however many tiles the piece spans) in any format of
+:mod:`rastercover.formats`; :func:`export_file` does the same into a temporary file for a web application to
+send as an attachment. Both read the coverage chunk by chunk (whole storage tiles at a time, only the tiles the
+piece needs; chunks that the clip does not touch are not read at all), so memory follows the chunk, not the
+output. Nothing is written under the final name until the file is complete.
+
+Semantics (the same for Python, the command line and the HTTP service):
+
+- ``bbox`` selects every pixel whose area meets it, snapped outward to the coverage's own pixel grid (no
+  resampling). It is given in ``bbox_crs`` (default: the coverage's CRS) and reprojected when that differs.
+- ``clip`` (a shapely geometry, WKT, or GeoJSON text/dict: geometry, Feature or FeatureCollection) is in
+  ``clip_crs``, else in the CRS named by a GeoJSON ``"crs"`` member, else in the coverage's CRS. ``envelope``
+  replaces it by its bounding box, then ``buffer`` (coverage units, negative shrinks) is applied. A pixel is
+  kept when its centre is inside (``all_touched``: when the geometry touches it at all); the others become
+  nodata, and the output is cropped to the clip's bounds on the coverage's pixel grid, exactly like
+  ``rasterio.mask.mask(..., crop=True)``.
+- A coverage without nodata that must mask pixels gets one: the pixel type's minimum for integers, -9999 for
+  floats; the result says so in its ``notes``.
+
+Examples
+--------
+>>> import os, tempfile, numpy as np, rasterio
+>>> from affine import Affine
+>>> d = tempfile.mkdtemp()
+>>> with rasterio.open(os.path.join(d, "dem.tif"), "w", driver="GTiff", width=4, height=4, count=1,
+...                    dtype="float32", nodata=-9999, crs="EPSG:32198",
+...                    transform=Affine(10, 0, 0, 0, -10, 40)) as ds:
+...     ds.write(np.arange(16, dtype="float32").reshape(1, 4, 4))
+>>> r = export(os.path.join(d, "dem.tif"), os.path.join(d, "piece.asc"), clip="POLYGON((0 0,25 0,0 25,0 0))")
+>>> print(r)                                                               # doctest: +ELLIPSIS
+/.../piece.asc: aaigrid (+ piece.prj), 3x3 px, 1 band(s) [1] (float32, nodata -9999), EPSG:32198
+>>> with rasterio.open(r.path) as ds:
+...     ds.read(1).tolist()
+[[-9999.0, -9999.0, -9999.0], [8.0, -9999.0, -9999.0], [12.0, 13.0, -9999.0]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+import numpy as np
+import shapely
+from affine import Affine
+
+from .crs import CRS, as_crs, crs_label, same_crs
+from .errors import CRSError, InputError, OutputError, SourceError
+from .formats import Format, driver_available, format_for_path, get_format
+from .grid import Grid, Window
+from .io.atomic import check_target, commit, discard, temporary_sibling
+from .io.coverage_file import FileCoverage
+from .io.gtiff import gtiff_profile
+from .protocols import RasterCoverage
+
+__all__ = ["DEFAULT_FLOAT_NODATA", "ExportResult", "ExportedFile", "export", "export_file", "open_coverage"]
+
+#: Nodata given to a float coverage that declares none when a clip must mask pixels.
+DEFAULT_FLOAT_NODATA = -9999.0
+_CHUNK_PIXELS = 1 << 24  # pixels per band read at once (whole storage tiles; at least one tile)
+
+
+# ---------------------------------------------------------------------- opening coverages
+def open_coverage(spec: Any) -> RasterCoverage:
+    """A raster coverage from a path, a ``postgresql://`` URL, or an object that already is one.
+
+    Parameters
+    ----------
+    spec
+        A raster file, a ``.vrt`` or a tile folder (→ :class:`~rastercover.io.coverage_file.FileCoverage`);
+        a ``postgresql://`` / ``postgres://`` string (→ ``PostgisRasterCoverage``, see
+        :func:`_open_postgis`); or any object with the :class:`~rastercover.protocols.RasterCoverage`
+        protocol, returned as it is.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, rasterio
+    >>> from affine import Affine
+    >>> p = os.path.join(tempfile.mkdtemp(), "dem.tif")
+    >>> with rasterio.open(p, "w", driver="GTiff", width=2, height=2, count=1, dtype="uint8",
+    ...                    crs="EPSG:32198", transform=Affine(10, 0, 0, 0, -10, 20)) as ds:
+    ...     ds.write(np.zeros((1, 2, 2), "uint8"))
+    >>> cov = open_coverage(p)
+    >>> type(cov).__name__, open_coverage(cov) is cov
+    ('FileCoverage', True)
+    >>> open_coverage(42)                                           # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.InputError: cannot read a raster coverage from a int: ...
+    """
+    if isinstance(spec, str) and spec.lower().startswith(("postgresql://", "postgres://")):
+        return _open_postgis(spec)
+    if isinstance(spec, str | os.PathLike):
+        return FileCoverage(spec)
+    if isinstance(spec, RasterCoverage):
+        return spec
+    raise InputError(
+        f"cannot read a raster coverage from a {type(spec).__name__}: give a path (raster file, .vrt, tile folder), "
+        "a postgresql:// URL or a RasterCoverage"
+    )
+
+
+def _open_postgis(spec: str) -> RasterCoverage:
+    """PostGIS raster tables: the one place a ``postgresql://`` coverage is dispatched.
+
+    The backend lives in ``rastercover.io.raster_postgis`` and is imported only here, lazily: psycopg is an
+    optional extra, and the core never imports it.
+    """
+    try:
+        from .io.raster_postgis import PostgisRasterCoverage
+    except ImportError as exc:
+        if exc.name and exc.name.startswith("psycopg"):
+            raise SourceError(
+                "PostGIS raster coverages need psycopg: pip install 'rastercover[postgis]'"
+            ) from None
+        raise SourceError(f"PostGIS raster coverages are not available in this installation ({exc})") from None
+    return PostgisRasterCoverage(spec)
+
+
+def _coverage_name(cov: RasterCoverage) -> str:
+    """``<coverage>`` of an output name: ``cov.name``, a location's table, or the stem of ``describe()``."""
+    name = getattr(cov, "name", None)
+    if not name:
+        text = cov.describe()
+        table = re.search(r"[?&]table=([^&]+)", text)
+        if table:
+            name = unquote(table.group(1)).replace('"', "").rsplit(".", 1)[-1]
+        else:
+            name = os.path.basename(text.rstrip("/\\")) or "coverage"
+            name = os.path.splitext(name)[0] or name
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "coverage"
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export` wrote.
+
+    Attributes
+    ----------
+    path
+        The output (the zip when the format was delivered as one).
+    format
+        Format key (``gtiff``, ``aaigrid``...).
+    width, height
+        Size in pixels.
+    bands
+        The coverage's bands written, 1-based.
+    dtype
+        Pixel type written.
+    nodata
+        Nodata value written (None when none).
+    crs
+        CRS of the output.
+    transform
+        Affine transform of the output (on the coverage's pixel grid).
+    files
+        Every file written: ``path`` first, then sidecars beside it (``.prj`` of an ``.asc``).
+    members
+        Names inside the zip, when ``path`` is one.
+    notes
+        What changed on the way (nodata chosen, values converted to a smaller type, lossy encoding).
+    """
+
+    path: str
+    format: str
+    width: int
+    height: int
+    bands: tuple[int, ...]
+    dtype: str
+    nodata: float | None
+    crs: CRS | None = field(repr=False)
+    transform: Affine = field(repr=False)
+    files: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        how = ""
+        if self.members:
+            how = f" (zip of {', '.join(self.members)})"
+        elif len(self.files) > 1:
+            how = f" (+ {', '.join(os.path.basename(f) for f in self.files[1:])})"
+        nodata = "no nodata" if self.nodata is None else f"nodata {self.nodata:g}"
+        text = (
+            f"{self.path}: {self.format}{how}, {self.width}x{self.height} px, {len(self.bands)} band(s) "
+            f"{list(self.bands)} ({self.dtype}, {nodata}), {crs_label(self.crs)}"
+        )
+        return text + "".join(f"; {n}" for n in self.notes)
+
+
+class ExportedFile(NamedTuple):
+    """A file :func:`export_file` wrote for a download: where it is, the name to send it under, its media type.
+
+    The caller owns ``path`` and deletes it: call :meth:`cleanup`, or use the object as a context manager
+    (``with export_file(...) as f: ...`` deletes it on exit). It unpacks as ``path, filename, media_type``.
+    """
+
+    path: str
+    filename: str
+    media_type: str
+
+    def cleanup(self) -> None:
+        """Delete the file (no error when it is gone already)."""
+        discard(self.path)
+
+    def __enter__(self) -> ExportedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+# ---------------------------------------------------------------------- options
+def _parse_bands(bands: Any, count: int) -> list[int]:
+    if bands is None:
+        return list(range(1, count + 1))
+    if isinstance(bands, str):
+        parts = [p for p in re.split(r"[,\s]+", bands.strip()) if p]
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise InputError(f"bands {bands!r} are not band numbers: give e.g. 1,2 (1-based)") from None
+    elif isinstance(bands, int | np.integer):
+        values = [int(bands)]
+    else:
+        values = [int(b) for b in bands]
+    if not values:
+        raise InputError("no band given: name at least one (1-based), or leave bands out for all")
+    bad = [b for b in values if not 1 <= b <= count]
+    if bad:
+        raise InputError(f"no band {bad[0]} in the coverage: it has bands 1 to {count}")
+    return values
+
+
+def _geojson_crs(obj: dict) -> CRS | None:
+    crs = obj.get("crs")
+    if crs is None:
+        return None
+    if isinstance(crs, dict):
+        name = (crs.get("properties") or {}).get("name")
+        if name is None:
+            raise CRSError(f"the GeoJSON crs member {crs!r} has no properties.name: give e.g. 'EPSG:4326'")
+        return as_crs(name)
+    return as_crs(crs)
+
+
+def _geometry_from_geojson(obj: dict) -> shapely.Geometry:
+    from shapely.geometry import shape
+
+    kind = obj.get("type")
+    try:
+        if kind == "FeatureCollection":
+            geoms = [shape(f["geometry"]) for f in obj.get("features", []) if f.get("geometry")]
+            return shapely.union_all(geoms) if geoms else shapely.GeometryCollection()
+        if kind == "Feature":
+            return shape(obj["geometry"]) if obj.get("geometry") else shapely.GeometryCollection()
+        return shape(obj)
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError) as exc:
+        raise InputError(f"the clip is not valid GeoJSON ({type(exc).__name__}: {exc})") from None
+
+
+def _parse_clip(clip: Any) -> tuple[shapely.Geometry, CRS | None]:
+    """A shapely geometry and the CRS its text declared (GeoJSON ``crs`` member), if any."""
+    if isinstance(clip, shapely.Geometry):
+        return clip, None
+    if isinstance(clip, bytes):
+        clip = clip.decode("utf-8")
+    if isinstance(clip, str):
+        text = clip.strip()
+        if text.startswith("{"):
+            try:
+                clip = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"the clip looks like GeoJSON but is not valid JSON ({exc})") from None
+        else:
+            try:
+                return shapely.from_wkt(text), None
+            except shapely.errors.ShapelyError:
+                short = text if len(text) < 60 else text[:57] + "..."
+                raise InputError(f"the clip {short!r} is neither WKT nor GeoJSON") from None
+    if isinstance(clip, dict):
+        return _geometry_from_geojson(clip), _geojson_crs(clip)
+    if hasattr(clip, "__geo_interface__"):  # e.g. a GeoSeries or GeoDataFrame: its .crs is the clip's CRS
+        gi = clip.__geo_interface__
+        return _geometry_from_geojson(gi), as_crs(getattr(clip, "crs", None)) or _geojson_crs(gi)
+    raise InputError(f"cannot use a {type(clip).__name__} as a clip: give a shapely geometry, WKT or GeoJSON")
+
+
+def _reproject_geometry(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(src, dst, always_xy=True)
+
+    def fn(xy: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    out = shapely.transform(geom, fn)
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise CRSError(f"the clip cannot be reprojected from {crs_label(src)} to {crs_label(dst)}: it lies outside")
+    return out
+
+
+def _prepare_clip(
+    clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool
+) -> shapely.Geometry:
+    geom, declared = _parse_clip(clip)
+    given = as_crs(clip_crs)
+    if given is not None and declared is not None and not same_crs(given, declared):
+        raise CRSError(
+            f"the clip's GeoJSON says it is in {crs_label(declared)} but clip_crs is {crs_label(given)}: give one"
+        )
+    src = given or declared
+    if geom.is_empty:
+        raise InputError("the clip geometry is empty")
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    if src is not None and not same_crs(src, cov_crs):
+        if cov_crs is None:
+            raise CRSError(f"the clip is in {crs_label(src)} but the coverage has no CRS to reproject it to")
+        geom = _reproject_geometry(geom, src, cov_crs)
+    if envelope:
+        geom = geom.envelope
+    if buffer:
+        if not math.isfinite(buffer):
+            raise InputError(f"buffer {buffer!r} is not a finite distance")
+        geom = geom.buffer(buffer)
+        if geom.is_empty:
+            raise InputError(f"a buffer of {buffer:g} makes the clip empty (it shrinks it to nothing)")
+    return geom
+
+
+def _bbox_in_coverage_crs(bbox: Sequence[float], bbox_crs: Any, cov_crs: CRS | None) -> tuple[float, ...]:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise InputError(f"bbox {bbox!r} is not four numbers XMIN YMIN XMAX YMAX") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (x0 < x1 and y0 < y1):
+        raise InputError(f"bbox {(x0, y0, x1, y1)} is empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX, YMIN < YMAX")
+    src = as_crs(bbox_crs)
+    if src is None or same_crs(src, cov_crs):
+        return x0, y0, x1, y1
+    if cov_crs is None:
+        raise CRSError(f"the bbox is in {crs_label(src)} but the coverage has no CRS to reproject it to")
+    from pyproj import Transformer
+
+    out = Transformer.from_crs(src, cov_crs, always_xy=True).transform_bounds(x0, y0, x1, y1, densify_pts=21)
+    if not all(math.isfinite(v) for v in out):
+        raise CRSError(f"the bbox cannot be reprojected from {crs_label(src)} to {crs_label(cov_crs)}")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------- windows and chunks
+def _intersect(a: Window, b: Window) -> Window | None:
+    c0, r0 = max(a.col_off, b.col_off), max(a.row_off, b.row_off)
+    c1 = min(a.col_off + a.width, b.col_off + b.width)
+    r1 = min(a.row_off + a.height, b.row_off + b.height)
+    return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+
+
+def _geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
+    """Pixels of ``grid`` inside the geometry's bounds in pixel space (``rasterio.features.geometry_window``)."""
+    xy = shapely.get_coordinates(geom)
+    cols, rows = grid.to_pixel(xy[:, 0], xy[:, 1])
+    c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
+    r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
+    c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)  # a vertical or horizontal line: one pixel wide
+    return _intersect(Window(c0, r0, c1 - c0, r1 - r0), Window(0, 0, grid.width, grid.height))
+
+
+def _chunks(grid: Grid, window: Window, max_pixels: int) -> Iterator[Window]:
+    """Cut ``window`` at the grid's tile edges into chunks of whole tiles of at most ``max_pixels`` (one tile min)."""
+    tw, th = grid.tile_width, grid.tile_height
+
+    def spans(start: int, length: int, step: int) -> list[tuple[int, int]]:
+        edges = [start, *range((start // step + 1) * step, start + length, step), start + length]
+        return list(itertools.pairwise(edges))
+
+    rows = spans(window.row_off, window.height, th)
+    cols = spans(window.col_off, window.width, tw)
+    if window.width * th <= max_pixels:
+        k = max(1, max_pixels // (window.width * th))
+        for i in range(0, len(rows), k):
+            r0, r1 = rows[i][0], rows[min(i + k, len(rows)) - 1][1]
+            yield Window(window.col_off, r0, window.width, r1 - r0)
+        return
+    k = max(1, max_pixels // (tw * th))
+    for r0, r1 in rows:
+        for j in range(0, len(cols), k):
+            c0, c1 = cols[j][0], cols[min(j + k, len(cols)) - 1][1]
+            yield Window(c0, r0, c1 - c0, r1 - r0)
+
+
+# ---------------------------------------------------------------------- values
+def _fits(dtype: np.dtype, value: float) -> bool:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return not np.isnan(value) and float(value).is_integer() and info.min <= value <= info.max
+    return np.isnan(value) or dtype.itemsize >= 8 or float(dtype.type(value)) == value
+
+
+def _nodata_mask(data: np.ndarray, nodata: float | None) -> np.ndarray | None:
+    if nodata is None:
+        return None
+    if np.isnan(nodata):
+        return np.isnan(data)
+    return data == nodata
+
+
+class _Stats:
+    """Range and exactness of the valid values written, for formats that hold only some pixel types."""
+
+    def __init__(self) -> None:
+        self.vmin: float | None = None
+        self.vmax: float | None = None
+        self.integral = True
+        self.float32_exact = True
+
+    def update(self, data: np.ndarray, nodata: float | None) -> None:
+        mask = _nodata_mask(data, nodata)
+        valid = data[~mask] if mask is not None else data.ravel()
+        if valid.size == 0:
+            return
+        if valid.dtype.kind == "f":
+            finite = np.isfinite(valid)
+            if not finite.all():
+                self.integral = False
+            fv = valid[finite]
+            if fv.size:
+                self.integral = self.integral and bool(np.all(fv == np.round(fv)))
+        else:
+            fv = valid
+        if fv.size:
+            lo, hi = float(fv.min()), float(fv.max())
+            self.vmin = lo if self.vmin is None else min(self.vmin, lo)
+            self.vmax = hi if self.vmax is None else max(self.vmax, hi)
+        if valid.dtype != np.float32 and self.float32_exact:
+            as64 = valid.astype(np.float64)
+            back = as64.astype(np.float32).astype(np.float64)
+            self.float32_exact = bool(np.all((back == as64) | (np.isnan(back) & np.isnan(as64))))
+
+
+# ---------------------------------------------------------------------- encoding
+def _creation_options(fmt: Format, dtype: np.dtype, grid: Grid) -> dict:
+    digits = {4: 9, 8: 17}.get(dtype.itemsize, 17) if dtype.kind == "f" else None
+    if fmt.key == "cog":
+        return {
+            "compress": "DEFLATE",
+            "predictor": "YES",
+            "overview_resampling": "AVERAGE" if dtype.kind == "f" else "NEAREST",
+            "blocksize": 512 if min(grid.width, grid.height) >= 512 else 256,
+            "bigtiff": "IF_SAFER",
+        }
+    if fmt.key in ("aaigrid", "xyz"):
+        return {"significant_digits": digits} if digits else {}
+    if fmt.key == "png":
+        return {"zlevel": 6}
+    if fmt.key == "jpeg":
+        return {"quality": 95}
+    if fmt.key == "netcdf":
+        return {"format": "NC4", "compress": "DEFLATE"}
+    if fmt.key == "gpkg":  # lossless tiles: GDAL's AUTO picks JPEG for opaque RGB
+        return {"tile_format": "TIFF" if dtype.kind == "f" else "PNG"}
+    return {}
+
+
+def _world_file(transform: Affine) -> str:
+    t = transform
+    cx = t.c + t.a / 2 + t.b / 2
+    cy = t.f + t.d / 2 + t.e / 2
+    return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, cx, cy)) + "\n"
+
+
+def _esri_wkt(crs: CRS) -> str:
+    from pyproj.enums import WktVersion
+
+    try:
+        wkt = crs.to_wkt(WktVersion.WKT1_ESRI)
+    except Exception:  # pragma: no cover - pyproj raises for CRSs ESRI WKT cannot express
+        wkt = None
+    return wkt or crs.to_wkt(WktVersion.WKT1_GDAL)
+
+
+def _convert(src: str, dst: str, dtype: np.dtype, old_nodata: float | None, new_nodata: float | None) -> None:
+    """Copy the GeoTIFF ``src`` to ``dst`` as ``dtype`` (every value fits: checked before), block by block."""
+    import rasterio
+
+    with rasterio.open(src) as s:
+        profile = dict(s.profile)
+        profile.update(dtype=dtype.name, nodata=new_nodata, predictor=3 if dtype.kind == "f" else 2)
+        with rasterio.open(dst, "w", **profile) as d:
+            for _, w in s.block_windows(1):
+                data = s.read(window=w)
+                mask = _nodata_mask(data, old_nodata)
+                if mask is not None and new_nodata is not None:
+                    data[mask] = new_nodata
+                d.write(data.astype(dtype), window=w)
+            for i, desc in enumerate(s.descriptions, start=1):
+                if desc:
+                    d.set_band_description(i, desc)
+
+
+# ---------------------------------------------------------------------- the verbs
+def _what(clip: Any, bbox: Any, bands: Any) -> str:
+    """The ``[_clip|_bbox][_b1-2]`` part of an output's name."""
+    parts = []
+    if clip is not None:
+        parts.append("clip")
+    elif bbox is not None:
+        parts.append("bbox")
+    if bands is not None:
+        if isinstance(bands, str):
+            numbers = [p for p in re.split(r"[,\s]+", bands.strip()) if p]
+        elif isinstance(bands, int | np.integer):
+            numbers = [str(int(bands))]
+        else:
+            numbers = [str(int(b)) for b in bands]
+        parts.append("b" + "-".join(numbers))
+    return "".join(f"_{p}" for p in parts)
+
+
+def _resolve_output(output: str, fmt: Format | None, name: str) -> tuple[str, Format, bool]:
+    """Final path, format, and whether it is delivered as a zip."""
+    if os.path.isdir(output):
+        fmt = fmt or get_format("gtiff")
+        return os.path.join(output, f"{name}{fmt.delivery_extension}"), fmt, fmt.zip_default
+    lower = output.lower()
+    if fmt is None:
+        fmt = format_for_path(output)
+    if lower.endswith(".zip"):
+        return output, fmt, True
+    if lower.endswith(fmt.extensions):
+        return output, fmt, False
+    ends = " or ".join((*fmt.extensions, ".zip"))
+    raise InputError(f"{output}: a {fmt.key} output name ends in {ends}; rename it or pick another format")
+
+
+def export(
+    coverage: Any,
+    output: str | os.PathLike,
+    *,
+    format: str | Format | None = None,
+    bbox: Sequence[float] | None = None,
+    bbox_crs: Any = None,
+    clip: Any = None,
+    clip_crs: Any = None,
+    buffer: float = 0.0,
+    envelope: bool = False,
+    all_touched: bool = False,
+    bands: Sequence[int] | str | int | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write a raster coverage, or a piece of it, as one file in any export format.
+
+    Parameters
+    ----------
+    coverage
+        A raster file, ``.vrt`` or tile folder path, a ``postgresql://`` URL, or a RasterCoverage object.
+    output
+        The file to write. Its extension picks the format unless ``format`` is given (``.tif`` gtiff, ``.asc``
+        aaigrid, ``.xyz``, ``.png``, ``.jpg``, ``.nc``, ``.gpkg``); a ``.zip`` name packs the data file with
+        its sidecars (``.prj``, world file) and a bare ``.zip`` means aaigrid. An ``.asc`` name writes the
+        ``.prj`` beside it. An existing folder: the file is named ``<coverage>[_clip|_bbox][_b1-2].<ext>``.
+    format
+        A key of :data:`rastercover.formats.FORMATS` (``gtiff``, ``cog``, ``aaigrid``, ``xyz``, ``png``,
+        ``jpeg``, ``netcdf``, ``gpkg``).
+    bbox, bbox_crs
+        ``(xmin, ymin, xmax, ymax)`` and its CRS (default: the coverage's); pixels meeting it are exported.
+    clip, clip_crs
+        A geometry (shapely, WKT, GeoJSON text or dict) and its CRS (default: a GeoJSON ``crs`` member, else
+        the coverage's). Pixels whose centre is outside become nodata; the output is cropped to its bounds.
+    buffer
+        Distance in coverage units applied to the clip (after ``envelope``); negative shrinks.
+    envelope
+        Use the clip's bounding box instead of the clip.
+    all_touched
+        Keep every pixel the clip touches, not only those whose centre it contains.
+    bands
+        1-based band numbers (``[1, 3]`` or ``"1,3"``); all by default.
+    overwrite
+        Replace an existing output.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    InputError
+        Unknown format, a format that cannot hold the data (several bands as aaigrid, float as jpeg...), an
+        empty clip, a clip or bbox outside the coverage, a buffer that empties the clip, a bad band number.
+    OutputError
+        The output's folder is missing, or the output exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, rasterio
+    >>> from affine import Affine
+    >>> d = tempfile.mkdtemp()
+    >>> with rasterio.open(os.path.join(d, "lc.tif"), "w", driver="GTiff", width=6, height=4, count=1,
+    ...                    dtype="uint8", crs="EPSG:32198", transform=Affine(10, 0, 0, 0, -10, 40)) as ds:
+    ...     ds.write(np.arange(24, dtype="uint8").reshape(1, 4, 6))
+    >>> r = export(os.path.join(d, "lc.tif"), d, bbox=(12, 5, 31, 21))    # a folder: the name is made
+    >>> os.path.basename(r.path), (r.width, r.height), r.dtype, r.transform.c, r.transform.f
+    ('lc_bbox.tif', (3, 3), 'uint8', 10.0, 30.0)
+    >>> with rasterio.open(r.path) as ds:
+    ...     ds.read(1).tolist()
+    [[7, 8, 9], [13, 14, 15], [19, 20, 21]]
+    """
+    return _export(
+        coverage,
+        output,
+        format=format,
+        bbox=bbox,
+        bbox_crs=bbox_crs,
+        clip=clip,
+        clip_crs=clip_crs,
+        buffer=buffer,
+        envelope=envelope,
+        all_touched=all_touched,
+        bands=bands,
+        overwrite=overwrite,
+    )
+
+
+def _export(
+    coverage: Any,
+    output: str | os.PathLike,
+    *,
+    format: str | Format | None,
+    bbox: Sequence[float] | None,
+    bbox_crs: Any,
+    clip: Any,
+    clip_crs: Any,
+    buffer: float,
+    envelope: bool,
+    all_touched: bool,
+    bands: Sequence[int] | str | int | None,
+    overwrite: bool,
+    member_stem: str | None = None,
+) -> ExportResult:
+    """:func:`export`; ``member_stem`` names the files inside a zip (default: the zip's own name)."""
+    cov = open_coverage(coverage)
+    fmt = None if format is None else get_format(format)
+    name = _coverage_name(cov)
+    path, fmt, zipped = _resolve_output(os.fspath(output), fmt, name + _what(clip, bbox, bands))
+    if not driver_available(fmt):
+        raise InputError(f"this GDAL build has no {fmt.driver} driver, so {fmt.key} is not available here")
+    grid = cov.grid
+    band_list = _parse_bands(bands, cov.count)
+    fmt.check_layout(len(band_list), rectilinear=grid.is_rectilinear)
+    sidecar_prj = None
+    if not zipped and fmt.key == "aaigrid" and grid.crs is not None:
+        sidecar_prj = os.path.splitext(path)[0] + ".prj"
+    check_target(path, overwrite=overwrite)
+    if sidecar_prj:
+        check_target(sidecar_prj, overwrite=overwrite)
+
+    # ---- the piece: a window of the coverage's grid, and the geometry that masks it
+    window: Window | None = Window(0, 0, grid.width, grid.height)
+    if bbox is not None:
+        bounds = _bbox_in_coverage_crs(bbox, bbox_crs, grid.crs)
+        window = grid.pixel_window(bounds)
+        if window is None:
+            raise InputError(
+                f"the bbox {_fmt_bounds(bounds)} does not meet the coverage, whose bounds are "
+                f"{_fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
+            )
+    geom = None
+    if clip is not None:
+        geom = _prepare_clip(clip, clip_crs, grid.crs, buffer=buffer, envelope=envelope)
+        footprint = shapely.Polygon(grid.corners())
+        gwin = _geometry_window(grid, geom) if geom.intersects(footprint) else None
+        if gwin is None:
+            raise InputError(
+                f"the clip {_fmt_bounds(geom.bounds)} does not meet the coverage, whose bounds are "
+                f"{_fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
+            )
+        window = _intersect(window, gwin)
+        if window is None:
+            raise InputError("the clip and the bbox do not overlap on the coverage")
+        shapely.prepare(geom)
+    elif buffer or envelope:
+        raise InputError("buffer and envelope apply to a clip geometry: give clip= (--clip) too")
+
+    # ---- nodata
+    dtype = np.dtype(cov.dtype)
+    nodata = cov.nodata
+    notes: list[str] = []
+    if nodata is not None and not _fits(dtype, nodata):
+        notes.append(f"the coverage's nodata {nodata:g} does not fit {dtype.name}; it is ignored")
+        nodata = None
+    if geom is not None and nodata is None:
+        nodata = float(np.iinfo(dtype).min) if dtype.kind in "iu" else DEFAULT_FLOAT_NODATA
+        what = f"the {dtype.name} minimum" if dtype.kind in "iu" else "rastercover's float default"
+        notes.append(f"the coverage declares no nodata: pixels outside the clip are {nodata:g} ({what})")
+
+    out_grid = grid.subgrid(window)
+    names = [cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list]
+    stem, data_ext = _member_names(path, fmt, zipped)
+    if zipped and member_stem:
+        stem = member_stem
+
+    from rasterio.errors import RasterioError
+
+    tmpdir = temporary_sibling(path)
+    os.mkdir(tmpdir)
+    try:
+        work = os.path.join(tmpdir, stem + (data_ext if fmt.key == "gtiff" else ".work.tif"))
+        allowed = fmt.allowed_dtypes(len(band_list))
+        stats = _Stats() if allowed is not None and dtype.name not in allowed else None
+        kept = _write_piece(cov, grid, window, band_list, names, geom, all_touched, dtype, nodata, work, stats)
+        if geom is not None and kept == 0:
+            raise InputError(
+                "the clip covers no pixel centre of the coverage: pass all_touched=True (--all-touched) or a buffer"
+            )
+        if stats is not None:
+            target, new_nodata, note = fmt.fit_dtype(
+                dtype,
+                vmin=stats.vmin,
+                vmax=stats.vmax,
+                integral=stats.integral,
+                float32_exact=stats.float32_exact,
+                nodata=nodata,
+                count=len(band_list),
+            )
+            if note:
+                converted = os.path.join(tmpdir, stem + ".fit.tif")
+                _convert(work, converted, target, nodata, new_nodata)
+                discard(work)
+                work, dtype, nodata = converted, target, new_nodata
+                notes.append(note)
+        if not fmt.holds_nodata and nodata is not None:
+            notes.append(f"{fmt.key} declares no nodata: pixels without data are written as {nodata:g}")
+        if fmt.lossy:
+            notes.append(f"{fmt.key} is lossy: values change slightly; use png or gtiff for exact values")
+        main = os.path.join(tmpdir, stem + data_ext)
+        if fmt.key != "gtiff":
+            import rasterio.shutil
+
+            rasterio.shutil.copy(work, main, driver=fmt.driver, **_creation_options(fmt, dtype, out_grid))
+            discard(work)
+        sidecars: dict[str, str] = {}  # member name -> path in tmpdir
+        if out_grid.crs is not None and (not fmt.embeds_crs):
+            prj = os.path.join(tmpdir, stem + ".prj")
+            with open(prj, "w", encoding="utf-8") as f:
+                f.write(_esri_wkt(out_grid.crs))
+            sidecars[stem + ".prj"] = prj
+        if fmt.world_file and zipped:
+            wld = os.path.join(tmpdir, stem + fmt.world_file)
+            with open(wld, "w", encoding="ascii") as f:
+                f.write(_world_file(out_grid.transform))
+            sidecars[stem + fmt.world_file] = wld
+            aux = main + ".aux.xml"
+            if os.path.exists(aux):  # GDAL's reader finds the CRS and nodata of a PNG/JPEG only there
+                sidecars[os.path.basename(aux)] = aux
+        members: tuple[str, ...] = ()
+        files: tuple[str, ...]
+        if zipped:
+            packed = os.path.join(tmpdir, stem + ".zip")
+            member_list = [os.path.basename(main), *sidecars]
+            with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as z:
+                z.write(main, os.path.basename(main))
+                for member, p in sidecars.items():
+                    z.write(p, member)
+            commit(packed, path)
+            members, files = tuple(member_list), (path,)
+        else:
+            commit(main, path)
+            files = (path,)
+            if sidecar_prj:
+                commit(sidecars[stem + ".prj"], sidecar_prj)
+                files = (path, sidecar_prj)
+    except RasterioError as exc:
+        discard(tmpdir)
+        raise OutputError(f"{path}: GDAL could not write it as {fmt.key} ({_first_line(exc)})") from None
+    except OSError as exc:
+        discard(tmpdir)
+        raise OutputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+    except BaseException:
+        discard(tmpdir)
+        raise
+    discard(tmpdir)
+    return ExportResult(
+        path=path,
+        format=fmt.key,
+        width=out_grid.width,
+        height=out_grid.height,
+        bands=tuple(band_list),
+        dtype=dtype.name,
+        nodata=nodata,
+        crs=out_grid.crs,
+        transform=out_grid.transform,
+        files=files,
+        members=members,
+        notes=tuple(notes),
+    )
+
+
+def _member_names(path: str, fmt: Format, zipped: bool) -> tuple[str, str]:
+    """Stem and extension of the data file: ``dem.asc`` for ``dem.zip``, ``dem.asc.zip`` or ``dem.asc``."""
+    base = os.path.basename(path)
+    if not zipped:
+        return os.path.splitext(base)
+    base = base[:-4] if base.lower().endswith(".zip") else base
+    for ext in fmt.extensions:
+        if base.lower().endswith(ext) and len(base) > len(ext):
+            base = base[: -len(ext)]
+            break
+    return base or "coverage", fmt.extension
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _fmt_bounds(b: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.10g}" for v in b) + ")"
+
+
+def _write_piece(
+    cov: RasterCoverage,
+    grid: Grid,
+    window: Window,
+    bands: list[int],
+    names: list[str],
+    geom: shapely.Geometry | None,
+    all_touched: bool,
+    dtype: np.dtype,
+    nodata: float | None,
+    path: str,
+    stats: _Stats | None,
+) -> int:
+    """Mosaic ``window`` of the coverage into the GeoTIFF ``path``, masked by ``geom``; return pixels kept."""
+    import rasterio
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window as RioWindow
+
+    out_grid = grid.subgrid(window)
+    profile = gtiff_profile(out_grid, len(bands), dtype, nodata)
+    # with the centre rule, a polygon keeps nothing in a chunk unless it meets the box of the chunk's centres
+    # (lines and points burn every pixel they touch, as in GDAL, so they are tested against the whole chunk)
+    centres_only = (
+        geom is not None
+        and not all_touched
+        and bool(np.isin(shapely.get_type_id(shapely.get_parts(geom)), [3, 6]).all())
+    )
+    kept = 0
+    with rasterio.open(path, "w", **profile) as ds:
+        for i, n in enumerate(names, start=1):
+            if n:
+                ds.set_band_description(i, n)
+        for chunk in _chunks(grid, window, _CHUNK_PIXELS):
+            rel = chunk.relative_to(window)
+            rio_window = RioWindow(rel.col_off, rel.row_off, rel.width, rel.height)
+            keep = None
+            if geom is not None:
+                box = shapely.Polygon(grid.corners(chunk))
+                probe = box
+                if centres_only and chunk.width > 1 and chunk.height > 1:
+                    cols = np.array([0.5, chunk.width - 0.5, chunk.width - 0.5, 0.5]) + chunk.col_off
+                    rows = np.array([0.5, 0.5, chunk.height - 0.5, chunk.height - 0.5]) + chunk.row_off
+                    probe = shapely.Polygon(np.column_stack(grid.to_map(cols, rows)))
+                if not geom.intersects(probe):
+                    ds.write(np.full((len(bands), chunk.height, chunk.width), nodata, dtype=dtype), window=rio_window)
+                    continue
+                if not geom.covers(box):
+                    transform = grid.transform @ Affine.translation(chunk.col_off, chunk.row_off)
+                    keep = geometry_mask(
+                        [geom],
+                        out_shape=(chunk.height, chunk.width),
+                        transform=transform,
+                        all_touched=all_touched,
+                        invert=True,
+                    )
+            data = np.asarray(cov.read(chunk, bands))
+            if data.dtype != dtype:
+                data = data.astype(dtype)
+            if keep is not None:
+                data[:, ~keep] = nodata
+                kept += int(keep.sum())
+            else:
+                kept += chunk.width * chunk.height
+            if stats is not None:
+                stats.update(data, nodata)
+            ds.write(data, window=rio_window)
+    return kept
+
+
+def export_file(
+    coverage: Any,
+    *,
+    format: str | Format = "gtiff",
+    zipped: bool | None = None,
+    name: str | None = None,
+    bbox: Sequence[float] | None = None,
+    bbox_crs: Any = None,
+    clip: Any = None,
+    clip_crs: Any = None,
+    buffer: float = 0.0,
+    envelope: bool = False,
+    all_touched: bool = False,
+    bands: Sequence[int] | str | int | None = None,
+    dir: str | None = None,
+) -> ExportedFile:
+    """Export into a new temporary file, for a web application to send as an attachment.
+
+    The options are those of :func:`export`. The file is named for the download
+    ``<coverage>[_clip|_bbox][_b1-2].<ext>`` (``name`` replaces ``<coverage>``); ``zipped`` packs the data
+    file with its sidecars (default: the format's own delivery, a zip for aaigrid only).
+
+    Returns
+    -------
+    ExportedFile
+        ``(path, filename, media_type)``. **The caller deletes** ``path`` when it has sent it: call
+        ``.cleanup()``, or use it in a ``with`` block. On POSIX a server can open the file, delete it at
+        once, and stream the open handle (see the README's Django example).
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, rasterio
+    >>> from affine import Affine
+    >>> src = os.path.join(tempfile.mkdtemp(), "dem.tif")
+    >>> with rasterio.open(src, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32",
+    ...                    crs="EPSG:32198", transform=Affine(10, 0, 0, 0, -10, 40)) as ds:
+    ...     ds.write(np.ones((1, 4, 4), "float32"))
+    >>> with export_file(src, format="aaigrid", bbox=(0, 0, 20, 20)) as f:
+    ...     print(f.filename, f.media_type, os.path.getsize(f.path) > 0)
+    dem_bbox.zip application/zip True
+    >>> os.path.exists(f.path)
+    False
+    """
+    cov = open_coverage(coverage)
+    fmt = get_format(format)
+    zipped = fmt.zip_default if zipped is None else bool(zipped)
+    if fmt.zip_default and not zipped:
+        raise InputError(f"{fmt.key} is delivered as a zip (the data file alone would lose its CRS)")
+    ext = ".zip" if zipped else fmt.extension
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") if name else _coverage_name(cov)
+    filename = f"{base or 'coverage'}{_what(clip, bbox, bands)}{ext}"
+    fd, path = tempfile.mkstemp(prefix="rastercover-", suffix=ext, dir=dir)
+    os.close(fd)
+    try:
+        _export(
+            cov,
+            path,
+            member_stem=filename[: -len(ext)],
+            format=fmt,
+            bbox=bbox,
+            bbox_crs=bbox_crs,
+            clip=clip,
+            clip_crs=clip_crs,
+            buffer=buffer,
+            envelope=envelope,
+            all_touched=all_touched,
+            bands=bands,
+            overwrite=True,
+        )
+    except BaseException:
+        discard(path)
+        raise
+    return ExportedFile(path, filename, fmt.media_type_of(filename))
