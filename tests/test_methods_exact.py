@@ -1098,3 +1098,17 @@ def test_swellendam_buildings_areas_are_conserved(realdata):
 def run_file(path, layer, grid, methods):
     da = rastercover.rasterize(path, grid, layer=layer, methods=methods, dtype="float64", block_pixels=64 * 64 * 2)
     return {str(b): np.asarray(da.values[i]) for i, b in enumerate(da.coords["band"].values)}
+
+
+def test_length_weighted_mean_counts_any_positive_length():
+    # spec section 3: lines the pixel owns length of (l > 0); no area threshold applies to lengths. A 1e-7 m
+    # piece in a 900 m² pixel is below the area rule's 1e-9 x 900 but is still owned length.
+    grid = Grid(2, 1, Affine(30, 0, 0, 0, -30, 30), "EPSG:32198", tile_size=2)
+    lines = [(shapely.LineString([(5, 15), (25, 15)]), 10.0), (shapely.LineString([(30 - 1e-7, 5), (30, 5)]), 30.0)]
+    da = rastercover.rasterize(
+        lines, grid, methods=["LENGTH_WEIGHTED_MEAN_OF_VALUES", "VALUE_OF_LONGEST"], assume_crs="EPSG:32198",
+        dtype="float64",
+    )
+    mean = da.sel(band="LENGTH_WEIGHTED_MEAN_OF_VALUES").values[0, 0]
+    assert mean == pytest.approx((20 * 10 + 1e-7 * 30) / (20 + 1e-7), rel=1e-12) and mean > 10
+    assert da.sel(band="VALUE_OF_LONGEST").values[0].tolist() == [10.0, -9999.0]

@@ -70,8 +70,9 @@ def _proportion(h: Hits) -> np.ndarray:
     return np.minimum(pixel_sum(h.pixel, h.weight, h.size) / h.pixel_area, 1.0)
 
 
-def _weighted(h: Hits, floor_to_pixel: bool) -> np.ndarray:
-    q = h.qualifying()
+def _weighted(h: Hits, floor_to_pixel: bool, *, lengths: bool = False) -> np.ndarray:
+    # areas qualify above the spec's relative threshold; any positive owned length counts (spec section 3)
+    q = h.where(h.weight > 0) if lengths else h.qualifying()
     s = pixel_sum(q.pixel, q.weight, h.size)
     n = pixel_sum(q.pixel, q.weight * q.value, h.size)
     has = pixel_count(q.pixel, h.size) > 0
@@ -94,7 +95,7 @@ def _longest(h: Hits) -> np.ndarray:
 
 
 def _length_weighted_mean(h: Hits) -> np.ndarray:
-    return _weighted(h, False)
+    return _weighted(h, False, lengths=True)
 
 
 def _density(h: Hits) -> np.ndarray:
