@@ -82,6 +82,20 @@ def srid_of_crs(conn, crs: Any) -> int:
     )
 
 
+def _fast_toast(conn) -> None:
+    """Compress the tiles this session stores with lz4 where the server has it (about 3x faster than pglz).
+
+    Only this connection's default changes; dumps and restores are unaffected (compression is per value and
+    ``pg_dump`` writes the data uncompressed by the server's TOAST).
+    """
+    import psycopg
+
+    try:
+        conn.execute("SET default_toast_compression = 'lz4'")
+    except psycopg.Error:  # PostgreSQL < 14, or built without lz4: keep the server's default
+        pass
+
+
 class PostgisRasterSink:
     """Write tiles into the raster table named by ``location`` (``postgresql://...?table=schema.name``).
 
@@ -117,6 +131,7 @@ class PostgisRasterSink:
         self.srid = srid
         self.column = self.loc.column or "rast"
         self._conn = connect(self.loc, autocommit=True)
+        _fast_toast(self._conn)
         try:
             self.schema = self.loc.schema or self._conn.execute("SELECT current_schema()").fetchone()[0]
             if self.schema is None:
