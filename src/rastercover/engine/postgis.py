@@ -106,8 +106,10 @@ def pixel_rings(transform: Affine, width: int, height: int) -> tuple[np.ndarray,
     r, c = np.divmod(np.arange(width * height, dtype=np.float64), width)
     p0x = (sx * c + kx * r) + ulx
     p0y = (sy * r + ky * c) + uly
-    xs = np.column_stack([p0x, p0x + sx, p0x + (sx + kx), p0x + kx, p0x])
-    ys = np.column_stack([p0y, p0y + ky, p0y + (sy + ky), p0y + sy, p0y])
+    # PostGIS's own evaluation order (checked bit for bit against ST_PixelAsPolygons on skewed grids): the
+    # opposite corner is (p0x + sx) + kx, (p0y + sy) + ky, not p0 + (s + k)
+    xs = np.column_stack([p0x, p0x + sx, (p0x + sx) + kx, p0x + kx, p0x])
+    ys = np.column_stack([p0y, p0y + ky, (p0y + sy) + ky, p0y + sy, p0y])
     return np.stack([xs, ys], axis=-1), _hull(transform, width, height)
 
 
@@ -120,7 +122,8 @@ def _hull(transform: Affine, width: int, height: int) -> np.ndarray:
     sx, kx, ulx, ky, sy, uly = (float(v) for v in tuple(transform)[:6])
     cx = np.array([0, width, width, 0, 0], dtype=np.float64)
     cy = np.array([0, 0, height, height, 0], dtype=np.float64)
-    return np.column_stack([(sx * cx + kx * cy) + ulx, (sy * cy + ky * cx) + uly])
+    # ST_ConvexHull's order (GDAL's geotransform): (ulx + sx·c) + kx·r, (uly + ky·c) + sy·r
+    return np.column_stack([(ulx + sx * cx) + kx * cy, (uly + ky * cx) + sy * cy])
 
 
 def pip_postgis(px: np.ndarray, py: np.ndarray, ring: np.ndarray) -> np.ndarray:

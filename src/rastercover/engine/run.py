@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from ..errors import InputError
 from ..protocols import RasterSink
-from .compute import BlockResult, Job, compute_block
+from .compute import BlockResult, Job, _padded, compute_block
 from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
 
 __all__ = ["run"]
@@ -50,7 +50,10 @@ def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterator[tuple[BlockResult, bool]]:
     """Computed blocks in block order, with a flag saying whether their tiles are written already."""
     bounds = job.source.bounds
-    busy = {b.index for b in blocks if bounds is None or _overlaps(job.grid.window_bounds(b.window), bounds)}
+    # padded like the blocks' own reads: a feature exactly touching a block (as rounded one way or another) is read
+    busy = {
+        b.index for b in blocks if bounds is None or _overlaps(_padded(job.grid.window_bounds(b.window)), bounds)
+    }
     if workers <= 1 or (len(busy) <= 1 and writer is None):
         for b in blocks:
             yield (compute_block(job, b) if b.index in busy else _empty(job, b)), False
