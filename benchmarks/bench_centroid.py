@@ -740,6 +740,9 @@ def header() -> str:
     )
 
 
+OTHER_SECTIONS_RE = re.compile(r"<!-- (bench_\w+):begin -->.*?<!-- \1:end -->", re.S)
+
+
 def write_markdown(path: Path, new: dict[float, dict]) -> None:
     sections: dict[float, str] = {}
     data: dict[float, dict] = {}
@@ -755,6 +758,11 @@ def write_markdown(path: Path, new: dict[float, dict]) -> None:
         data[sc] = r
     text = header() + "\n## Targets\n\n" + "\n".join(targets(data)) + "\n\n"
     text += "\n".join(sections[sc] for sc in sorted(sections))
+    # the other benchmarks' sections (between their own markers) are theirs: keep them as they are
+    if path.exists():
+        others = [m.group(0) for m in OTHER_SECTIONS_RE.finditer(path.read_text())]
+        if others:
+            text = text.rstrip("\n") + "\n\n" + "\n\n".join(others) + "\n"
     path.write_text(text)
 
 
