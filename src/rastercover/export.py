@@ -362,13 +362,6 @@ def _bbox_in_coverage_crs(bbox: Sequence[float], bbox_crs: Any, cov_crs: CRS | N
 
 
 # ---------------------------------------------------------------------- windows and chunks
-def _intersect(a: Window, b: Window) -> Window | None:
-    c0, r0 = max(a.col_off, b.col_off), max(a.row_off, b.row_off)
-    c1 = min(a.col_off + a.width, b.col_off + b.width)
-    r1 = min(a.row_off + a.height, b.row_off + b.height)
-    return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
-
-
 def _geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
     """Pixels of ``grid`` inside the geometry's bounds in pixel space (``rasterio.features.geometry_window``)."""
     xy = shapely.get_coordinates(geom)
@@ -376,7 +369,7 @@ def _geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
     c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
     r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
     c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)  # a vertical or horizontal line: one pixel wide
-    return _intersect(Window(c0, r0, c1 - c0, r1 - r0), Window(0, 0, grid.width, grid.height))
+    return Window(c0, r0, c1 - c0, r1 - r0).intersection(Window(0, 0, grid.width, grid.height))
 
 
 def _chunks(grid: Grid, window: Window, max_pixels: int) -> Iterator[Window]:
@@ -687,7 +680,7 @@ def _export(
                 f"the clip {_fmt_bounds(geom.bounds)} does not meet the coverage, whose bounds are "
                 f"{_fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
             )
-        window = _intersect(window, gwin)
+        window = window.intersection(gwin)
         if window is None:
             raise InputError("the clip and the bbox do not overlap on the coverage")
         shapely.prepare(geom)

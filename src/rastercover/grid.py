@@ -68,6 +68,21 @@ class Window:
         """This window with offsets counted from ``other``'s origin."""
         return Window(self.col_off - other.col_off, self.row_off - other.row_off, self.width, self.height)
 
+    def intersection(self, other: Window) -> Window | None:
+        """The pixels both windows hold, or None when they share none.
+
+        Examples
+        --------
+        >>> Window(0, 0, 10, 10).intersection(Window(5, 8, 10, 10))
+        Window(col_off=5, row_off=8, width=5, height=2)
+        >>> Window(0, 0, 2, 2).intersection(Window(2, 0, 2, 2)) is None
+        True
+        """
+        c0, r0 = max(self.col_off, other.col_off), max(self.row_off, other.row_off)
+        c1 = min(self.col_off + self.width, other.col_off + other.width)
+        r1 = min(self.row_off + self.height, other.row_off + other.height)
+        return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+
 
 def _tile_size(value: int | Sequence[int] | None) -> tuple[int, int]:
     if value is None:

@@ -73,14 +73,6 @@ def _header(path: str) -> dict:
         raise SourceError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
 
 
-def _intersection(a: Window, b: Window) -> Window | None:
-    c0, r0 = max(a.col_off, b.col_off), max(a.row_off, b.row_off)
-    c1 = min(a.col_off + a.width, b.col_off + b.width)
-    r1 = min(a.row_off + a.height, b.row_off + b.height)
-    if c1 <= c0 or r1 <= r0:
-        return None
-    return Window(c0, r0, c1 - c0, r1 - r0)
-
 
 class FileCoverage:
     """A raster coverage read from a raster file, a VRT, or a folder of aligned tiles.
@@ -231,8 +223,8 @@ class FileCoverage:
         else:
             parts = [(self._tiles[t.index], t.window) for t in self._grid.tiles(window) if t.index in self._tiles]
         for path, where in parts:
-            inter = _intersection(window, where)
-            if inter is None or _intersection(inter, full) is None:
+            inter = window.intersection(where)
+            if inter is None or inter.intersection(full) is None:
                 continue
             src = inter.relative_to(where)
             try:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from ..errors import InputError, SourceError
 
-__all__ = ["PgLocation", "connect", "is_pg_location", "pg_error", "split_table_name"]
+__all__ = ["PgLocation", "connect", "error_text", "is_pg_location", "pg_error", "split_table_name"]
 
 _SCHEMES = ("postgresql://", "postgres://")
 
@@ -152,11 +152,16 @@ def _redact(text: str) -> str:
     return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", text)
 
 
-def pg_error(loc: PgLocation, exc: BaseException, doing: str) -> str:
-    """One line about a database error while ``doing`` something with ``loc``, without any password."""
+def error_text(exc: BaseException) -> str:
+    """The server's primary message of a database error (else its first line)."""
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
-    text = primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def pg_error(loc: PgLocation, exc: BaseException, doing: str) -> str:
+    """One line about a database error while ``doing`` something with ``loc``, without any password."""
+    text = error_text(exc)
     password = urlsplit(loc.conninfo).password
     if password:
         text = text.replace(unquote(password), "***").replace(password, "***")

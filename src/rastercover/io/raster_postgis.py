@@ -153,7 +153,7 @@ class PostgisRasterCoverage:
             idx = (int(ri[i] // th), int(ci[i] // tw))
             if idx in self._tiles:
                 raise AlignmentError(
-                    f"{where}: tiles {_tile_label(rows[bad[0]] if len(bad) else row)} and "
+                    f"{where}: tiles {_tile_label(row)} and "
                     f"{_tile_label_of(self._tiles[idx])} cover the same place; remove the duplicate"
                 )
             self._tiles[idx] = TilePlacement(row[0], row[1], int(ci[i]), int(ri[i]), int(wi[i]), int(hi[i]))
@@ -287,7 +287,7 @@ class PostgisRasterCoverage:
                     c, rr = self._grid.to_pixel(np.array([tile.transform.c]), np.array([tile.transform.f]))
                     c, rr = round(float(c[0])), round(float(rr[0]))
                     tw = Window(c, rr, tile.width, tile.height)
-                    ix = _intersection(tw, window)
+                    ix = tw.intersection(window)
                     if ix is None:
                         continue
                     src = ix.relative_to(tw).slices
@@ -297,13 +297,6 @@ class PostgisRasterCoverage:
             raise SourceError(pg_error(self._loc, exc, "reading tiles")) from None
         return out
 
-
-def _intersection(a: Window, b: Window) -> Window | None:
-    c0, r0 = max(a.col_off, b.col_off), max(a.row_off, b.row_off)
-    c1, r1 = min(a.col_off + a.width, b.col_off + b.width), min(a.row_off + a.height, b.row_off + b.height)
-    if c1 <= c0 or r1 <= r0:
-        return None
-    return Window(c0, r0, c1 - c0, r1 - r0)
 
 
 def _tile_label(row: tuple) -> str:

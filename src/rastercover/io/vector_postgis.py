@@ -29,7 +29,7 @@ import shapely
 from ..crs import CRS, as_crs
 from ..errors import CRSError, MissingColumnError, SourceError
 from ..features import Features
-from .pg import PgLocation, connect, pg_error
+from .pg import PgLocation, connect, error_text, pg_error
 
 __all__ = ["PostgisVectorSource", "pooled_connection", "resolve_relation"]
 
@@ -209,7 +209,8 @@ class PostgisVectorSource:
                 row = conn.execute(query).fetchone()
             except psycopg.Error as exc:
                 if self.where:
-                    raise SourceError(f"{self.describe()}: the filter {self.where!r} fails: {_message(exc)}") from None
+                    reason = error_text(exc)
+                    raise SourceError(f"{self.describe()}: the filter {self.where!r} fails: {reason}") from None
                 raise SourceError(pg_error(self._loc, exc, "reading the extent")) from None
             if row is None or row[0] is None:
                 if self.where:
@@ -270,9 +271,6 @@ class PostgisVectorSource:
                 "constrain the column to one (ST_Transform in a view)"
             )
         return srids[0] if srids else 0
-
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__)
 
     @property
     def crs(self) -> CRS | None:
@@ -359,9 +357,3 @@ class PostgisVectorSource:
         order = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
         keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         return Features(geoms[keep], value[keep], order[keep]).sorted()
-
-
-def _message(exc: BaseException) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
