@@ -1106,7 +1106,10 @@ def test_length_weighted_mean_counts_any_positive_length():
     grid = Grid(2, 1, Affine(30, 0, 0, 0, -30, 30), "EPSG:32198", tile_size=2)
     lines = [(shapely.LineString([(5, 15), (25, 15)]), 10.0), (shapely.LineString([(30 - 1e-7, 5), (30, 5)]), 30.0)]
     da = rastercover.rasterize(
-        lines, grid, methods=["LENGTH_WEIGHTED_MEAN_OF_VALUES", "VALUE_OF_LONGEST"], assume_crs="EPSG:32198",
+        lines,
+        grid,
+        methods=["LENGTH_WEIGHTED_MEAN_OF_VALUES", "VALUE_OF_LONGEST"],
+        assume_crs="EPSG:32198",
         dtype="float64",
     )
     mean = da.sel(band="LENGTH_WEIGHTED_MEAN_OF_VALUES").values[0, 0]

@@ -51,9 +51,7 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
     """Computed blocks in block order, with a flag saying whether their tiles are written already."""
     bounds = job.source.bounds
     # padded like the blocks' own reads: a feature exactly touching a block (as rounded one way or another) is read
-    busy = {
-        b.index for b in blocks if bounds is None or _overlaps(_padded(job.grid.window_bounds(b.window)), bounds)
-    }
+    busy = {b.index for b in blocks if bounds is None or _overlaps(_padded(job.grid.window_bounds(b.window)), bounds)}
     if workers <= 1 or (len(busy) <= 1 and writer is None):
         for b in blocks:
             yield (compute_block(job, b) if b.index in busy else _empty(job, b)), False

@@ -73,7 +73,6 @@ def _header(path: str) -> dict:
         raise SourceError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
 
 
-
 class FileCoverage:
     """A raster coverage read from a raster file, a VRT, or a folder of aligned tiles.
 

@@ -298,7 +298,6 @@ class PostgisRasterCoverage:
         return out
 
 
-
 def _tile_label(row: tuple) -> str:
     return f"rid {row[1]}" if row[1] is not None else f"at {row[2]:g}, {row[3]:g}"
 
