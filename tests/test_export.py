@@ -405,7 +405,7 @@ _SLIVER = "POLYGON((150091 419919, 150099 419919, 150091 419911, 150091 419919))
 @pytest.mark.parametrize(
     ("name", "kwargs", "error", "match"),
     [
-        ("f.jpg", {}, InputError, "jpeg holds only uint8 pixels and this float32 data has non-integer values"),
+        ("f.png", {}, InputError, "png holds only uint8 or uint16 pixels and this float32 data has non-integer"),
         ("c.zip", {"format": "aaigrid", "src": "classes"}, InputError, "aaigrid holds 1 band only, this export has 2"),
         ("x.tif", {"format": "webp"}, UnknownOptionError, "unknown format 'webp'"),
         ("x.tif", {"clip": "POLYGON((0 0, 10 0, 10 10, 0 0))"}, InputError, "does not meet the coverage"),
@@ -495,6 +495,73 @@ def test_gredos_dem_clipped_by_a_buffered_watershed(realdata, tmp_path):
     z = rastercover.export(base / "dem25.tif", tmp_path / "ws.zip", clip=geom, buffer=250)
     b = _read(z.path, "ws.asc")[0]
     assert np.array_equal(a, b)
+
+
+def test_gredos_dem_clipped_by_a_watershed_chosen_by_id(realdata, tmp_path):
+    """The clip as one feature of a layer: watershed ID 5 of the shapefile, buffered 100 m, == rasterio.mask."""
+    base = realdata / "gredos_watersheds_dem25"
+    df = pyogrio.read_dataframe(base / "watersheds.shp")
+    geom = df.geometry.values[list(df["ID"]).index(5)]
+    r = rastercover.export(
+        base / "dem25.tif",
+        tmp_path / "ws5.tif",
+        clip_layer=base / "watersheds.shp",
+        clip_id="5",
+        clip_id_column="ID",
+        buffer=100,
+    )
+    ref, ref_t = _oracle(base / "dem25.tif", [geom.buffer(100)])
+    a, transform, crs, *_ = _read(r.path)
+    assert transform == ref_t and crs.to_epsg() == 23030 and np.array_equal(a, ref)
+    by_fid = rastercover.export(
+        base / "dem25.tif",
+        tmp_path / "ws5b.tif",
+        clip_layer=base / "watersheds.shp",
+        clip_id=list(df["ID"]).index(5),
+        buffer=100,
+    )
+    assert np.array_equal(_read(by_fid.path)[0], a)
+
+
+def test_clip_layer_in_another_crs_and_the_seed_command(dem, tmp_path, capsys):
+    """A GeoPackage of burned areas in lon/lat; `--clip-layer burned.gpkg --clip-id 2 --envelope --buffer 60`."""
+    to_ll = Transformer.from_crs(CRS_CODE, "EPSG:4326", always_xy=True)
+    polys = [
+        shapely.box(150100, 419000, 150400, 419300),
+        shapely.Polygon([(150300, 419600), (150900, 419450), (150700, 419100)]),
+    ]
+    ll = [shapely.transform(p, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1]))) for p in polys]
+    gpkg = tmp_path / "burned.gpkg"
+    pyogrio.write_dataframe(
+        __import__("geopandas").GeoDataFrame({"name": ["a", "b"]}, geometry=ll, crs="EPSG:4326"),
+        gpkg,
+        layer="burned",
+    )
+    out = tmp_path / "lc.tif"
+    code, _, err = run(
+        ["export", dem, "-o", str(out), "--clip-layer", str(gpkg), "--clip-id", "2", "--envelope", "--buffer", "60"],
+        capsys,
+    )
+    assert code == 0, err
+    back = shapely.transform(
+        ll[1],
+        lambda xy: np.column_stack(
+            Transformer.from_crs("EPSG:4326", CRS_CODE, always_xy=True).transform(xy[:, 0], xy[:, 1])
+        ),
+    )
+    zone = shapely.box(*back.bounds).buffer(60)
+    ref, ref_t = _oracle(dem, [zone])
+    a, transform, *_ = _read(out)
+    assert transform == ref_t and np.array_equal(a, ref)
+    code, _, err = run(["export", dem, "-o", str(tmp_path / "x.tif"), "--clip-id", "2"], capsys)
+    assert code == 2 and "choose a feature of clip_layer" in err
+    code, _, err = run(
+        ["export", dem, "-o", str(tmp_path / "x.tif"), "--clip-layer", str(gpkg), "--clip", "POINT (1 1)"], capsys
+    )
+    assert code == 2 and "not both" in err
+    code, _, err = run(["export", dem, "-o", str(tmp_path / "x.tif"), "--clip-layer", str(gpkg)], capsys)
+    assert code == 2 and "needs the id of the feature" in err
+    assert sorted(os.listdir(tmp_path)) == ["burned.gpkg", "lc.tif"]
 
 
 # ---------------------------------------------------------------------- command line

@@ -558,3 +558,48 @@ def test_rasterized_raster_table_exports_like_the_file_output(pg_url, pg_conn, r
     code, out, err = run(["export", loc(pg_url, "no_such_table"), "-o", str(tmp_path / "x.tif")], capsys)
     assert code == 2 and "no table or view 'no_such_table'" in err
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_the_seed_clip_landcover_by_the_buffered_envelope_of_burned_area_2(pg_url, pg_conn, tmp_path, capsys):
+    """The first article's request, as one command: both layers in PostGIS, burned area chosen by its key."""
+    from tests.test_cli import run
+
+    grid = Grid(200, 150, Affine(30, 0, 150000, 0, -30, 404500), CRS, tile_size=50)
+    path = tmp_path / "landcover.tif"
+    data = write_dem(path, grid, dtype="uint8", nodata=255, seed=5)
+    tile_raster_in_sql(pg_conn, "landcover", str(path), 50)
+    burned = [
+        shapely.Polygon([(151000, 402000), (152000, 402500), (151500, 403000)]),
+        shapely.Polygon([(153000, 401000), (154200, 401300), (154000, 402600), (153300, 402100)]),
+        shapely.box(155000, 400000, 155500, 400400),
+    ]
+    load_features(pg_conn, "burnedarea", np.array(burned, dtype=object), np.array([1.0, 2.0, 3.0]))
+    key = pg_conn.execute("SELECT id FROM burnedarea ORDER BY id").fetchall()
+    assert [k[0] for k in key] == [1, 2, 3]
+    out = tmp_path / "landcover_burned2.tif"
+    code, _, err = run(
+        [
+            *("export", loc(pg_url, "landcover"), "-o", str(out)),
+            *("--clip-layer", loc(pg_url, "burnedarea"), "--clip-id", "2", "--envelope", "--buffer", "1000"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    import rasterio.mask
+
+    zone = shapely.box(*burned[1].bounds).buffer(1000)
+    with rasterio.open(path) as src:
+        ref, ref_t = rasterio.mask.mask(src, [zone], crop=True)
+    with rasterio.open(out) as ds:
+        assert ds.transform == ref_t and ds.crs.to_epsg() == 32198 and ds.nodata == 255
+        np.testing.assert_array_equal(ds.read(), ref)
+        assert (ds.read(1) != 255).sum() > 4000 and min(ds.shape) > 50  # spans several tiles of 50 px
+    assert data.shape == (150, 200)
+    code, _, err = run(
+        [
+            *("export", loc(pg_url, "landcover"), "-o", str(tmp_path / "x.tif")),
+            *("--clip-layer", loc(pg_url, "burnedarea"), "--clip-id", "7"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "no feature has id = 7" in err and not (tmp_path / "x.tif").exists()

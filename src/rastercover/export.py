@@ -45,7 +45,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import unquote
@@ -61,7 +61,9 @@ from .grid import Grid, Window
 from .io.atomic import check_target, commit, discard, temporary_sibling
 from .io.coverage_file import FileCoverage
 from .io.gtiff import gtiff_profile
+from .pixel_values import ByteScale, Cast, ValueStats, check_dtype, fits
 from .protocols import RasterCoverage
+from .warp import check_resampling, reproject_geometry, warp_chunk, warp_grid
 
 __all__ = ["DEFAULT_FLOAT_NODATA", "ExportResult", "ExportedFile", "export", "export_file", "open_coverage"]
 
@@ -120,9 +122,7 @@ def _open_postgis(spec: str) -> RasterCoverage:
         from .io.raster_postgis import PostgisRasterCoverage
     except ImportError as exc:
         if exc.name and exc.name.startswith("psycopg"):
-            raise SourceError(
-                "PostGIS raster coverages need psycopg: pip install 'rastercover[postgis]'"
-            ) from None
+            raise SourceError("PostGIS raster coverages need psycopg: pip install 'rastercover[postgis]'") from None
         raise SourceError(f"PostGIS raster coverages are not available in this installation ({exc})") from None
     return PostgisRasterCoverage(spec)
 
@@ -297,24 +297,7 @@ def _parse_clip(clip: Any) -> tuple[shapely.Geometry, CRS | None]:
     raise InputError(f"cannot use a {type(clip).__name__} as a clip: give a shapely geometry, WKT or GeoJSON")
 
 
-def _reproject_geometry(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
-    from pyproj import Transformer
-
-    tr = Transformer.from_crs(src, dst, always_xy=True)
-
-    def fn(xy: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    out = shapely.transform(geom, fn)
-    if not np.isfinite(shapely.get_coordinates(out)).all():
-        raise CRSError(f"the clip cannot be reprojected from {crs_label(src)} to {crs_label(dst)}: it lies outside")
-    return out
-
-
-def _prepare_clip(
-    clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool
-) -> shapely.Geometry:
+def _prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool) -> shapely.Geometry:
     geom, declared = _parse_clip(clip)
     given = as_crs(clip_crs)
     if given is not None and declared is not None and not same_crs(given, declared):
@@ -329,7 +312,8 @@ def _prepare_clip(
     if src is not None and not same_crs(src, cov_crs):
         if cov_crs is None:
             raise CRSError(f"the clip is in {crs_label(src)} but the coverage has no CRS to reproject it to")
-        geom = _reproject_geometry(geom, src, cov_crs)
+        x0, y0, x1, y1 = geom.bounds
+        geom = reproject_geometry(geom, src, cov_crs, step=max(x1 - x0, y1 - y0) / 256 or None)
     if envelope:
         geom = geom.envelope
     if buffer:
@@ -395,55 +379,6 @@ def _chunks(grid: Grid, window: Window, max_pixels: int) -> Iterator[Window]:
             yield Window(c0, r0, c1 - c0, r1 - r0)
 
 
-# ---------------------------------------------------------------------- values
-def _fits(dtype: np.dtype, value: float) -> bool:
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return not np.isnan(value) and float(value).is_integer() and info.min <= value <= info.max
-    return np.isnan(value) or dtype.itemsize >= 8 or float(dtype.type(value)) == value
-
-
-def _nodata_mask(data: np.ndarray, nodata: float | None) -> np.ndarray | None:
-    if nodata is None:
-        return None
-    if np.isnan(nodata):
-        return np.isnan(data)
-    return data == nodata
-
-
-class _Stats:
-    """Range and exactness of the valid values written, for formats that hold only some pixel types."""
-
-    def __init__(self) -> None:
-        self.vmin: float | None = None
-        self.vmax: float | None = None
-        self.integral = True
-        self.float32_exact = True
-
-    def update(self, data: np.ndarray, nodata: float | None) -> None:
-        mask = _nodata_mask(data, nodata)
-        valid = data[~mask] if mask is not None else data.ravel()
-        if valid.size == 0:
-            return
-        if valid.dtype.kind == "f":
-            finite = np.isfinite(valid)
-            if not finite.all():
-                self.integral = False
-            fv = valid[finite]
-            if fv.size:
-                self.integral = self.integral and bool(np.all(fv == np.round(fv)))
-        else:
-            fv = valid
-        if fv.size:
-            lo, hi = float(fv.min()), float(fv.max())
-            self.vmin = lo if self.vmin is None else min(self.vmin, lo)
-            self.vmax = hi if self.vmax is None else max(self.vmax, hi)
-        if valid.dtype != np.float32 and self.float32_exact:
-            as64 = valid.astype(np.float64)
-            back = as64.astype(np.float32).astype(np.float64)
-            self.float32_exact = bool(np.all((back == as64) | (np.isnan(back) & np.isnan(as64))))
-
-
 # ---------------------------------------------------------------------- encoding
 def _creation_options(fmt: Format, dtype: np.dtype, grid: Grid) -> dict:
     digits = {4: 9, 8: 17}.get(dtype.itemsize, 17) if dtype.kind == "f" else None
@@ -485,33 +420,68 @@ def _esri_wkt(crs: CRS) -> str:
     return wkt or crs.to_wkt(WktVersion.WKT1_GDAL)
 
 
-def _convert(src: str, dst: str, dtype: np.dtype, old_nodata: float | None, new_nodata: float | None) -> None:
-    """Copy the GeoTIFF ``src`` to ``dst`` as ``dtype`` (every value fits: checked before), block by block."""
+def _convert(
+    src: str,
+    dst: str,
+    dtype: np.dtype,
+    nodata: float | None,
+    fn: Callable[[np.ndarray], np.ndarray],
+    scale: ByteScale | None = None,
+) -> None:
+    """Copy the GeoTIFF ``src`` to ``dst`` as ``dtype``, block by block through ``fn`` (a cast or a scaling)."""
     import rasterio
 
     with rasterio.open(src) as s:
         profile = dict(s.profile)
-        profile.update(dtype=dtype.name, nodata=new_nodata, predictor=3 if dtype.kind == "f" else 2)
+        profile.update(dtype=dtype.name, nodata=nodata, predictor=3 if dtype.kind == "f" else 2)
         with rasterio.open(dst, "w", **profile) as d:
             for _, w in s.block_windows(1):
-                data = s.read(window=w)
-                mask = _nodata_mask(data, old_nodata)
-                if mask is not None and new_nodata is not None:
-                    data[mask] = new_nodata
-                d.write(data.astype(dtype), window=w)
+                d.write(fn(s.read(window=w)), window=w)
             for i, desc in enumerate(s.descriptions, start=1):
                 if desc:
                     d.set_band_description(i, desc)
+            if scale is not None:
+                d.scales = (scale.scale,) * s.count
+                d.offsets = (scale.offset,) * s.count
 
 
-# ---------------------------------------------------------------------- the verbs
-def _what(clip: Any, bbox: Any, bands: Any) -> str:
+# ---------------------------------------------------------------------- the request
+@dataclass(frozen=True)
+class _Request:
+    """Every option of an export (see :func:`export`)."""
+
+    format: str | Format | None = None
+    bbox: Sequence[float] | None = None
+    bbox_crs: Any = None
+    clip: Any = None
+    clip_crs: Any = None
+    clip_layer: str | os.PathLike | None = None
+    clip_layer_name: str | None = None
+    clip_id: Any = None
+    clip_id_column: str | None = None
+    buffer: float = 0.0
+    envelope: bool = False
+    all_touched: bool = False
+    bands: Sequence[int] | str | int | None = None
+    crs: Any = None
+    resolution: Any = None
+    resampling: str = "nearest"
+    dtype: Any = None
+    nodata: float | str | None = None
+
+    @property
+    def clipped(self) -> bool:
+        return self.clip is not None or self.clip_layer is not None
+
+
+def _what(req: _Request) -> str:
     """The ``[_clip|_bbox][_b1-2]`` part of an output's name."""
     parts = []
-    if clip is not None:
+    if req.clipped:
         parts.append("clip")
-    elif bbox is not None:
+    elif req.bbox is not None:
         parts.append("bbox")
+    bands = req.bands
     if bands is not None:
         if isinstance(bands, str):
             numbers = [p for p in re.split(r"[,\s]+", bands.strip()) if p]
@@ -539,6 +509,36 @@ def _resolve_output(output: str, fmt: Format | None, name: str) -> tuple[str, Fo
     raise InputError(f"{output}: a {fmt.key} output name ends in {ends}; rename it or pick another format")
 
 
+def _parse_nodata(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"nodata {value!r} is not a number (give e.g. -9999, 0 or nan)") from None
+    if math.isinf(out):
+        raise InputError(f"nodata {value!r} must be finite or nan")
+    return out
+
+
+def _clip_geometry(req: _Request) -> tuple[Any, Any]:
+    """The clip (inline, or one feature of a vector layer) and the CRS it is in."""
+    if req.clip_layer is None:
+        if req.clip_id is not None or req.clip_layer_name is not None or req.clip_id_column is not None:
+            raise InputError("clip_id, clip_layer_name and clip_id_column choose a feature of clip_layer: give it too")
+        return req.clip, req.clip_crs
+    if req.clip is not None:
+        raise InputError("give the clip inline (clip=, --clip) or as a layer's feature (clip_layer=), not both")
+    if req.clip_id is None:
+        raise InputError("clip_layer needs the id of the feature to clip by: give clip_id= (--clip-id)")
+    from .clip_feature import read_clip_feature
+
+    geom, layer_crs = read_clip_feature(
+        req.clip_layer, req.clip_id, layer=req.clip_layer_name, id_column=req.clip_id_column
+    )
+    return geom, req.clip_crs if req.clip_crs is not None else layer_crs
+
+
 def export(
     coverage: Any,
     output: str | os.PathLike,
@@ -548,10 +548,19 @@ def export(
     bbox_crs: Any = None,
     clip: Any = None,
     clip_crs: Any = None,
+    clip_layer: str | os.PathLike | None = None,
+    clip_layer_name: str | None = None,
+    clip_id: Any = None,
+    clip_id_column: str | None = None,
     buffer: float = 0.0,
     envelope: bool = False,
     all_touched: bool = False,
     bands: Sequence[int] | str | int | None = None,
+    crs: Any = None,
+    resolution: Any = None,
+    resampling: str = "nearest",
+    dtype: Any = None,
+    nodata: float | str | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
     """Write a raster coverage, or a piece of it, as one file in any export format.
@@ -573,6 +582,10 @@ def export(
     clip, clip_crs
         A geometry (shapely, WKT, GeoJSON text or dict) and its CRS (default: a GeoJSON ``crs`` member, else
         the coverage's). Pixels whose centre is outside become nodata; the output is cropped to its bounds.
+    clip_layer, clip_layer_name, clip_id, clip_id_column
+        Clip by one feature of a vector layer instead: a vector file or a ``postgresql://...?table=`` location,
+        the layer's name in a multi-layer file, and the feature's id: its FID (a PostGIS table's primary key),
+        or its value in ``clip_id_column``. The layer's CRS is the clip's (``clip_crs`` overrides it).
     buffer
         Distance in coverage units applied to the clip (after ``envelope``); negative shrinks.
     envelope
@@ -581,6 +594,17 @@ def export(
         Keep every pixel the clip touches, not only those whose centre it contains.
     bands
         1-based band numbers (``[1, 3]`` or ``"1,3"``); all by default.
+    crs, resolution, resampling
+        Warp the piece to another CRS and/or pixel size (``R`` or ``(XRES, YRES)`` in the output CRS's units).
+        The output grid is the one ``gdalwarp`` chooses for the piece (anchored at its upper-left corner);
+        pixels are resampled with ``resampling`` (``nearest`` by default; ``bilinear``, ``cubic``, ``average``,
+        ``mode``... GDAL's methods). A clip then masks the output pixels by their centres in the output CRS.
+    dtype
+        Output pixel type (``uint8`` ... ``float64``). Floats going to integers are rounded; a value that does
+        not fit the type is an error, never a wrapped or clipped value.
+    nodata
+        Output nodata value: pixels without data (nodata in the coverage, outside the clip or the coverage)
+        get it. Valid pixels that happen to equal it are counted in the result's notes.
     overwrite
         Replace an existing output.
 
@@ -591,8 +615,11 @@ def export(
     Raises
     ------
     InputError
-        Unknown format, a format that cannot hold the data (several bands as aaigrid, float as jpeg...), an
-        empty clip, a clip or bbox outside the coverage, a buffer that empties the clip, a bad band number.
+        Unknown format, a format that cannot hold the data (several bands as aaigrid, float as png...), an
+        empty clip, a clip or bbox outside the coverage, a buffer that empties the clip, a bad band number, a
+        pixel type that cannot hold the values.
+    CRSError
+        An unknown CRS, or a clip/bbox/warp that cannot be reprojected.
     OutputError
         The output's folder is missing, or the output exists and ``overwrite`` is False.
 
@@ -610,51 +637,58 @@ def export(
     >>> with rasterio.open(r.path) as ds:
     ...     ds.read(1).tolist()
     [[7, 8, 9], [13, 14, 15], [19, 20, 21]]
+    >>> r = export(os.path.join(d, "lc.tif"), os.path.join(d, "coarse.tif"), resolution=20, resampling="max")
+    >>> with rasterio.open(r.path) as ds:
+    ...     ds.res, ds.read(1).tolist()
+    ((20.0, 20.0), [[7, 9, 11], [19, 21, 23]])
     """
-    return _export(
-        coverage,
-        output,
+    req = _Request(
         format=format,
         bbox=bbox,
         bbox_crs=bbox_crs,
         clip=clip,
         clip_crs=clip_crs,
+        clip_layer=clip_layer,
+        clip_layer_name=clip_layer_name,
+        clip_id=clip_id,
+        clip_id_column=clip_id_column,
         buffer=buffer,
         envelope=envelope,
         all_touched=all_touched,
         bands=bands,
-        overwrite=overwrite,
+        crs=crs,
+        resolution=resolution,
+        resampling=resampling,
+        dtype=dtype,
+        nodata=nodata,
     )
+    return _export(coverage, output, req, overwrite=overwrite)
 
 
 def _export(
-    coverage: Any,
-    output: str | os.PathLike,
-    *,
-    format: str | Format | None,
-    bbox: Sequence[float] | None,
-    bbox_crs: Any,
-    clip: Any,
-    clip_crs: Any,
-    buffer: float,
-    envelope: bool,
-    all_touched: bool,
-    bands: Sequence[int] | str | int | None,
-    overwrite: bool,
-    member_stem: str | None = None,
+    coverage: Any, output: str | os.PathLike, req: _Request, *, overwrite: bool, member_stem: str | None = None
 ) -> ExportResult:
     """:func:`export`; ``member_stem`` names the files inside a zip (default: the zip's own name)."""
     cov = open_coverage(coverage)
-    fmt = None if format is None else get_format(format)
+    fmt = None if req.format is None else get_format(req.format)
     name = _coverage_name(cov)
-    path, fmt, zipped = _resolve_output(os.fspath(output), fmt, name + _what(clip, bbox, bands))
+    path, fmt, zipped = _resolve_output(os.fspath(output), fmt, name + _what(req))
     if not driver_available(fmt):
         raise InputError(f"this GDAL build has no {fmt.driver} driver, so {fmt.key} is not available here")
     grid = cov.grid
-    band_list = _parse_bands(bands, cov.count)
-    fmt.check_layout(len(band_list), rectilinear=grid.is_rectilinear)
+    band_list = _parse_bands(req.bands, cov.count)
+    resampling = check_resampling(req.resampling)
+    dtype_asked = None if req.dtype is None else check_dtype(req.dtype)
+    nodata_asked = _parse_nodata(req.nodata)
+    dst_crs = None if req.crs is None else as_crs(req.crs)
+    if dst_crs is not None and grid.crs is None:
+        raise CRSError(f"the coverage has no CRS, so it cannot be warped to {crs_label(dst_crs)}")
+    warp = (dst_crs is not None and not same_crs(dst_crs, grid.crs)) or req.resolution is not None
+    if not warp and resampling != "nearest":
+        raise InputError("resampling applies to a warp: give crs= (--crs) or resolution= (--resolution) too")
+    out_crs = dst_crs if warp and dst_crs is not None else grid.crs
     sidecar_prj = None
-    if not zipped and fmt.key == "aaigrid" and grid.crs is not None:
+    if not zipped and fmt.key == "aaigrid" and out_crs is not None:
         sidecar_prj = os.path.splitext(path)[0] + ".prj"
     check_target(path, overwrite=overwrite)
     if sidecar_prj:
@@ -662,8 +696,8 @@ def _export(
 
     # ---- the piece: a window of the coverage's grid, and the geometry that masks it
     window: Window | None = Window(0, 0, grid.width, grid.height)
-    if bbox is not None:
-        bounds = _bbox_in_coverage_crs(bbox, bbox_crs, grid.crs)
+    if req.bbox is not None:
+        bounds = _bbox_in_coverage_crs(req.bbox, req.bbox_crs, grid.crs)
         window = grid.pixel_window(bounds)
         if window is None:
             raise InputError(
@@ -671,8 +705,9 @@ def _export(
                 f"{_fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
             )
     geom = None
+    clip, clip_crs = _clip_geometry(req)
     if clip is not None:
-        geom = _prepare_clip(clip, clip_crs, grid.crs, buffer=buffer, envelope=envelope)
+        geom = _prepare_clip(clip, clip_crs, grid.crs, buffer=req.buffer, envelope=req.envelope)
         footprint = shapely.Polygon(grid.corners())
         gwin = _geometry_window(grid, geom) if geom.intersects(footprint) else None
         if gwin is None:
@@ -683,23 +718,50 @@ def _export(
         window = window.intersection(gwin)
         if window is None:
             raise InputError("the clip and the bbox do not overlap on the coverage")
-        shapely.prepare(geom)
-    elif buffer or envelope:
+    elif req.buffer or req.envelope:
         raise InputError("buffer and envelope apply to a clip geometry: give clip= (--clip) too")
 
-    # ---- nodata
-    dtype = np.dtype(cov.dtype)
-    nodata = cov.nodata
+    # ---- the output grid: the piece itself, or its warp
     notes: list[str] = []
-    if nodata is not None and not _fits(dtype, nodata):
-        notes.append(f"the coverage's nodata {nodata:g} does not fit {dtype.name}; it is ignored")
-        nodata = None
-    if geom is not None and nodata is None:
-        nodata = float(np.iinfo(dtype).min) if dtype.kind in "iu" else DEFAULT_FLOAT_NODATA
-        what = f"the {dtype.name} minimum" if dtype.kind in "iu" else "rastercover's float default"
-        notes.append(f"the coverage declares no nodata: pixels outside the clip are {nodata:g} ({what})")
+    geom_out = geom
+    if warp:
+        out_grid = warp_grid(grid, window, None if geom is None else geom.bounds, dst_crs, req.resolution)
+        if geom is not None and not same_crs(out_grid.crs, grid.crs):
+            geom_out = reproject_geometry(geom, grid.crs, out_grid.crs, step=min(grid.res))
+        rx, ry = out_grid.res
+        notes.append(f"warped from {crs_label(grid.crs)} to {crs_label(out_grid.crs)} at {rx:g}x{ry:g} ({resampling})")
+    else:
+        out_grid = grid.subgrid(window)
+    fmt.check_layout(len(band_list), rectilinear=out_grid.is_rectilinear)
+    if geom_out is not None:
+        shapely.prepare(geom_out)
 
-    out_grid = grid.subgrid(window)
+    # ---- pixel types and nodata: the coverage's (work), then the output's
+    work_dtype = np.dtype(cov.dtype)
+    work_nodata = cov.nodata
+    if work_nodata is not None and not fits(work_dtype, work_nodata):
+        notes.append(f"the coverage's nodata {work_nodata:g} does not fit {work_dtype.name}; it is ignored")
+        work_nodata = None
+    if (geom is not None or warp) and work_nodata is None:
+        if nodata_asked is not None and fits(work_dtype, nodata_asked):
+            work_nodata = nodata_asked
+        else:
+            work_nodata = float(np.iinfo(work_dtype).min) if work_dtype.kind in "iu" else DEFAULT_FLOAT_NODATA
+            what = f"the {work_dtype.name} minimum" if work_dtype.kind in "iu" else "rastercover's float default"
+            where = "outside the clip" if geom is not None else "without data"
+            notes.append(f"the coverage declares no nodata: pixels {where} are {work_nodata:g} ({what})")
+    out_dtype = dtype_asked or work_dtype
+    out_nodata = nodata_asked if nodata_asked is not None else work_nodata
+    if out_nodata is not None and not fits(out_dtype, out_nodata):
+        if nodata_asked is not None:
+            raise InputError(f"nodata {out_nodata:g} does not fit {out_dtype.name}: give one the type holds")
+        raise InputError(
+            f"the nodata value {out_nodata:g} does not fit {out_dtype.name}: give one that does (--nodata / nodata=)"
+        )
+    cast = Cast(work_dtype, work_nodata, out_dtype, out_nodata)
+    if out_dtype != work_dtype:
+        notes.append(f"{work_dtype.name} values written as {out_dtype.name} (asked)")
+
     names = [cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list]
     stem, data_ext = _member_names(path, fmt, zipped)
     if zipped and member_stem:
@@ -712,28 +774,25 @@ def _export(
     try:
         work = os.path.join(tmpdir, stem + (data_ext if fmt.key == "gtiff" else ".work.tif"))
         allowed = fmt.allowed_dtypes(len(band_list))
-        stats = _Stats() if allowed is not None and dtype.name not in allowed else None
-        kept = _write_piece(cov, grid, window, band_list, names, geom, all_touched, dtype, nodata, work, stats)
+        stats = ValueStats() if allowed is not None and out_dtype.name not in allowed else None
+        if warp:
+            chunks = _warped_chunks(
+                cov, grid, window, out_grid, band_list, geom_out, req.all_touched, work_dtype, work_nodata, resampling
+            )
+        else:
+            chunks = _source_chunks(cov, grid, window, band_list, geom, req.all_touched, work_dtype, work_nodata)
+        kept = _write_chunks(work, out_grid, names, chunks, cast, stats)
         if geom is not None and kept == 0:
             raise InputError(
                 "the clip covers no pixel centre of the coverage: pass all_touched=True (--all-touched) or a buffer"
             )
-        if stats is not None:
-            target, new_nodata, note = fmt.fit_dtype(
-                dtype,
-                vmin=stats.vmin,
-                vmax=stats.vmax,
-                integral=stats.integral,
-                float32_exact=stats.float32_exact,
-                nodata=nodata,
-                count=len(band_list),
+        if cast.collisions:
+            notes.append(
+                f"{cast.collisions} valid pixel(s) equal the nodata value {out_nodata:g} and will read as nodata"
             )
-            if note:
-                converted = os.path.join(tmpdir, stem + ".fit.tif")
-                _convert(work, converted, target, nodata, new_nodata)
-                discard(work)
-                work, dtype, nodata = converted, target, new_nodata
-                notes.append(note)
+        dtype, nodata = out_dtype, out_nodata
+        if stats is not None:
+            work, dtype, nodata = _fit_format(fmt, work, tmpdir, stem, stats, dtype, nodata, len(band_list), notes)
         if not fmt.holds_nodata and nodata is not None:
             notes.append(f"{fmt.key} declares no nodata: pixels without data are written as {nodata:g}")
         if fmt.lossy:
@@ -744,37 +803,7 @@ def _export(
 
             rasterio.shutil.copy(work, main, driver=fmt.driver, **_creation_options(fmt, dtype, out_grid))
             discard(work)
-        sidecars: dict[str, str] = {}  # member name -> path in tmpdir
-        if out_grid.crs is not None and (not fmt.embeds_crs):
-            prj = os.path.join(tmpdir, stem + ".prj")
-            with open(prj, "w", encoding="utf-8") as f:
-                f.write(_esri_wkt(out_grid.crs))
-            sidecars[stem + ".prj"] = prj
-        if fmt.world_file and zipped:
-            wld = os.path.join(tmpdir, stem + fmt.world_file)
-            with open(wld, "w", encoding="ascii") as f:
-                f.write(_world_file(out_grid.transform))
-            sidecars[stem + fmt.world_file] = wld
-            aux = main + ".aux.xml"
-            if os.path.exists(aux):  # GDAL's reader finds the CRS and nodata of a PNG/JPEG only there
-                sidecars[os.path.basename(aux)] = aux
-        members: tuple[str, ...] = ()
-        files: tuple[str, ...]
-        if zipped:
-            packed = os.path.join(tmpdir, stem + ".zip")
-            member_list = [os.path.basename(main), *sidecars]
-            with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                z.write(main, os.path.basename(main))
-                for member, p in sidecars.items():
-                    z.write(p, member)
-            commit(packed, path)
-            members, files = tuple(member_list), (path,)
-        else:
-            commit(main, path)
-            files = (path,)
-            if sidecar_prj:
-                commit(sidecars[stem + ".prj"], sidecar_prj)
-                files = (path, sidecar_prj)
+        files, members = _deliver(fmt, main, tmpdir, stem, path, out_grid, zipped, sidecar_prj)
     except RasterioError as exc:
         discard(tmpdir)
         raise OutputError(f"{path}: GDAL could not write it as {fmt.key} ({_first_line(exc)})") from None
@@ -801,6 +830,86 @@ def _export(
     )
 
 
+def _fit_format(
+    fmt: Format,
+    work: str,
+    tmpdir: str,
+    stem: str,
+    stats: ValueStats,
+    dtype: np.dtype,
+    nodata: float | None,
+    count: int,
+    notes: list[str],
+) -> tuple[str, np.dtype, float | None]:
+    """Convert the work file to a pixel type ``fmt`` holds (exactly, or by JPEG's byte scaling)."""
+    scale = None
+    try:
+        target, new_nodata, note = fmt.fit_dtype(
+            dtype,
+            vmin=stats.vmin,
+            vmax=stats.vmax,
+            integral=stats.integral,
+            float32_exact=stats.float32_exact,
+            nodata=nodata,
+            count=count,
+        )
+    except InputError:
+        if not fmt.scaled:
+            raise
+        vmin = 0.0 if stats.vmin is None else stats.vmin
+        scale = ByteScale(vmin, stats.vmax if stats.vmax is not None else vmin, nodata=nodata)
+        target, new_nodata, note = np.dtype("uint8"), ByteScale.nodata, scale.note(dtype)
+    if not note:
+        return work, dtype, nodata
+    converted = os.path.join(tmpdir, stem + ".fit.tif")
+    fn = scale if scale is not None else Cast(dtype, nodata, target, new_nodata)
+    _convert(work, converted, target, new_nodata, fn, scale)
+    discard(work)
+    notes.append(note)
+    return converted, target, new_nodata
+
+
+def _deliver(
+    fmt: Format,
+    main: str,
+    tmpdir: str,
+    stem: str,
+    path: str,
+    out_grid: Grid,
+    zipped: bool,
+    sidecar_prj: str | None,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Write the sidecars, zip when asked, and move everything to its final name: ``(files, members)``."""
+    sidecars: dict[str, str] = {}  # member name -> path in tmpdir
+    if out_grid.crs is not None and (not fmt.embeds_crs):
+        prj = os.path.join(tmpdir, stem + ".prj")
+        with open(prj, "w", encoding="utf-8") as f:
+            f.write(_esri_wkt(out_grid.crs))
+        sidecars[stem + ".prj"] = prj
+    if fmt.world_file and zipped:
+        wld = os.path.join(tmpdir, stem + fmt.world_file)
+        with open(wld, "w", encoding="ascii") as f:
+            f.write(_world_file(out_grid.transform))
+        sidecars[stem + fmt.world_file] = wld
+        aux = main + ".aux.xml"
+        if os.path.exists(aux):  # GDAL's reader finds the CRS and nodata of a PNG/JPEG only there
+            sidecars[os.path.basename(aux)] = aux
+    if zipped:
+        packed = os.path.join(tmpdir, stem + ".zip")
+        member_list = [os.path.basename(main), *sidecars]
+        with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.write(main, os.path.basename(main))
+            for member, p in sidecars.items():
+                z.write(p, member)
+        commit(packed, path)
+        return (path,), tuple(member_list)
+    commit(main, path)
+    if sidecar_prj:
+        commit(sidecars[stem + ".prj"], sidecar_prj)
+        return (path, sidecar_prj), ()
+    return (path,), ()
+
+
 def _member_names(path: str, fmt: Format, zipped: bool) -> tuple[str, str]:
     """Stem and extension of the data file: ``dem.asc`` for ``dem.zip``, ``dem.asc.zip`` or ``dem.asc``."""
     base = os.path.basename(path)
@@ -823,72 +932,125 @@ def _fmt_bounds(b: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.10g}" for v in b) + ")"
 
 
-def _write_piece(
+# ---------------------------------------------------------------------- chunks of the output
+_Chunk = tuple[Window, np.ndarray, int]  # window in the output, pixels (bands, rows, cols), pixels kept
+
+
+def _is_areal(geom: shapely.Geometry) -> bool:
+    return bool(np.isin(shapely.get_type_id(shapely.get_parts(geom)), [3, 6]).all())
+
+
+def _clip_mask(
+    geom: shapely.Geometry, grid: Grid, chunk: Window, all_touched: bool, centres_only: bool
+) -> np.ndarray | bool:
+    """Which pixels of ``chunk`` the clip keeps: True (all), False (none) or a boolean array."""
+    from rasterio.features import geometry_mask
+
+    box = shapely.Polygon(grid.corners(chunk))
+    probe = box
+    # with the centre rule, a polygon keeps nothing in a chunk unless it meets the box of the chunk's centres
+    # (lines and points burn every pixel they touch, as in GDAL, so they are tested against the whole chunk)
+    if centres_only and chunk.width > 1 and chunk.height > 1:
+        cols = np.array([0.5, chunk.width - 0.5, chunk.width - 0.5, 0.5]) + chunk.col_off
+        rows = np.array([0.5, 0.5, chunk.height - 0.5, chunk.height - 0.5]) + chunk.row_off
+        probe = shapely.Polygon(np.column_stack(grid.to_map(cols, rows)))
+    if not geom.intersects(probe):
+        return False
+    if geom.covers(box):
+        return True
+    return geometry_mask(
+        [geom],
+        out_shape=(chunk.height, chunk.width),
+        transform=grid.transform @ Affine.translation(chunk.col_off, chunk.row_off),
+        all_touched=all_touched,
+        invert=True,
+    )
+
+
+def _masked(data: np.ndarray, keep: np.ndarray | bool, nodata: float | None) -> tuple[np.ndarray, int]:
+    if keep is True:
+        return data, data.shape[1] * data.shape[2]
+    data[:, ~keep] = nodata
+    return data, int(keep.sum())
+
+
+def _source_chunks(
     cov: RasterCoverage,
     grid: Grid,
     window: Window,
     bands: list[int],
-    names: list[str],
     geom: shapely.Geometry | None,
     all_touched: bool,
     dtype: np.dtype,
     nodata: float | None,
-    path: str,
-    stats: _Stats | None,
+) -> Iterator[_Chunk]:
+    """The piece on the coverage's own grid, whole storage tiles at a time, masked by ``geom``."""
+    centres_only = geom is not None and not all_touched and _is_areal(geom)
+    for chunk in _chunks(grid, window, _CHUNK_PIXELS):
+        rel = chunk.relative_to(window)
+        keep: np.ndarray | bool = True
+        if geom is not None:
+            keep = _clip_mask(geom, grid, chunk, all_touched, centres_only)
+            if keep is False:
+                yield rel, np.full((len(bands), chunk.height, chunk.width), nodata, dtype=dtype), 0
+                continue
+        data = np.asarray(cov.read(chunk, bands))
+        if data.dtype != dtype:
+            data = data.astype(dtype)
+        yield rel, *_masked(data, keep, nodata)
+
+
+def _warped_chunks(
+    cov: RasterCoverage,
+    grid: Grid,
+    window: Window,
+    out: Grid,
+    bands: list[int],
+    geom: shapely.Geometry | None,
+    all_touched: bool,
+    dtype: np.dtype,
+    nodata: float | None,
+    resampling: str,
+) -> Iterator[_Chunk]:
+    """The piece warped to ``out``, chunk by chunk (each reads only the source pixels it needs)."""
+    centres_only = geom is not None and not all_touched and _is_areal(geom)
+    ratio = max(1.0, window.width * window.height / (out.width * out.height))
+    full = Window(0, 0, out.width, out.height)
+    for chunk in _chunks(out, full, max(1, int(_CHUNK_PIXELS / 4 / ratio))):
+        keep: np.ndarray | bool = True
+        if geom is not None:
+            keep = _clip_mask(geom, out, chunk, all_touched, centres_only)
+            if keep is False:
+                yield chunk, np.full((len(bands), chunk.height, chunk.width), nodata, dtype=dtype), 0
+                continue
+        data = warp_chunk(
+            cov, grid, out, chunk, bands, dtype=dtype, src_nodata=nodata, dst_nodata=nodata, resampling=resampling
+        )
+        if data is None:
+            data = np.full((len(bands), chunk.height, chunk.width), nodata, dtype=dtype)
+        yield chunk, *_masked(data, keep, nodata)
+
+
+def _write_chunks(
+    path: str, out_grid: Grid, names: list[str], chunks: Iterator[_Chunk], cast: Cast, stats: ValueStats | None
 ) -> int:
-    """Mosaic ``window`` of the coverage into the GeoTIFF ``path``, masked by ``geom``; return pixels kept."""
+    """Write the chunks into the GeoTIFF ``path`` as ``cast`` says; return the pixels kept."""
     import rasterio
-    from rasterio.features import geometry_mask
     from rasterio.windows import Window as RioWindow
 
-    out_grid = grid.subgrid(window)
-    profile = gtiff_profile(out_grid, len(bands), dtype, nodata)
-    # with the centre rule, a polygon keeps nothing in a chunk unless it meets the box of the chunk's centres
-    # (lines and points burn every pixel they touch, as in GDAL, so they are tested against the whole chunk)
-    centres_only = (
-        geom is not None
-        and not all_touched
-        and bool(np.isin(shapely.get_type_id(shapely.get_parts(geom)), [3, 6]).all())
-    )
+    profile = gtiff_profile(out_grid, len(names), cast.dst, cast.dst_nodata)
     kept = 0
     with rasterio.open(path, "w", **profile) as ds:
         for i, n in enumerate(names, start=1):
             if n:
                 ds.set_band_description(i, n)
-        for chunk in _chunks(grid, window, _CHUNK_PIXELS):
-            rel = chunk.relative_to(window)
-            rio_window = RioWindow(rel.col_off, rel.row_off, rel.width, rel.height)
-            keep = None
-            if geom is not None:
-                box = shapely.Polygon(grid.corners(chunk))
-                probe = box
-                if centres_only and chunk.width > 1 and chunk.height > 1:
-                    cols = np.array([0.5, chunk.width - 0.5, chunk.width - 0.5, 0.5]) + chunk.col_off
-                    rows = np.array([0.5, 0.5, chunk.height - 0.5, chunk.height - 0.5]) + chunk.row_off
-                    probe = shapely.Polygon(np.column_stack(grid.to_map(cols, rows)))
-                if not geom.intersects(probe):
-                    ds.write(np.full((len(bands), chunk.height, chunk.width), nodata, dtype=dtype), window=rio_window)
-                    continue
-                if not geom.covers(box):
-                    transform = grid.transform @ Affine.translation(chunk.col_off, chunk.row_off)
-                    keep = geometry_mask(
-                        [geom],
-                        out_shape=(chunk.height, chunk.width),
-                        transform=transform,
-                        all_touched=all_touched,
-                        invert=True,
-                    )
-            data = np.asarray(cov.read(chunk, bands))
-            if data.dtype != dtype:
-                data = data.astype(dtype)
-            if keep is not None:
-                data[:, ~keep] = nodata
-                kept += int(keep.sum())
-            else:
-                kept += chunk.width * chunk.height
+        for rel, data, n_kept in chunks:
+            if not cast.identity:
+                data = cast(data)
             if stats is not None:
-                stats.update(data, nodata)
-            ds.write(data, window=rio_window)
+                stats.update(data, cast.dst_nodata)
+            ds.write(data, window=RioWindow(rel.col_off, rel.row_off, rel.width, rel.height))
+            kept += n_kept
     return kept
 
 
@@ -898,21 +1060,15 @@ def export_file(
     format: str | Format = "gtiff",
     zipped: bool | None = None,
     name: str | None = None,
-    bbox: Sequence[float] | None = None,
-    bbox_crs: Any = None,
-    clip: Any = None,
-    clip_crs: Any = None,
-    buffer: float = 0.0,
-    envelope: bool = False,
-    all_touched: bool = False,
-    bands: Sequence[int] | str | int | None = None,
     dir: str | None = None,
+    **options: Any,
 ) -> ExportedFile:
     """Export into a new temporary file, for a web application to send as an attachment.
 
-    The options are those of :func:`export`. The file is named for the download
-    ``<coverage>[_clip|_bbox][_b1-2].<ext>`` (``name`` replaces ``<coverage>``); ``zipped`` packs the data
-    file with its sidecars (default: the format's own delivery, a zip for aaigrid only).
+    ``options`` are those of :func:`export` (``bbox``, ``clip``, ``buffer``, ``crs``, ``dtype``...). The file
+    is named for the download ``<coverage>[_clip|_bbox][_b1-2].<ext>`` (``name`` replaces ``<coverage>``);
+    ``zipped`` packs the data file with its sidecars (default: the format's own delivery, a zip for aaigrid
+    only); ``dir`` is where the temporary file goes (default: the system's temporary folder).
 
     Returns
     -------
@@ -935,6 +1091,9 @@ def export_file(
     >>> os.path.exists(f.path)
     False
     """
+    if "overwrite" in options or "output" in options:
+        raise TypeError("export_file() chooses its own output: drop output= and overwrite=")
+    req = _Request(format=format, **options)
     cov = open_coverage(coverage)
     fmt = get_format(format)
     zipped = fmt.zip_default if zipped is None else bool(zipped)
@@ -942,25 +1101,11 @@ def export_file(
         raise InputError(f"{fmt.key} is delivered as a zip (the data file alone would lose its CRS)")
     ext = ".zip" if zipped else fmt.extension
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") if name else _coverage_name(cov)
-    filename = f"{base or 'coverage'}{_what(clip, bbox, bands)}{ext}"
+    filename = f"{base or 'coverage'}{_what(req)}{ext}"
     fd, path = tempfile.mkstemp(prefix="rastercover-", suffix=ext, dir=dir)
     os.close(fd)
     try:
-        _export(
-            cov,
-            path,
-            member_stem=filename[: -len(ext)],
-            format=fmt,
-            bbox=bbox,
-            bbox_crs=bbox_crs,
-            clip=clip,
-            clip_crs=clip_crs,
-            buffer=buffer,
-            envelope=envelope,
-            all_touched=all_touched,
-            bands=bands,
-            overwrite=True,
-        )
+        _export(cov, path, req, overwrite=True, member_stem=filename[: -len(ext)])
     except BaseException:
         discard(path)
         raise

@@ -83,6 +83,9 @@ class Format:
         The format cannot store a rotated or skewed grid.
     lossy
         Values change slightly on encoding (JPEG).
+    scaled
+        Data no pixel type of the format holds exactly is scaled linearly to ``[1, 255]`` (0 is nodata) instead
+        of being refused; the band's scale/offset record the map (JPEG, whose output is a picture anyway).
     holds_nodata
         The file can declare a nodata value (XYZ cannot: nodata pixels are lines with the nodata value).
     extra_extensions
@@ -105,6 +108,7 @@ class Format:
     multiband_dtypes: tuple[str, ...] | None = None
     north_up_only: bool = False
     lossy: bool = False
+    scaled: bool = False
     holds_nodata: bool = True
     extra_extensions: tuple[str, ...] = ()
     notes: str = ""
@@ -321,8 +325,9 @@ FORMATS: tuple[Format, ...] = (
         band_counts=(1, 3),
         dtypes=("uint8",),
         lossy=True,
+        scaled=True,
         extra_extensions=(".jpeg",),
-        notes="8-bit unsigned only, lossy; a .zip output adds the .jgw world file, .prj and .aux.xml",
+        notes="8-bit, lossy; other data scaled to 1-255 (0 nodata); a .zip adds the .jgw world file, .prj, .aux.xml",
     ),
     Format(
         "netcdf",

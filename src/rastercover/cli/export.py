@@ -7,6 +7,8 @@ import click
 from ..errors import InputError
 from ..export import export as export_api
 from ..formats import FORMATS, available_formats, missing_formats
+from ..pixel_values import DTYPES
+from ..warp import RESAMPLING
 
 __all__ = ["export", "formats", "read_clip_option"]
 
@@ -42,10 +44,29 @@ def read_clip_option(value: str | None) -> str | None:
 @click.option("--bbox-crs", metavar="CRS", help="CRS of --bbox (default: the coverage's).")
 @click.option("--clip", metavar="GEOJSON|WKT|@FILE", help="Keep the pixels whose centre is inside; crop to it.")
 @click.option("--clip-crs", metavar="CRS", help="CRS of --clip (default: its GeoJSON crs, else the coverage's).")
+@click.option(
+    "--clip-layer",
+    metavar="VECTOR_SOURCE",
+    help="Clip by one feature of this vector file or postgresql://...?table= layer (with --clip-id).",
+)
+@click.option("--clip-layer-name", metavar="NAME", help="Layer of a multi-layer --clip-layer file.")
+@click.option("--clip-id", metavar="ID", help="The feature's id: its FID (a table's primary key), or see next.")
+@click.option("--clip-id-column", metavar="COL", help="Match --clip-id against this column instead of the FID.")
 @click.option("--buffer", type=float, default=0.0, metavar="D", help="Buffer the clip by D coverage units.")
 @click.option("--envelope", is_flag=True, help="Use the clip's bounding box (before --buffer).")
 @click.option("--all-touched", is_flag=True, help="Keep every pixel the clip touches.")
 @click.option("--bands", metavar="1,2", help="Bands to export, 1-based (default: all).")
+@click.option("--crs", metavar="CRS", help="Warp to this CRS (EPSG:4326, a WKT or PROJ string...).")
+@click.option("--resolution", metavar="R|XRES,YRES", help="Warp to this pixel size (output CRS units).")
+@click.option(
+    "--resampling",
+    type=click.Choice(list(RESAMPLING), case_sensitive=False),
+    default="nearest",
+    show_default=True,
+    help="Resampling of a warp.",
+)
+@click.option("--dtype", metavar="TYPE", help=f"Output pixel type: {', '.join(DTYPES)}.")
+@click.option("--nodata", metavar="V", help="Output nodata value (pixels without data get it).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def export(
     coverage: str,
@@ -58,18 +79,29 @@ def export(
     buffer: float,
     envelope: bool,
     all_touched: bool,
+    clip_layer: str | None,
+    clip_layer_name: str | None,
+    clip_id: str | None,
+    clip_id_column: str | None,
     bands: str | None,
+    crs: str | None,
+    resolution: str | None,
+    resampling: str,
+    dtype: str | None,
+    nodata: str | None,
     overwrite: bool,
 ) -> None:
-    """Export the raster COVERAGE (a raster file, a .vrt or a tile folder) as one file.
+    """Export the raster COVERAGE (a raster file, a .vrt, a tile folder or a PostGIS table) as one file.
 
     A piece spanning many tiles is mosaicked into one raster on the coverage's own pixel grid (no
-    resampling). Examples:
+    resampling unless --crs or --resolution ask for a warp). Examples:
 
     \b
       rastercover export dem.tif -o dem.asc                 # dem.asc + dem.prj
       rastercover export tiles/ -o piece.tif --clip @burned.geojson --buffer 1000 --envelope
+      rastercover export landcover/ -o lc.tif --clip-layer burned.gpkg --clip-id 2 --envelope --buffer 1000
       rastercover export dem.tif -o out/ --format aaigrid --bbox 262900 4455000 270000 4460000
+      rastercover export dem.tif -o dem_ll.tif --crs EPSG:4326 --resampling bilinear
     """
     result = export_api(
         coverage,
@@ -79,10 +111,19 @@ def export(
         bbox_crs=bbox_crs,
         clip=read_clip_option(clip),
         clip_crs=clip_crs,
+        clip_layer=clip_layer,
+        clip_layer_name=clip_layer_name,
+        clip_id=clip_id,
+        clip_id_column=clip_id_column,
         buffer=buffer,
         envelope=envelope,
         all_touched=all_touched,
         bands=bands,
+        crs=crs,
+        resolution=resolution,
+        resampling=resampling.lower(),
+        dtype=dtype,
+        nodata=nodata,
         overwrite=overwrite,
     )
     click.echo(f"wrote {result}")
