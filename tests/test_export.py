@@ -605,3 +605,66 @@ def test_cli_formats_lists_what_gdal_has(capsys):
     assert code == 0
     keys = [line.split()[0] for line in out.splitlines() if not line.startswith("not available")]
     assert keys[:6] == ["gtiff", "cog", "aaigrid", "xyz", "png", "jpeg"]
+
+
+# ---------------------------------------------------------------------- folders laid out by their tiles' names
+def _copy_folder(src, dst, drop=()):
+    import shutil
+
+    shutil.copytree(src, dst)
+    for name in drop:
+        os.remove(os.path.join(dst, name))
+    return str(dst)
+
+
+@pytest.mark.parametrize("drop", [(), ("r0_c0.tif", "r0_c1.tif", "r0_c2.tif", "r0_c3.tif"), ("r2_c3.tif",)])
+def test_named_tile_folder_opens_from_a_few_headers_with_the_scanned_grid(tile_folders, tmp_path, monkeypatch, drop):
+    from rastercover.grid import Grid
+
+    folder = _copy_folder(tile_folders[0], tmp_path / "f", drop)
+    opened = []
+    real_open = rasterio.open
+    monkeypatch.setattr(
+        rasterio, "open", lambda p, *a, **k: opened.append(os.path.basename(str(p))) or real_open(p, *a, **k)
+    )
+    cov = FileCoverage(folder)
+    assert len(opened) <= 4
+    monkeypatch.setattr(rasterio, "open", real_open)
+    assert cov.grid == Grid.from_tiles(folder)  # the full scan's union grid, missing tiles included
+    whole = cov.read(Window(0, 0, cov.grid.width, cov.grid.height))
+    with rasterio.open(os.path.join(tile_folders[1], "index.vrt")) as ds:
+        ref = ds.read()
+    r0 = 16 if "r0_c0.tif" in drop else 0
+    expect = ref[:, r0:, :].copy()
+    if "r2_c3.tif" in drop:
+        expect[:, 32 - r0 :, 48:] = -9999
+    assert np.array_equal(whole, expect)
+
+
+@pytest.mark.parametrize(
+    ("tile", "kwargs", "match"),
+    [
+        ("r1_c2.tif", {"transform": T @ Affine.translation(32 + 3, 16)}, r"tile r1_c2.tif is misplaced"),
+        ("r1_c2.tif", {"dtype": "int16"}, r"tile r1_c2.tif has pixel types \('int16',\)"),
+        ("r1_c2.tif", {"size": (8, 16)}, r"tile r1_c2.tif is 8x16 px but its name puts it in a 16x16 place"),
+    ],
+)
+def test_a_named_tile_out_of_place_is_refused_on_first_read(tile_folders, tmp_path, tile, kwargs, match):
+    folder = _copy_folder(tile_folders[0], tmp_path / "f")
+    w, h = kwargs.get("size", (16, 16))
+    a = np.ones((1, h, w))
+    _write(
+        os.path.join(folder, tile),
+        a,
+        dtype=kwargs.get("dtype", "float32"),
+        nodata=-9999,
+        tiled=False,
+        transform=kwargs.get("transform", T @ Affine.translation(32, 16)),
+    )
+    cov = FileCoverage(folder)
+    cov.read(Window(0, 0, 16, 16))  # tiles elsewhere read fine
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(AlignmentError, match=match):
+        rastercover.export(folder, out / "x.tif")
+    assert os.listdir(out) == []

@@ -6,6 +6,11 @@ tile VRT such as a tile folder's ``index.vrt``). A read touches only what its wi
 blocks (or VRT sources) of the window, and a folder without ``index.vrt`` opens only the tile files that the
 window meets. The object holds paths and header facts only, so it pickles cheaply.
 
+A folder whose files are all named ``r{row}_c{col}`` (rastercover's tile folders) is laid out from the names
+and at most three headers, so opening one of thousands of tiles costs milliseconds; every other tile is
+checked against the layout when a read first opens it (same size, lattice, CRS, bands, type and nodata), so a
+misplaced tile is still reported by name before any output is written. Other folders are scanned whole.
+
 Examples
 --------
 >>> import tempfile, os, numpy as np, rasterio
@@ -27,16 +32,20 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
-from ..crs import CRS
-from ..errors import InputError, SourceError
-from ..grid import _RASTER_SUFFIXES, Grid, Window, _grid_from_headers
+from ..crs import CRS, as_crs, same_crs
+from ..errors import AlignmentError, InputError, SourceError
+from ..grid import _ALIGN_TOL, _RASTER_SUFFIXES, Grid, Window, _grid_from_headers
 
 __all__ = ["FileCoverage"]
+
+_TILE_NAME = re.compile(r"^r(\d+)_c(\d+)$")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -116,6 +125,8 @@ class FileCoverage:
         if not p.exists():
             raise SourceError(f"{self.path}: no such file or folder (give a raster file, a .vrt or a tile folder)")
         self._tiles: dict[tuple[int, int], str] | None = None
+        self._expect: dict | None = None  # header every tile must match, for tiles checked on first read
+        self._checked: set[str] = set()
         if p.is_dir():
             index = p / "index.vrt"
             if index.is_file():
@@ -153,6 +164,9 @@ class FileCoverage:
             raise SourceError(
                 f"{folder}: the folder holds no raster tiles ({', '.join(sorted(_RASTER_SUFFIXES))}) and no index.vrt"
             )
+        named = self._named_layout(files)
+        if named is not None:
+            return named
         headers = [(f.name, _header(str(f))) for f in files]
         name0, h0 = headers[0]
         for name, h in headers[1:]:
@@ -171,6 +185,49 @@ class FileCoverage:
             index = (round(float(row[0])) // grid.tile_height, round(float(col[0])) // grid.tile_width)
             tiles[index] = str(f)
         self._tiles = tiles
+        return h0, grid
+
+    def _named_layout(self, files: list[Path]) -> tuple[dict, Grid] | None:
+        """The layout of ``r{row}_c{col}`` files from their names and three headers; None to scan instead."""
+        keys: dict[tuple[int, int], Path] = {}
+        for f in files:
+            m = _TILE_NAME.match(f.stem)
+            if m is None or (int(m[1]), int(m[2])) in keys:
+                return None
+            keys[(int(m[1]), int(m[2]))] = f
+        r0, c0 = min(r for r, _ in keys), min(c for _, c in keys)
+        r1, c1 = max(r for r, _ in keys), max(c for _, c in keys)
+        first = min(keys)
+        picks = {
+            first,
+            min(k for k in keys if k[1] == c1),  # a tile of the last column: its width
+            min(k for k in keys if k[0] == r1),  # a tile of the last row: its height
+        }
+        inner = [k for k in keys if k[0] < r1 and k[1] < c1]
+        if inner:
+            picks.add(min(inner))  # a full tile: the tile size
+        headers = {k: _header(str(keys[k])) for k in sorted(picks)}
+        h0 = headers[first]
+        full = headers[min(inner)] if inner else h0
+        last_col = headers[min(k for k in picks if k[1] == c1)]
+        last_row = headers[min(k for k in picks if k[0] == r1)]
+        tw = full["width"] if c1 > c0 else last_col["width"]
+        th = full["height"] if r1 > r0 else last_row["height"]
+        width = (c1 - c0) * tw + last_col["width"]
+        height = (r1 - r0) * th + last_row["height"]
+        t = h0["transform"]
+        origin = t @ Affine.translation(-(first[1] - c0) * tw, -(first[0] - r0) * th)
+        try:
+            grid = Grid(width, height, origin, h0["crs"], (tw, th))
+        except InputError:
+            return None
+        self._tiles = {(r - r0, c - c0): str(f) for (r, c), f in keys.items()}
+        self._expect = h0
+        self._checked = {str(keys[k]) for k in picks}
+        for k, h in headers.items():  # the headers read must already agree with the layout
+            if _tile_mismatch(grid, (k[0] - r0, k[1] - c0), h, h0) is not None:
+                self._tiles = None
+                return None
         return h0, grid
 
     # ------------------------------------------------------------------ the RasterCoverage protocol
@@ -221,19 +278,40 @@ class FileCoverage:
             parts = [(self._source, Window(0, 0, self._grid.width, self._grid.height))]
         else:
             parts = [(self._tiles[t.index], t.window) for t in self._grid.tiles(window) if t.index in self._tiles]
-        for path, where in parts:
-            inter = window.intersection(where)
-            if inter is None or inter.intersection(full) is None:
-                continue
-            src = inter.relative_to(where)
-            try:
-                with rasterio.open(path) as ds:
-                    rio_window = RioWindow(src.col_off, src.row_off, src.width, src.height)
-                    data = ds.read(indexes, window=rio_window, out_dtype=self._dtype)
-            except RasterioError as exc:
-                raise SourceError(f"{path}: cannot read pixels ({_first_line(exc)})") from None
-            out[(slice(None), *inter.relative_to(window).slices)] = data
+        with rasterio.Env():
+            for path, where in parts:
+                inter = window.intersection(where)
+                if inter is None or inter.intersection(full) is None:
+                    continue
+                src = inter.relative_to(where)
+                try:
+                    with rasterio.open(path) as ds:
+                        if self._expect is not None and path not in self._checked:
+                            self._check_tile(path, where, ds)
+                        rio_window = RioWindow(src.col_off, src.row_off, src.width, src.height)
+                        data = ds.read(indexes, window=rio_window, out_dtype=self._dtype)
+                except RasterioError as exc:
+                    raise SourceError(f"{path}: cannot read pixels ({_first_line(exc)})") from None
+                out[(slice(None), *inter.relative_to(window).slices)] = data
         return out
+
+    def _check_tile(self, path: str, where: Window, ds) -> None:
+        """Refuse a tile of a name-laid-out folder that does not sit where its name puts it."""
+        nodata = ds.nodata
+        h = {
+            "width": ds.width,
+            "height": ds.height,
+            "transform": ds.transform,
+            "crs": ds.crs.to_wkt() if ds.crs else None,
+            "count": ds.count,
+            "dtypes": tuple(ds.dtypes),
+            "nodata": None if nodata is None else float(nodata),
+        }
+        index = (where.row_off // self._grid.tile_height, where.col_off // self._grid.tile_width)
+        problem = _tile_mismatch(self._grid, index, h, self._expect)
+        if problem is not None:
+            raise AlignmentError(f"{self.path}: tile {os.path.basename(path)} {problem}")
+        self._checked.add(path)
 
     # ------------------------------------------------------------------ conveniences
     @property
@@ -265,6 +343,36 @@ class FileCoverage:
                 f"{self.path}: no band {bad[0] if bad else '(none given)'}: the coverage has bands 1 to {self._count}"
             )
         return indexes
+
+
+def _tile_mismatch(grid: Grid, index: tuple[int, int], h: dict, h0: dict) -> str | None:
+    """Why the tile header ``h`` does not fit tile ``index`` of ``grid`` (whose tiles match ``h0``), or None."""
+    for key, what in (("count", "band count"), ("dtypes", "pixel types"), ("nodata", "nodata value")):
+        if not (h[key] == h0[key] or (key == "nodata" and _both_nan(h[key], h0[key]))):
+            return f"has {what} {h[key]!r} but the other tiles have {h0[key]!r}; the tiles of one coverage must agree"
+    if h["crs"] != h0["crs"] and not same_crs(as_crs(h["crs"]), grid.crs):
+        return "is in another CRS than the other tiles"
+    row, col = index
+    if not (0 <= row < grid.tile_layout[0] and 0 <= col < grid.tile_layout[1]):
+        return "lies outside the tile layout"
+    tile = grid.tile(row, col)
+    if (h["width"], h["height"]) != (tile.window.width, tile.window.height):
+        return (
+            f"is {h['width']}x{h['height']} px but its name puts it in a {tile.window.width}x{tile.window.height} "
+            f"place of the {grid.tile_width}x{grid.tile_height} layout"
+        )
+    t, want = h["transform"], tile.grid.transform
+    lin, lin0 = np.array([t.a, t.b, t.d, t.e]), np.array([want.a, want.b, want.d, want.e])
+    if not np.allclose(lin, lin0, rtol=1e-9, atol=1e-12 * np.abs(lin0).max()):
+        return f"has pixel size/skew {tuple(lin)} but the other tiles have {tuple(lin0)}"
+    col_px, row_px = grid.to_pixel(np.array([t.c]), np.array([t.f]))
+    dc, dr = float(col_px[0]) - tile.window.col_off, float(row_px[0]) - tile.window.row_off
+    if abs(dc) > _ALIGN_TOL or abs(dr) > _ALIGN_TOL:
+        return (
+            f"is misplaced: its origin falls at pixel ({float(col_px[0]):.6f}, {float(row_px[0]):.6f}) of the "
+            f"folder's lattice, but its name puts it at ({tile.window.col_off}, {tile.window.row_off})"
+        )
+    return None
 
 
 def _both_nan(a: float | None, b: float | None) -> bool:
