@@ -313,3 +313,15 @@ def test_cli_warp_dtype_nodata(big, tmp_path, capsys):
     code, _, err = run(["export", big, "-o", str(tmp_path / "v.tif"), "--resolution", "abc"], capsys)
     assert code == 2
     assert "resolution 'abc' is not a number" in err and "Traceback" not in err
+
+
+def test_max_pixels_refuses_before_anything_is_written(big, tmp_path):
+    from rastercover.errors import TooLargeError
+
+    with pytest.raises(TooLargeError, match=r"300x260 px x 1 band\(s\) = 78000 pixels, over the limit of 50000"):
+        rastercover.export(big, tmp_path / "x.tif", max_pixels=50_000)
+    with pytest.raises(TooLargeError, match="over the limit of 1000"):
+        rastercover.export(big, tmp_path / "x.tif", resolution=5, max_pixels=1000)
+    assert os.listdir(tmp_path) == []
+    r = rastercover.export(big, tmp_path / "y.tif", bbox=(150000, 419000, 151000, 420000), max_pixels=50_000)
+    assert (r.width, r.height) == (34, 34)

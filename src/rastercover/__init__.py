@@ -18,6 +18,7 @@ from .errors import (
     OutputError,
     RastercoverError,
     SourceError,
+    TooLargeError,
     UnknownMethodError,
     UnknownOptionError,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RasterizeResult",
     "SourceError",
     "Tile",
+    "TooLargeError",
     "UnknownMethodError",
     "UnknownOptionError",
     "Window",

@@ -12,7 +12,8 @@ the classes to statuses in one table::
     │   │   └── MissingColumnError  a value column that the layer does not have
     │   ├── CRSError                a missing, unknown or incompatible coordinate reference system
     │   ├── GeometryError           an invalid geometry when repairs are disabled
-    │   └── AlignmentError          tiles that do not line up with each other
+    │   ├── AlignmentError          tiles that do not line up with each other
+    │   └── TooLargeError           a request over a configured limit (pixels of an export...)
     └── OutputError                 an output that cannot be written (exists, folder missing, dtype range)
 
 Examples
@@ -33,6 +34,7 @@ __all__ = [
     "OutputError",
     "RastercoverError",
     "SourceError",
+    "TooLargeError",
     "UnknownMethodError",
     "UnknownOptionError",
 ]
@@ -76,3 +78,7 @@ class AlignmentError(InputError):
 
 class OutputError(RastercoverError):
     """An output cannot be written where or how it was asked."""
+
+
+class TooLargeError(InputError):
+    """A request over a configured limit (pixels per export, vertices of a clip...); the message gives both."""

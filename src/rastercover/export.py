@@ -55,7 +55,7 @@ import shapely
 from affine import Affine
 
 from .crs import CRS, as_crs, crs_label, same_crs
-from .errors import CRSError, InputError, OutputError, SourceError
+from .errors import CRSError, InputError, OutputError, SourceError, TooLargeError
 from .formats import Format, driver_available, format_for_path, get_format
 from .grid import Grid, Window
 from .io.atomic import check_target, commit, discard, temporary_sibling
@@ -468,6 +468,7 @@ class _Request:
     resampling: str = "nearest"
     dtype: Any = None
     nodata: float | str | None = None
+    max_pixels: int | None = None
 
     @property
     def clipped(self) -> bool:
@@ -561,6 +562,7 @@ def export(
     resampling: str = "nearest",
     dtype: Any = None,
     nodata: float | str | None = None,
+    max_pixels: int | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
     """Write a raster coverage, or a piece of it, as one file in any export format.
@@ -605,6 +607,9 @@ def export(
     nodata
         Output nodata value: pixels without data (nodata in the coverage, outside the clip or the coverage)
         get it. Valid pixels that happen to equal it are counted in the result's notes.
+    max_pixels
+        Refuse (:class:`~rastercover.errors.TooLargeError`, before anything is read or written) an output of
+        more than this many pixels, bands included (a server's limit).
     overwrite
         Replace an existing output.
 
@@ -661,6 +666,7 @@ def export(
         resampling=resampling,
         dtype=dtype,
         nodata=nodata,
+        max_pixels=max_pixels,
     )
     return _export(coverage, output, req, overwrite=overwrite)
 
@@ -733,6 +739,12 @@ def _export(
     else:
         out_grid = grid.subgrid(window)
     fmt.check_layout(len(band_list), rectilinear=out_grid.is_rectilinear)
+    size = out_grid.width * out_grid.height * len(band_list)
+    if req.max_pixels is not None and size > req.max_pixels:
+        raise TooLargeError(
+            f"the export would be {out_grid.width}x{out_grid.height} px x {len(band_list)} band(s) = {size} pixels, "
+            f"over the limit of {req.max_pixels}: ask for a smaller bbox or clip, fewer bands or a coarser resolution"
+        )
     if geom_out is not None:
         shapely.prepare(geom_out)
 
