@@ -1,0 +1,329 @@
+"""The service's catalogue: raster coverages and vector layers by id, from command-line sources and/or a TOML file.
+
+Clients only ever name an entry by its id; paths, table names and connection strings stay on the server.
+Ids are derived from names (a file's stem, a folder's name, a table's name), lower-cased, with anything but
+``[a-z0-9_-]`` replaced by ``-``; a clash gets ``-2``, ``-3``... in the order the sources are given, so ids
+are stable for a given command line or file.
+
+Sources
+-------
+- a raster file (``.tif``, ``.vrt``...) or a tile folder → a coverage;
+- a vector file (``.gpkg``, ``.shp``, ``.geojson``, ``.fgb``...) → one layer per layer of the file;
+- a folder that is not a tile folder (it holds no ``r{row}_c{col}`` tiles nor an ``index.vrt``) → everything in
+  it, non-recursively: each raster and each vector file as above, each tile sub-folder as one coverage;
+- ``postgresql://...?table=`` → a raster coverage when the table has a raster column, else a vector layer.
+
+A TOML file lists entries explicitly::
+
+    [coverages.landcover]
+    source = "/data/landcover_tiles"
+    title = "Land cover 2020"
+
+    [layers.burned]
+    source = "/data/burned.gpkg"
+    layer = "burned"          # optional: the layer of a multi-layer file
+    id_column = "fire_id"     # optional: what clients give as a feature id (default: the FID / primary key)
+
+Examples
+--------
+>>> import os, tempfile, numpy as np, rasterio
+>>> from affine import Affine
+>>> d = tempfile.mkdtemp()
+>>> with rasterio.open(os.path.join(d, "Land Cover.tif"), "w", driver="GTiff", width=2, height=2, count=1,
+...                    dtype="uint8", crs="EPSG:32198", transform=Affine(10, 0, 0, 0, -10, 20)) as ds:
+...     ds.write(np.zeros((1, 2, 2), "uint8"))
+>>> cat = Catalog.from_sources([d])
+>>> list(cat.coverages), cat.coverage("land-cover").open().grid.shape
+(['land-cover'], (2, 2))
+>>> cat.coverage("nope")                                           # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+rastercover.server.catalog.NotFoundError: no coverage 'nope' in the catalogue; its coverages are land-cover
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, SourceError
+from ..grid import _RASTER_SUFFIXES
+
+__all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError"]
+
+_VECTOR_SUFFIXES = frozenset({".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".csv", ".sqlite"})
+_TILE_NAME = re.compile(r"^r\d+_c\d+$")
+
+
+class NotFoundError(InputError):
+    """A catalogue id that names no entry (HTTP 404)."""
+
+
+def slug(name: str) -> str:
+    """An id from a name: lower case, ``[a-z0-9_-]`` only.
+
+    Examples
+    --------
+    >>> slug("Land Cover (2020).tif"), slug("public.Forest_Stands")
+    ('land-cover-2020-.tif', 'public.forest_stands')
+    """
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-") or "entry"
+
+
+@dataclass
+class CoverageEntry:
+    """One raster coverage of the catalogue.
+
+    Attributes
+    ----------
+    id, title
+        What clients see.
+    source
+        Where it is (a path or a ``postgresql://`` location): never shown to clients.
+    """
+
+    id: str
+    title: str
+    source: str
+    _coverage: Any = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def open(self) -> Any:
+        """The :class:`~rastercover.protocols.RasterCoverage` (opened once, then shared)."""
+        with self._lock:
+            if self._coverage is None:
+                from ..export import open_coverage
+
+                self._coverage = open_coverage(self.source)
+            return self._coverage
+
+
+@dataclass
+class LayerEntry:
+    """One vector layer of the catalogue (a clip source, or a source to rasterize).
+
+    Attributes
+    ----------
+    id, title
+        What clients see.
+    source, layer
+        The vector file (or ``postgresql://`` location) and the layer's name in a multi-layer file.
+    id_column
+        The column clients' feature ids refer to (None: the FID, or a table's primary key).
+    """
+
+    id: str
+    title: str
+    source: str
+    layer: str | None = None
+    id_column: str | None = None
+
+    def feature(self, feature_id: Any):
+        """The geometry and CRS of one feature, by the id clients give (see :func:`read_clip_feature`)."""
+        from ..clip_feature import read_clip_feature
+
+        return read_clip_feature(self.source, feature_id, layer=self.layer, id_column=self.id_column)
+
+
+@dataclass
+class Catalog:
+    """Coverages and layers by id."""
+
+    coverages: dict[str, CoverageEntry] = field(default_factory=dict)
+    layers: dict[str, LayerEntry] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ look-ups
+    def coverage(self, id: str) -> CoverageEntry:
+        """The coverage ``id``; :class:`NotFoundError` (listing the ids) when there is none."""
+        try:
+            return self.coverages[id]
+        except KeyError:
+            raise NotFoundError(_missing("coverage", id, self.coverages)) from None
+
+    def layer(self, id: str) -> LayerEntry:
+        """The layer ``id``; :class:`NotFoundError` (listing the ids) when there is none."""
+        try:
+            return self.layers[id]
+        except KeyError:
+            raise NotFoundError(_missing("layer", id, self.layers)) from None
+
+    # ------------------------------------------------------------------ building
+    def add_coverage(self, source: str, *, id: str | None = None, title: str | None = None) -> CoverageEntry:
+        """Add a coverage; ``id`` defaults to a slug of its name (made unique)."""
+        name = _name_of(source)
+        key = self._unique(id or slug(Path(name).stem if Path(name).suffix in _RASTER_SUFFIXES else name), id)
+        entry = CoverageEntry(key, title or name, source)
+        self.coverages[key] = entry
+        return entry
+
+    def add_layer(
+        self,
+        source: str,
+        *,
+        layer: str | None = None,
+        id: str | None = None,
+        title: str | None = None,
+        id_column: str | None = None,
+    ) -> LayerEntry:
+        """Add a vector layer; ``id`` defaults to a slug of the layer's (or file's) name, made unique."""
+        name = layer or Path(_name_of(source)).stem
+        key = self._unique(id or slug(name), id)
+        entry = LayerEntry(key, title or name, source, layer, id_column)
+        self.layers[key] = entry
+        return entry
+
+    def add_source(self, source: str | os.PathLike) -> None:
+        """Add what a command-line source holds (see the module's docstring)."""
+        text = os.fspath(source)
+        if text.lower().startswith(("postgresql://", "postgres://")):
+            self._add_postgis(text)
+            return
+        p = Path(text)
+        if not p.exists():
+            raise SourceError(f"{text}: no such file or folder to serve")
+        if p.is_dir():
+            if _is_tile_folder(p):
+                self.add_coverage(text)
+                return
+            for child in sorted(p.iterdir()):
+                if child.is_dir() and _is_tile_folder(child):
+                    self.add_coverage(str(child))
+                elif child.is_file() and _is_vector(child):
+                    self._add_vector_file(child)
+                elif child.is_file() and child.suffix.lower() in _RASTER_SUFFIXES:
+                    self.add_coverage(str(child))
+            return
+        suffix = p.suffix.lower()
+        if _is_vector(p):
+            self._add_vector_file(p)
+        elif suffix in _RASTER_SUFFIXES:
+            self.add_coverage(text)
+        else:
+            raise SourceError(
+                f"{text}: not a raster ({', '.join(sorted(_RASTER_SUFFIXES))}) nor a vector file "
+                f"({', '.join(sorted(_VECTOR_SUFFIXES))}) nor a folder"
+            )
+
+    @classmethod
+    def from_sources(cls, sources: list[str | os.PathLike] = (), config: str | os.PathLike | None = None) -> Catalog:
+        """A catalogue from a TOML file (entries first, in file order) and command-line sources."""
+        cat = cls()
+        if config is not None:
+            cat._load_toml(Path(config))
+        for s in sources:
+            cat.add_source(s)
+        return cat
+
+    # ------------------------------------------------------------------ internals
+    def _unique(self, key: str, explicit: str | None) -> str:
+        taken = set(self.coverages) | set(self.layers)
+        if explicit is not None:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", explicit):
+                raise InputError(f"catalogue id {explicit!r}: use letters, digits, '.', '_' and '-' only")
+            if explicit in taken:
+                raise InputError(f"catalogue id {explicit!r} is used twice: give each entry its own id")
+            return explicit
+        out, n = key, 2
+        while out in taken:
+            out, n = f"{key}-{n}", n + 1
+        return out
+
+    def _add_vector_file(self, path: Path) -> None:
+        import pyogrio
+
+        try:
+            layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+        except Exception as exc:  # pyogrio's DataSourceError and friends: one line
+            raise SourceError(f"{path}: cannot read it as a vector file ({str(exc).splitlines()[0]})") from None
+        for name in layers:
+            self.add_layer(str(path), layer=name if len(layers) > 1 else None, title=name)
+
+    def _add_postgis(self, location: str) -> None:
+        from ..io.pg import PgLocation, connect, pg_error
+
+        loc = PgLocation.parse(location)
+        try:
+            with connect(loc) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM raster_columns WHERE r_table_name = %s AND (%s::text IS NULL OR "
+                    "r_table_schema = %s)",
+                    (loc.table, loc.schema, loc.schema),
+                ).fetchone()
+        except Exception as exc:  # psycopg errors: one line, password removed
+            raise SourceError(pg_error(loc, exc, "looking the table up")) from None
+        if row and row[0]:
+            self.add_coverage(location, id=None, title=loc.table)
+        else:
+            self.add_layer(location, title=loc.table)
+
+    def _load_toml(self, path: Path) -> None:
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read the catalogue ({exc.strerror or exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SourceError(f"{path}: not valid TOML ({exc})") from None
+        unknown = set(doc) - {"coverages", "layers"}
+        if unknown:
+            raise SourceError(
+                f"{path}: unknown section(s) {', '.join(sorted(unknown))}: use [coverages.ID], [layers.ID]"
+            )
+        base = path.parent
+        for key, spec in (doc.get("coverages") or {}).items():
+            src = _source(spec, path, f"coverages.{key}", base)
+            self.add_coverage(src, id=key, title=spec.get("title"))
+        for key, spec in (doc.get("layers") or {}).items():
+            src = _source(spec, path, f"layers.{key}", base)
+            self.add_layer(
+                src, id=key, title=spec.get("title"), layer=spec.get("layer"), id_column=spec.get("id_column")
+            )
+
+
+def _source(spec: Any, path: Path, where: str, base: Path) -> str:
+    if not isinstance(spec, dict) or not isinstance(spec.get("source"), str):
+        raise SourceError(f'{path}: [{where}] needs source = "PATH or postgresql://..."')
+    src = spec["source"]
+    if src.lower().startswith(("postgresql://", "postgres://")):
+        return src
+    return str((base / src).resolve()) if not os.path.isabs(src) else src
+
+
+def _name_of(source: str) -> str:
+    if source.lower().startswith(("postgresql://", "postgres://")):
+        from ..io.pg import PgLocation
+
+        return PgLocation.parse(source).table
+    return Path(source.rstrip("/\\")).name
+
+
+def _is_vector(p: Path) -> bool:
+    """A vector file: its suffix says so (a GeoPackage only when it holds vector layers, not raster tiles)."""
+    suffix = p.suffix.lower()
+    if suffix not in _VECTOR_SUFFIXES:
+        return False
+    if suffix != ".gpkg":
+        return True
+    import pyogrio
+
+    try:
+        return len(pyogrio.list_layers(p)) > 0
+    except Exception:  # not readable as vector data: let the raster side try (and report)
+        return False
+
+
+def _is_tile_folder(p: Path) -> bool:
+    if (p / "index.vrt").is_file():
+        return True
+    files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in _RASTER_SUFFIXES]
+    return bool(files) and all(_TILE_NAME.match(f.stem) for f in files)
+
+
+def _missing(kind: str, id: str, entries: dict) -> str:
+    listed = ", ".join(sorted(entries)) or "(none)"
+    return f"no {kind} {id!r} in the catalogue; its {kind}s are {listed}"

@@ -1,0 +1,59 @@
+"""The service's settings: limits, API key, CORS. One frozen value shared by every router.
+
+Examples
+--------
+>>> s = Settings(api_key="k", max_pixels=1_000_000)
+>>> s.max_pixels, s.max_vertices, s.api_key_required
+(1000000, 100000, True)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits and access of the service (the spec's "Bad input and safety").
+
+    Attributes
+    ----------
+    api_key
+        When set, every endpoint but ``/healthz`` needs it (``X-API-Key`` header or ``api_key`` query
+        parameter). Default: the ``RASTERCOVER_API_KEY`` environment variable, else none.
+    max_pixels
+        Pixels per export or rasterize output, bands included (413 above).
+    max_vertices
+        Vertices of a clip geometry or of a GeoJSON body (413 above).
+    max_body_bytes
+        Size of a request body (413 above).
+    max_jobs
+        Rasterize jobs running at once (others wait in the queue; 429 when the queue is full too).
+    direct_pixels
+        A rasterize request up to this many pixels is answered directly; larger ones become jobs (202).
+    cors_origins
+        Origins allowed by CORS (none: CORS off).
+    """
+
+    api_key: str | None = None
+    max_pixels: int = 100_000_000
+    max_vertices: int = 100_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_jobs: int = 2
+    direct_pixels: int = 4_000_000
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def api_key_required(self) -> bool:
+        """True when requests need the API key."""
+        return bool(self.api_key)
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        """Settings with ``api_key`` from ``RASTERCOVER_API_KEY`` unless given."""
+        if overrides.get("api_key") is None:
+            overrides["api_key"] = os.environ.get("RASTERCOVER_API_KEY") or None
+        return cls(**overrides)
