@@ -16,6 +16,7 @@ from .demo import demo
 from .export import export, formats
 from .methods import methods
 from .rasterize import rasterize
+from .serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -31,6 +32,7 @@ cli.add_command(methods)
 cli.add_command(demo)
 cli.add_command(export)
 cli.add_command(formats)
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,187 @@
+"""Errors as HTTP answers: one table from the exception tree to a status and an RFC 9457 problem details body.
+
+Every error of the JSON API is ``application/problem+json`` with ``type``, ``title``, ``status`` and ``detail``.
+The first row of :data:`PROBLEMS` whose class the exception is an instance of decides (rows go from the most
+specific class to the most general):
+
+=======================  ======  ==========================================================================
+exception                status  why
+=======================  ======  ==========================================================================
+NotFoundError            404     an id that names no coverage or layer of the catalogue
+Unauthorized             401     a missing or wrong API key
+TooLargeError            413     over a limit: pixels, clip vertices, request body size
+BadRequestError          400     a malformed parameter (``bbox`` not four numbers, a clip that is not WKT
+                                 nor GeoJSON, a body that is not JSON)
+UnknownOptionError       400     an option that is not one of its choices (format, resampling...)
+UnknownMethodError       400     a method name that is not registered
+SourceError              500     a catalogue source that cannot be read: a server problem (logged; the
+                                 detail is generic, it would name server paths)
+CRSError                 422     an unknown CRS, or one that cannot be used (well-formed, unusable)
+GeometryError            422     an unusable geometry (a feature without one...)
+InputError               422     well-formed but unusable values: empty clip, clip or bbox outside the
+                                 coverage, a band the coverage lacks, a type that cannot hold the values
+OutputError              500     should not happen in the service (logged)
+anything else            500     logged with its traceback; the client gets a generic detail
+=======================  ======  ==========================================================================
+
+FastAPI's request validation errors are ``422`` (``400`` when the body is not JSON at all); HTTP errors of
+the router (an unknown path: ``404``, a wrong method: ``405``) are problem details too.
+
+Examples
+--------
+>>> from rastercover.errors import CRSError, TooLargeError
+>>> status, body = problem_for(TooLargeError("4000000 pixels, the limit is 1000000"))
+>>> status, body["type"], body["detail"]
+(413, 'urn:rastercover:problem:too-large', '4000000 pixels, the limit is 1000000')
+>>> problem_for(CRSError("unknown CRS 'EPSG:0'"))[0], problem_for(KeyError("/secret/path"))[1]["detail"]
+(422, 'an unexpected error happened on the server; it was logged')
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ..errors import (
+    CRSError,
+    GeometryError,
+    InputError,
+    OutputError,
+    SourceError,
+    TooLargeError,
+    UnknownMethodError,
+    UnknownOptionError,
+)
+from .catalog import NotFoundError
+
+__all__ = [
+    "PROBLEMS",
+    "PROBLEM_MEDIA_TYPE",
+    "BadRequestError",
+    "Problem",
+    "Unauthorized",
+    "install_problem_handlers",
+    "problem_for",
+    "problem_response",
+]
+
+log = logging.getLogger("rastercover.server")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_GENERIC = "an unexpected error happened on the server; it was logged"
+_SOURCE = "a catalogue source cannot be read on the server; it was logged"
+
+
+class BadRequestError(InputError):
+    """A malformed request parameter (HTTP 400)."""
+
+
+class Unauthorized(Exception):
+    """A missing or wrong API key (HTTP 401)."""
+
+
+class Problem(NamedTuple):
+    """A row of :data:`PROBLEMS`: the class, its status, its ``type`` slug and ``title``; ``expose`` sends the
+    exception's message as ``detail`` (otherwise a generic detail is sent, and the error is logged)."""
+
+    cls: type[BaseException]
+    status: int
+    slug: str
+    title: str
+    expose: bool = True
+
+
+#: The one table: first matching row wins.
+PROBLEMS: tuple[Problem, ...] = (
+    Problem(NotFoundError, 404, "not-found", "Not found"),
+    Problem(Unauthorized, 401, "unauthorized", "API key missing or wrong"),
+    Problem(TooLargeError, 413, "too-large", "Request too large"),
+    Problem(BadRequestError, 400, "bad-request", "Malformed request"),
+    Problem(UnknownOptionError, 400, "unknown-option", "Unknown option value"),
+    Problem(UnknownMethodError, 400, "unknown-method", "Unknown method"),
+    Problem(SourceError, 500, "source-error", "Catalogue source unreadable", expose=False),
+    Problem(CRSError, 422, "crs", "Unusable coordinate reference system"),
+    Problem(GeometryError, 422, "geometry", "Unusable geometry"),
+    Problem(InputError, 422, "invalid-input", "Unusable input"),
+    Problem(OutputError, 500, "output-error", "Output could not be written", expose=False),
+)
+_UNEXPECTED = Problem(Exception, 500, "internal", "Internal server error", expose=False)
+
+
+def _type(slug: str) -> str:
+    return f"urn:rastercover:problem:{slug}"
+
+
+def problem_for(exc: BaseException, redact: Callable[[str], str] | None = None) -> tuple[int, dict[str, Any]]:
+    """The status and problem details body of ``exc`` (see the table in the module's docstring).
+
+    ``redact`` rewrites an exposed detail (the service replaces catalogue sources by their ids).
+    """
+    row = next((p for p in PROBLEMS if isinstance(exc, p.cls)), _UNEXPECTED)
+    if row.expose:
+        detail = str(exc).splitlines()[0] if str(exc) else row.title
+        if redact is not None:
+            detail = redact(detail)
+    else:
+        if row is _UNEXPECTED:
+            log.error("unexpected error answering a request", exc_info=exc)
+        else:
+            log.error("%s: %s", type(exc).__name__, exc)
+        detail = _SOURCE if row.cls is SourceError else _GENERIC
+    return row.status, {"type": _type(row.slug), "title": row.title, "status": row.status, "detail": detail}
+
+
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+    """A ``JSONResponse`` with the problem media type."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _validation_body(exc: Any) -> tuple[int, dict[str, Any]]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, {"type": _type("bad-request"), "title": "Malformed request", "status": 400,
+                     "detail": "the request body is not valid JSON"}  # fmt: skip
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+    body = {"type": _type("validation"), "title": "Invalid request parameters", "status": 422}
+    body["detail"] = "; ".join(parts) or "invalid request"
+    body["errors"] = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+    return 422, body
+
+
+def install_problem_handlers(app: Any, redact: Callable[[str], str] | None = None) -> None:
+    """Answer every error of ``app`` (a FastAPI application) with problem details."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def on_error(request, exc):
+        status, body = problem_for(exc, redact)
+        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
+        return problem_response(status, body, headers)
+
+    async def on_validation(request, exc):
+        return problem_response(*_validation_body(exc))
+
+    async def on_http(request, exc):
+        from http import HTTPStatus
+
+        row = next((p for p in PROBLEMS if p.status == exc.status_code and p.expose), None)
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            phrase = "HTTP error"
+        kind, title = (_type(row.slug), row.title) if row else ("about:blank", phrase)
+        detail = exc.detail if isinstance(exc.detail, str) else phrase
+        body = {"type": kind, "title": title, "status": exc.status_code, "detail": detail}
+        return problem_response(exc.status_code, body, getattr(exc, "headers", None))
+
+    for row in PROBLEMS:
+        app.add_exception_handler(row.cls, on_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_error)
