@@ -1,0 +1,133 @@
+"""The service's web page: ``GET /``, ``GET /coverages/{id}/preview.png`` and the static files it loads.
+
+The page (``templates/index.html``, with ``static/app.js`` and ``static/app.css``) lists the catalogue, shows a
+Leaflet map (vendored in ``static/leaflet/``: no CDN, and no base layer since tile servers may be out of reach)
+with each coverage's footprint and preview, and a form that builds an export URL the browser downloads. It gets
+its data from the JSON API (``GET /coverages``, ``GET /layers``); the formats offered are
+:func:`rastercover.formats.available_formats`, written into the page when the router is made.
+
+Static files are served by Starlette's :class:`~starlette.staticfiles.StaticFiles` mounted at ``/static``
+(:func:`mount_static`: a router cannot mount an application, so the app factory calls it). ``StaticFiles``
+serves only files under :data:`STATIC_DIR`: a path that resolves outside it (``..``, encoded or not) or
+through a symbolic link out of it is a 404.
+
+With an API key, open the page as ``/?api_key=KEY``: the script reads the key from its own URL and adds it to
+the requests it makes (the page's HTML never holds it).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+
+from ..formats import available_formats
+from .catalog import Catalog, NotFoundError
+from .preview import render_preview
+from .settings import Settings
+
+__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "mount_static", "page_router"]
+
+#: The page's static files (``app.js``, ``app.css``, ``leaflet/``), served at ``/static``.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: The page's HTML template.
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+_PREVIEW_CACHE_SIZE = 64
+
+
+def mount_static(app: FastAPI, path: str = "/static") -> None:
+    """Serve :data:`STATIC_DIR` at ``path`` (the page's scripts, styles and Leaflet).
+
+    Parameters
+    ----------
+    app
+        The application (the app factory calls this after including :func:`page_router`).
+    path
+        Where; the page refers to ``{root_path}/static``, so change it only with the template.
+    """
+    app.mount(path, StaticFiles(directory=STATIC_DIR, follow_symlink=False), name="static")
+
+
+def _format_options() -> str:
+    options = []
+    for f in available_formats():
+        label = f"{f.key} ({f.driver}, {f.delivery_extension})"
+        selected = " selected" if f.key == "gtiff" else ""
+        options.append(f'<option value="{html.escape(f.key)}"{selected}>{html.escape(label)}</option>')
+    return "\n            ".join(options)
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def page_router(catalog: Catalog, settings: Settings) -> APIRouter:
+    """The router of the web page and of the coverages' previews.
+
+    Parameters
+    ----------
+    catalog
+        The coverages whose previews are served.
+    settings
+        The service's settings (an API key makes previews ``private`` to caches).
+
+    Returns
+    -------
+    fastapi.APIRouter
+        ``GET /`` (the HTML page) and ``GET /coverages/{id}/preview.png`` (PNG quick look, ``size`` query
+        parameter: the longest side, 16 to 2048, default 512; rendered in a worker thread and kept in a small
+        in-memory cache; an unknown id is a 404 problem). Call :func:`mount_static` on the app too.
+    """
+    router = APIRouter()
+    template = (TEMPLATE_DIR / "index.html").read_text(encoding="utf-8")
+    template = template.replace("{{formats}}", _format_options())
+    cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+    lock = threading.Lock()
+    cache_control = f"{'private' if settings.api_key_required else 'public'}, max-age=3600"
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> HTMLResponse:
+        root = html.escape(request.scope.get("root_path", "").rstrip("/"), quote=True)
+        return HTMLResponse(template.replace("{{root}}", root), headers={"Cache-Control": "no-cache"})
+
+    @router.get(
+        "/coverages/{coverage_id}/preview.png",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown coverage"}},
+        summary="A quick look of the coverage (PNG, not for analysis)",
+    )
+    async def preview(coverage_id: str, size: int = Query(512, ge=16, le=2048)) -> Any:
+        try:
+            entry = catalog.coverage(coverage_id)
+        except NotFoundError as exc:
+            return _problem(404, "Unknown coverage", str(exc))
+        key = (coverage_id, size)
+        with lock:
+            png = cache.get(key)
+            if png is not None:
+                cache.move_to_end(key)
+        if png is None:
+
+            def render() -> bytes:
+                return render_preview(entry.open(), max_size=size)
+
+            png = await run_in_threadpool(render)
+            with lock:
+                cache[key] = png
+                while len(cache) > _PREVIEW_CACHE_SIZE:
+                    cache.popitem(last=False)
+        return Response(png, media_type="image/png", headers={"Cache-Control": cache_control})
+
+    return router

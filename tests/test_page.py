@@ -1,0 +1,283 @@
+"""The web page (server/page.py): HTML with local resources only, static files, previews, and a browser run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.testclient import TestClient
+from starlette.background import BackgroundTask
+
+from rastercover.crs import crs_label
+from rastercover.export import export_file
+from rastercover.server.catalog import Catalog
+from rastercover.server.page import mount_static, page_router
+from rastercover.server.preview import preview_bounds_wgs84
+from rastercover.server.settings import Settings
+
+
+def make_catalog(tmp_path) -> Catalog:
+    d = tmp_path / "data"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    with rasterio.open(
+        d / "dem.tif", "w", driver="GTiff", width=600, height=300, count=1, dtype="float32", nodata=-9999,
+        crs="EPSG:32198", transform=Affine(30, 0, -300000, 0, -30, 300000), tiled=True, blockxsize=128,
+        blockysize=128,
+    ) as ds:  # fmt: skip
+        ds.write(rng.uniform(0, 500, (1, 300, 600)).astype("float32"))
+    with rasterio.open(
+        d / "ortho.tif", "w", driver="GTiff", width=200, height=100, count=3, dtype="uint8",
+        crs="EPSG:4326", transform=Affine(0.01, 0, -72, 0, -0.01, 47),
+    ) as ds:  # fmt: skip
+        ds.write(rng.integers(0, 255, (3, 100, 200)).astype("uint8"))
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(-72, 46.5, -71.5, 47)], crs="EPSG:4326").to_file(
+        d / "zones.gpkg", driver="GPKG"
+    )
+    return Catalog.from_sources([d])
+
+
+def make_app(catalog: Catalog, settings: Settings | None = None) -> FastAPI:
+    """The page's router plus stubs of the JSON API (written elsewhere) and of the export endpoint."""
+    app = FastAPI()
+
+    @app.get("/coverages")
+    def coverages():
+        out = []
+        for entry in catalog.coverages.values():
+            cov = entry.open()
+            out.append(
+                {
+                    "id": entry.id,
+                    "title": entry.title,
+                    "bounds_wgs84": preview_bounds_wgs84(cov),
+                    "crs": crs_label(cov.grid.crs),
+                    "width": cov.grid.width,
+                    "height": cov.grid.height,
+                    "bands": list(cov.band_names),
+                }
+            )
+        return out
+
+    @app.get("/layers")
+    def layers():
+        return [{"id": e.id, "title": e.title} for e in catalog.layers.values()]
+
+    @app.get("/coverages/{coverage_id}/export")
+    def export(coverage_id: str, format: str = "gtiff", bbox: str | None = None, bbox_crs: str | None = None):
+        options = {}
+        if bbox:
+            options["bbox"] = tuple(float(v) for v in bbox.split(","))
+            options["bbox_crs"] = bbox_crs
+        f = export_file(catalog.coverage(coverage_id).open(), format=format, name=coverage_id, **options)
+        return FileResponse(f.path, media_type=f.media_type, filename=f.filename, background=BackgroundTask(f.cleanup))
+
+    app.include_router(page_router(catalog, settings or Settings()))
+    mount_static(app)
+    return app
+
+
+@pytest.fixture
+def catalog(tmp_path) -> Catalog:
+    return make_catalog(tmp_path)
+
+
+@pytest.fixture
+def client(catalog) -> TestClient:
+    return TestClient(make_app(catalog))
+
+
+def test_page_refers_to_local_resources_only(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    sources = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="([^"]*)"', page)
+    assert "/static/leaflet/leaflet.js" in sources and "/static/app.js" in sources
+    assert "/static/leaflet/leaflet.css" in sources and "/static/app.css" in sources
+    for s in sources:
+        assert not s.startswith(("http:", "https:", "//")), s
+        assert s.startswith("/static/") or s.startswith("data:"), s
+    assert "http://" not in page and "https://" not in page
+    assert 'value="gtiff" selected' in page and 'value="cog"' in page  # the formats table
+    assert "{{" not in page
+    for resource in sources:
+        if resource.startswith("/static/"):
+            assert client.get(resource).status_code == 200, resource
+
+
+def test_page_under_a_root_path(catalog):
+    client = TestClient(make_app(catalog), root_path="/svc")
+    page = client.get("/").text
+    assert 'src="/svc/static/app.js"' in page and 'data-root="/svc"' in page
+
+
+@pytest.mark.parametrize(
+    ("path", "media"),
+    [
+        ("/static/leaflet/leaflet.js", "javascript"),
+        ("/static/app.js", "javascript"),
+        ("/static/leaflet/leaflet.css", "text/css"),
+        ("/static/app.css", "text/css"),
+        ("/static/leaflet/images/marker-icon.png", "image/png"),
+        ("/static/leaflet/images/layers.png", "image/png"),
+        ("/static/leaflet/LICENSE", None),
+    ],
+)
+def test_static_files(client, path, media):
+    r = client.get(path)
+    assert r.status_code == 200 and r.content
+    if media:
+        assert media in r.headers["content-type"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../page.py",
+        "/static/%2e%2e/page.py",
+        "/static/..%2fpage.py",
+        "/static/%2e%2e%2fpage.py",
+        "/static/leaflet/../../catalog.py",
+        "/static/%2e%2e/%2e%2e/__init__.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+    ],
+)
+def test_static_refuses_path_traversal(client, path):
+    r = client.get(path)
+    assert r.status_code == 404
+    assert b"import" not in r.content and b"root:" not in r.content
+
+
+def test_preview_png(client):
+    r = client.get("/coverages/dem/preview.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(r.content[16:20], "big"), int.from_bytes(r.content[20:24], "big")
+    assert (width, height) == (300, 150)  # 600×300 in 512: a stride of 2
+    assert "max-age" in r.headers["cache-control"]
+    small = client.get("/coverages/ortho/preview.png?size=50")
+    assert int.from_bytes(small.content[16:20], "big") == 50
+    assert client.get("/coverages/ortho/preview.png?size=50").content == small.content  # cached
+    assert client.get("/coverages/ortho/preview.png?size=5").status_code == 422
+
+
+def test_preview_unknown_coverage_is_a_404_problem(client):
+    r = client.get("/coverages/nope/preview.png")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert set(problem) >= {"type", "title", "status", "detail"} and problem["status"] == 404
+    assert "nope" in problem["detail"] and "dem" in problem["detail"]
+
+
+def test_preview_is_private_with_an_api_key(catalog):
+    client = TestClient(make_app(catalog, Settings(api_key="k")))
+    assert client.get("/coverages/dem/preview.png").headers["cache-control"].startswith("private")
+
+
+# ---------------------------------------------------------------------------------------------- browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+try:
+    import playwright.sync_api as _playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    _playwright = None
+
+_browser_missing = CHROMIUM is None or _playwright is None
+browser = pytest.mark.skipif(
+    _browser_missing and os.environ.get("RASTERCOVER_REQUIRE_POSTGIS") != "1",
+    reason="the browser test needs chromium (apt-get install chromium) and playwright (pip install playwright)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(catalog):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(make_app(catalog), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@browser
+def test_page_in_a_browser(live_server, catalog, tmp_path):
+    assert not _browser_missing, "RASTERCOVER_REQUIRE_POSTGIS=1: CI must have chromium and playwright"
+    errors: list[str] = []
+    with _playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = b.new_page(accept_downloads=True)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            # (a navigation that turns into a download is reported as aborted: not an error)
+            page.on("requestfailed", lambda r: None if "/export?" in r.url else errors.append(f"{r.url}: {r.failure}"))
+            page.goto(live_server + "/")
+            page.wait_for_selector("#coverages li[data-id]")
+            n = len(catalog.coverages)
+            page.wait_for_function(f"document.querySelectorAll('#map path.leaflet-interactive').length === {n}")
+            assert page.locator("#map path.leaflet-interactive").count() == n
+            page.wait_for_function(
+                f"Array.from(document.querySelectorAll('#map img.leaflet-image-layer')).filter(i => i.complete &&"
+                f" i.naturalWidth > 0).length === {n}"
+            )
+            assert page.locator("#clip_layer option[value='zones']").count() == 1
+            assert page.locator("#coverage option").count() == n
+            # a bbox drawn with two clicks on the map fills the form in lon/lat
+            page.click("#draw")
+            box = page.locator("#map").bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.click(cx - 40, cy - 30)
+            page.mouse.click(cx + 40, cy + 30)
+            assert page.input_value("#bbox_crs") == "EPSG:4326"
+            assert len(page.input_value("#bbox").split(",")) == 4
+            # a typed bbox that is not 4 numbers is refused in the page
+            page.fill("#bbox", "1,2,3")
+            page.click("#download")
+            assert "4 numbers" in page.text_content("#message")
+            # download the whole ortho coverage as a GeoTIFF
+            page.click("#clear-bbox")
+            page.select_option("#coverage", "ortho")
+            page.select_option("#format", "gtiff")
+            with page.expect_download() as info:
+                page.click("#download")
+            download = info.value
+            assert download.suggested_filename == "ortho.tif"
+            target = tmp_path / "downloaded.tif"
+            download.save_as(target)
+        finally:
+            b.close()
+    with rasterio.open(target) as ds:
+        assert ds.driver == "GTiff" and ds.count == 3 and (ds.width, ds.height) == (200, 100)
+    assert not errors, errors
