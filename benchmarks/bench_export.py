@@ -88,6 +88,7 @@ from bench_postgis import (
     rounds,
     run_quiet,
     spread,
+    update_markdown,
 )
 from rastercover.export import DEFAULT_FLOAT_NODATA, open_coverage
 from rastercover.grid import Window
@@ -660,20 +661,6 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
-def update_markdown(path: Path, text: str, command: str) -> None:
-    """Replace the bench_export section of ``path`` (or append it) and add the command to the header's list."""
-    old = path.read_text() if path.exists() else ""
-    pat = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-    new = pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip() + "\n\n" + text + "\n"
-    head = re.compile(r"^- Last commands?: (?P<cmds>.*?) \(each section names the command that produced it\)$", re.M)
-    m = head.search(new)
-    if m:
-        cmds = [c for c in re.findall(r"`[^`]*`", m["cmds"]) if "bench_export.py" not in c] + [f"`{command}`"]
-        line = f"- Last commands: {', '.join(cmds)} (each section names the command that produced it)"
-        new = new[: m.start()] + line + new[m.end() :]
-    path.write_text(new)
-
-
 # ------------------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -734,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
     if out_md:
-        update_markdown(out_md, text, command)
+        update_markdown(out_md, text, command, marks=(MARK_BEGIN, MARK_END), script="bench_export.py")
         print(f"wrote {out_md}", file=sys.stderr)
     return 0
 

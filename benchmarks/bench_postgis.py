@@ -821,14 +821,22 @@ def breakdown_lines(bd: dict, res: dict) -> list[str]:
     return lines
 
 
-def update_markdown(path: Path, text: str, command: str) -> None:
+def update_markdown(
+    path: Path,
+    text: str,
+    command: str,
+    *,
+    marks: tuple[str, str] = (MARK_BEGIN, MARK_END),
+    script: str = "bench_postgis.py",
+) -> None:
+    """Replace the section between ``marks`` of ``path`` (or append it); list ``command`` in the header."""
     old = path.read_text() if path.exists() else ""
-    pat = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
+    pat = re.compile(re.escape(marks[0]) + ".*?" + re.escape(marks[1]), re.S)
     new = pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip() + "\n\n" + text + "\n"
     head = re.compile(r"^- Last commands?: (?P<cmds>.*?) \(each section names the command that produced it\)$", re.M)
     m = head.search(new)
     if m:
-        cmds = [c for c in re.findall(r"`[^`]*`", m["cmds"]) if "bench_postgis.py" not in c] + [f"`{command}`"]
+        cmds = [c for c in re.findall(r"`[^`]*`", m["cmds"]) if script not in c] + [f"`{command}`"]
         line = f"- Last commands: {', '.join(cmds)} (each section names the command that produced it)"
         new = new[: m.start()] + line + new[m.end() :]
     path.write_text(new)

@@ -61,6 +61,7 @@ from .grid import Grid, Window
 from .io.atomic import check_target, commit, discard, temporary_sibling
 from .io.coverage_file import FileCoverage
 from .io.gtiff import gtiff_profile
+from .io.pg import is_pg_location
 from .pixel_values import ByteScale, Cast, ValueStats, check_dtype, fits
 from .protocols import RasterCoverage
 from .warp import check_resampling, reproject_geometry, warp_chunk, warp_grid
@@ -100,7 +101,7 @@ def open_coverage(spec: Any) -> RasterCoverage:
     ...
     rastercover.errors.InputError: cannot read a raster coverage from a int: ...
     """
-    if isinstance(spec, str) and spec.lower().startswith(("postgresql://", "postgres://")):
+    if is_pg_location(spec):
         return _open_postgis(spec)
     if isinstance(spec, str | os.PathLike):
         return FileCoverage(spec)

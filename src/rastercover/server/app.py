@@ -56,6 +56,7 @@ from ..crs import crs_label
 from ..errors import CRSError, InputError, SourceError, TooLargeError
 from ..export import _parse_clip, export_file
 from ..formats import available_formats
+from ..io.pg import is_pg_location
 from .catalog import Catalog, CoverageEntry, LayerEntry
 from .problems import PROBLEM_MEDIA_TYPE, BadRequestError, Unauthorized, install_problem_handlers, problem_for
 from .settings import Settings
@@ -161,7 +162,7 @@ def coverage_metadata(entry: CoverageEntry) -> dict[str, Any]:
 def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
     """What ``GET /layers/{id}`` answers (reads the layer's header)."""
     out: dict[str, Any] = {"id": entry.id, "title": entry.title, "id_column": entry.id_column}
-    if entry.source.lower().startswith(("postgresql://", "postgres://")):
+    if is_pg_location(entry.source):
         from ..io.vector_postgis import PostgisVectorSource
 
         src = PostgisVectorSource(entry.source)

@@ -53,6 +53,7 @@ from typing import Any
 
 from ..errors import InputError, SourceError
 from ..grid import _RASTER_SUFFIXES
+from ..io.pg import is_pg_location
 
 __all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError"]
 
@@ -180,7 +181,7 @@ class Catalog:
     def add_source(self, source: str | os.PathLike) -> None:
         """Add what a command-line source holds (see the module's docstring)."""
         text = os.fspath(source)
-        if text.lower().startswith(("postgresql://", "postgres://")):
+        if is_pg_location(text):
             self._add_postgis(text)
             return
         p = Path(text)
@@ -289,13 +290,13 @@ def _source(spec: Any, path: Path, where: str, base: Path) -> str:
     if not isinstance(spec, dict) or not isinstance(spec.get("source"), str):
         raise SourceError(f'{path}: [{where}] needs source = "PATH or postgresql://..."')
     src = spec["source"]
-    if src.lower().startswith(("postgresql://", "postgres://")):
+    if is_pg_location(src):
         return src
     return str((base / src).resolve()) if not os.path.isabs(src) else src
 
 
 def _name_of(source: str) -> str:
-    if source.lower().startswith(("postgresql://", "postgres://")):
+    if is_pg_location(source):
         from ..io.pg import PgLocation
 
         return PgLocation.parse(source).table
