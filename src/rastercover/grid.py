@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from affine import Affine
 from .crs import CRS, as_crs, crs_label, same_crs
 from .errors import AlignmentError, InputError, SourceError
 
-__all__ = ["DEFAULT_TILE_SIZE", "Grid", "Tile", "Window"]
+__all__ = ["DEFAULT_TILE_SIZE", "TILE_STEM", "Grid", "Tile", "Window"]
 
 DEFAULT_TILE_SIZE = 256
 _RASTER_SUFFIXES = {".tif", ".tiff", ".img", ".asc", ".jp2", ".png", ".nc", ".rst", ".bil", ".gpkg"}
@@ -443,8 +444,12 @@ class Tile:
 
     @property
     def name(self) -> str:
-        """File stem used by tile folders: ``r{row}_c{col}``."""
+        """File stem used by tile folders: ``r{row}_c{col}`` (read back by :data:`TILE_STEM`)."""
         return f"r{self.row}_c{self.col}"
+
+
+#: The stem of a tile folder's files, ``r{row}_c{col}`` (groups: row, col).
+TILE_STEM = re.compile(r"^r(\d+)_c(\d+)$")
 
 
 # ---------------------------------------------------------------------- raster headers and tile layouts

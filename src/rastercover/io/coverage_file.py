@@ -32,7 +32,6 @@ Examples
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,11 +40,9 @@ from affine import Affine
 
 from ..crs import CRS, as_crs, same_crs
 from ..errors import AlignmentError, InputError, SourceError
-from ..grid import _ALIGN_TOL, _RASTER_SUFFIXES, Grid, Window, _grid_from_headers
+from ..grid import _ALIGN_TOL, _RASTER_SUFFIXES, TILE_STEM, Grid, Window, _grid_from_headers
 
 __all__ = ["FileCoverage"]
-
-_TILE_NAME = re.compile(r"^r(\d+)_c(\d+)$")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -64,22 +61,27 @@ def _header(path: str) -> dict:
                 raise SourceError(f"{path}: the raster has no band")
             if ds.transform.is_identity and ds.crs is None:
                 raise SourceError(f"{path}: the raster has no georeferencing (no transform and no CRS)")
-            nodata = ds.nodata
-            return {
-                "width": ds.width,
-                "height": ds.height,
-                "transform": ds.transform,
-                "crs": ds.crs.to_wkt() if ds.crs else None,
-                "block": ds.block_shapes[0],
-                "count": ds.count,
-                "dtypes": tuple(ds.dtypes),
-                "nodata": None if nodata is None else float(nodata),
-                "descriptions": tuple(d or "" for d in ds.descriptions),
-            }
+            return _header_of(ds)
     except RasterioError as exc:
         if not os.path.exists(path):
             raise SourceError(f"{path}: no such file") from None
         raise SourceError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
+
+
+def _header_of(ds) -> dict:
+    """The header facts of an open rasterio dataset."""
+    nodata = ds.nodata
+    return {
+        "width": ds.width,
+        "height": ds.height,
+        "transform": ds.transform,
+        "crs": ds.crs.to_wkt() if ds.crs else None,
+        "block": ds.block_shapes[0],
+        "count": ds.count,
+        "dtypes": tuple(ds.dtypes),
+        "nodata": None if nodata is None else float(nodata),
+        "descriptions": tuple(d or "" for d in ds.descriptions),
+    }
 
 
 class FileCoverage:
@@ -191,7 +193,7 @@ class FileCoverage:
         """The layout of ``r{row}_c{col}`` files from their names and three headers; None to scan instead."""
         keys: dict[tuple[int, int], Path] = {}
         for f in files:
-            m = _TILE_NAME.match(f.stem)
+            m = TILE_STEM.match(f.stem)
             if m is None or (int(m[1]), int(m[2])) in keys:
                 return None
             keys[(int(m[1]), int(m[2]))] = f
@@ -297,16 +299,7 @@ class FileCoverage:
 
     def _check_tile(self, path: str, where: Window, ds) -> None:
         """Refuse a tile of a name-laid-out folder that does not sit where its name puts it."""
-        nodata = ds.nodata
-        h = {
-            "width": ds.width,
-            "height": ds.height,
-            "transform": ds.transform,
-            "crs": ds.crs.to_wkt() if ds.crs else None,
-            "count": ds.count,
-            "dtypes": tuple(ds.dtypes),
-            "nodata": None if nodata is None else float(nodata),
-        }
+        h = _header_of(ds)
         index = (where.row_off // self._grid.tile_height, where.col_off // self._grid.tile_width)
         problem = _tile_mismatch(self._grid, index, h, self._expect)
         if problem is not None:

@@ -52,13 +52,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, SourceError
-from ..grid import _RASTER_SUFFIXES
+from ..grid import _RASTER_SUFFIXES, TILE_STEM
 from ..io.pg import is_pg_location
 
 __all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError"]
 
 _VECTOR_SUFFIXES = frozenset({".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".csv", ".sqlite"})
-_TILE_NAME = re.compile(r"^r\d+_c\d+$")
 
 
 class NotFoundError(InputError):
@@ -322,7 +321,7 @@ def _is_tile_folder(p: Path) -> bool:
     if (p / "index.vrt").is_file():
         return True
     files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in _RASTER_SUFFIXES]
-    return bool(files) and all(_TILE_NAME.match(f.stem) for f in files)
+    return bool(files) and all(TILE_STEM.match(f.stem) for f in files)
 
 
 def _missing(kind: str, id: str, entries: dict) -> str:

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from ..formats import available_formats
 from .catalog import Catalog, NotFoundError
 from .preview import render_preview
+from .problems import problem_for, problem_response
 from .settings import Settings
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "mount_static", "page_router"]
@@ -63,14 +64,6 @@ def _format_options() -> str:
         selected = " selected" if f.key == "gtiff" else ""
         options.append(f'<option value="{html.escape(f.key)}"{selected}>{html.escape(label)}</option>')
     return "\n            ".join(options)
-
-
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
 
 
 def page_router(catalog: Catalog, settings: Settings) -> APIRouter:
@@ -112,7 +105,7 @@ def page_router(catalog: Catalog, settings: Settings) -> APIRouter:
         try:
             entry = catalog.coverage(coverage_id)
         except NotFoundError as exc:
-            return _problem(404, "Unknown coverage", str(exc))
+            return problem_response(*problem_for(exc))
         key = (coverage_id, size)
         with lock:
             png = cache.get(key)
