@@ -123,3 +123,57 @@ def test_postgis_tables_become_coverages_or_layers(pg_url, pg_conn, tmp_path):
     assert cat.coverage("dem_cat").open().grid.shape == (10, 20)
     geom, crs = cat.layer("stands_cat").feature(1)
     assert geom.area == pytest.approx(10000) and crs.to_epsg() == 32198
+
+
+def test_postgis_layer_metadata_has_count_geometry_type_and_fields(pg_url, pg_conn, monkeypatch):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rastercover.io.vector_postgis import PostgisVectorSource
+    from rastercover.server.app import create_app
+    from rastercover.server.settings import Settings
+
+    pg_conn.execute("DROP TABLE IF EXISTS meta_stands CASCADE")
+    pg_conn.execute(
+        "CREATE TABLE meta_stands (id serial PRIMARY KEY, name text, height double precision, n bigint, "
+        "small smallint, r real, ok boolean, planted date, seen timestamptz, code varchar(4), "
+        "geom geometry(MultiPolygon, 32198))"
+    )
+    pg_conn.execute(
+        "INSERT INTO meta_stands (name, height, n, geom) SELECT 'f' || i, i * 1.5, i, "
+        "ST_Multi(ST_MakeEnvelope(150000 + i * 100, 419000, 150050 + i * 100, 419050, 32198)) "
+        "FROM generate_series(1, 7) i"
+    )
+    pg_conn.execute("INSERT INTO meta_stands (name) VALUES ('no geometry')")  # counted, as a file's feature is
+    pg_conn.execute("DROP TABLE IF EXISTS meta_points")  # unconstrained column: the type of its geometries
+    pg_conn.execute("CREATE TABLE meta_points (gid int, geom geometry)")
+    pg_conn.execute(
+        "INSERT INTO meta_points SELECT i, ST_SetSRID(ST_MakePoint(150000 + i, 419000, 5), 32198) "
+        "FROM generate_series(1, 4) i"
+    )
+    cat = Catalog.from_sources([f"{pg_url}?table=meta_stands", f"{pg_url}?table=meta_points"])
+    client = TestClient(create_app(cat, Settings()))
+    m = client.get("/layers/meta_stands").json()
+    assert m["feature_count"] == 8 and m["feature_count_estimated"] is False
+    assert m["geometry_type"] == "MultiPolygon"
+    assert m["fields"] == [
+        {"name": "id", "type": "int32"},
+        {"name": "name", "type": "object"},
+        {"name": "height", "type": "float64"},
+        {"name": "n", "type": "int64"},
+        {"name": "small", "type": "int16"},
+        {"name": "r", "type": "float32"},
+        {"name": "ok", "type": "bool"},
+        {"name": "planted", "type": "datetime64[D]"},
+        {"name": "seen", "type": "datetime64[ms]"},
+        {"name": "code", "type": "object"},
+    ]
+    assert m["crs"]["epsg"] == 32198 and m["bounds"] == [150100.0, 419000.0, 150750.0, 419050.0]
+    p = client.get("/layers/meta_points").json()
+    assert (p["feature_count"], p["geometry_type"], p["fields"]) == (4, "Point Z", [{"name": "gid", "type": "int32"}])
+    assert client.get("/layers").json()[0]["feature_count"] in (4, 8)
+    # a huge table (by the planner's estimate) reports the estimate, flagged, instead of counting every row
+    pg_conn.execute("ANALYZE meta_stands")
+    monkeypatch.setattr(PostgisVectorSource, "exact_count_limit", 5)
+    m = client.get("/layers/meta_stands").json()
+    assert m["feature_count"] == 8 and m["feature_count_estimated"] is True and m["geometry_type"] == "MultiPolygon"

@@ -18,15 +18,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
 from fastapi.testclient import TestClient
-from starlette.background import BackgroundTask
 
-from rastercover.crs import crs_label
-from rastercover.export import export_file
+from rastercover.server.app import create_app
 from rastercover.server.catalog import Catalog
-from rastercover.server.page import mount_static, page_router
-from rastercover.server.preview import preview_bounds_wgs84
 from rastercover.server.settings import Settings
 
 
@@ -54,44 +49,9 @@ def make_catalog(tmp_path) -> Catalog:
     return Catalog.from_sources([d])
 
 
-def make_app(catalog: Catalog, settings: Settings | None = None) -> FastAPI:
-    """The page's router plus stubs of the JSON API (written elsewhere) and of the export endpoint."""
-    app = FastAPI()
-
-    @app.get("/coverages")
-    def coverages():
-        out = []
-        for entry in catalog.coverages.values():
-            cov = entry.open()
-            out.append(
-                {
-                    "id": entry.id,
-                    "title": entry.title,
-                    "bounds_wgs84": preview_bounds_wgs84(cov),
-                    "crs": crs_label(cov.grid.crs),
-                    "width": cov.grid.width,
-                    "height": cov.grid.height,
-                    "bands": list(cov.band_names),
-                }
-            )
-        return out
-
-    @app.get("/layers")
-    def layers():
-        return [{"id": e.id, "title": e.title} for e in catalog.layers.values()]
-
-    @app.get("/coverages/{coverage_id}/export")
-    def export(coverage_id: str, format: str = "gtiff", bbox: str | None = None, bbox_crs: str | None = None):
-        options = {}
-        if bbox:
-            options["bbox"] = tuple(float(v) for v in bbox.split(","))
-            options["bbox_crs"] = bbox_crs
-        f = export_file(catalog.coverage(coverage_id).open(), format=format, name=coverage_id, **options)
-        return FileResponse(f.path, media_type=f.media_type, filename=f.filename, background=BackgroundTask(f.cleanup))
-
-    app.include_router(page_router(catalog, settings or Settings()))
-    mount_static(app)
-    return app
+def make_app(catalog: Catalog, settings: Settings | None = None, **kwargs) -> FastAPI:
+    """The real service (JSON API, export, WCS and the page), with fixed settings (none read from the environment)."""
+    return create_app(catalog, settings or Settings(), **kwargs)
 
 
 @pytest.fixture
@@ -190,7 +150,9 @@ def test_preview_unknown_coverage_is_a_404_problem(client):
 
 def test_preview_is_private_with_an_api_key(catalog):
     client = TestClient(make_app(catalog, Settings(api_key="k")))
-    assert client.get("/coverages/dem/preview.png").headers["cache-control"].startswith("private")
+    assert client.get("/coverages/dem/preview.png").status_code == 401  # behind the key like the whole API
+    r = client.get("/coverages/dem/preview.png", headers={"X-API-Key": "k"})
+    assert r.status_code == 200 and r.headers["cache-control"].startswith("private")
 
 
 # ---------------------------------------------------------------------------------------------- browser
@@ -246,6 +208,8 @@ def test_page_in_a_browser(live_server, catalog, tmp_path):
             page.goto(live_server + "/")
             page.wait_for_selector("#coverages li[data-id]")
             n = len(catalog.coverages)
+            listed = page.text_content("#coverages")  # the real API's crs is {label, epsg, wkt}: its label shows
+            assert "EPSG:32198" in listed and "EPSG:4326" in listed and "[object" not in listed
             page.wait_for_function(f"document.querySelectorAll('#map path.leaflet-interactive').length === {n}")
             assert page.locator("#map path.leaflet-interactive").count() == n
             page.wait_for_function(

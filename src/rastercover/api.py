@@ -37,7 +37,7 @@ from .io.pg import is_pg_location
 from .io.reproject import distinct_values_of
 from .methods import Method, available_methods, get_method, resolve_methods
 
-__all__ = ["RasterizeResult", "open_grid", "open_vector", "rasterize"]
+__all__ = ["DEFAULT_METHODS", "RasterizeResult", "band_type", "open_grid", "open_vector", "rasterize"]
 
 DEFAULT_METHODS = ("LAST_VALUE_AT_PIXEL_CENTROID",)
 
@@ -115,7 +115,18 @@ def open_vector(
     raise InputError(f"cannot read features from a {type(source).__name__}: give a path, a GeoDataFrame or pairs")
 
 
-def _dtype(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
+def band_type(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
+    """The numpy type and nodata of output bands, checked: a raster band type, and a nodata it holds exactly.
+
+    Examples
+    --------
+    >>> band_type("uint8", 255)
+    (dtype('uint8'), 255.0)
+    >>> band_type("uint8", -1)
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.InputError: nodata -1 does not fit a uint8 band; pick a value in [0, 255]
+    """
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -222,7 +233,7 @@ def rasterize(
     extent = Extent.parse(extent)
     invalid = InvalidPolicy.parse(invalid)
     semantics = Semantics.parse(semantics)
-    dt, nodata = _dtype(dtype, nodata)
+    dt, nodata = band_type(dtype, nodata)
     ref_rids, ref_srid = None, None
     if is_pg_location(grid):
         from .io.raster_postgis import PostgisRasterCoverage

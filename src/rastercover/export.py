@@ -39,7 +39,6 @@ Examples
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import re
@@ -57,6 +56,7 @@ from affine import Affine
 from .crs import CRS, as_crs, crs_label, same_crs
 from .errors import CRSError, InputError, OutputError, SourceError, TooLargeError
 from .formats import Format, driver_available, format_for_path, get_format
+from .geojson import read_geometry
 from .grid import Grid, Window
 from .io.atomic import check_target, commit, discard, temporary_sibling
 from .io.coverage_file import FileCoverage
@@ -244,58 +244,9 @@ def _parse_bands(bands: Any, count: int) -> list[int]:
     return values
 
 
-def _geojson_crs(obj: dict) -> CRS | None:
-    crs = obj.get("crs")
-    if crs is None:
-        return None
-    if isinstance(crs, dict):
-        name = (crs.get("properties") or {}).get("name")
-        if name is None:
-            raise CRSError(f"the GeoJSON crs member {crs!r} has no properties.name: give e.g. 'EPSG:4326'")
-        return as_crs(name)
-    return as_crs(crs)
-
-
-def _geometry_from_geojson(obj: dict) -> shapely.Geometry:
-    from shapely.geometry import shape
-
-    kind = obj.get("type")
-    try:
-        if kind == "FeatureCollection":
-            geoms = [shape(f["geometry"]) for f in obj.get("features", []) if f.get("geometry")]
-            return shapely.union_all(geoms) if geoms else shapely.GeometryCollection()
-        if kind == "Feature":
-            return shape(obj["geometry"]) if obj.get("geometry") else shapely.GeometryCollection()
-        return shape(obj)
-    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError) as exc:
-        raise InputError(f"the clip is not valid GeoJSON ({type(exc).__name__}: {exc})") from None
-
-
 def _parse_clip(clip: Any) -> tuple[shapely.Geometry, CRS | None]:
     """A shapely geometry and the CRS its text declared (GeoJSON ``crs`` member), if any."""
-    if isinstance(clip, shapely.Geometry):
-        return clip, None
-    if isinstance(clip, bytes):
-        clip = clip.decode("utf-8")
-    if isinstance(clip, str):
-        text = clip.strip()
-        if text.startswith("{"):
-            try:
-                clip = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"the clip looks like GeoJSON but is not valid JSON ({exc})") from None
-        else:
-            try:
-                return shapely.from_wkt(text), None
-            except shapely.errors.ShapelyError:
-                short = text if len(text) < 60 else text[:57] + "..."
-                raise InputError(f"the clip {short!r} is neither WKT nor GeoJSON") from None
-    if isinstance(clip, dict):
-        return _geometry_from_geojson(clip), _geojson_crs(clip)
-    if hasattr(clip, "__geo_interface__"):  # e.g. a GeoSeries or GeoDataFrame: its .crs is the clip's CRS
-        gi = clip.__geo_interface__
-        return _geometry_from_geojson(gi), as_crs(getattr(clip, "crs", None)) or _geojson_crs(gi)
-    raise InputError(f"cannot use a {type(clip).__name__} as a clip: give a shapely geometry, WKT or GeoJSON")
+    return read_geometry(clip, what="the clip")
 
 
 def _prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool) -> shapely.Geometry:

@@ -24,6 +24,13 @@ _INSTALL = "the HTTP service needs FastAPI and uvicorn: pip install 'rastercover
     "[env: RASTERCOVER_API_KEY].",
 )
 @click.option("--max-pixels", type=click.IntRange(min=1), metavar="N", help="Pixels per export (default 100 million).")
+@click.option("--max-jobs", type=click.IntRange(min=1), metavar="N", help="Rasterize jobs running at once (default 2).")
+@click.option(
+    "--direct-pixels",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Rasterize requests up to N output pixels are answered directly, larger ones become jobs (default 4 million).",
+)
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="Allow CORS from ORIGIN.")
 def serve(
     sources: tuple[str, ...],
@@ -32,6 +39,8 @@ def serve(
     port: int,
     api_key: str | None,
     max_pixels: int | None,
+    max_jobs: int | None,
+    direct_pixels: int | None,
     cors_origins: tuple[str, ...],
 ) -> None:
     """Serve raster coverages and vector layers over HTTP.
@@ -59,8 +68,9 @@ def serve(
     if not catalog.coverages and not catalog.layers:
         raise SourceError("nothing to serve: the sources hold no raster coverage nor vector layer")
     options: dict = {"api_key": api_key or None, "cors_origins": tuple(cors_origins)}
-    if max_pixels is not None:
-        options["max_pixels"] = max_pixels
+    for name, value in (("max_pixels", max_pixels), ("max_jobs", max_jobs), ("direct_pixels", direct_pixels)):
+        if value is not None:
+            options[name] = value
     settings = Settings.from_env(**options)
     app = create_app(catalog, settings)
     click.echo(f"coverages: {', '.join(catalog.coverages) or '(none)'}")

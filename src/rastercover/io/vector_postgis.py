@@ -31,11 +31,62 @@ from ..errors import CRSError, MissingColumnError, SourceError
 from ..features import Features
 from .pg import PgLocation, connect, error_text, pg_error
 
-__all__ = ["PostgisVectorSource", "pooled_connection", "resolve_relation"]
+__all__ = ["PostgisVectorSource", "geometry_type_name", "pooled_connection", "resolve_relation"]
 
 _NUMERIC = {"smallint", "integer", "bigint", "real", "double precision", "numeric", "boolean"}
 _INTEGER = {"smallint", "integer", "bigint"}
 _POOL: dict[tuple[int, str], Any] = {}
+#: PostgreSQL types (``regtype`` names) as the dtype names pyogrio gives for a file's fields; others: ``object``.
+_FIELD_DTYPES = {
+    "smallint": "int16",
+    "integer": "int32",
+    "bigint": "int64",
+    "real": "float32",
+    "double precision": "float64",
+    "numeric": "float64",
+    "boolean": "bool",
+    "date": "datetime64[D]",
+    "timestamp without time zone": "datetime64[ms]",
+    "timestamp with time zone": "datetime64[ms]",
+}
+#: PostGIS type names (``geometry_columns.type``, ``GeometryType()``) as pyogrio names them.
+_GEOMETRY_NAMES = {
+    "POINT": "Point",
+    "LINESTRING": "LineString",
+    "POLYGON": "Polygon",
+    "MULTIPOINT": "MultiPoint",
+    "MULTILINESTRING": "MultiLineString",
+    "MULTIPOLYGON": "MultiPolygon",
+    "GEOMETRYCOLLECTION": "GeometryCollection",
+    "CIRCULARSTRING": "CircularString",
+    "COMPOUNDCURVE": "CompoundCurve",
+    "CURVEPOLYGON": "CurvePolygon",
+    "MULTICURVE": "MultiCurve",
+    "MULTISURFACE": "MultiSurface",
+    "POLYHEDRALSURFACE": "PolyhedralSurface",
+    "TRIANGLE": "Triangle",
+    "TIN": "TIN",
+}
+
+
+def geometry_type_name(pg_type: str, z: bool = False, m: bool = False) -> str:
+    """pyogrio's name of a PostGIS geometry type: ``"MULTIPOLYGON"`` is ``"MultiPolygon"``; ``"Unknown"`` for any.
+
+    A trailing ``M`` of ``pg_type`` (``POINTM``, as ``geometry_columns`` writes it) sets ``m``.
+
+    >>> geometry_type_name("MULTIPOLYGON"), geometry_type_name("POINT", z=True), geometry_type_name("POLYGONM")
+    ('MultiPolygon', 'Point Z', 'Polygon M')
+    >>> geometry_type_name("GEOMETRY"), geometry_type_name("POINTM", z=True)
+    ('Unknown', 'Point ZM')
+    """
+    base = pg_type.strip().upper()
+    if base not in _GEOMETRY_NAMES and base.endswith("M") and base[:-1] in _GEOMETRY_NAMES:
+        base, m = base[:-1], True
+    name = _GEOMETRY_NAMES.get(base)
+    if name is None:
+        return "Unknown"
+    suffix = ("Z" if z else "") + ("M" if m else "")
+    return f"{name} {suffix}" if suffix else name
 
 
 def pooled_connection(loc: PgLocation):
@@ -290,6 +341,78 @@ class PostgisVectorSource:
     def describe(self) -> str:
         """The location for messages (no password)."""
         return self._loc.describe()
+
+    #: Above this many rows (by the planner's ``pg_class.reltuples``), :meth:`layer_info` gives the estimate.
+    exact_count_limit = 1_000_000
+
+    def layer_info(self) -> dict[str, Any]:
+        """Feature count, geometry type and fields, named as pyogrio names a vector file's.
+
+        Returns
+        -------
+        dict
+            ``feature_count`` (rows passing the filter, NULL geometries included, as a file's count is);
+            ``feature_count_estimated``: True when the table (unfiltered) has over :attr:`exact_count_limit`
+            rows by ``pg_class.reltuples``, whose value is then the count (counting every row of a big table
+            on each request would be slow); ``geometry_type`` from the column's type modifier (``geometry_columns``:
+            ``"MultiPolygon"``, ``"Point Z"``...), else, for an unconstrained column of a table counted
+            exactly, the one type of its geometries, else ``"Unknown"``; ``fields``, ``[{"name", "type"}]``
+            of every column but the geometry (and geography) ones, in table order, with pyogrio's dtype names
+            (``int32``, ``int64``, ``float64``, ``bool``, ``datetime64[ms]``...; ``object`` for text and any other).
+
+        Examples
+        --------
+        >>> PostgisVectorSource("postgresql://localhost/gis?table=forest.stands").layer_info()  # doctest: +SKIP
+        {'feature_count': 3, 'feature_count_estimated': False, 'geometry_type': 'Polygon',
+         'fields': [{'name': 'id', 'type': 'int32'}, {'name': 'height', 'type': 'float64'}]}
+        """
+        import psycopg
+        from psycopg import sql
+
+        rel = self._rel
+        g = sql.Identifier(self._geom)
+        conn = pooled_connection(self._loc)
+        try:
+            declared = conn.execute(
+                "SELECT type, coord_dimension FROM geometry_columns WHERE f_table_schema = %s "
+                "AND f_table_name = %s AND f_geometry_column = %s",
+                (rel.schema, rel.name, self._geom),
+            ).fetchone()
+            geometry_type = "Unknown"
+            if declared is not None and declared[0]:
+                pg_type, dims = str(declared[0]).upper(), int(declared[1] or 2)
+                m = pg_type.endswith("M") and pg_type[:-1] in _GEOMETRY_NAMES
+                geometry_type = geometry_type_name(pg_type, z=dims - int(m) >= 3, m=m)
+            estimate = None
+            if not self.where and rel.kind in ("r", "m"):
+                row = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s", (rel.oid,)).fetchone()
+                if row is not None and row[0] is not None and int(row[0]) > self.exact_count_limit:
+                    estimate = int(row[0])
+            if estimate is not None:
+                count, kinds = estimate, []
+            else:
+                query = sql.SQL(
+                    "SELECT count(*), array_agg(DISTINCT GeometryType({g}) || ':' || ST_Zmflag({g})::text) "
+                    "FILTER (WHERE {g} IS NOT NULL) FROM {t}{w}"
+                ).format(g=g, t=rel.identifier(), w=self._where_sql())
+                count, kinds = conn.execute(query).fetchone()
+                kinds = kinds or []
+            if geometry_type == "Unknown" and len(kinds) == 1:
+                pg_type, flag = kinds[0].rsplit(":", 1)  # ST_Zmflag: 0 2D, 1 M, 2 Z, 3 ZM
+                geometry_type = geometry_type_name(pg_type.removesuffix("M"), z=flag in ("2", "3"), m=flag in "13")
+        except psycopg.Error as exc:
+            raise SourceError(pg_error(self._loc, exc, "reading the layer's description")) from None
+        fields = [
+            {"name": name, "type": _FIELD_DTYPES.get(t, "object")}
+            for name, t in rel.columns.items()
+            if t not in ("geometry", "geography")
+        ]
+        return {
+            "feature_count": int(count),
+            "feature_count_estimated": estimate is not None,
+            "geometry_type": geometry_type,
+            "fields": fields,
+        }
 
     def _select(self, columns, bbox):
         from psycopg import sql

@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import importlib
 import importlib.util
@@ -48,17 +49,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..crs import crs_label
 from ..errors import CRSError, InputError, SourceError, TooLargeError
-from ..export import _parse_clip, export_file
+from ..export import export_file
 from ..formats import available_formats
+from ..geojson import read_geometry
 from ..io.pg import is_pg_location
 from .catalog import Catalog, CoverageEntry, LayerEntry
+from .jobs import JobManager, jobs_router
 from .problems import PROBLEM_MEDIA_TYPE, BadRequestError, Unauthorized, install_problem_handlers, problem_for
+from .rasterize import rasterize_router
+from .responses import TempFileResponse
 from .settings import Settings
 
 __all__ = ["ExportBody", "ExportQuery", "create_app"]
@@ -167,7 +171,7 @@ def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
 
         src = PostgisVectorSource(entry.source)
         crs, bounds = src.crs, src.bounds
-        out.update(feature_count=None, geometry_type=None, fields=None)
+        out.update(src.layer_info())  # exact count unless the table is huge (then feature_count_estimated)
     else:
         import pyogrio
 
@@ -181,7 +185,8 @@ def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
         tb = info.get("total_bounds")
         bounds = tuple(float(v) for v in tb) if tb is not None and all(math.isfinite(v) for v in tb) else None
         fields = [{"name": str(n), "type": str(t)} for n, t in zip(info["fields"], info["dtypes"], strict=False)]
-        out.update(feature_count=int(info["features"]), geometry_type=info.get("geometry_type"), fields=fields)
+        out.update(feature_count=int(info["features"]), feature_count_estimated=False)
+        out.update(geometry_type=info.get("geometry_type"), fields=fields)
     out.update(crs=_crs_info(crs), bounds=list(bounds) if bounds else None, bounds_wgs84=_wgs84(bounds, crs))
     return out
 
@@ -200,7 +205,7 @@ def _parse_bbox(text: str) -> list[float]:
 
 def _check_clip(clip: Any, max_vertices: int) -> None:
     try:
-        geom, _ = _parse_clip(clip)
+        geom, _ = read_geometry(clip, what="the clip")
     except CRSError:
         raise
     except InputError as exc:
@@ -212,7 +217,7 @@ def _check_clip(clip: Any, max_vertices: int) -> None:
 
 async def _run_export(
     catalog: Catalog, settings: Settings, temp_dir: str | None, id: str, opts: _ExportOptions
-) -> FileResponse:
+) -> TempFileResponse:
     entry = catalog.coverage(id)
     values = opts.model_dump()
     if isinstance(opts, ExportQuery) and opts.bbox is not None:
@@ -241,9 +246,8 @@ async def _run_export(
         )
 
     out = await run_in_threadpool(work)
-    return FileResponse(
-        out.path, media_type=out.media_type, filename=out.filename, background=BackgroundTask(out.cleanup)
-    )
+    # deleted however the response ends (sent, client gone, read error), not only after a complete send
+    return TempFileResponse(out.path, media_type=out.media_type, filename=out.filename, cleanup=out.cleanup)
 
 
 # ---------------------------------------------------------------------- safety
@@ -352,6 +356,14 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         Where exports are written before they are sent (and deleted): default, the system's temporary folder.
     """
     settings = settings or Settings.from_env()
+    redact = _redactor(catalog)
+    jobs = JobManager(settings, temp_dir, redact)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await run_in_threadpool(jobs.shutdown)  # cancel running jobs, delete every job's folder
+
     open_docs = not settings.api_key_required  # with an API key, /openapi.json needs it too and /docs is off
     app = FastAPI(
         title="rastercover",
@@ -360,9 +372,11 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         openapi_url="/openapi.json" if open_docs else None,
         docs_url="/docs" if open_docs else None,
         redoc_url="/redoc" if open_docs else None,
+        lifespan=lifespan,
     )
     app.state.catalog, app.state.settings, app.state.temp_dir = catalog, settings, temp_dir
-    install_problem_handlers(app, _redactor(catalog))
+    app.state.jobs = jobs
+    install_problem_handlers(app, redact)
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -403,12 +417,12 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
     file_response = {200: {"description": "The exported file, as an attachment.", "content": {"*/*": {}}}}
 
     @api.get("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response)
-    async def export_get(id: Annotated[str, _ID], options: Annotated[ExportQuery, Query()]) -> FileResponse:
+    async def export_get(id: Annotated[str, _ID], options: Annotated[ExportQuery, Query()]) -> TempFileResponse:
         """Export the coverage (or a bbox / clipped piece of it) as a file attachment."""
         return await _run_export(catalog, settings, temp_dir, id, options)
 
     @api.post("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response)
-    async def export_post(id: Annotated[str, _ID], options: ExportBody) -> FileResponse:
+    async def export_post(id: Annotated[str, _ID], options: ExportBody) -> TempFileResponse:
         """Export as ``GET`` does, with the options in a JSON body (a GeoJSON clip object, bbox as a list)."""
         return await _run_export(catalog, settings, temp_dir, id, options)
 
@@ -419,6 +433,9 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
             return app.openapi()
 
     app.include_router(api)
+    busy = {**_ERRORS, 429: _PROBLEM}
+    app.include_router(rasterize_router(catalog, settings, jobs, temp_dir), dependencies=deps, responses=busy)
+    app.include_router(jobs_router(jobs), dependencies=deps, responses={**_ERRORS, 409: _PROBLEM})
     # ---- routers of other modules (WCS, the web page) are included here, behind the same API key
     _include_optional_routers(app, catalog, settings, deps)
     return app

@@ -10,10 +10,14 @@ exception                status  why
 NotFoundError            404     an id that names no coverage or layer of the catalogue
 Unauthorized             401     a missing or wrong API key
 TooLargeError            413     over a limit: pixels, clip vertices, request body size
+BusyError                429     too many jobs running and waiting (with ``Retry-After``)
+Conflict                 409     the resource is not in a state that has what was asked (a running job's
+                                 result)
 BadRequestError          400     a malformed parameter (``bbox`` not four numbers, a clip that is not WKT
                                  nor GeoJSON, a body that is not JSON)
 UnknownOptionError       400     an option that is not one of its choices (format, resampling...)
 UnknownMethodError       400     a method name that is not registered
+MissingColumnError       422     a value column or property the layer or the features do not have
 SourceError              500     a catalogue source that cannot be read: a server problem (logged; the
                                  detail is generic, it would name server paths)
 CRSError                 422     an unknown CRS, or one that cannot be used (well-formed, unusable)
@@ -21,6 +25,7 @@ GeometryError            422     an unusable geometry (a feature without one...)
 InputError               422     well-formed but unusable values: empty clip, clip or bbox outside the
                                  coverage, a band the coverage lacks, a type that cannot hold the values
 OutputError              500     should not happen in the service (logged)
+ProblemAnswer            any     a problem decided earlier, answered as it is (a failed job's own problem)
 anything else            500     logged with its traceback; the client gets a generic detail
 =======================  ======  ==========================================================================
 
@@ -47,6 +52,7 @@ from ..errors import (
     CRSError,
     GeometryError,
     InputError,
+    MissingColumnError,
     OutputError,
     SourceError,
     TooLargeError,
@@ -59,7 +65,10 @@ __all__ = [
     "PROBLEMS",
     "PROBLEM_MEDIA_TYPE",
     "BadRequestError",
+    "BusyError",
+    "Conflict",
     "Problem",
+    "ProblemAnswer",
     "Unauthorized",
     "install_problem_handlers",
     "problem_for",
@@ -81,6 +90,24 @@ class Unauthorized(Exception):
     """A missing or wrong API key (HTTP 401)."""
 
 
+class BusyError(Exception):
+    """Too many jobs running and waiting (HTTP 429, with ``Retry-After``): retry later."""
+
+    retry_after = 10
+
+
+class Conflict(Exception):
+    """The resource is not in a state that has what was asked (HTTP 409): e.g. the result of a running job."""
+
+
+class ProblemAnswer(Exception):
+    """A problem already decided (status and body), answered as it is: e.g. the problem that failed a job."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("detail", "")))
+        self.status, self.body = status, body
+
+
 class Problem(NamedTuple):
     """A row of :data:`PROBLEMS`: the class, its status, its ``type`` slug and ``title``; ``expose`` sends the
     exception's message as ``detail`` (otherwise a generic detail is sent, and the error is logged)."""
@@ -97,9 +124,12 @@ PROBLEMS: tuple[Problem, ...] = (
     Problem(NotFoundError, 404, "not-found", "Not found"),
     Problem(Unauthorized, 401, "unauthorized", "API key missing or wrong"),
     Problem(TooLargeError, 413, "too-large", "Request too large"),
+    Problem(BusyError, 429, "busy", "Too many jobs"),
+    Problem(Conflict, 409, "conflict", "Not available in this state"),
     Problem(BadRequestError, 400, "bad-request", "Malformed request"),
     Problem(UnknownOptionError, 400, "unknown-option", "Unknown option value"),
     Problem(UnknownMethodError, 400, "unknown-method", "Unknown method"),
+    Problem(MissingColumnError, 422, "missing-column", "No such column or property"),
     Problem(SourceError, 500, "source-error", "Catalogue source unreadable", expose=False),
     Problem(CRSError, 422, "crs", "Unusable coordinate reference system"),
     Problem(GeometryError, 422, "geometry", "Unusable geometry"),
@@ -118,6 +148,8 @@ def problem_for(exc: BaseException, redact: Callable[[str], str] | None = None) 
 
     ``redact`` rewrites an exposed detail (the service replaces catalogue sources by their ids).
     """
+    if isinstance(exc, ProblemAnswer):
+        return exc.status, dict(exc.body)
     row = next((p for p in PROBLEMS if isinstance(exc, p.cls)), _UNEXPECTED)
     if row.expose:
         detail = str(exc).splitlines()[0] if str(exc) else row.title
@@ -162,6 +194,8 @@ def install_problem_handlers(app: Any, redact: Callable[[str], str] | None = Non
     async def on_error(request, exc):
         status, body = problem_for(exc, redact)
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
+        if isinstance(exc, BusyError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem_response(status, body, headers)
 
     async def on_validation(request, exc):
@@ -182,6 +216,7 @@ def install_problem_handlers(app: Any, redact: Callable[[str], str] | None = Non
 
     for row in PROBLEMS:
         app.add_exception_handler(row.cls, on_error)
+    app.add_exception_handler(ProblemAnswer, on_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_error)

@@ -31,7 +31,11 @@ class Settings:
     max_body_bytes
         Size of a request body (413 above).
     max_jobs
-        Rasterize jobs running at once (others wait in the queue; 429 when the queue is full too).
+        Rasterize jobs running at once (others wait in the queue).
+    max_queued
+        Jobs waiting for a free slot at most (429 when ``max_jobs`` run and this many wait).
+    job_ttl
+        Seconds a finished job's result is kept for download before it is deleted.
     direct_pixels
         A rasterize request up to this many pixels is answered directly; larger ones become jobs (202).
     cors_origins
@@ -43,6 +47,8 @@ class Settings:
     max_vertices: int = 100_000
     max_body_bytes: int = 10 * 1024 * 1024
     max_jobs: int = 2
+    max_queued: int = 8
+    job_ttl: float = 3600.0
     direct_pixels: int = 4_000_000
     cors_origins: tuple[str, ...] = ()
 

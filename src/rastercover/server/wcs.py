@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
-from starlette.background import BackgroundTask
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..crs import as_crs, same_crs
 from ..errors import CRSError, InputError, RastercoverError, TooLargeError
 from ..formats import Format, available_formats, get_format
 from .catalog import Catalog, NotFoundError
+from .responses import TempFileResponse
 from .settings import Settings
 
 __all__ = ["WCSError", "wcs_router"]
@@ -366,7 +366,7 @@ class _CoverageRequest:
     subset_locator: str = "subset"
 
 
-def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest) -> Any:
+def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest, temp_dir: str | None = None) -> Any:
     from ..export import export_file
 
     try:
@@ -399,6 +399,7 @@ def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest) -> 
             crs=crs,
             resolution=resolution,
             max_pixels=settings.max_pixels,
+            dir=temp_dir,
         )
     except TooLargeError as exc:
         raise WCSError("InvalidParameterValue", str(exc), locator="scalesize", status=413) from None
@@ -408,12 +409,9 @@ def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest) -> 
         raise WCSError("InvalidParameterValue", str(exc)) from None
 
 
-def _file_response(exported: Any) -> FileResponse:
-    return FileResponse(
-        exported.path,
-        media_type=exported.media_type,
-        filename=exported.filename,
-        background=BackgroundTask(exported.cleanup),
+def _file_response(exported: Any) -> TempFileResponse:
+    return TempFileResponse(
+        exported.path, media_type=exported.media_type, filename=exported.filename, cleanup=exported.cleanup
     )
 
 
@@ -921,7 +919,7 @@ def wcs_router(catalog: Catalog, settings: Settings) -> APIRouter:
 
             def work() -> Any:
                 req = _getcoverage_100(catalog, p) if v1 else _getcoverage_201(catalog, p)
-                return _run_export(catalog, settings, req)
+                return _run_export(catalog, settings, req, getattr(request.app.state, "temp_dir", None))
 
             exported = await run_in_threadpool(work)
             return _file_response(exported)

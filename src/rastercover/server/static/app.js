@@ -1,8 +1,8 @@
 /* rastercover's web page: catalogue, map of footprints and previews, export form.
  *
- * Data comes from the JSON API: GET /coverages (id, title, bounds_wgs84 [w, s, e, n], crs, width, height,
- * bands) and GET /layers (id, title). An API key given in the page's URL (?api_key=...) is added to every
- * request the page makes. No external resources: Leaflet is served from /static/leaflet, and the map has no
+ * Data comes from the JSON API: GET /coverages (id, title, bounds_wgs84 [w, s, e, n], crs {label, ...},
+ * width, height, bands) and GET /layers (id, title). An API key given in the page's URL (?api_key=...) is
+ * added to every request the page makes. No external resources: Leaflet is served from /static/leaflet, and the map has no
  * base layer.
  */
 (function () {
@@ -69,12 +69,18 @@
     });
   }
 
+  // the API's crs is {label, epsg, wkt}; a plain string is shown as it is
+  function crsLabel(c) {
+    if (!c || !c.crs) return "";
+    return typeof c.crs === "object" ? c.crs.label || "" : String(c.crs);
+  }
+
   function addCoverage(c) {
     coverages[c.id] = c;
     var li = el("li", { "data-id": c.id });
     li.appendChild(el("strong", {}, c.title || c.id));
     var bands = Array.isArray(c.bands) ? c.bands.length : c.bands;
-    var facts = [c.id, c.crs || "", c.width && c.height ? c.width + " × " + c.height + " px" : "",
+    var facts = [c.id, crsLabel(c), c.width && c.height ? c.width + " × " + c.height + " px" : "",
       bands ? bands + " band" + (bands > 1 ? "s" : "") : ""].filter(Boolean).join(" · ");
     li.appendChild(el("div", { "class": "muted" }, facts));
     li.addEventListener("click", function () { selectCoverage(c.id); });
@@ -143,7 +149,7 @@
   document.getElementById("coverage").addEventListener("change", function () {
     var c = coverages[this.value];
     document.getElementById("bbox-crs-coverage").textContent =
-      "the coverage's CRS" + (c && c.crs ? " (" + c.crs + ")" : "");
+      "the coverage's CRS" + (crsLabel(c) ? " (" + crsLabel(c) + ")" : "");
     highlight(this.value);
   });
 

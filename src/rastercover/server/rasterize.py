@@ -1,0 +1,346 @@
+"""``POST /rasterize``: a vector coverage + a grid + methods → the raster file, directly or as a job.
+
+The request names its features either inline (``features``: a GeoJSON ``FeatureCollection``, ``Feature`` or
+geometry, with the numbers of ``value`` in a property) or as a catalogue layer (``layer``: a layer id of
+``/layers``, ``value`` one of its columns), and its grid either as a catalogue coverage to align with (``like``:
+pixel for pixel, the coverage's lattice and CRS) or explicitly (``grid``: CRS, bounds snapped to the
+resolution like ``gdal_rasterize -tap``, resolution). ``bbox`` (in ``bbox_crs``) or ``crop_to_features`` restrict
+the output to the grid's pixels meeting that box, on the same lattice. The methods, ``semantics``, ``invalid``,
+``dtype`` and ``nodata`` are those of :func:`rastercover.rasterize`; ``format`` any export format.
+
+Inline features are in ``crs``, else in the CRS their GeoJSON ``"crs"`` member names, else in the grid's CRS
+(the rule of an export's clip); inline features of which none meets the grid are refused (``422``: the usual
+cause is lon/lat coordinates without ``"crs": "EPSG:4326"``).
+
+Everything is checked before any work starts (``4xx`` at once, never a failed job for a typo); then a request
+of at most ``Settings.direct_pixels`` output pixels (bands included) is answered with the file, a larger one
+(or one sent with ``Prefer: respond-async``) becomes a job: ``202 Accepted`` with ``Location: /jobs/{id}``
+(see :mod:`rastercover.server.jobs`). Over ``Settings.max_pixels``: ``413``.
+
+Examples
+--------
+>>> import os, tempfile, numpy as np, rasterio
+>>> from affine import Affine
+>>> from fastapi.testclient import TestClient
+>>> from rastercover.server.app import create_app
+>>> from rastercover.server.catalog import Catalog
+>>> d = tempfile.mkdtemp()
+>>> with rasterio.open(os.path.join(d, "dem.tif"), "w", driver="GTiff", width=4, height=2, count=1,
+...                    dtype="uint8", crs="EPSG:32198", transform=Affine(10, 0, 0, 0, -10, 20)) as ds:
+...     ds.write(np.zeros((1, 2, 4), dtype="uint8"))
+>>> client = TestClient(create_app(Catalog.from_sources([d])))
+>>> square = {"type": "Polygon", "coordinates": [[[0, 0], [20, 0], [20, 20], [0, 20], [0, 0]]]}
+>>> body = {"features": {"type": "Feature", "properties": {"h": 7}, "geometry": square},
+...         "value": "h", "like": "dem", "methods": ["AREA_WEIGHTED_MEAN_OF_VALUES"]}
+>>> r = client.post("/rasterize", json=body)
+>>> r.status_code, r.headers["content-disposition"]
+(200, 'attachment; filename="rasterized.tif"')
+>>> with rasterio.MemoryFile(r.content) as f, f.open() as ds:
+...     ds.read(1).tolist()
+[[7.0, 7.0, -9999.0, -9999.0], [7.0, 7.0, -9999.0, -9999.0]]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import shapely
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..api import DEFAULT_METHODS, band_type, open_vector
+from ..api import rasterize as rasterize_to
+from ..crs import as_crs, crs_label, same_crs
+from ..errors import CRSError, InputError, TooLargeError
+from ..export import _bbox_in_coverage_crs, export_file, open_coverage
+from ..features import Features
+from ..formats import get_format
+from ..geojson import read_features
+from ..grid import Grid, Window
+from ..io.reproject import ReprojectedSource, distinct_values_of
+from ..io.vector_memory import MemoryVectorSource
+from ..methods import Method, resolve_methods
+from .catalog import Catalog
+from .jobs import Job, JobManager, ResultFile
+from .responses import TempFileResponse
+from .settings import Settings
+
+__all__ = ["GridSpec", "RasterizeBody", "rasterize_router"]
+
+
+# ---------------------------------------------------------------------- request
+class GridSpec(BaseModel):
+    """An explicit north-up grid: CRS, bounds (snapped outward to multiples of the resolution), resolution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crs: str = Field(description="The grid's CRS, e.g. EPSG:32198.", examples=["EPSG:32198"])
+    bounds: list[float] = Field(min_length=4, max_length=4, description="[xmin, ymin, xmax, ymax] in crs.")
+    resolution: float | list[float] = Field(description="Pixel size: R, or [XRES, YRES].")
+    tile_size: int = Field(256, ge=16, le=4096, description="Tile size of the computation (pixels).")
+
+
+class RasterizeBody(BaseModel):
+    """``POST /rasterize``: features (inline or a layer id) + a grid (a coverage id or explicit) + methods."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: dict[str, Any] | None = Field(
+        None, description="Inline features: a GeoJSON FeatureCollection, Feature or geometry (give this or layer)."
+    )
+    layer: str | None = Field(
+        None, description="A catalogue layer id (see /layers) to rasterize (give this or features).", max_length=200
+    )
+    value: str | None = Field(
+        None, description="The property (inline) or column (layer) holding the numbers the methods read."
+    )
+    crs: str | None = Field(
+        None, description="CRS of inline features (default: their GeoJSON crs member, else the grid's CRS)."
+    )
+    like: str | None = Field(
+        None, description="A catalogue coverage id: align the output with it pixel for pixel (or give grid).",
+        max_length=200,
+    )  # fmt: skip
+    grid: GridSpec | None = Field(None, description="An explicit grid (or give like).")
+    bbox: list[float] | None = Field(
+        None, min_length=4, max_length=4, description="Only the grid's pixels meeting [xmin, ymin, xmax, ymax]."
+    )
+    bbox_crs: str | None = Field(None, description="CRS of bbox (default: the grid's).")
+    crop_to_features: bool = Field(False, description="Only the grid's pixels meeting the features' bounds.")
+    methods: list[str] | str = Field(
+        list(DEFAULT_METHODS), description="Method names, one band each (see `rastercover methods`).",
+        examples=[["AREA_WEIGHTED_MEAN_OF_VALUES"]],
+    )  # fmt: skip
+    semantics: Literal["exact", "postgis"] = Field("exact", description="exact, or the results of ST_ExtractToRaster.")
+    invalid: Literal["fix", "error"] = Field("fix", description="Repair invalid polygons (fix) or refuse them.")
+    dtype: str = Field("float32", description="Band type (float32, float64, int16, uint8...).")
+    nodata: float | str = Field(-9999, description="Nodata value (a number, or nan for a float type).")
+    format: str = Field("gtiff", description="Output format key (gtiff, cog, aaigrid, png, netcdf...).")
+    zipped: bool | None = Field(None, description="Deliver as a zip with sidecars (default: the format's own).")
+    filename: str | None = Field(
+        None, description="Download name stem (default: rasterized).", pattern=r"^[A-Za-z0-9._-]{1,100}$"
+    )
+
+
+@dataclass
+class _Plan:
+    """A checked request: everything the work needs, nothing left to fail on user input but the data itself."""
+
+    source: Any
+    grid: Grid
+    methods: list[Method]
+    dtype: str
+    nodata: float
+    semantics: str
+    invalid: str
+    format: str
+    zipped: bool | None
+    name: str
+    describe: dict[str, Any]
+
+    @property
+    def pixels(self) -> int:
+        return self.grid.width * self.grid.height * len(self.methods)
+
+
+def _nodata(value: float | str) -> float:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise InputError(f"nodata {value!r} is not a number: give e.g. -9999 or nan") from None
+    return float(value)
+
+
+def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
+    geoms, values, declared = read_features(body.features, value=body.value, what="the features")
+    given = as_crs(body.crs)
+    if given is not None and declared is not None and not same_crs(given, declared):
+        raise CRSError(
+            f"the features' GeoJSON says they are in {crs_label(declared)} but crs is {crs_label(given)}: give one"
+        )
+    vertices = int(shapely.get_num_coordinates(geoms).sum())
+    if vertices > settings.max_vertices:
+        raise TooLargeError(
+            f"the features have {vertices} vertices, the limit is {settings.max_vertices}: simplify them, or "
+            "rasterize a catalogue layer (layer=) instead"
+        )
+    crs = given or declared or grid.crs
+    source = MemoryVectorSource(Features.from_arrays(geoms, values), crs, "the request's features", body.value)
+    if not same_crs(crs, grid.crs):
+        source = ReprojectedSource(source, grid.crs)
+    bounds = source.bounds
+    gx0, gy0, gx1, gy1 = grid.bounds
+    if bounds is None or bounds[0] > gx1 or bounds[2] < gx0 or bounds[1] > gy1 or bounds[3] < gy0:
+        where = (
+            "" if bounds is None else f" (their bounds in {crs_label(grid.crs)}: {tuple(round(v, 6) for v in bounds)})"
+        )
+        hint = "" if (given or declared) else '; lon/lat features need "crs": "EPSG:4326"'
+        raise InputError(
+            f"none of the features meets the grid {tuple(round(v, 6) for v in grid.bounds)}{where}: check their "
+            f"coordinates and CRS{hint}"
+        )
+    return source
+
+
+def _restrict(grid: Grid, bounds: tuple[float, ...], what: str) -> Grid:
+    window = grid.pixel_window(bounds)
+    if window is None:
+        raise InputError(f"{what} {tuple(round(v, 6) for v in bounds)} is outside the grid {grid.bounds}")
+    return grid if window == Window(0, 0, grid.width, grid.height) else grid.subgrid(window)
+
+
+def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _Plan:
+    """Check a request and resolve its ids, grid, source and methods (reads headers, never the features)."""
+    if (body.features is None) == (body.layer is None):
+        raise InputError("give the features either inline (features=GeoJSON) or as a catalogue layer (layer=ID)")
+    if (body.like is None) == (body.grid is None):
+        raise InputError("give the grid either as a coverage id to align with (like=ID) or explicitly (grid=)")
+    if body.layer is not None and body.crs is not None:
+        raise InputError("crs= is the CRS of inline features; a catalogue layer has its own")
+    fmt = get_format(body.format)
+    dt, nodata = band_type(body.dtype, _nodata(body.nodata))
+    if body.like is not None:
+        grid = catalog.coverage(body.like).open().grid
+    else:
+        spec = body.grid
+        grid = Grid.from_bounds(spec.bounds, spec.resolution, as_crs(spec.crs), spec.tile_size)
+    if grid.crs is None:
+        raise CRSError(f"coverage {body.like!r} has no CRS: it cannot be a rasterize grid")
+    if body.features is not None:
+        source = _inline_source(body, grid, settings)
+        origin = "inline features"
+    else:
+        entry = catalog.layer(body.layer)
+        source = open_vector(entry.source, layer=entry.layer, value=body.value)
+        if source.crs is None:
+            raise CRSError(f"layer {entry.id!r} has no CRS: it cannot be rasterized")
+        if not same_crs(source.crs, grid.crs):
+            source = ReprojectedSource(source, grid.crs)
+        origin = f"layer {entry.id}"
+    if body.bbox is not None:
+        grid = _restrict(grid, _bbox_in_coverage_crs(body.bbox, body.bbox_crs, grid.crs), "the bbox")
+    elif body.bbox_crs is not None:
+        raise InputError("bbox_crs= is the CRS of bbox=, which is missing")
+    if body.crop_to_features:
+        bounds = source.bounds
+        if bounds is None:
+            raise InputError("crop_to_features: the features have no extent")
+        grid = _restrict(grid, bounds, "the features' bounds")
+    specs = [body.methods] if isinstance(body.methods, str) else list(body.methods)
+    if not specs:
+        raise InputError("no method given: name at least one (see `rastercover methods`)")
+
+    def classes() -> np.ndarray:
+        if body.value is None:
+            raise InputError("one band per class needs a value property or column: give value=")
+        return distinct_values_of(source)
+
+    methods = resolve_methods(specs, classes)
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise InputError(f"a method is asked twice: {', '.join(names)}")
+    needs_value = [m.name for m in methods if m.needs_value]
+    if needs_value and body.value is None:
+        raise InputError(f"{', '.join(needs_value)} read(s) the features' values: name the property with value=")
+    plan = _Plan(
+        source, grid, methods, dt.name, nodata, body.semantics, body.invalid, fmt.key, body.zipped,
+        body.filename or "rasterized", {},
+    )  # fmt: skip
+    if plan.pixels > settings.max_pixels:
+        raise TooLargeError(
+            f"the output has {plan.pixels} pixels ({grid.width}x{grid.height} x {len(methods)} band(s)), the "
+            f"limit is {settings.max_pixels}: give a bbox=, crop_to_features=true, or fewer methods"
+        )
+    plan.describe = {
+        "request": {
+            "features": origin,
+            "grid": {"crs": crs_label(grid.crs), "bounds": [float(v) for v in grid.bounds],
+                     "width": grid.width, "height": grid.height},
+            "methods": names,
+            "format": fmt.key,
+            "pixels": plan.pixels,
+        }
+    }  # fmt: skip
+    return plan
+
+
+# ---------------------------------------------------------------------- work
+def run_plan(plan: _Plan, folder: str, job: Job | None = None) -> ResultFile:
+    """Rasterize ``plan`` into ``folder`` (then convert to its format); with a ``job``, report progress to it."""
+    tif = os.path.join(folder, f"{plan.name}.tif")
+    progress: Callable[[int], None] | None = None
+    if job is not None:
+        job.total, job.phase = plan.grid.n_tiles, "rasterizing"
+        progress = job.advance
+    rasterize_to(
+        plan.source,
+        plan.grid,
+        methods=plan.methods,
+        output=tif,
+        dtype=plan.dtype,
+        nodata=plan.nodata,
+        semantics=plan.semantics,
+        invalid=plan.invalid,
+        progress=progress,
+    )
+    if plan.format == "gtiff" and not plan.zipped:
+        return ResultFile(tif, f"{plan.name}.tif", get_format("gtiff").media_type)
+    if job is not None:
+        job.check()
+        job.phase = "encoding"
+    out = export_file(open_coverage(tif), format=plan.format, zipped=plan.zipped, name=plan.name, dir=folder)
+    os.remove(tif)
+    return ResultFile(out.path, out.filename, out.media_type)
+
+
+# ---------------------------------------------------------------------- HTTP
+def rasterize_router(catalog: Catalog, settings: Settings, jobs: JobManager, temp_dir: str | None = None) -> APIRouter:
+    """The ``POST /rasterize`` endpoint (jobs are run by ``jobs``; see :func:`.jobs.jobs_router` for /jobs)."""
+    router = APIRouter(tags=["rasterize"])
+
+    @router.post(
+        "/rasterize",
+        response_class=FileResponse,
+        responses={
+            200: {"description": "The raster file, as an attachment (small requests).", "content": {"*/*": {}}},
+            202: {"description": "A job was created (large requests): poll Location (/jobs/{id})."},
+        },
+    )
+    async def rasterize_endpoint(
+        body: RasterizeBody,
+        request: Request,
+        prefer: Annotated[str | None, Header(description="respond-async: always answer with a job.")] = None,
+    ) -> Response:
+        """Rasterize features (inline GeoJSON or a catalogue layer) onto a grid with methods; the file or a job."""
+        plan = await run_in_threadpool(plan_request, body, catalog, settings)
+        wants_async = prefer is not None and "respond-async" in prefer.lower()
+        if plan.pixels > settings.direct_pixels or wants_async:
+            job = jobs.submit(lambda j: run_plan(plan, j.folder, j), title="rasterize", info=plan.describe)
+            base = request.scope.get("root_path", "")
+            headers = {"Location": f"{base}/jobs/{job.id}"}
+            if wants_async:
+                headers["Preference-Applied"] = "respond-async"
+            return JSONResponse(job.describe(base), status_code=202, headers=headers)
+        folder = tempfile.mkdtemp(prefix="rastercover-rasterize-", dir=temp_dir)
+        try:
+            out = await run_in_threadpool(run_plan, plan, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return TempFileResponse(
+            out.path,
+            media_type=out.media_type,
+            filename=out.filename,
+            cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
+        )
+
+    return router
