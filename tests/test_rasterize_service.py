@@ -381,3 +381,42 @@ def test_openapi_documents_rasterize_and_jobs(client):
     assert {"200", "202", "413"} <= set(responses)
     assert "delete" in spec["paths"]["/jobs/{id}"]
     assert json.dumps(spec)  # serialisable
+
+
+# ---------------------------------------------------------------------------------------------- PostGIS, real data
+def test_a_postgis_layer_on_a_postgis_coverage(pg_url, pg_conn, served, temp):
+    from tests.pgload import load_features
+    from tests.test_postgis_io import tile_raster_in_sql
+
+    tile_raster_in_sql(pg_conn, "dem_svc", str(served / "dem.tif"), 16)
+    load_features(pg_conn, "zones_svc", np.array(POLYS, dtype=object), VALUES, value_column="h")
+    cat = Catalog.from_sources([f"{pg_url}?table=dem_svc", f"{pg_url}?table=zones_svc"])
+    c = TestClient(create_app(cat, Settings(), temp_dir=str(temp)))
+    r = c.post("/rasterize", json={"layer": "zones_svc", "value": "h", "like": "dem_svc", "methods": METHODS})
+    assert r.status_code == 200, r.text
+    _, transform, data, _, _ = _read(r.content)
+    want_t, want = _api(served, str(served / "zones.gpkg"), value="h")
+    assert transform == want_t
+    np.testing.assert_array_equal(data, want)
+    # the client's value name reaches SQL only as a quoted identifier: a hostile one is just a missing column
+    body = {"layer": "zones_svc", "value": 'h"; DROP TABLE zones_svc; --', "like": "dem_svc", "methods": METHODS}
+    _problem(c.post("/rasterize", json=body), 422)
+    assert pg_conn.execute("SELECT count(*) FROM zones_svc").fetchone()[0] == 3
+
+
+def test_real_data_job_alaska_trees_on_the_shaded_relief(realdata, temp):
+    """VMap0 tree polygons (444, NAD27 Albers in US feet) onto the 1754 x 1394 Alaska relief (EPSG:2964): a job."""
+    folder = realdata / "alaska_vmap0"
+    methods = ["PROPORTION_OF_COVERED_AREA", "COUNT_OF_POLYGONS"]
+    app = create_app(Catalog.from_sources([folder]), Settings(), temp_dir=str(temp))
+    with TestClient(app) as c:
+        r = c.post("/rasterize", json={"layer": "trees", "like": "sr_50m_alaska_nad", "methods": methods})
+        assert r.status_code == 202, r.text  # 4.9 million pixels: over direct_pixels
+        job = c.app.state.jobs.wait(r.json()["id"], timeout=300)
+        status = c.get(f"/jobs/{job.id}").json()
+        assert status["status"] == "successful", status
+        assert status["progress"]["done"] == status["progress"]["total"] > 0
+        _, transform, data, _, _ = _read(c.get(f"/jobs/{job.id}/result").content)
+    want = rastercover.rasterize(str(folder / "trees.shp"), folder / "SR_50M_alaska_nad.tif", methods=methods)
+    np.testing.assert_array_equal(data, want.values)
+    assert 0.02 < float((data[0] > 0).mean()) < 0.9  # trees cover a real part of the state
