@@ -139,7 +139,12 @@ def test_lon_lat_features_with_their_crs_member_are_reprojected(client, served):
     ll = [shapely.transform(p, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1]))) for p in POLYS]
     r = client.post("/rasterize", json={"features": _fc(ll, crs="EPSG:4326"), "value": "h", "like": "dem"})
     assert r.status_code == 200, r.text
-    want_t, want = _api(served, list(zip(ll, VALUES, strict=True)), assume_crs="EPSG:4326", methods=list(rastercover.api.DEFAULT_METHODS))
+    want_t, want = _api(
+        served,
+        list(zip(ll, VALUES, strict=True)),
+        assume_crs="EPSG:4326",
+        methods=list(rastercover.api.DEFAULT_METHODS),
+    )
     np.testing.assert_array_equal(_read(r.content)[2], want)
     # the same with crs= instead of the member
     r2 = client.post("/rasterize", json={"features": _fc(ll), "crs": "EPSG:4326", "value": "h", "like": "dem"})
@@ -164,7 +169,13 @@ def test_explicit_grid(client, served):
 
 def test_bbox_and_crop_to_features_keep_the_lattice(client, served):
     full = _api(served)[1]
-    body = {"features": _fc(), "value": "h", "like": "dem", "methods": METHODS, "bbox": [X0 + 95, Y0 + 61, X0 + 400, Y0 + 299]}
+    body = {
+        "features": _fc(),
+        "value": "h",
+        "like": "dem",
+        "methods": METHODS,
+        "bbox": [X0 + 95, Y0 + 61, X0 + 400, Y0 + 299],
+    }
     r = client.post("/rasterize", json=body)
     assert r.status_code == 200, r.text
     _, transform, data, _, _ = _read(r.content)
@@ -237,7 +248,9 @@ def test_validation_refusals(client):
     assert client.post("/rasterize", json={**base, "sql": "DROP TABLE x"}).status_code == 422  # no extra fields
     assert client.post("/rasterize", json={**base, "filename": "../../etc/passwd"}).status_code == 422
     assert client.post("/rasterize", json={**base, "semantics": "fuzzy"}).status_code == 422
-    assert client.post("/rasterize", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    assert (
+        client.post("/rasterize", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    )
     _problem(client.post("/rasterize", json={**base, "layer": None, "features": None, "like": "../dem"}), 422)
     # a layer id that is a path or SQL is just an unknown id
     _problem(client.post("/rasterize", json={"layer": "/etc/passwd", "like": "dem"}), 404)
