@@ -339,3 +339,50 @@ def test_serve_without_fastapi(served, monkeypatch, capsys):
 
 def test_wgs84_bounds_are_finite(client):
     assert all(math.isfinite(v) for v in client.get("/coverages/dem").json()["bounds_wgs84"])
+
+
+# ---------------------------------------------------------------------- found by tests/test_fuzz_api.py (were 500s)
+def test_export_huge_resolution_is_one_pixel(client):
+    """An output pixel so large that its area overflows floats (was OverflowError in warp_chunk: 500)."""
+    r = client.get("/coverages/dem/export", params={"resolution": "1e200"})
+    assert r.status_code == 200, r.text
+    _, transform, data, _ = _read(r.content)
+    assert data.shape == (1, 1, 1) and transform.a == 1e200
+
+
+def test_export_clip_with_infinite_coordinates_is_422(client):
+    """WKT numbers past the float range parse as inf (was a GEOS error in make_valid: 500)."""
+    body = _problem(client.post("/coverages/dem/export", json={"clip": "POLYGON((0 0,1e400 0,0 1,0 0))"}), 422)
+    assert "not finite" in body["detail"] and "give finite ones" in body["detail"]
+
+
+def test_export_clip_buffer_past_the_float_range(tmp_path):
+    """A buffer that makes the clip cover everything, in pixels past the float range (0.01° pixels, a 1e308 buffer;
+    was OverflowError in _geometry_window: 500): the whole grid."""
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(
+        tmp_path / "fine.tif", "w", driver="GTiff", width=6, height=4, count=1, dtype="uint8", crs="EPSG:4326",
+        transform=Affine(0.01, 0, -72, 0, -0.01, 47),
+    ) as ds:  # fmt: skip
+        ds.write(np.ones((1, 4, 6), dtype="uint8"))
+    client = TestClient(create_app(Catalog.from_sources([tmp_path]), Settings()))
+    clip = "POLYGON((-72 46.99,-71.99 46.99,-71.99 47,-72 46.99))"
+    r = client.post("/coverages/fine/export", json={"clip": clip, "buffer": 1e308})
+    assert r.status_code == 200, r.text
+    assert _read(r.content)[2].shape == (1, 4, 6)
+
+
+def test_export_clip_buffer_that_geos_cannot_compute_is_422(client):
+    """Coordinates near the float limit make GEOS's buffer fail (was a GEOSException: 500)."""
+    params = {"clip": "POLYGON((0 0,1e308 0,0 1e308,0 0))", "buffer": "-10"}
+    body = _problem(client.get("/coverages/dem/export", params=params), 422)
+    assert body["type"].endswith(":geometry") and "cannot be buffered by -10" in body["detail"]
+
+
+def test_export_clip_too_large_to_reproject_is_422(client):
+    """Edges longer than floats hold cannot be cut before reprojection (was a GEOSException in segmentize: 500)."""
+    body = {"clip": "POLYGON((0 0,1e308 0,0 1e308,0 0))", "clip_crs": "EPSG:4326"}
+    detail = _problem(client.post("/coverages/dem/export", json=body), 422)["detail"]
+    assert "cannot be cut into short edges to reproject it" in detail and "coordinates are too large" in detail

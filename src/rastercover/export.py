@@ -54,7 +54,7 @@ import shapely
 from affine import Affine
 
 from .crs import CRS, as_crs, crs_label, same_crs
-from .errors import CRSError, InputError, OutputError, SourceError, TooLargeError
+from .errors import CRSError, GeometryError, InputError, OutputError, SourceError, TooLargeError
 from .formats import Format, driver_available, format_for_path, get_format
 from .geojson import read_geometry
 from .grid import Grid, Window
@@ -259,8 +259,13 @@ def _prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: floa
     src = given or declared
     if geom.is_empty:
         raise InputError("the clip geometry is empty")
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise InputError("the clip has coordinates that are not finite numbers (nan, inf, 1e400): give finite ones")
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+        try:
+            geom = shapely.make_valid(geom)
+        except shapely.errors.GEOSException as exc:  # GEOS overflows on coordinates near the float limits
+            raise GeometryError(f"the clip is invalid and cannot be repaired ({exc}): give a valid geometry") from None
     if src is not None and not same_crs(src, cov_crs):
         if cov_crs is None:
             raise CRSError(f"the clip is in {crs_label(src)} but the coverage has no CRS to reproject it to")
@@ -271,9 +276,14 @@ def _prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: floa
     if buffer:
         if not math.isfinite(buffer):
             raise InputError(f"buffer {buffer!r} is not a finite distance")
-        geom = geom.buffer(buffer)
+        try:
+            geom = geom.buffer(buffer)
+        except shapely.errors.GEOSException as exc:  # GEOS overflows on coordinates near the float limits
+            raise GeometryError(f"the clip cannot be buffered by {buffer:g} ({exc}): check its coordinates") from None
         if geom.is_empty:
             raise InputError(f"a buffer of {buffer:g} makes the clip empty (it shrinks it to nothing)")
+        if not np.isfinite(geom.bounds).all():
+            raise InputError(f"a buffer of {buffer:g} overflows the clip's coordinates: give a smaller buffer")
     return geom
 
 
@@ -301,7 +311,10 @@ def _bbox_in_coverage_crs(bbox: Sequence[float], bbox_crs: Any, cov_crs: CRS | N
 def _geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
     """Pixels of ``grid`` inside the geometry's bounds in pixel space (``rasterio.features.geometry_window``)."""
     xy = shapely.get_coordinates(geom)
-    cols, rows = grid.to_pixel(xy[:, 0], xy[:, 1])
+    with np.errstate(over="ignore"):  # a clip far larger than the grid (buffer=1e300): clamped below
+        cols, rows = grid.to_pixel(xy[:, 0], xy[:, 1])
+    # only the part over the grid matters (the window is intersected with it): clamp, so that floor/ceil stay finite
+    cols, rows = np.clip(cols, -1, grid.width + 1), np.clip(rows, -1, grid.height + 1)
     c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
     r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
     c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)  # a vertical or horizontal line: one pixel wide

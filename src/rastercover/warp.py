@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 
 from .crs import CRS, as_crs, crs_label, same_crs
-from .errors import CRSError, InputError, UnknownOptionError
+from .errors import CRSError, GeometryError, InputError, UnknownOptionError
 from .grid import Grid, Window
 
 __all__ = ["RESAMPLING", "check_resampling", "parse_resolution", "reproject_geometry", "warp_chunk", "warp_grid"]
@@ -99,7 +99,12 @@ def reproject_geometry(geom: shapely.Geometry, src: CRS, dst: CRS, *, step: floa
     [-193619, 226139]
     """
     if step is not None and step > 0:
-        geom = shapely.segmentize(geom, step)
+        try:
+            geom = shapely.segmentize(geom, step)
+        except shapely.errors.GEOSException as exc:  # edges longer than floats hold (coordinates near 1e308)
+            raise GeometryError(
+                f"the geometry cannot be cut into short edges to reproject it ({exc}): its coordinates are too large"
+            ) from None
     tr = _transformer(src, dst)
 
     def fn(xy: np.ndarray) -> np.ndarray:
@@ -230,6 +235,8 @@ def warp_chunk(
         return None
     # kernel reach, widened when one output pixel spans several source pixels
     scale = math.sqrt(out.pixel_area / grid.pixel_area) if same_crs(out.crs, grid.crs) else _scale(sc, sr, chunk)
+    if not math.isfinite(scale):  # an output pixel too large for floats (resolution=1e200): it spans the source
+        scale = float(grid.width + grid.height)
     pad = RESAMPLING[resampling] * max(1, math.ceil(scale)) + 1
     c0, c1 = math.floor(sc[ok].min()) - pad, math.ceil(sc[ok].max()) + pad
     r0, r1 = math.floor(sr[ok].min()) - pad, math.ceil(sr[ok].max()) + pad
