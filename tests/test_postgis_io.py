@@ -603,3 +603,42 @@ def test_the_seed_clip_landcover_by_the_buffered_envelope_of_burned_area_2(pg_ur
         capsys,
     )
     assert code == 2 and "no feature has id = 7" in err and not (tmp_path / "x.tif").exists()
+
+
+def test_workers_insert_their_own_tiles_and_the_table_equals_a_single_process_table(
+    pg_url, pg_conn, ref_grid, monkeypatch
+):
+    import rastercover.io.sink_postgis as sink_mod
+
+    geoms, values = random_stands(14, n=80)
+    load_features(pg_conn, "stands_wtiles", geoms, values)
+    src = loc(pg_url, "stands_wtiles")
+    for table in ("wtiles_one", "wtiles_two"):
+        pg_conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+    methods = ["AREA_WEIGHTED_MEAN_OF_VALUES", "COUNT_OF_VALUES_AT_PIXEL_CENTROID"]
+    kw = dict(value="value", methods=methods, block_pixels=1600)
+    one = rastercover.rasterize(src, ref_grid, output=loc(pg_url, "wtiles_one"), **kw)
+    encoded_here = []
+    original = sink_mod.PostgisRasterSink._encode
+    monkeypatch.setattr(
+        sink_mod.PostgisRasterSink, "_encode", lambda self, t, d: (encoded_here.append(t), original(self, t, d))
+    )
+    two = rastercover.rasterize(src, ref_grid, output=loc(pg_url, "wtiles_two"), workers=2, **kw)
+    assert encoded_here == []  # every tile went in from a worker's own connection
+    assert one.tiles_written == two.tiles_written == 9
+    rows = [
+        pg_conn.execute(
+            sql.SQL("SELECT rid, ST_AsBinary(rast)::bytea FROM {} ORDER BY rid").format(sql.Identifier(t))
+        ).fetchall()
+        for t in ("wtiles_one", "wtiles_two")
+    ]
+    assert [r[0] for r in rows[0]] == list(range(1, 10))
+    assert rows[0] == rows[1]
+    meta = "SELECT srid, scale_x, blocksize_x, num_bands, pixel_types, nodata_values FROM raster_columns "
+    assert (
+        pg_conn.execute(meta + "WHERE r_table_name = 'wtiles_one'").fetchone()
+        == pg_conn.execute(meta + "WHERE r_table_name = 'wtiles_two'").fetchone()
+    )
+    a = PostgisRasterCoverage(loc(pg_url, "wtiles_two")).read(Window(0, 0, 100, 100))
+    want = rastercover.rasterize(list(zip(geoms, values)), ref_grid, methods=methods, assume_crs=CRS).values
+    np.testing.assert_array_equal(a, want)

@@ -27,6 +27,7 @@ from .features import Features
 from .formats import FORMATS, Format, available_formats, format_for_path, get_format
 from .grid import Grid, Tile, Window
 from .io import FileCoverage, FileVectorSource, MemoryVectorSource
+from .lazy import rasterize_lazy
 from .methods import EMPTY_NODATA, Hits, Kind, Method, available_methods, get_method, register
 
 __version__ = "0.1.0"
@@ -74,5 +75,6 @@ __all__ = [
     "open_grid",
     "open_vector",
     "rasterize",
+    "rasterize_lazy",
     "register",
 ]

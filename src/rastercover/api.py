@@ -23,6 +23,7 @@ import numpy as np
 
 from .crs import as_crs, crs_label, same_crs
 from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, Semantics, run
+from .engine.distributed import check_executor, require_dask
 from .errors import CRSError, InputError
 from .grid import Grid
 from .io import (
@@ -33,6 +34,8 @@ from .io import (
     ReprojectedSource,
     TileFolderSink,
 )
+from .io.atomic import check_target
+from .io.coverage_zarr import is_zarr_path
 from .io.pg import is_pg_location
 from .io.reproject import distinct_values_of
 from .methods import Method, available_methods, get_method, resolve_methods
@@ -53,12 +56,13 @@ class RasterizeResult:
     dtype: str
     nodata: float
     tiles_written: int
+    cog: str | None = None
 
     def __str__(self) -> str:
         return (
             f"{self.path}: {self.format}, {self.grid.width}x{self.grid.height} px, {len(self.bands)} band(s) "
             f"{', '.join(self.bands)} ({self.dtype}, nodata {self.nodata:g}), {self.tiles_written} tile(s), "
-            f"{crs_label(self.grid.crs)}"
+            f"{crs_label(self.grid.crs)}" + (f"; COG {self.cog}" if self.cog else "")
         )
 
 
@@ -147,81 +151,23 @@ def band_type(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
     return dt, nodata
 
 
-def rasterize(
+def _build_job(
     source: Any,
     grid: Grid | str | os.PathLike,
     *,
-    layer: str | int | None = None,
-    value: str | None = None,
-    where: str | None = None,
-    methods: str | Method | Sequence[str | Method] = DEFAULT_METHODS,
-    extent: str | Extent = "full",
-    output: str | os.PathLike | None = None,
-    workers: int = 1,
-    dtype: Any = "float32",
-    nodata: float = -9999,
-    tile_size: Any = None,
-    assume_crs: Any = None,
-    cog: bool = False,
-    overwrite: bool = False,
-    invalid: str | InvalidPolicy = "fix",
-    semantics: str | Semantics = "exact",
-    progress: Callable[[int], None] | None = None,
-    block_pixels: int = DEFAULT_BLOCK_PIXELS,
-    if_exists: str | None = None,
-    resume: bool = False,
-):
-    """Rasterize a vector coverage onto ``grid``, one band per method, tile by tile.
-
-    Parameters
-    ----------
-    source
-        A vector file path (any OGR format), a GeoDataFrame, ``(geometry, value)`` pairs, or a source object.
-    grid
-        A :class:`Grid`, a reference raster file, a folder/VRT of aligned tiles, or a PostGIS raster table
-        (``postgresql://host/db?table=schema.name``: its tiles, tile size and SRID).
-    layer, value, where
-        Layer of a multi-layer file, numeric value column, attribute filter: OGR SQL for a file, an SQL boolean
-        expression for a PostGIS table (the one piece of SQL a user supplies; it runs with the connecting
-        role's rights).
-    methods
-        Method names (see ``rastercover methods``); one band each, described by the method name.
-    extent
-        ``"full"``: every tile of the grid; ``"touched"``: only tiles the features intersect.
-    output
-        None: return an ``xarray.DataArray`` (band, y, x). A path ending in ``.tif``/``.tiff``: one GeoTIFF.
-        A ``postgresql://host/db?table=schema.name`` location: a PostGIS raster table (one row per tile, rids
-        of the reference table when the grid came from one, raster constraints and a GiST index).
-        Any other path: a tile folder (``r{row}_c{col}.tif`` + ``index.vrt``).
-    workers
-        Number of local processes; results are identical for any number.
-    dtype, nodata
-        Band type and nodata value (default float32, -9999).
-    tile_size
-        Override the grid's tile size (``N``, ``(W, H)`` or ``"WxH"``).
-    assume_crs
-        CRS of features that carry none (a file with a CRS keeps its own).
-    cog
-        With a ``.tif`` output, write a Cloud Optimized GeoTIFF with overviews.
-    overwrite
-        Replace an existing output.
-    invalid
-        ``"fix"`` (repair invalid polygons with ``make_valid``) or ``"error"``.
-    semantics
-        ``"exact"`` (default: what the method names promise, spec section 2) or ``"postgis"`` (the results of
-        PostGIS Add-ons' ``ST_ExtractToRaster`` for its 15 methods, quirks included, spec section 4).
-    progress
-        Called with the number of tiles finished, block by block.
-    if_exists
-        For a PostGIS output that exists: ``"fail"`` (default; ``"replace"`` with ``overwrite=True``),
-        ``"replace"`` or ``"append"``.
-    resume
-        For a PostGIS output: continue the partial table of an interrupted run, computing only missing tiles.
-
-    Returns
-    -------
-    xarray.DataArray or RasterizeResult
-    """
+    layer: str | int | None,
+    value: str | None,
+    where: str | None,
+    methods: str | Method | Sequence[str | Method],
+    extent: str | Extent,
+    dtype: Any,
+    nodata: float,
+    tile_size: Any,
+    assume_crs: Any,
+    invalid: str | InvalidPolicy,
+    semantics: str | Semantics,
+) -> tuple[Job, Any, Any]:
+    """Check the options, open the grid and the source: the job, and the reference table's rids and SRID."""
     specs = [methods] if isinstance(methods, str | Method) else list(methods)
     if not specs:
         raise InputError("no method given: name at least one (see `rastercover methods`)")
@@ -269,9 +215,128 @@ def rasterize(
         _ = src.bounds  # fail now, not in a worker, when the CRSs cannot be bridged
     elif as_crs(src.crs) is None:
         raise CRSError(f"{src.describe()}: unknown CRS")
+    return Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics), ref_rids, ref_srid
 
-    if (if_exists is not None or resume) and not is_pg_location(output):
-        raise InputError("if_exists= and resume= apply to PostGIS outputs (postgresql://...); use overwrite= for files")
+
+def rasterize(
+    source: Any,
+    grid: Grid | str | os.PathLike,
+    *,
+    layer: str | int | None = None,
+    value: str | None = None,
+    where: str | None = None,
+    methods: str | Method | Sequence[str | Method] = DEFAULT_METHODS,
+    extent: str | Extent = "full",
+    output: str | os.PathLike | None = None,
+    workers: int = 1,
+    dtype: Any = "float32",
+    nodata: float = -9999,
+    tile_size: Any = None,
+    assume_crs: Any = None,
+    cog: bool | str | os.PathLike = False,
+    overwrite: bool = False,
+    invalid: str | InvalidPolicy = "fix",
+    semantics: str | Semantics = "exact",
+    progress: Callable[[int], None] | None = None,
+    block_pixels: int = DEFAULT_BLOCK_PIXELS,
+    if_exists: str | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    scheduler: Any = None,
+    notify: Callable[[str], None] | None = None,
+):
+    """Rasterize a vector coverage onto ``grid``, one band per method, tile by tile.
+
+    Parameters
+    ----------
+    source
+        A vector file path (any OGR format), a GeoDataFrame, ``(geometry, value)`` pairs, or a source object.
+    grid
+        A :class:`Grid`, a reference raster file, a folder/VRT of aligned tiles, or a PostGIS raster table
+        (``postgresql://host/db?table=schema.name``: its tiles, tile size and SRID).
+    layer, value, where
+        Layer of a multi-layer file, numeric value column, attribute filter: OGR SQL for a file, an SQL boolean
+        expression for a PostGIS table (the one piece of SQL a user supplies; it runs with the connecting
+        role's rights).
+    methods
+        Method names (see ``rastercover methods``); one band each, described by the method name.
+    extent
+        ``"full"``: every tile of the grid; ``"touched"``: only tiles the features intersect.
+    output
+        None: return an ``xarray.DataArray`` (band, y, x). A path ending in ``.tif``/``.tiff``: one GeoTIFF.
+        A ``postgresql://host/db?table=schema.name`` location: a PostGIS raster table (one row per tile, rids
+        of the reference table when the grid came from one, raster constraints and a GiST index).
+        A path ending in ``.zarr``: a Zarr store (one array chunked by tiles, see :mod:`rastercover.io.sink_zarr`).
+        Any other path: a tile folder (``r{row}_c{col}.tif`` + ``index.vrt``).
+    workers
+        Number of local processes (with ``executor="dask"`` and no scheduler: of the local Dask cluster's
+        worker processes); results are identical for any number.
+    dtype, nodata
+        Band type and nodata value (default float32, -9999).
+    tile_size
+        Override the grid's tile size (``N``, ``(W, H)`` or ``"WxH"``).
+    assume_crs
+        CRS of features that carry none (a file with a CRS keeps its own).
+    cog
+        With a ``.tif`` output, ``True`` writes a Cloud Optimized GeoTIFF with overviews. With a tile folder,
+        ``.zarr`` or PostGIS output, a ``.tif`` path: after the run the whole output is assembled into that COG
+        (overviews: nearest for categorical methods, average otherwise).
+    overwrite
+        Replace an existing output.
+    invalid
+        ``"fix"`` (repair invalid polygons with ``make_valid``) or ``"error"``.
+    semantics
+        ``"exact"`` (default: what the method names promise, spec section 2) or ``"postgis"`` (the results of
+        PostGIS Add-ons' ``ST_ExtractToRaster`` for its 15 methods, quirks included, spec section 4).
+    progress
+        Called with the number of tiles finished, block by block.
+    if_exists
+        For a PostGIS output that exists: ``"fail"`` (default; ``"replace"`` with ``overwrite=True``),
+        ``"replace"`` or ``"append"``.
+    resume
+        For a PostGIS table, a tile folder or a ``.zarr`` store: continue what an interrupted run left,
+        computing only missing tiles. A PostGIS run always leaves its partial table; a tile folder or store
+        is built in place as ``.{name}.partial`` beside the output, kept when a ``resume=True`` run fails
+        (see :mod:`rastercover.io.resume`).
+    executor
+        ``"local"`` (this process, or ``workers`` local processes) or ``"dask"``: blocks of tiles run on a Dask
+        cluster (``pip install 'rastercover[dask]'``), results identical bit for bit. Workers read their blocks'
+        features from the source themselves; a tile folder output is written by the workers when they see it
+        (a shared file system), else by this process.
+    scheduler
+        With ``executor="dask"``: the scheduler's address (``tcp://HOST:PORT``) or a ``distributed.Client``;
+        None starts a local cluster of ``workers`` processes for the run. See :func:`rastercover.rasterize_lazy`
+        for a lazy dask-backed result.
+    notify
+        Called with one-line messages about the run (the Dask dashboard link, when there is one).
+
+    Returns
+    -------
+    xarray.DataArray or RasterizeResult
+    """
+    executor = check_executor(executor, scheduler)
+    if executor == "dask":
+        require_dask()
+    job, ref_rids, ref_srid = _build_job(
+        source,
+        grid,
+        layer=layer,
+        value=value,
+        where=where,
+        methods=methods,
+        extent=extent,
+        dtype=dtype,
+        nodata=nodata,
+        tile_size=tile_size,
+        assume_crs=assume_crs,
+        invalid=invalid,
+        semantics=semantics,
+    )
+    grid, method_list, dt, nodata = job.grid, list(job.methods), job.dtype, job.nodata
+
+    resampling = "nearest" if all(m.categorical for m in method_list) else "average"
+    cog_path = _check_file_options(output, cog, if_exists, resume, overwrite)
+    cog = cog is True
     if output is None:
         sink = MemorySink()
         fmt = "memory"
@@ -279,7 +344,7 @@ def rasterize(
         from .io.sink_postgis import PostgisRasterSink
 
         if cog:
-            raise InputError("cog=True needs a .tif output, not a PostGIS table")
+            raise InputError("cog=True needs a .tif output; beside a PostGIS table, name the COG: cog='OUT.tif'")
         sink = PostgisRasterSink(
             output,
             if_exists=if_exists or ("replace" if overwrite else "fail"),
@@ -291,16 +356,60 @@ def rasterize(
     else:
         out = os.fspath(output)
         if out.lower().endswith((".tif", ".tiff")):
-            resampling = "nearest" if all(m.categorical for m in method_list) else "average"
             sink = GeoTiffSink(out, cog=cog, overview_resampling=resampling, overwrite=overwrite)
             fmt = "COG" if cog else "GeoTIFF"
         else:
             if cog:
-                raise InputError("cog=True needs a .tif output; a tile folder holds one GeoTIFF per tile")
-            sink = TileFolderSink(out, overwrite=overwrite)
-            fmt = "tile folder"
-    job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics)
-    result, written = run(job, sink, workers=workers, block_pixels=block_pixels, progress=progress)
+                raise InputError("cog=True needs a .tif output; beside a tile folder or .zarr: cog='OUT.tif'")
+            if is_zarr_path(out):
+                from .io.sink_zarr import ZarrSink
+
+                sink = ZarrSink(out, overwrite=overwrite, resume=resume)
+                fmt = "Zarr store"
+            else:
+                sink = TileFolderSink(out, overwrite=overwrite, resume=resume)
+                fmt = "tile folder"
+    result, written = run(
+        job,
+        sink,
+        workers=workers,
+        executor=executor,
+        scheduler=scheduler,
+        block_pixels=block_pixels,
+        progress=progress,
+        notify=notify,
+    )
     if output is None:
         return result
-    return RasterizeResult(result, fmt, grid, tuple(m.name for m in method_list), dt.name, nodata, written)
+    if cog_path is not None:  # the whole output, assembled into one COG with overviews
+        from .export import export
+
+        export(result, cog_path, format="cog", overview_resampling=resampling, overwrite=overwrite)
+    return RasterizeResult(
+        result, fmt, grid, tuple(m.name for m in method_list), dt.name, nodata, written, cog=cog_path
+    )
+
+
+def _check_file_options(output: Any, cog: Any, if_exists: str | None, resume: bool, overwrite: bool) -> str | None:
+    """Check ``cog=``, ``if_exists=`` and ``resume=`` against the output; return the COG to assemble, if any."""
+    pg = is_pg_location(output)
+    tif = output is not None and not pg and os.fspath(output).lower().endswith((".tif", ".tiff"))
+    if if_exists is not None and not pg:
+        raise InputError("if_exists= applies to PostGIS outputs (postgresql://...); use overwrite= for files")
+    if resume and (output is None or tif):
+        raise InputError(
+            "resume= applies to PostGIS tables, tile folders and .zarr stores; a GeoTIFF or an in-memory result "
+            "is written in one go (write a tile folder or .zarr to resume, with cog='OUT.tif' for one file)"
+        )
+    if not isinstance(cog, str | os.PathLike):
+        return None
+    cog_path = os.fspath(cog)
+    if output is None or tif:
+        raise InputError(
+            f"cog={cog_path!r} assembles a COG from a tile folder, .zarr or PostGIS output; with a .tif output "
+            "pass cog=True, in memory write the DataArray yourself"
+        )
+    if not cog_path.lower().endswith((".tif", ".tiff")):
+        raise InputError(f"cog={cog_path!r}: name the COG with a .tif extension")
+    check_target(cog_path, overwrite=overwrite)
+    return cog_path

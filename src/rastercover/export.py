@@ -60,6 +60,7 @@ from .geojson import read_geometry
 from .grid import Grid, Window
 from .io.atomic import check_target, commit, discard, temporary_sibling
 from .io.coverage_file import FileCoverage
+from .io.coverage_zarr import ZarrCoverage, is_zarr_path
 from .io.gtiff import gtiff_profile
 from .io.pg import is_pg_location
 from .pixel_values import ByteScale, Cast, ValueStats, check_dtype, fits
@@ -81,6 +82,7 @@ def open_coverage(spec: Any) -> RasterCoverage:
     ----------
     spec
         A raster file, a ``.vrt`` or a tile folder (→ :class:`~rastercover.io.coverage_file.FileCoverage`);
+        a ``.zarr`` store (→ :class:`~rastercover.io.coverage_zarr.ZarrCoverage`);
         a ``postgresql://`` / ``postgres://`` string (→ ``PostgisRasterCoverage``, see
         :func:`_open_postgis`); or any object with the :class:`~rastercover.protocols.RasterCoverage`
         protocol, returned as it is.
@@ -103,6 +105,8 @@ def open_coverage(spec: Any) -> RasterCoverage:
     """
     if is_pg_location(spec):
         return _open_postgis(spec)
+    if is_zarr_path(spec):
+        return ZarrCoverage(spec)
     if isinstance(spec, str | os.PathLike):
         return FileCoverage(spec)
     if isinstance(spec, RasterCoverage):
@@ -345,13 +349,13 @@ def _chunks(grid: Grid, window: Window, max_pixels: int) -> Iterator[Window]:
 
 
 # ---------------------------------------------------------------------- encoding
-def _creation_options(fmt: Format, dtype: np.dtype, grid: Grid) -> dict:
+def _creation_options(fmt: Format, dtype: np.dtype, grid: Grid, overview_resampling: str | None = None) -> dict:
     digits = {4: 9, 8: 17}.get(dtype.itemsize, 17) if dtype.kind == "f" else None
     if fmt.key == "cog":
         return {
             "compress": "DEFLATE",
             "predictor": "YES",
-            "overview_resampling": "AVERAGE" if dtype.kind == "f" else "NEAREST",
+            "overview_resampling": (overview_resampling or ("average" if dtype.kind == "f" else "nearest")).upper(),
             "blocksize": 512 if min(grid.width, grid.height) >= 512 else 256,
             "bigtiff": "IF_SAFER",
         }
@@ -434,6 +438,7 @@ class _Request:
     dtype: Any = None
     nodata: float | str | None = None
     max_pixels: int | None = None
+    overview_resampling: str | None = None
 
     @property
     def clipped(self) -> bool:
@@ -529,6 +534,7 @@ def export(
     nodata: float | str | None = None,
     max_pixels: int | None = None,
     overwrite: bool = False,
+    overview_resampling: str | None = None,
 ) -> ExportResult:
     """Write a raster coverage, or a piece of it, as one file in any export format.
 
@@ -577,6 +583,9 @@ def export(
         more than this many pixels, bands included (a server's limit).
     overwrite
         Replace an existing output.
+    overview_resampling
+        Resampling of a COG's overviews: ``nearest`` (classes) or ``average`` (measurements); default
+        ``average`` for float pixels, ``nearest`` otherwise.
 
     Returns
     -------
@@ -632,6 +641,7 @@ def export(
         dtype=dtype,
         nodata=nodata,
         max_pixels=max_pixels,
+        overview_resampling=overview_resampling,
     )
     return _export(coverage, output, req, overwrite=overwrite)
 
@@ -778,7 +788,8 @@ def _export(
         if fmt.key != "gtiff":
             import rasterio.shutil
 
-            rasterio.shutil.copy(work, main, driver=fmt.driver, **_creation_options(fmt, dtype, out_grid))
+            options = _creation_options(fmt, dtype, out_grid, req.overview_resampling)
+            rasterio.shutil.copy(work, main, driver=fmt.driver, **options)
             discard(work)
         files, members = _deliver(fmt, main, tmpdir, stem, path, out_grid, zipped, sidecar_prj)
     except RasterioError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..api import open_grid
@@ -56,8 +58,34 @@ __all__ = ["rasterize"]
 )
 @click.option("--dtype", default="float32", show_default=True, help="Band type.")
 @click.option("--nodata", type=float, default=-9999, show_default=True, help="Nodata value.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
-@click.option("--cog", is_flag=True, help="Write a Cloud Optimized GeoTIFF (with a .tif output).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local processes (with --executor dask and no --scheduler: the local Dask cluster's worker processes).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"], case_sensitive=False),
+    default="local",
+    show_default=True,
+    help="local: this machine's processes; dask: a Dask cluster (pip install 'rastercover[dask]').",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Address of the Dask scheduler to use with --executor dask (default: a local cluster for the run).",
+)
+@click.option(
+    "--cog",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[OUT.tif]",
+    help="With a .tif output: write it as a Cloud Optimized GeoTIFF. With a tile folder, .zarr or PostGIS "
+    "output: --cog OUT.tif assembles the whole output into that COG (with overviews) after the run.",
+)
 @click.option("--assume-crs", metavar="CRS", help="CRS of a source that has none.")
 @click.option(
     "--invalid",
@@ -80,7 +108,12 @@ __all__ = ["rasterize"]
     default=None,
     help="PostGIS output that exists: fail (default), replace it, or append the new tiles.",
 )
-@click.option("--resume", is_flag=True, help="PostGIS output: continue an interrupted run (only missing tiles).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="PostGIS, tile folder or .zarr output: continue an interrupted run (only missing tiles); a tile folder "
+    "or .zarr run started with --resume keeps its partial .NAME.partial when it fails.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option(
     "-o",
@@ -88,7 +121,7 @@ __all__ = ["rasterize"]
     required=True,
     metavar="OUTPUT",
     help="A .tif file (one GeoTIFF), a PostGIS raster table (postgresql://HOST/DB?table=SCHEMA.NAME), "
-    "or any other name (a tile folder with index.vrt).",
+    "a .zarr store, or any other name (a tile folder with index.vrt).",
 )
 def rasterize(
     source,
@@ -106,6 +139,8 @@ def rasterize(
     dtype,
     nodata,
     workers,
+    executor,
+    scheduler,
     cog,
     assume_crs,
     invalid,
@@ -148,10 +183,13 @@ def rasterize(
             extent=extent,
             output=output,
             workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            notify=_notify,
             dtype=dtype,
             nodata=nodata,
             assume_crs=assume_crs,
-            cog=cog,
+            cog=True if cog == "" else (cog or False),
             overwrite=overwrite,
             if_exists=if_exists,
             resume=resume,
@@ -161,3 +199,10 @@ def rasterize(
             progress=advance,
         )
     click.echo(f"wrote {result}")
+
+
+def _notify(message: str) -> None:
+    """A message about the run on stderr, above the progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)

@@ -1,9 +1,10 @@
-"""Run a job: plan blocks, compute them here or in worker processes, hand each block's tiles to the sink.
+"""Run a job: plan blocks, compute them here, in local processes or on Dask, hand each block's tiles to the sink.
 
 Results are handed to the sink in block order whatever the executor, so outputs are identical; at most
 ``2 x workers`` blocks are in flight, so memory does not grow with the number of tiles. A sink whose tiles
 are independent files (the tile folder) offers a detached writer, and the workers write their tiles
-themselves: the parent only records them.
+themselves: the parent only records them. ``executor="dask"`` runs the same blocks on a ``distributed`` cluster
+(see :mod:`rastercover.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from ..errors import InputError
 from ..protocols import RasterSink
 from .compute import BlockResult, Job, _padded, compute_block
 from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
 
-__all__ = ["run"]
+__all__ = ["busy_blocks", "compute_and_write", "empty_block", "run"]
 
 _WORKER_JOB: Job | None = None
 
@@ -34,10 +36,15 @@ def _compute_in_worker(block: Block) -> BlockResult:
 
 def _compute_and_write(block: Block, busy: bool, writer) -> BlockResult:
     """In a worker: compute a block and write its tiles with a detached writer; return it without data."""
-    res = compute_block(_WORKER_JOB, block) if busy else _empty(_WORKER_JOB, block)
+    return compute_and_write(_WORKER_JOB, block, busy, writer)
+
+
+def compute_and_write(job: Job, block: Block, busy: bool, writer) -> BlockResult:
+    """Compute ``block`` (or take it as empty) and write its tiles with ``writer``; return it without data."""
+    res = compute_block(job, block) if busy else _empty(job, block)
     if res.tiles:
         if res.data is None:
-            writer.write_constant(res.tiles, _WORKER_JOB.empty_values)
+            writer.write_constant(res.tiles, job.empty_values)
         else:
             writer.write(block.window, res.data, res.tiles)
     return BlockResult(block, None, res.tiles)
@@ -47,11 +54,16 @@ def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
-def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterator[tuple[BlockResult, bool]]:
-    """Computed blocks in block order, with a flag saying whether their tiles are written already."""
+def busy_blocks(job: Job, blocks: list[Block]) -> set[int]:
+    """Indices of the blocks that may hold a feature (the others are empty without reading anything)."""
     bounds = job.source.bounds
     # padded like the blocks' own reads: a feature exactly touching a block (as rounded one way or another) is read
-    busy = {b.index for b in blocks if bounds is None or _overlaps(_padded(job.grid.window_bounds(b.window)), bounds)}
+    return {b.index for b in blocks if bounds is None or _overlaps(_padded(job.grid.window_bounds(b.window)), bounds)}
+
+
+def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterator[tuple[BlockResult, bool]]:
+    """Computed blocks in block order, with a flag saying whether their tiles are written already."""
+    busy = busy_blocks(job, blocks)
     if workers <= 1 or (len(busy) <= 1 and writer is None):
         for b in blocks:
             yield (compute_block(job, b) if b.index in busy else _empty(job, b)), False
@@ -83,6 +95,11 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
             yield future.result(), writer is not None
 
 
+def empty_block(job: Job, block: Block) -> BlockResult:
+    """``block`` as it is without any feature: no data, its tiles (all with extent full, none with touched)."""
+    return _empty(job, block)
+
+
 def _empty(job: Job, block: Block) -> BlockResult:
     return BlockResult(block, None, block.tiles if job.extent is Extent.FULL else ())
 
@@ -92,15 +109,24 @@ def run(
     sink: RasterSink,
     *,
     workers: int = 1,
+    executor: str = "local",
+    scheduler: Any = None,
     block_pixels: int = DEFAULT_BLOCK_PIXELS,
     progress: Callable[[int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[object, int]:
     """Compute ``job`` over its grid and write it to ``sink``; return ``(sink result, tiles written)``.
 
+    ``executor="local"`` computes here (``workers=1``) or in ``workers`` local processes; ``executor="dask"``
+    on the Dask cluster at ``scheduler`` (an address or a ``distributed.Client``), or on a local cluster of
+    ``workers`` processes started for the run. ``notify`` receives one-line messages (the dashboard link).
     On any error (or interruption) the sink is aborted: nothing is left under the output's final name.
     """
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
+    from .distributed import check_executor
+
+    executor = check_executor(executor, scheduler)
     blocks = plan_blocks(job.grid, block_pixels)
     names = [m.name for m in job.methods]
     empty = job.empty_values
@@ -114,8 +140,15 @@ def run(
             if progress is not None:
                 progress(sum(len(b.tiles) for b in blocks) - sum(len(b.tiles) for b in todo))
             blocks = todo
-        writer = sink.detached_writer() if workers > 1 and hasattr(sink, "detached_writer") else None
-        for res, done in _results(job, blocks, workers, writer):
+        detached = (workers > 1 or executor == "dask") and hasattr(sink, "detached_writer")
+        writer = sink.detached_writer() if detached else None
+        if executor == "dask":
+            from .distributed import dask_results
+
+            results = dask_results(job, blocks, workers=workers, scheduler=scheduler, writer=writer, notify=notify)
+        else:
+            results = _results(job, blocks, workers, writer)
+        for res, done in results:
             if finished and res.tiles:
                 res = BlockResult(res.block, res.data, tuple(t for t in res.tiles if t.index not in finished))
             if res.tiles:

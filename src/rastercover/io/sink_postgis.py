@@ -34,7 +34,7 @@ from ..grid import Grid, Tile, Window
 from .pg import PgLocation, connect, pg_error
 from .wkb_raster import encode_raster, pixel_type_of
 
-__all__ = ["IfExists", "PostgisRasterSink", "partial_table_name"]
+__all__ = ["IfExists", "PostgisRasterSink", "PostgisTileWriter", "partial_table_name"]
 
 _BATCH_BYTES = 32 << 20
 # named arguments: the positional (name, name, name) call is ambiguous with the VARIADIC text[] variant
@@ -94,6 +94,76 @@ def _fast_toast(conn) -> None:
         conn.execute("SET default_toast_compression = 'lz4'")
     except psycopg.Error:  # PostgreSQL < 14, or built without lz4: keep the server's default
         pass
+
+
+class PostgisTileWriter:
+    """Inserts tiles into the partial table over its own connection; picklable, so worker processes write their
+    tiles themselves (each opens one connection, on first use, and commits one ``COPY`` per block written).
+    """
+
+    def __init__(
+        self,
+        loc: PgLocation,
+        schema: str,
+        partial: str,
+        column: str,
+        srid: int,
+        nodata: float,
+        pixel_type: str,
+        dtype: np.dtype,
+        rids: dict[tuple[int, int], int],
+        tile_cols: int,
+    ) -> None:
+        self.loc, self.schema, self.partial, self.column = loc, schema, partial, column
+        self.srid, self.nodata, self.pixel_type, self.dtype = srid, nodata, pixel_type, np.dtype(dtype)
+        self.rids, self.tile_cols = rids, tile_cols
+        self._conn = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_conn": None}
+
+    def _rid(self, tile: Tile) -> int:
+        rid = self.rids.get(tile.index)
+        return rid if rid is not None else tile.row * self.tile_cols + tile.col + 1
+
+    def _copy(self, rows: list[tuple[int, bytes]]) -> None:
+        import psycopg
+        from psycopg import sql
+
+        loc = self.loc
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(loc, autocommit=True)
+                _fast_toast(self._conn)
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                with cur.copy(
+                    sql.SQL("COPY {} (rid, {}) FROM STDIN (FORMAT BINARY)").format(
+                        sql.Identifier(self.schema, self.partial), sql.Identifier(self.column)
+                    )
+                ) as copy:
+                    copy.set_types(["int4", "bytea"])
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.Error as exc:
+            raise OutputError(pg_error(loc, exc, "writing tiles from a worker")) from None
+
+    def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
+        """Encode each tile's part of ``data`` (which covers ``window``) and insert them in one transaction."""
+        rows = []
+        for t in tiles:
+            part = np.ascontiguousarray(data[(slice(None), *t.window.relative_to(window).slices)])
+            rows.append((self._rid(t), encode_raster(part, t.grid.transform, self.srid, self.nodata, self.pixel_type)))
+        self._copy(rows)
+
+    def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
+        """Tiles whose band ``i`` is ``values[i]`` everywhere."""
+        rows = []
+        for t in tiles:
+            block = np.empty((len(values), t.window.height, t.window.width), dtype=self.dtype)
+            for i, v in enumerate(values):
+                block[i] = v
+            rows.append((self._rid(t), encode_raster(block, t.grid.transform, self.srid, self.nodata, self.pixel_type)))
+        self._copy(rows)
 
 
 class PostgisRasterSink:
@@ -237,6 +307,25 @@ class PostgisRasterSink:
     def done_tiles(self) -> set[tuple[int, int]]:
         """Tiles an interrupted run already wrote (resuming); the engine skips them."""
         return set(self._done)
+
+    def detached_writer(self) -> PostgisTileWriter:
+        """A writer that worker processes use to insert their tiles directly; report them with :meth:`record`."""
+        return PostgisTileWriter(
+            self.loc,
+            self.schema,
+            self.partial,
+            self.column,
+            self.srid,
+            self.nodata,
+            self.pixel_type,
+            self.dtype,
+            self.rids,
+            self.grid.tile_layout[1],
+        )
+
+    def record(self, tiles: Sequence[Tile]) -> None:
+        """Note tiles a detached writer inserted (and committed)."""
+        self._written += len(tiles)
 
     def _encode(self, tile: Tile, data: np.ndarray) -> None:
         wkb = encode_raster(data, tile.grid.transform, self.srid, self.nodata, self.pixel_type)

@@ -1,26 +1,35 @@
 """A tile folder: one GeoTIFF per output tile (``r{row}_c{col}.tif``) and ``index.vrt`` mosaicking them.
 
-The folder is built under a temporary name beside the target and renamed when complete. Memory does not
-grow with the number of tiles: each tile file is written and closed at once.
+The folder is built in place under the stable name ``.{name}.partial`` beside the target (see
+:mod:`rastercover.io.resume`) and renamed when complete. Each tile file is written under a temporary name and
+renamed, so a tile file under its final name is complete: that is how a resumed run (``resume=True``) knows
+which tiles an interrupted run finished. Memory does not grow with the number of tiles: each tile file is
+written and closed at once.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..grid import Grid, Tile, Window
-from .atomic import check_target, commit, discard, temporary_sibling
+from ..grid import TILE_STEM, Grid, Tile, Window
+from .atomic import check_target, commit, discard
 from .gtiff import constant_block, gtiff_profile
+from .resume import drop_marks, job_fingerprint, partial_sibling, start_partial
 from .vrt import vrt_xml
 
 __all__ = ["TileFolderSink", "TileWriter"]
 
 
 class TileWriter:
-    """Writes tile files into a folder; picklable, so worker processes write their tiles themselves."""
+    """Writes tile files into a folder; picklable, so worker processes write their tiles themselves.
+
+    Each file is written under a hidden temporary name and renamed: a file named ``r{row}_c{col}.tif`` is
+    always complete.
+    """
 
     def __init__(self, folder: str, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.folder, self.bands, self.dtype, self.nodata = folder, list(bands), np.dtype(dtype), nodata
@@ -34,10 +43,17 @@ class TileWriter:
         if tiled:
             profile.update(blockxsize=min(tg.tile_width, 1024), blockysize=min(tg.tile_height, 1024))
             profile.pop("sparse_ok", None)
-        with rasterio.open(os.path.join(self.folder, f"{tile.name}.tif"), "w", **profile) as ds:
-            ds.write(data)
-            for i, name in enumerate(self.bands, start=1):
-                ds.set_band_description(i, name)
+        final = os.path.join(self.folder, f"{tile.name}.tif")
+        tmp = os.path.join(self.folder, f".{tile.name}.part-{uuid.uuid4().hex[:12]}.tif")
+        try:
+            with rasterio.open(tmp, "w", **profile) as ds:
+                ds.write(data)
+                for i, name in enumerate(self.bands, start=1):
+                    ds.set_band_description(i, name)
+            os.replace(tmp, final)
+        except BaseException:
+            discard(tmp)
+            raise
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         """Write each tile's part of ``data`` (which covers ``window``)."""
@@ -55,24 +71,56 @@ class TileFolderSink:
 
     Tile files are independent, so the engine lets worker processes write them (:meth:`detached_writer`)
     and only records here which tiles exist.
+
+    Parameters
+    ----------
+    path
+        The output folder.
+    overwrite
+        Replace an existing folder.
+    resume
+        Continue the partial folder ``.{name}.partial`` that an interrupted ``resume=True`` run left (after
+        checking it was started with the same grid, bands, type and nodata): its tile files are kept and
+        only missing tiles are computed. When this run fails too, its partial folder is kept for the next
+        ``resume=True`` run. Without ``resume`` a partial folder is started afresh and removed on failure.
     """
 
-    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
         self.path = os.fspath(path)
         check_target(self.path, overwrite=overwrite)
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             from ..errors import OutputError
 
             raise OutputError(f"{self.path} is a file; a tile folder output needs a folder name")
+        self.resume = resume
         self._tmp: str | None = None
-        self._written: list[tuple[int, int]] = []
+        self._written: set[tuple[int, int]] = set()
+        self._done: set[tuple[int, int]] = set()
         self._writer: TileWriter | None = None
 
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata
-        self._tmp = temporary_sibling(self.path)
-        os.mkdir(self._tmp)
+        self._tmp = partial_sibling(self.path)
+        fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata)
+        if start_partial(self._tmp, resume=self.resume, fingerprint=fingerprint, what=self.path):
+            self._done = self._tile_files()
+            self._written |= self._done
         self._writer = TileWriter(self._tmp, bands, dtype, nodata)
+
+    def _tile_files(self) -> set[tuple[int, int]]:
+        """Tiles whose file exists in the partial folder (complete: tile files appear by rename)."""
+        rows, cols = self.grid.tile_layout
+        found = set()
+        for name in os.listdir(self._tmp):
+            stem, ext = os.path.splitext(name)
+            m = TILE_STEM.match(stem)
+            if ext == ".tif" and m and int(m[1]) < rows and int(m[2]) < cols:
+                found.add((int(m[1]), int(m[2])))
+        return found
+
+    def done_tiles(self) -> set[tuple[int, int]]:
+        """Tiles an interrupted run already wrote (resuming); the engine skips them."""
+        return set(self._done)
 
     def detached_writer(self) -> TileWriter:
         """A writer that worker processes use directly; report what they wrote with :meth:`record`."""
@@ -80,7 +128,7 @@ class TileFolderSink:
 
     def record(self, tiles: Sequence[Tile]) -> None:
         """Note tiles written by a detached writer."""
-        self._written.extend(t.index for t in tiles)
+        self._written.update(t.index for t in tiles)
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         self._writer.write(window, data, tiles)
@@ -92,6 +140,10 @@ class TileFolderSink:
 
     def close(self) -> str:
         tiles = [self.grid.tile(r, c) for r, c in sorted(self._written)]
+        drop_marks(self._tmp)
+        for name in os.listdir(self._tmp):  # leftovers of tile writes that an interruption cut short
+            if name.startswith("."):
+                discard(os.path.join(self._tmp, name))
         with open(os.path.join(self._tmp, "index.vrt"), "w", encoding="utf-8") as f:
             f.write(vrt_xml(self.grid, self.bands, self.dtype, self.nodata, tiles))
         commit(self._tmp, self.path)
@@ -99,6 +151,7 @@ class TileFolderSink:
         return self.path
 
     def abort(self) -> None:
-        if self._tmp:
+        """Remove the partial folder, or keep it (``resume=True``) for a later run to continue."""
+        if self._tmp and not self.resume:
             discard(self._tmp)
-            self._tmp = None
+        self._tmp = None

@@ -1,0 +1,308 @@
+"""Run blocks on a Dask ``distributed`` cluster, or build a lazy dask array of a job.
+
+The unit of work is the engine's block of tiles, computed by the same :func:`~rastercover.engine.compute_block`
+as everywhere else, so results are identical bit for bit to ``executor="local"``. The :class:`Job` (source,
+grid, methods) is scattered once to every worker; a task carries only its block. Sources are read by bounding
+box in the workers (a file path or a PostGIS location travels, not the features).
+
+* Eager (:func:`dask_results`, used by ``run(..., executor="dask")``): blocks that may hold a feature are
+  submitted in block order, at most ``3 x`` the cluster's threads at a time, and handed back in block order (a
+  reorder buffer bounded like the process pool's), so client memory does not grow with the tiles. Empty blocks
+  are written by the client as constants. A sink with a detached writer (the tile folder) has every block
+  written by the workers themselves, when they see the output folder (same path on a shared file system).
+* Faults: the scheduler reruns the tasks of a worker that dies; a task only computes and (with a detached
+  writer) rewrites whole tile files atomically, so running it twice is harmless.
+* Lazy (:func:`lazy_array`): a dask array (band, y, x) with one chunk per block, each chunk computed on demand.
+
+Examples
+--------
+>>> check_executor("LOCAL", None)
+'local'
+>>> check_executor("spark", None)
+Traceback (most recent call last):
+...
+rastercover.errors.UnknownOptionError: unknown executor 'spark': choose one of local, dask
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, UnknownOptionError
+from .compute import BlockResult, Job, compute_block
+from .plan import DEFAULT_BLOCK_PIXELS, Block, plan_blocks
+from .run import busy_blocks, compute_and_write, empty_block
+
+__all__ = ["EXECUTORS", "block_array", "check_executor", "dask_results", "lazy_array", "require_dask"]
+
+EXECUTORS = ("local", "dask")
+IN_FLIGHT_PER_THREAD = 3
+
+
+def check_executor(executor: str, scheduler: Any = None) -> str:
+    """The executor name, checked (``"local"`` or ``"dask"``); a ``scheduler`` needs ``"dask"``.
+
+    Examples
+    --------
+    >>> check_executor("dask", None)
+    'dask'
+    >>> check_executor("local", "tcp://10.0.0.1:8786")
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.InputError: a scheduler applies to executor='dask' only; add executor='dask' (--executor dask)
+    """
+    name = str(executor).lower()
+    if name not in EXECUTORS:
+        raise UnknownOptionError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if scheduler is not None and name != "dask":
+        raise InputError("a scheduler applies to executor='dask' only; add executor='dask' (--executor dask)")
+    return name
+
+
+def require_dask(what: str = "executor='dask'") -> None:
+    """Fail with an :class:`InputError` saying how to install Dask when ``dask.distributed`` is missing.
+
+    Examples
+    --------
+    >>> require_dask()  # dask is installed here
+    """
+    try:
+        import dask.array  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as e:
+        raise InputError(
+            f"{what} needs dask and dask.distributed ({e.name} is missing): pip install 'rastercover[dask]'"
+        ) from None
+
+
+def block_array(job: Job, res: BlockResult) -> np.ndarray:
+    """The pixels of ``res``'s block window (bands, rows, cols) as the memory sink holds them.
+
+    Tiles the result lists carry its data (or the empty values when it has none); other tiles are nodata.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from rastercover.grid import Grid, Window
+    >>> from rastercover.engine import Block, Extent
+    >>> from rastercover.methods import get_method
+    >>> g = Grid(4, 2, Affine(1, 0, 0, 0, -1, 2), "EPSG:3857", 2)
+    >>> job = Job(None, g, (get_method("SUM_OF_AREAS"),), Extent.TOUCHED, np.dtype("float32"), -1.0)
+    >>> tiles = tuple(g.tiles())
+    >>> block_array(job, BlockResult(Block(0, Window(0, 0, 4, 2), tiles), None, tiles[:1])).tolist()
+    [[[0.0, 0.0, -1.0, -1.0], [0.0, 0.0, -1.0, -1.0]]]
+    """
+    from ..io.gtiff import is_nodata
+
+    win = res.block.window
+    out = np.full((len(job.methods), win.height, win.width), job.nodata, dtype=job.dtype)
+    if res.data is not None and len(res.tiles) == len(res.block.tiles):
+        out[...] = res.data
+        return out
+    values = job.empty_values if res.data is None else None
+    for t in res.tiles:
+        sl = (slice(None), *t.window.relative_to(win).slices)
+        if values is None:
+            out[sl] = res.data[sl]
+            continue
+        for i, v in enumerate(values):
+            if not is_nodata(v, job.nodata):
+                out[(i, *sl[1:])] = v
+    return out
+
+
+def _task(job: Job, block: Block, busy: bool, writer: Any) -> BlockResult:
+    """On a worker: one block, computed (busy) or empty; written there when a detached writer is given."""
+    if writer is not None:
+        return compute_and_write(job, block, busy, writer)
+    return compute_block(job, block) if busy else empty_block(job, block)
+
+
+def _is_client(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("submit", "scatter", "nthreads"))
+
+
+@contextmanager
+def _client(scheduler: Any, workers: int, notify: Callable[[str], None] | None) -> Iterator[Any]:
+    """A client of ``scheduler`` (a Client is used as is), or of a local cluster of ``workers`` processes."""
+    from distributed import Client, LocalCluster
+
+    if _is_client(scheduler):
+        yield scheduler
+        return
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise InputError(
+                f"cannot connect to the Dask scheduler {scheduler!r} ({e}); start it (`dask scheduler`) "
+                "or give its address as tcp://HOST:PORT"
+            ) from None
+        with client:
+            _announce(client, notify, local=False)
+            yield client
+        return
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.WARNING,
+    )
+    try:
+        with Client(cluster) as client:
+            _announce(client, notify, local=True)
+            yield client
+    finally:
+        cluster.close()
+
+
+def _announce(client: Any, notify: Callable[[str], None] | None, *, local: bool) -> None:
+    """Tell ``notify`` the dashboard link, when the scheduler serves one (it needs bokeh, here for a local one)."""
+    import importlib.util
+
+    if notify is None or (local and importlib.util.find_spec("bokeh") is None):
+        return
+    services = client.scheduler_info().get("services", {})
+    if "dashboard" in services:
+        notify(f"dask dashboard: {client.dashboard_link}")
+
+
+def _workers_see(client: Any, folder: str) -> bool:
+    """Whether every worker sees ``folder`` (just created by the client: a shared file system)."""
+    seen = client.run(os.path.isdir, folder)
+    return bool(seen) and all(seen.values())
+
+
+def dask_results(
+    job: Job,
+    blocks: list[Block],
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    writer: Any = None,
+    notify: Callable[[str], None] | None = None,
+) -> Iterator[tuple[BlockResult, bool]]:
+    """Computed blocks in block order, with a flag saying whether their tiles are written already.
+
+    ``scheduler``: an address (``tcp://HOST:PORT``), a ``distributed.Client``, or None to start a local
+    cluster of ``workers`` processes for the run (closed at the end). ``writer``: a detached writer, used by
+    the workers when they can reach its output.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from affine import Affine
+    >>> from rastercover.grid import Grid
+    >>> from rastercover.engine import Extent, plan_blocks
+    >>> from rastercover.methods import get_method
+    >>> from rastercover.io import MemoryVectorSource
+    >>> g = Grid(4, 2, Affine(1, 0, 0, 0, -1, 2), "EPSG:3857", 2)
+    >>> far = shapely.box(100, 100, 101, 101)  # no feature near the grid: nothing goes to a cluster
+    >>> src = MemoryVectorSource.from_pairs([(far, 1.0)], crs="EPSG:3857")
+    >>> job = Job(src, g, (get_method("SUM_OF_AREAS"),), Extent.FULL, np.dtype("float32"), -1.0)
+    >>> [(r.block.index, len(r.tiles), done) for r, done in dask_results(job, plan_blocks(g, 4))]
+    [(0, 1, False), (1, 1, False)]
+    """
+    busy = busy_blocks(job, blocks)
+    if not busy and writer is None:  # nothing to compute: no cluster needed
+        for b in blocks:
+            yield empty_block(job, b), False
+        return
+    require_dask()
+    with _client(scheduler, workers, notify) as client:
+        folder = getattr(writer, "folder", None)
+        if writer is not None and folder is not None and not _workers_see(client, folder):
+            writer = None  # workers elsewhere: the tiles come back here and the sink writes them
+        remote = blocks if writer is not None else [b for b in blocks if b.index in busy]
+        remote_set = {b.index for b in remote}
+        limit = max(2, IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values())))
+        run_id = uuid.uuid4().hex[:12]
+        job_f = client.scatter(job, broadcast=True, hash=False)
+        pending: deque = deque()
+        todo = iter(remote)
+        try:
+            for b in blocks:
+                while len(pending) < limit:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        break
+                    key = f"rastercover-block-{nxt.index}-{run_id}"
+                    fut = client.submit(_task, job_f, nxt, nxt.index in busy, writer, key=key)
+                    pending.append((nxt.index, fut))
+                if b.index not in remote_set:
+                    yield empty_block(job, b), False
+                    continue
+                index, fut = pending.popleft()
+                assert index == b.index
+                res = fut.result()
+                fut.release()
+                yield res, writer is not None
+        finally:
+            futures = [f for _, f in pending]
+            if futures:
+                client.cancel(futures)
+            client.cancel([job_f])
+
+
+def _lazy_chunk(job: Job, block: Block, busy: bool) -> np.ndarray:
+    return block_array(job, compute_block(job, block) if busy else empty_block(job, block))
+
+
+def lazy_array(job: Job, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Any:
+    """A dask array (band, y, x) of ``job`` over its grid, one chunk per block, computed on demand.
+
+    The job is one node of the graph (shipped once per worker); every chunk is one :func:`compute_block`.
+    Compute it with any dask scheduler (threads, processes, a ``distributed.Client``).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from affine import Affine
+    >>> from rastercover.grid import Grid
+    >>> from rastercover.engine import Extent
+    >>> from rastercover.methods import get_method
+    >>> from rastercover.io import MemoryVectorSource
+    >>> g = Grid(4, 2, Affine(1, 0, 0, 0, -1, 2), "EPSG:3857", 2)
+    >>> src = MemoryVectorSource.from_pairs([(shapely.box(0, 0, 1.5, 2), 1.0)], crs="EPSG:3857")
+    >>> job = Job(src, g, (get_method("SUM_OF_AREAS"),), Extent.FULL, np.dtype("float32"), -1.0)
+    >>> arr = lazy_array(job, block_pixels=4)
+    >>> arr.chunks
+    ((1,), (2,), (2, 2))
+    >>> arr.compute(scheduler="sync").tolist()
+    [[[1.0, 0.5, 0.0, 0.0], [1.0, 0.5, 0.0, 0.0]]]
+    """
+    require_dask("a lazy result")
+    import dask
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    blocks = plan_blocks(job.grid, block_pixels)
+    busy = busy_blocks(job, blocks)
+    rows = sorted({b.window.row_off: b.window.height for b in blocks}.items())
+    cols = sorted({b.window.col_off: b.window.width for b in blocks}.items())
+    row_at = {off: i for i, (off, _) in enumerate(rows)}
+    col_at = {off: j for j, (off, _) in enumerate(cols)}
+    token = uuid.uuid4().hex[:12]
+    job_d = dask.delayed(job, name=f"rastercover-job-{token}", traverse=False)
+    name = f"rastercover-{token}"
+    dsk = {
+        (name, 0, row_at[b.window.row_off], col_at[b.window.col_off]): (
+            _lazy_chunk,
+            job_d.key,
+            b,
+            b.index in busy,
+        )
+        for b in blocks
+    }
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[job_d])
+    chunks = ((len(job.methods),), tuple(h for _, h in rows), tuple(w for _, w in cols))
+    return da.Array(graph, name, chunks, dtype=job.dtype, meta=np.empty((0, 0, 0), dtype=job.dtype))
