@@ -117,7 +117,8 @@ def test_a_run_without_scheduler_starts_and_closes_its_own_cluster():
     )
     assert same(got.values, want.values) and got.values.sum() > 0
     assert sum(seen) == NORTH_UP.n_tiles == 30
-    assert all(m.startswith("dask dashboard: http") for m in messages)
+    # the dashboard (bokeh, in the dask extra) shows the run's tasks; its link is what the CLI prints
+    assert len(messages) == 1 and messages[0].startswith("dask dashboard: http://")
     with pytest.raises(ValueError):  # the run's client is closed: no default client is left behind
         distributed.get_client()
 
@@ -309,3 +310,18 @@ def test_cli_executor_dask_with_a_scheduler(client, tmp_path, gpkg, capsys):
     assert same(got, want) and want.clip(0).sum() > 0
     code, out, err = _cli([*common, "--scheduler", address, "-o", str(tmp_path / "x.tif")], capsys)
     assert code == 2 and "applies to executor='dask' only" in err
+
+
+def test_the_dashboard_shows_the_tasks_of_a_run(client):
+    """Progress in the Dask dashboard: its page answers, and its task stream holds one task per busy block."""
+    import httpx
+
+    pairs = _pairs(2, NORTH_UP)
+    with distributed.get_task_stream(client) as stream:
+        rastercover.rasterize(
+            pairs, NORTH_UP, methods="SUM_OF_AREAS", assume_crs=CRS, block_pixels=400, executor="dask", scheduler=client
+        )
+    blocks = [t for t in stream.data if str(t["key"]).startswith("rastercover-block-")]
+    assert len(blocks) >= 1 and all(t["status"] == "OK" for t in blocks)
+    r = httpx.get(client.dashboard_link, follow_redirects=True, timeout=30)
+    assert r.status_code == 200 and "bokeh" in r.text.lower()
