@@ -11,14 +11,16 @@ True
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from pyproj import CRS
 from pyproj.exceptions import CRSError as _ProjCRSError
 
-from .errors import CRSError
+from .errors import CRSError, InputError
 
-__all__ = ["CRS", "as_crs", "crs_label", "same_crs"]
+__all__ = ["CRS", "as_crs", "bbox_in_crs", "crs_label", "same_crs"]
 
 
 def as_crs(value: Any) -> CRS | None:
@@ -81,3 +83,38 @@ def crs_label(crs: CRS | None) -> str:
         return "no CRS"
     auth = crs.to_authority(min_confidence=90)
     return f"{auth[0]}:{auth[1]}" if auth else crs.name
+
+
+def bbox_in_crs(bbox: Sequence[float], bbox_crs: Any, cov_crs: CRS | None) -> tuple[float, ...]:
+    """``bbox`` (XMIN YMIN XMAX YMAX in ``bbox_crs``; ``None``: already in ``cov_crs``) checked and in ``cov_crs``.
+
+    A reprojected box is the bounds of its densified outline (21 points a side), so it covers the whole box.
+
+    Examples
+    --------
+    >>> bbox_in_crs((0, 0, 10, 5), None, as_crs("EPSG:32198"))
+    (0.0, 0.0, 10.0, 5.0)
+    >>> [round(v) for v in bbox_in_crs((-72, 46, -71, 47), "EPSG:4326", as_crs("EPSG:32198"))]
+    [-271013, 226139, -189740, 340305]
+    >>> bbox_in_crs((0, 0, 0, 5), None, None)                           # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.InputError: bbox (0.0, 0.0, 0.0, 5.0) is empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX...
+    """
+    try:
+        x0, y0, x1, y1 = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise InputError(f"bbox {bbox!r} is not four numbers XMIN YMIN XMAX YMAX") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (x0 < x1 and y0 < y1):
+        raise InputError(f"bbox {(x0, y0, x1, y1)} is empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX, YMIN < YMAX")
+    src = as_crs(bbox_crs)
+    if src is None or same_crs(src, cov_crs):
+        return x0, y0, x1, y1
+    if cov_crs is None:
+        raise CRSError(f"the bbox is in {crs_label(src)} but the coverage has no CRS to reproject it to")
+    from pyproj import Transformer
+
+    out = Transformer.from_crs(src, cov_crs, always_xy=True).transform_bounds(x0, y0, x1, y1, densify_pts=21)
+    if not all(math.isfinite(v) for v in out):
+        raise CRSError(f"the bbox cannot be reprojected from {crs_label(src)} to {crs_label(cov_crs)}")
+    return tuple(out)

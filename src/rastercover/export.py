@@ -53,7 +53,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from .crs import CRS, as_crs, crs_label, same_crs
+from .crs import CRS, as_crs, bbox_in_crs, crs_label, same_crs
 from .errors import CRSError, GeometryError, InputError, OutputError, SourceError, TooLargeError
 from .formats import Format, driver_available, format_for_path, get_format
 from .geojson import read_geometry
@@ -289,26 +289,6 @@ def _prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: floa
         if not np.isfinite(geom.bounds).all():
             raise InputError(f"a buffer of {buffer:g} overflows the clip's coordinates: give a smaller buffer")
     return geom
-
-
-def _bbox_in_coverage_crs(bbox: Sequence[float], bbox_crs: Any, cov_crs: CRS | None) -> tuple[float, ...]:
-    try:
-        x0, y0, x1, y1 = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InputError(f"bbox {bbox!r} is not four numbers XMIN YMIN XMAX YMAX") from None
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (x0 < x1 and y0 < y1):
-        raise InputError(f"bbox {(x0, y0, x1, y1)} is empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX, YMIN < YMAX")
-    src = as_crs(bbox_crs)
-    if src is None or same_crs(src, cov_crs):
-        return x0, y0, x1, y1
-    if cov_crs is None:
-        raise CRSError(f"the bbox is in {crs_label(src)} but the coverage has no CRS to reproject it to")
-    from pyproj import Transformer
-
-    out = Transformer.from_crs(src, cov_crs, always_xy=True).transform_bounds(x0, y0, x1, y1, densify_pts=21)
-    if not all(math.isfinite(v) for v in out):
-        raise CRSError(f"the bbox cannot be reprojected from {crs_label(src)} to {crs_label(cov_crs)}")
-    return tuple(out)
 
 
 # ---------------------------------------------------------------------- windows and chunks
@@ -678,7 +658,7 @@ def _export(
     # ---- the piece: a window of the coverage's grid, and the geometry that masks it
     window: Window | None = Window(0, 0, grid.width, grid.height)
     if req.bbox is not None:
-        bounds = _bbox_in_coverage_crs(req.bbox, req.bbox_crs, grid.crs)
+        bounds = bbox_in_crs(req.bbox, req.bbox_crs, grid.crs)
         window = grid.pixel_window(bounds)
         if window is None:
             raise InputError(

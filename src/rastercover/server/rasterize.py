@@ -58,9 +58,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ..api import DEFAULT_METHODS, band_type, open_vector
 from ..api import rasterize as rasterize_to
-from ..crs import as_crs, crs_label, same_crs
+from ..crs import as_crs, bbox_in_crs, crs_label, same_crs
 from ..errors import CRSError, InputError, TooLargeError
-from ..export import _bbox_in_coverage_crs, export_file, open_coverage
+from ..export import export_file, open_coverage
 from ..features import Features
 from ..formats import get_format
 from ..geojson import read_features
@@ -227,7 +227,7 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
             source = ReprojectedSource(source, grid.crs)
         origin = f"layer {entry.id}"
     if body.bbox is not None:
-        grid = _restrict(grid, _bbox_in_coverage_crs(body.bbox, body.bbox_crs, grid.crs), "the bbox")
+        grid = _restrict(grid, bbox_in_crs(body.bbox, body.bbox_crs, grid.crs), "the bbox")
     elif body.bbox_crs is not None:
         raise InputError("bbox_crs= is the CRS of bbox=, which is missing")
     if body.crop_to_features:

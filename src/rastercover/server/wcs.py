@@ -272,14 +272,14 @@ def _format_of(text: str | None) -> Format:
 # ---------------------------------------------------------------------- GetCoverage: the export's options
 def _predict_grid(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, resolution: Any) -> Any:
     """The output grid :func:`export` would write (the same steps, without reading a pixel)."""
-    from ..export import _bbox_in_coverage_crs
+    from ..crs import bbox_in_crs
     from ..grid import Window
     from ..warp import warp_grid
 
     grid = cov.grid
     window = Window(0, 0, grid.width, grid.height)
     if bbox is not None:
-        window = grid.pixel_window(_bbox_in_coverage_crs(bbox, bbox_crs, grid.crs))
+        window = grid.pixel_window(bbox_in_crs(bbox, bbox_crs, grid.crs))
         if window is None:
             return None
     if crs is None and resolution is None:
@@ -309,11 +309,11 @@ def _resolution_for_size(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, size: tup
 
 
 def _check_window(cov: Any, bbox: Any, bbox_crs: Any, code: str, locator: str) -> None:
-    from ..export import _bbox_in_coverage_crs
+    from ..crs import bbox_in_crs
 
     grid = cov.grid
     try:
-        bounds = _bbox_in_coverage_crs(bbox, bbox_crs, grid.crs)
+        bounds = bbox_in_crs(bbox, bbox_crs, grid.crs)
     except CRSError as exc:
         raise WCSError(code, str(exc), locator=locator) from None
     except InputError as exc:
