@@ -5,11 +5,13 @@ as everywhere else, so results are identical bit for bit to ``executor="local"``
 grid, methods) is scattered once to every worker; a task carries only its block. Sources are read by bounding
 box in the workers (a file path or a PostGIS location travels, not the features).
 
-* Eager (:func:`dask_results`, used by ``run(..., executor="dask")``): blocks that may hold a feature are
-  submitted in block order, at most ``3 x`` the cluster's threads at a time, and handed back in block order (a
-  reorder buffer bounded like the process pool's), so client memory does not grow with the tiles. Empty blocks
-  are written by the client as constants. A sink with a detached writer (the tile folder) has every block
-  written by the workers themselves, when they see the output folder (same path on a shared file system).
+* Eager (:func:`dask_results`, used by ``run(..., executor="dask")``): the blocks that may hold a feature are
+  tasks (the block list is scattered once too; a task carries an index), busy blocks first. Without a
+  detached writer, at most ``3 x`` the cluster's threads are in flight and results come back in block order (a
+  reorder buffer), so client memory does not grow with the tiles; empty blocks are written by the client as
+  constants. A sink with a detached writer (tile folder, Zarr, PostGIS) has every block with tiles written by
+  the workers themselves, when they can reach the output (same path on a shared file system): then every block
+  is in flight at once and results, which carry no pixels, are recorded as they finish.
 * Faults: the scheduler reruns the tasks of a worker that dies; a task only computes and (with a detached
   writer) rewrites whole tile files atomically, so running it twice is harmless.
 * Lazy (:func:`lazy_array`): a dask array (band, y, x) with one chunk per block, each chunk computed on demand.
@@ -38,10 +40,10 @@ import numpy as np
 
 from ..errors import InputError, UnknownOptionError
 from .compute import BlockResult, Job, compute_block
-from .plan import DEFAULT_BLOCK_PIXELS, Block, plan_blocks
+from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
 from .run import busy_blocks, compute_and_write, empty_block
 
-__all__ = ["EXECUTORS", "block_array", "check_executor", "dask_results", "lazy_array", "require_dask"]
+__all__ = ["EXECUTORS", "block_array", "check_executor", "dask_results", "lazy_array", "local_cluster", "require_dask"]
 
 EXECUTORS = ("local", "dask")
 IN_FLIGHT_PER_THREAD = 3
@@ -119,11 +121,27 @@ def block_array(job: Job, res: BlockResult) -> np.ndarray:
     return out
 
 
-def _task(job: Job, block: Block, busy: bool, writer: Any) -> BlockResult:
-    """On a worker: one block, computed (busy) or empty; written there when a detached writer is given."""
+def _task(job: Job, blocks: dict[int, Block], index: int, busy: bool, writer: Any) -> BlockResult:
+    """On a worker: block ``index`` (of the scattered ``blocks``), computed (busy) or empty; written there when a
+    detached writer is given."""
+    block = blocks[index]
     if writer is not None:
         return compute_and_write(job, block, busy, writer)
     return compute_block(job, block) if busy else empty_block(job, block)
+
+
+def _worker_environ() -> dict[str, Any]:
+    """The environment of the local cluster's worker processes: Dask's, but glibc's own malloc trimming.
+
+    Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers, which hands every large temporary array of a
+    block back to the system and zeroes it again for the next one: the blocks then take about 1.4x longer than
+    in a plain process (measured in ``benchmarks/bench_dask.py``). Memory stays bounded by the block size.
+    """
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environ
 
 
 def _is_client(obj: Any) -> bool:
@@ -133,7 +151,7 @@ def _is_client(obj: Any) -> bool:
 @contextmanager
 def _client(scheduler: Any, workers: int, notify: Callable[[str], None] | None) -> Iterator[Any]:
     """A client of ``scheduler`` (a Client is used as is), or of a local cluster of ``workers`` processes."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if _is_client(scheduler):
         yield scheduler
@@ -150,19 +168,33 @@ def _client(scheduler: Any, workers: int, notify: Callable[[str], None] | None) 
             _announce(client, notify, local=False)
             yield client
         return
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.WARNING,
-    )
+    cluster = local_cluster(workers)
     try:
         with Client(cluster) as client:
             _announce(client, notify, local=True)
             yield client
     finally:
         cluster.close()
+
+
+def local_cluster(workers: int, *, dashboard: bool = True) -> Any:
+    """A ``distributed.LocalCluster`` of ``workers`` processes of one thread, set up for rastercover's tasks.
+
+    What a run without ``scheduler`` starts; for several runs on one cluster, start it once and pass
+    ``scheduler=Client(cluster)``. Workers keep glibc's own malloc trimming (see :func:`_worker_environ`);
+    ``dashboard`` serves the Dask dashboard on a free port (it needs bokeh).
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0" if dashboard else None,
+            silence_logs=logging.WARNING,
+        )
 
 
 def _announce(client: Any, notify: Callable[[str], None] | None, *, local: bool) -> None:
@@ -191,9 +223,10 @@ def dask_results(
     writer: Any = None,
     notify: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[BlockResult, bool]]:
-    """Computed blocks in block order, with a flag saying whether their tiles are written already.
+    """Computed blocks, with a flag saying whether their tiles are written already.
 
-    ``scheduler``: an address (``tcp://HOST:PORT``), a ``distributed.Client``, or None to start a local
+    Blocks come in block order, except those written by the workers (a detached writer), which come as they
+    finish. ``scheduler``: an address (``tcp://HOST:PORT``), a ``distributed.Client``, or None to start a local
     cluster of ``workers`` processes for the run (closed at the end). ``writer``: a detached writer, used by
     the workers when they can reach its output.
 
@@ -222,35 +255,56 @@ def dask_results(
         folder = getattr(writer, "folder", None)
         if writer is not None and folder is not None and not _workers_see(client, folder):
             writer = None  # workers elsewhere: the tiles come back here and the sink writes them
-        remote = blocks if writer is not None else [b for b in blocks if b.index in busy]
+        full = job.extent is Extent.FULL
+        # workers get the blocks that have tiles to write or pixels to compute; with extent touched a block
+        # without features has no tile at all, and with no detached writer the client writes empty blocks
+        remote = [b for b in blocks if b.index in busy or (writer is not None and full)]
         remote_set = {b.index for b in remote}
-        limit = max(2, IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values())))
         run_id = uuid.uuid4().hex[:12]
         job_f = client.scatter(job, broadcast=True, hash=False)
-        pending: deque = deque()
-        todo = iter(remote)
+        blocks_f = client.scatter({0: {b.index: b for b in remote}}, broadcast=True, hash=False)[0]
+        futures: list = []
+
+        def submit(b: Block) -> Any:
+            key = f"rastercover-block-{b.index}-{run_id}"
+            busy_b = b.index in busy
+            # busy blocks first: a long block started last would leave the other workers idle at the end
+            return client.submit(_task, job_f, blocks_f, b.index, busy_b, writer, key=key, priority=int(busy_b))
+
         try:
             for b in blocks:
-                while len(pending) < limit:
-                    nxt = next(todo, None)
-                    if nxt is None:
-                        break
-                    key = f"rastercover-block-{nxt.index}-{run_id}"
-                    fut = client.submit(_task, job_f, nxt, nxt.index in busy, writer, key=key)
-                    pending.append((nxt.index, fut))
                 if b.index not in remote_set:
                     yield empty_block(job, b), False
-                    continue
+            if writer is not None:
+                # the workers write the tiles: results carry no pixels, so every block is in flight at once and
+                # results come back as they finish (the sinks only record which tiles are written)
+                from distributed import as_completed
+
+                futures = [submit(b) for b in remote]
+                for fut in as_completed(futures):
+                    res = fut.result()
+                    fut.release()
+                    yield res, True
+                return
+            # results carry pixels: handed to the sink in block order, a bounded number in flight
+            limit = max(2, IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values())))
+            pending: deque = deque()
+            for b in remote:
+                while len(pending) < limit and len(futures) < len(remote):
+                    nxt = remote[len(futures)]
+                    fut = submit(nxt)
+                    futures.append(fut)
+                    pending.append((nxt.index, fut))
                 index, fut = pending.popleft()
                 assert index == b.index
                 res = fut.result()
                 fut.release()
-                yield res, writer is not None
+                yield res, False
         finally:
-            futures = [f for _, f in pending]
-            if futures:
-                client.cancel(futures)
-            client.cancel([job_f])
+            left = [f for f in futures if f.status == "pending"]
+            if left:
+                client.cancel(left)
+            client.cancel([job_f, blocks_f])
 
 
 def _lazy_chunk(job: Job, block: Block, busy: bool) -> np.ndarray:
