@@ -252,6 +252,7 @@ class JobManager:
         job._cancel.set()
         with self._lock:
             self._jobs.pop(id, None)
+            self._done_events.pop(id, None)
         if job.status in _FINISHED:
             shutil.rmtree(job.folder, ignore_errors=True)
         elif job.status == ACCEPTED:
