@@ -139,7 +139,10 @@ def band_type(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
         raise InputError(f"dtype {dt.name} cannot be a raster band: use float32, float64, int8..int64 or uint8..uint64")
     if nodata is None:
         raise InputError("nodata cannot be None: give a value (default -9999)")
-    nodata = float(nodata)
+    try:
+        nodata = float(nodata)
+    except (TypeError, ValueError):
+        raise InputError(f"nodata {nodata!r} is not a number: give e.g. -9999, 0 or nan") from None
     if dt.kind in "iu":
         info = np.iinfo(dt)
         if np.isnan(nodata) or not float(nodata).is_integer() or not info.min <= nodata <= info.max:

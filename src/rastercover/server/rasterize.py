@@ -151,15 +151,6 @@ class _Plan:
         return self.grid.width * self.grid.height * len(self.methods)
 
 
-def _nodata(value: float | str) -> float:
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            raise InputError(f"nodata {value!r} is not a number: give e.g. -9999 or nan") from None
-    return float(value)
-
-
 def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
     geoms, values, declared = read_features(body.features, value=body.value, what="the features")
     given = as_crs(body.crs)
@@ -207,7 +198,7 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
     if body.layer is not None and body.crs is not None:
         raise InputError("crs= is the CRS of inline features; a catalogue layer has its own")
     fmt = get_format(body.format)
-    dt, nodata = band_type(body.dtype, _nodata(body.nodata))
+    dt, nodata = band_type(body.dtype, body.nodata)
     if body.like is not None:
         grid = catalog.coverage(body.like).open().grid
     else:
