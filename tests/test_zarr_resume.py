@@ -117,13 +117,13 @@ def test_resume_computes_only_missing_tiles_and_equals_an_uninterrupted_run(tmp_
     partial = tmp_path / f".{out.name}.partial"
     writes: list[tuple[int, int]] = []
     if kind == "folder":
-        original = TileWriter._write_tile
+        original = TileWriter._put  # every tile file, encoded or copied from a constant template
 
-        def counting(self, tile, data):
+        def counting(self, tile, write):
             writes.append(tile.index)
-            original(self, tile, data)
+            original(self, tile, write)
 
-        monkeypatch.setattr(TileWriter, "_write_tile", counting)
+        monkeypatch.setattr(TileWriter, "_put", counting)
     else:
         original = sink_zarr.mark_done
 

@@ -3,9 +3,11 @@
 A file output is built in place under a stable hidden name beside the target, ``.{name}.partial``, and
 renamed to its final name when complete. While it is being built it holds a ``.rastercover/`` folder with
 ``job.json`` (the grid, bands, type and nodata of the run, checked when resuming) and, for outputs whose
-tiles cannot be recognised as complete from their own files (Zarr chunks), one empty marker file per tile
-written (``done/r{row}_c{col}``, created only after the tile's data is stored). The ``.rastercover/`` folder
-is removed before the final rename.
+tiles cannot be recognised as complete from their own files (Zarr chunks), one marker file per batch of
+tiles written (``done/r{row}_c{col}-{random}``, named for the batch's first tile and listing its tiles, one
+``row col`` line each; created, under a temporary name then renamed, only after the tiles' data is stored).
+A file per batch, not per tile: creating a file costs about as much as storing a chunk. The
+``.rastercover/`` folder is removed before the final rename.
 
 A run started with ``resume=True`` keeps its partial output when it fails or is interrupted; the next run
 with ``resume=True`` continues it (only missing tiles are computed). A run without ``resume`` starts afresh
@@ -23,9 +25,9 @@ Examples
 >>> fp = job_fingerprint(Grid(4, 4, Affine(1, 0, 0, 0, -1, 4), "EPSG:32198", 2), ["COUNT"], "uint8", 0)
 >>> start_partial(part, resume=True, fingerprint=fp, what="out.zarr")     # nothing to continue: a fresh start
 False
->>> mark_done(part, [(0, 1)])
->>> start_partial(part, resume=True, fingerprint=fp, what="out.zarr"), marked_tiles(part)
-(True, {(0, 1)})
+>>> mark_done(part, [(0, 1), (1, 1)])
+>>> start_partial(part, resume=True, fingerprint=fp, what="out.zarr"), sorted(marked_tiles(part))
+(True, [(0, 1), (1, 1)])
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 MARK_DIR = ".rastercover"
-_MARK = re.compile(r"^r(\d+)_c(\d+)$")
+_MARK = re.compile(r"^r\d+_c\d+(-[0-9a-f]+)?$")
 
 
 def partial_sibling(path: str) -> str:
@@ -112,11 +114,13 @@ def start_partial(path: str, *, resume: bool, fingerprint: str, what: str) -> bo
 
 
 def mark_done(path: str, indexes: Iterable[tuple[int, int]]) -> None:
-    """Record tiles ``(row, col)`` of the partial output ``path`` as completely written."""
-    done = os.path.join(path, MARK_DIR, "done")
-    for r, c in indexes:
-        with open(os.path.join(done, f"r{r}_c{c}"), "w"):
-            pass
+    """Record tiles ``(row, col)`` of the partial output ``path`` as completely written (one marker file)."""
+    tiles = list(indexes)
+    if not tiles:
+        return
+    r0, c0 = tiles[0]
+    text = "".join(f"{r} {c}\n" for r, c in tiles)
+    _write_text(os.path.join(path, MARK_DIR, "done", f"r{r0}_c{c0}-{uuid.uuid4().hex[:12]}"), text)
 
 
 def marked_tiles(path: str) -> set[tuple[int, int]]:
@@ -124,7 +128,15 @@ def marked_tiles(path: str) -> set[tuple[int, int]]:
     done = os.path.join(path, MARK_DIR, "done")
     if not os.path.isdir(done):
         return set()
-    return {(int(m[1]), int(m[2])) for m in map(_MARK.match, os.listdir(done)) if m}
+    found: set[tuple[int, int]] = set()
+    for name in os.listdir(done):
+        if not _MARK.match(name):  # a marker being written (temporary name), or foreign
+            continue
+        with open(os.path.join(done, name), encoding="utf-8") as f:
+            for line in f:
+                r, c = line.split()
+                found.add((int(r), int(c)))
+    return found
 
 
 def drop_marks(path: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from ..grid import TILE_STEM, Grid, Tile, Window
 from .atomic import check_target, commit, discard
 from .gtiff import constant_block, gtiff_profile
+from .gtiff_template import ConstantTile
 from .resume import drop_marks, job_fingerprint, partial_sibling, start_partial
 from .vrt import vrt_xml
 
@@ -28,32 +29,62 @@ class TileWriter:
     """Writes tile files into a folder; picklable, so worker processes write their tiles themselves.
 
     Each file is written under a hidden temporary name and renamed: a file named ``r{row}_c{col}.tif`` is
-    always complete.
+    always complete. Constant tiles (the empty tiles of ``extent="full"``) are encoded once per size and
+    values and copied with their own origin (:class:`~rastercover.io.gtiff_template.ConstantTile`).
     """
 
     def __init__(self, folder: str, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.folder, self.bands, self.dtype, self.nodata = folder, list(bands), np.dtype(dtype), nodata
+        self._profiles: dict[tuple[int, int], dict] = {}
+        self._constants: dict[tuple, ConstantTile | None] = {}
 
-    def _write_tile(self, tile: Tile, data: np.ndarray) -> None:
-        import rasterio
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_profiles"], state["_constants"] = {}, {}  # caches are rebuilt in the process that writes
+        return state
 
+    def _profile(self, tile: Tile) -> dict:
+        """The creation options of ``tile``'s file (cached per tile size: the CRS is converted once)."""
         tg = tile.grid
-        tiled = tg.tile_width % 16 == 0 and tg.tile_height % 16 == 0 and tg.width >= 16 and tg.height >= 16
-        profile = gtiff_profile(tg, len(self.bands), self.dtype, self.nodata, tiled=tiled)
-        if tiled:
-            profile.update(blockxsize=min(tg.tile_width, 1024), blockysize=min(tg.tile_height, 1024))
-            profile.pop("sparse_ok", None)
+        key = (tg.width, tg.height)
+        base = self._profiles.get(key)
+        if base is None:
+            tiled = tg.tile_width % 16 == 0 and tg.tile_height % 16 == 0 and tg.width >= 16 and tg.height >= 16
+            base = gtiff_profile(tg, len(self.bands), self.dtype, self.nodata, tiled=tiled)
+            if tiled:
+                base.update(blockxsize=min(tg.tile_width, 1024), blockysize=min(tg.tile_height, 1024))
+                base.pop("sparse_ok", None)
+            self._profiles[key] = base
+        return {**base, "transform": tg.transform}
+
+    def _put(self, tile: Tile, write) -> None:
+        """Create ``tile``'s file by calling ``write(temporary path)``, then rename it to its name."""
         final = os.path.join(self.folder, f"{tile.name}.tif")
         tmp = os.path.join(self.folder, f".{tile.name}.part-{uuid.uuid4().hex[:12]}.tif")
         try:
-            with rasterio.open(tmp, "w", **profile) as ds:
-                ds.write(data)
-                for i, name in enumerate(self.bands, start=1):
-                    ds.set_band_description(i, name)
+            write(tmp)
             os.replace(tmp, final)
         except BaseException:
             discard(tmp)
             raise
+
+    def _write_tile(self, tile: Tile, data: np.ndarray) -> None:
+        import rasterio
+
+        def encode(path: str) -> None:
+            with rasterio.open(path, "w", **self._profile(tile)) as ds:
+                ds.write(data)
+                for i, name in enumerate(self.bands, start=1):
+                    ds.set_band_description(i, name)
+
+        self._put(tile, encode)
+
+    def _copy_tile(self, tile: Tile, encoded: bytes) -> None:
+        def copy(path: str) -> None:
+            with open(path, "wb") as f:
+                f.write(encoded)
+
+        self._put(tile, copy)
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         """Write each tile's part of ``data`` (which covers ``window``)."""
@@ -63,7 +94,15 @@ class TileWriter:
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere."""
         for t in tiles:
-            self._write_tile(t, constant_block(t.window.height, t.window.width, values, self.dtype))
+            key = (t.window.width, t.window.height, np.asarray(values, dtype=self.dtype).tobytes())
+            if key not in self._constants:
+                pixels = constant_block(t.window.height, t.window.width, values, self.dtype)
+                self._constants[key] = ConstantTile.build(self._profile(t), pixels, self.bands)
+            template = self._constants[key]
+            if template is not None:
+                self._copy_tile(t, template.render(t.grid.transform))
+            else:
+                self._write_tile(t, constant_block(t.window.height, t.window.width, values, self.dtype))
 
 
 class TileFolderSink:

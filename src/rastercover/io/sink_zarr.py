@@ -13,8 +13,8 @@ Layout (Zarr format 2, consolidated metadata, so ``xarray.open_zarr(path)`` and 
 
 Chunks equal to the fill value everywhere are not stored (Zarr's default; they read back as nodata), so the
 presence of a chunk does not say a tile was written. While the store is being built (in place under the
-stable name ``.{name}.partial``, see :mod:`rastercover.io.resume`) a marker ``.rastercover/done/r{row}_c{col}``
-is created after each tile's chunk is stored; :meth:`ZarrSink.done_tiles` reads them when resuming. At
+stable name ``.{name}.partial``, see :mod:`rastercover.io.resume`) a marker in ``.rastercover/done/``
+is created after each batch of tiles is stored; :meth:`ZarrSink.done_tiles` reads them when resuming. At
 :meth:`ZarrSink.close` the markers are removed, the metadata consolidated and the store renamed to its name.
 Each tile is its own chunk, so worker processes write their tiles concurrently (:meth:`ZarrSink.detached_writer`).
 
@@ -45,7 +45,7 @@ from .atomic import check_target, commit, discard
 from .gtiff import constant_block, is_nodata
 from .resume import drop_marks, job_fingerprint, mark_done, marked_tiles, partial_sibling, start_partial
 
-__all__ = ["VARIABLE", "ZarrSink", "ZarrTileWriter"]
+__all__ = ["VARIABLE", "ZarrSink", "ZarrTileWriter", "covered_rectangle"]
 
 #: Name of the pixel array in the store.
 VARIABLE = "rastercover"
@@ -64,7 +64,7 @@ def _zarr():
 class ZarrTileWriter:
     """Writes tiles (whole chunks) into the store's pixel array; picklable, for worker processes.
 
-    After a tile's chunk is stored, its marker is created (see the module notes), so an interrupted run
+    After a batch of tiles is stored, a marker listing them is created (see the module notes), so an interrupted run
     can be resumed.
     """
 
@@ -83,20 +83,49 @@ class ZarrTileWriter:
         return self._array
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
-        """Write each tile's part of ``data`` (which covers ``window``) as its chunk."""
-        for t in tiles:
-            self.array[(slice(None), *t.window.slices)] = data[(slice(None), *t.window.relative_to(window).slices)]
-            mark_done(self.store, [t.index])
+        """Write each tile's part of ``data`` (which covers ``window``) as its chunk.
+
+        Tiles that exactly cover a rectangle (a block's tiles) are stored in one assignment, which lets Zarr
+        encode and store their chunks together; one marker records them all.
+        """
+        rect = covered_rectangle(tiles)
+        if rect is not None:
+            self.array[(slice(None), *rect.slices)] = data[(slice(None), *rect.relative_to(window).slices)]
+        else:
+            for t in tiles:
+                self.array[(slice(None), *t.window.slices)] = data[(slice(None), *t.window.relative_to(window).slices)]
+        mark_done(self.store, [t.index for t in tiles])
 
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere (nothing stored when all are nodata)."""
-        empty = all(is_nodata(v, self.nodata) for v in values)
-        for t in tiles:
-            if not empty:
-                self.array[(slice(None), *t.window.slices)] = constant_block(
-                    t.window.height, t.window.width, values, self.dtype
-                )
-            mark_done(self.store, [t.index])
+        if not all(is_nodata(v, self.nodata) for v in values):
+            rect = covered_rectangle(tiles)
+            for w in [rect] if rect is not None else [t.window for t in tiles]:
+                self.array[(slice(None), *w.slices)] = constant_block(w.height, w.width, values, self.dtype)
+        mark_done(self.store, [t.index for t in tiles])
+
+
+def covered_rectangle(tiles: Sequence[Tile]) -> Window | None:
+    """The window that ``tiles`` (distinct tiles of one grid) cover exactly, or None when they leave holes.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from rastercover.grid import Grid
+    >>> g = Grid(5, 4, Affine(1, 0, 0, 0, -1, 4), "EPSG:3857", tile_size=2)
+    >>> covered_rectangle([g.tile(0, 1), g.tile(0, 2), g.tile(1, 1), g.tile(1, 2)])
+    Window(col_off=2, row_off=0, width=3, height=4)
+    >>> covered_rectangle([g.tile(0, 0), g.tile(1, 1)]) is None
+    True
+    """
+    if not tiles:
+        return None
+    ws = [t.window for t in tiles]
+    c0, r0 = min(w.col_off for w in ws), min(w.row_off for w in ws)
+    c1, r1 = max(w.col_off + w.width for w in ws), max(w.row_off + w.height for w in ws)
+    if sum(w.width * w.height for w in ws) != (c1 - c0) * (r1 - r0):
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
 
 
 class ZarrSink:
