@@ -333,3 +333,50 @@ def test_local_cluster_workers_keep_glibc_malloc_trimming(client):
     seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert len(seen) == 2 and set(seen.values()) == {None}
     assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}  # Dask's others kept
+
+
+# ============================================================================================ blocks as specs
+def test_a_task_carries_its_block_as_a_few_numbers_and_the_worker_rebuilds_it():
+    from rastercover.engine import Block
+    from rastercover.engine.distributed import block_spec, spec_block
+
+    for b in plan_blocks(SKEWED, 60):
+        assert spec_block(SKEWED, block_spec(b)) == b
+    b = plan_blocks(NORTH_UP, 1200)[0]  # 4 rows x 3 columns of tiles, a resumed run left out two of them
+    partial = Block(b.index, b.window, tuple(t for t in b.tiles if t.index not in {(0, 1), (3, 2)}))
+    spec = block_spec(partial)
+    assert spec[2:] == (0, 0, 4, 3, ((0, 1), (3, 2)))
+    assert spec_block(NORTH_UP, spec) == partial
+    shuffled = Block(b.index, b.window, b.tiles[::-1])  # not row-major: the tiles are listed
+    assert spec_block(NORTH_UP, block_spec(shuffled)) == shuffled
+    import pickle
+
+    assert len(pickle.dumps(block_spec(plan_blocks(NORTH_UP, 3000)[0]))) < 300  # 30 tiles, a few numbers
+
+
+@pytest.mark.parametrize("name", ["tiles", "out.zarr"])
+def test_a_run_interrupted_locally_resumes_on_dask_with_partial_blocks(client, tmp_path, name):
+    pairs = _pairs(5, NORTH_UP, 60)
+    kw = dict(methods=["SUM_OF_AREAS", "COUNT_OF_POINTS"], extent="full", assume_crs=CRS)
+    want = rastercover.rasterize(pairs, NORTH_UP, **kw).values
+    seen = []
+
+    def stop(n):
+        seen.append(n)
+        if sum(seen) >= 7:
+            raise KeyboardInterrupt
+
+    out = tmp_path / name
+    with pytest.raises(KeyboardInterrupt):  # blocks of one tile: 7 of the 30 tiles written
+        rastercover.rasterize(pairs, NORTH_UP, output=out, block_pixels=100, resume=True, progress=stop, **kw)
+    res = rastercover.rasterize(  # blocks of 4 x 3 tiles, some with tiles already written
+        pairs, NORTH_UP, output=out, block_pixels=1200, resume=True, executor="dask", scheduler=client, **kw
+    )
+    assert res.tiles_written == 30 - 7
+    if name == "tiles":
+        got = rastercover.open_coverage(str(out / "index.vrt")).read(rastercover.Window(0, 0, 60, 50))
+    else:
+        import xarray as xr
+
+        got = xr.open_zarr(out, mask_and_scale=False)["rastercover"].values
+    assert same(got, want)

@@ -6,7 +6,7 @@ grid, methods) is scattered once to every worker; a task carries only its block.
 box in the workers (a file path or a PostGIS location travels, not the features).
 
 * Eager (:func:`dask_results`, used by ``run(..., executor="dask")``): the blocks that may hold a feature are
-  tasks (the block list is scattered once too; a task carries an index), busy blocks first. Without a
+  tasks (a task carries its block as a few numbers, :func:`block_spec`), busy blocks first. Without a
   detached writer, at most ``3 x`` the cluster's threads are in flight and results come back in block order (a
   reorder buffer), so client memory does not grow with the tiles; empty blocks are written by the client as
   constants. A sink with a detached writer (tile folder, Zarr, PostGIS) has every block with tiles written by
@@ -43,7 +43,17 @@ from .compute import BlockResult, Job, compute_block
 from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
 from .run import busy_blocks, compute_and_write, empty_block
 
-__all__ = ["EXECUTORS", "block_array", "check_executor", "dask_results", "lazy_array", "local_cluster", "require_dask"]
+__all__ = [
+    "EXECUTORS",
+    "block_array",
+    "block_spec",
+    "check_executor",
+    "dask_results",
+    "lazy_array",
+    "local_cluster",
+    "require_dask",
+    "spec_block",
+]
 
 EXECUTORS = ("local", "dask")
 IN_FLIGHT_PER_THREAD = 3
@@ -121,10 +131,49 @@ def block_array(job: Job, res: BlockResult) -> np.ndarray:
     return out
 
 
-def _task(job: Job, blocks: dict[int, Block], index: int, busy: bool, writer: Any) -> BlockResult:
-    """On a worker: block ``index`` (of the scattered ``blocks``), computed (busy) or empty; written there when a
-    detached writer is given."""
-    block = blocks[index]
+def block_spec(block: Block) -> tuple:
+    """What a task carries of its block: its index, window and tile rectangle (and the tiles left out, when a
+    resumed run skips some), a few dozen bytes however many tiles; :func:`spec_block` rebuilds the block.
+
+    Shipping blocks themselves would cost the client a pickle of every tile and every worker a copy of them all
+    (a million tiles of a full extent on each worker): the memory of a worker would grow with the job.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from rastercover.grid import Grid
+    >>> from rastercover.engine import plan_blocks
+    >>> g = Grid(5, 4, Affine(1, 0, 0, 0, -1, 4), "EPSG:3857", 2)
+    >>> b = plan_blocks(g, 16)[1]
+    >>> block_spec(b)[2:]
+    (0, 2, 2, 1, ())
+    >>> spec_block(g, block_spec(b)) == b
+    True
+    """
+    indexes = [t.index for t in block.tiles]
+    r0, c0 = min(r for r, _ in indexes), min(c for _, c in indexes)
+    nr, nc = max(r for r, _ in indexes) - r0 + 1, max(c for _, c in indexes) - c0 + 1
+    present = set(indexes)
+    full = [(r, c) for r in range(r0, r0 + nr) for c in range(c0, c0 + nc)]
+    if [i for i in full if i in present] != indexes:  # not in row-major order: list the tiles themselves
+        return (block.index, block.window, r0, c0, 0, 0, tuple(indexes))
+    return (block.index, block.window, r0, c0, nr, nc, tuple(i for i in full if i not in present))
+
+
+def spec_block(grid: Any, spec: tuple) -> Block:
+    """The block a :func:`block_spec` describes, on ``grid``."""
+    index, window, r0, c0, nr, nc, listed = spec
+    if nr == 0:
+        return Block(index, window, tuple(grid.tile(r, c) for r, c in listed))
+    skip = set(listed)
+    tiles = tuple(grid.tile(r, c) for r in range(r0, r0 + nr) for c in range(c0, c0 + nc) if (r, c) not in skip)
+    return Block(index, window, tiles)
+
+
+def _task(job: Job, spec: tuple, busy: bool, writer: Any) -> BlockResult:
+    """On a worker: the block of ``spec``, computed (busy) or empty; written there when a detached writer is
+    given."""
+    block = spec_block(job.grid, spec)
     if writer is not None:
         return compute_and_write(job, block, busy, writer)
     return compute_block(job, block) if busy else empty_block(job, block)
@@ -255,37 +304,45 @@ def dask_results(
         folder = getattr(writer, "folder", None)
         if writer is not None and folder is not None and not _workers_see(client, folder):
             writer = None  # workers elsewhere: the tiles come back here and the sink writes them
-        full = job.extent is Extent.FULL
-        # workers get the blocks that have tiles to write or pixels to compute; with extent touched a block
-        # without features has no tile at all, and with no detached writer the client writes empty blocks
-        remote = [b for b in blocks if b.index in busy or (writer is not None and full)]
+        # workers get the blocks that have pixels to compute or tiles worth writing there: with extent touched
+        # a block without features has no tile at all; with no detached writer, or a writer that stores nothing
+        # for empty tiles (a Zarr store: fill value), the client writes (records) empty blocks itself
+        empty_remote = (
+            writer is not None
+            and job.extent is Extent.FULL
+            and not getattr(writer, "stores_nothing_for", lambda values: False)(job.empty_values)
+        )
+        remote = [b for b in blocks if b.index in busy or empty_remote]
         remote_set = {b.index for b in remote}
         run_id = uuid.uuid4().hex[:12]
         job_f = client.scatter(job, broadcast=True, hash=False)
-        blocks_f = client.scatter({0: {b.index: b for b in remote}}, broadcast=True, hash=False)[0]
         futures: list = []
 
         def submit(b: Block) -> Any:
             key = f"rastercover-block-{b.index}-{run_id}"
             busy_b = b.index in busy
             # busy blocks first: a long block started last would leave the other workers idle at the end
-            return client.submit(_task, job_f, blocks_f, b.index, busy_b, writer, key=key, priority=int(busy_b))
+            return client.submit(_task, job_f, block_spec(b), busy_b, writer, key=key, priority=int(busy_b))
 
         try:
-            for b in blocks:
-                if b.index not in remote_set:
-                    yield empty_block(job, b), False
             if writer is not None:
                 # the workers write the tiles: results carry no pixels, so every block is in flight at once and
-                # results come back as they finish (the sinks only record which tiles are written)
+                # results come back as they finish (the sinks only record which tiles are written); the client
+                # writes the blocks it keeps meanwhile
                 from distributed import as_completed
 
                 futures = [submit(b) for b in remote]
+                for b in blocks:
+                    if b.index not in remote_set:
+                        yield empty_block(job, b), False
                 for fut in as_completed(futures):
                     res = fut.result()
                     fut.release()
                     yield res, True
                 return
+            for b in blocks:
+                if b.index not in remote_set:
+                    yield empty_block(job, b), False
             # results carry pixels: handed to the sink in block order, a bounded number in flight
             limit = max(2, IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values())))
             pending: deque = deque()
@@ -304,7 +361,7 @@ def dask_results(
             left = [f for f in futures if f.status == "pending"]
             if left:
                 client.cancel(left)
-            client.cancel([job_f, blocks_f])
+            client.cancel([job_f])
 
 
 def _lazy_chunk(job: Job, block: Block, busy: bool) -> np.ndarray:

@@ -96,9 +96,16 @@ class ZarrTileWriter:
                 self.array[(slice(None), *t.window.slices)] = data[(slice(None), *t.window.relative_to(window).slices)]
         mark_done(self.store, [t.index for t in tiles])
 
+    def stores_nothing_for(self, values: Sequence[float]) -> bool:
+        """True when constant tiles of ``values`` store no chunk (all nodata: the fill value), only a marker.
+
+        The Dask executor then records such tiles from the client instead of sending them to the workers.
+        """
+        return all(is_nodata(v, self.nodata) for v in values)
+
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere (nothing stored when all are nodata)."""
-        if not all(is_nodata(v, self.nodata) for v in values):
+        if not self.stores_nothing_for(values):
             rect = covered_rectangle(tiles)
             for w in [rect] if rect is not None else [t.window for t in tiles]:
                 self.array[(slice(None), *w.slices)] = constant_block(w.height, w.width, values, self.dtype)
