@@ -13,7 +13,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rastercover.grid import Grid
+from rastercover.grid import Grid, Window
 from rastercover.io.gtiff import constant_block
 from rastercover.io.gtiff_template import ConstantTile, _origin_slots
 from rastercover.io.sink_tiles import TileWriter
@@ -109,3 +109,31 @@ def test_what_the_template_cannot_vouch_for_is_refused():
     import struct
 
     assert [struct.unpack_from(bo + "d", data, s)[0] for s in slots] == [1015.0, 1985.0]  # GDAL shifted it
+
+
+def test_tiles_of_a_block_that_no_feature_reaches_are_copied_and_equal_gdal_files(tmp_path, monkeypatch):
+    grid = Grid(70, 50, Affine(30, 0, 150000, 0, -30, 420000), "EPSG:32198", tile_size=32)
+    tiles = list(grid.tiles())
+    data = np.full((2, 50, 70), np.nan, "float32")
+    data[0] = 0.0
+    data[:, 3:9, 40:45] = 12.5  # one feature, in tile (0, 1) only
+    data[0, 40, 2] = -0.0  # tile (1, 0): -0.0 equals 0.0 but not bit for bit: encoded by GDAL
+    copies = []
+    original = TileWriter._copy_tile
+
+    def counting(self, tile, encoded):
+        copies.append(tile.index)
+        original(self, tile, encoded)
+
+    monkeypatch.setattr(TileWriter, "_copy_tile", counting)
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "gdal").mkdir()
+    copying = TileWriter(str(tmp_path / "copy"), BANDS, np.dtype("float32"), float("nan"))
+    copying.write(Window(0, 0, 70, 50), data, tiles)
+    assert sorted(copies) == [(0, 0), (0, 2), (1, 1), (1, 2)]
+    w = TileWriter(str(tmp_path / "gdal"), BANDS, np.dtype("float32"), float("nan"))
+    for t in tiles:
+        w._write_tile(t, data[(slice(None), *t.window.slices)])
+    for t in tiles:
+        name = f"{t.name}.tif"
+        assert (tmp_path / "copy" / name).read_bytes() == (tmp_path / "gdal" / name).read_bytes(), name

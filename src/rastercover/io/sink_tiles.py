@@ -22,7 +22,7 @@ from .gtiff_template import ConstantTile
 from .resume import drop_marks, job_fingerprint, partial_sibling, start_partial
 from .vrt import vrt_xml
 
-__all__ = ["TileFolderSink", "TileWriter"]
+__all__ = ["TileFolderSink", "TileWriter", "constant_values"]
 
 
 class TileWriter:
@@ -87,22 +87,52 @@ class TileWriter:
         self._put(tile, copy)
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
-        """Write each tile's part of ``data`` (which covers ``window``)."""
+        """Write each tile's part of ``data`` (which covers ``window``); a tile whose bands are each one value
+        (a tile of a busy block that no feature reaches) is copied from its constant template."""
         for t in tiles:
-            self._write_tile(t, data[(slice(None), *t.window.relative_to(window).slices)])
+            part = data[(slice(None), *t.window.relative_to(window).slices)]
+            values = constant_values(part)
+            if values is None:
+                self._write_tile(t, part)
+            else:
+                self._write_constant_tile(t, values)
 
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere."""
+        values = np.asarray(values, dtype=self.dtype)
         for t in tiles:
-            key = (t.window.width, t.window.height, np.asarray(values, dtype=self.dtype).tobytes())
-            if key not in self._constants:
-                pixels = constant_block(t.window.height, t.window.width, values, self.dtype)
-                self._constants[key] = ConstantTile.build(self._profile(t), pixels, self.bands)
-            template = self._constants[key]
-            if template is not None:
-                self._copy_tile(t, template.render(t.grid.transform))
-            else:
-                self._write_tile(t, constant_block(t.window.height, t.window.width, values, self.dtype))
+            self._write_constant_tile(t, values)
+
+    def _write_constant_tile(self, tile: Tile, values: np.ndarray) -> None:
+        key = (tile.window.width, tile.window.height, values.tobytes())
+        if key not in self._constants:
+            pixels = constant_block(tile.window.height, tile.window.width, values, self.dtype)
+            self._constants[key] = ConstantTile.build(self._profile(tile), pixels, self.bands)
+        template = self._constants[key]
+        if template is not None:
+            self._copy_tile(tile, template.render(tile.grid.transform))
+        else:
+            self._write_tile(tile, constant_block(tile.window.height, tile.window.width, values, self.dtype))
+
+
+def constant_values(data: np.ndarray) -> np.ndarray | None:
+    """The value of each band of ``data`` (bands, rows, cols) when each band is one value throughout, else None.
+
+    Values are compared bit for bit (a NaN equals a NaN of the same payload, -0.0 differs from 0.0), so a tile
+    copied from a constant template holds exactly the bits it was given.
+
+    Examples
+    --------
+    >>> constant_values(np.array([[[0, 0], [0, 0]], [[7, 7], [7, 7]]], dtype="int16")).tolist()
+    [0, 7]
+    >>> constant_values(np.array([[[np.nan, 1.0]]])) is None
+    True
+    """
+    flat = data.reshape(data.shape[0], -1)
+    if flat.shape[1] == 0:
+        return None
+    bits = flat.view(np.dtype(f"u{flat.dtype.itemsize}")) if flat.dtype.kind == "f" else flat
+    return flat[:, 0].copy() if bool((bits == bits[:, :1]).all()) else None
 
 
 class TileFolderSink:
