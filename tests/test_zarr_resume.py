@@ -224,3 +224,17 @@ def test_cli_zarr_with_cog_then_export_the_store(tmp_path, capsys):
         with rasterio.open(path) as ds:
             np.testing.assert_array_equal(ds.read(), want)
             assert ds.transform == GRID.transform
+    # the store is a reference grid too: pixels and tiles (its chunks) line up with it
+    assert rastercover.open_grid(store) == GRID
+    assert rastercover.open_grid(store, tile_size=50).tile_size == (50, 50)
+    again = str(tmp_path / "again.zarr")
+    with pytest.raises(SystemExit) as exc:
+        main(["rasterize", vec, "--like", store, "--value", "height", "-m", "SUM_OF_AREAS", "-o", again,
+              "--no-progress"])  # fmt: skip
+        raise SystemExit(0)
+    assert exc.value.code == 0, capsys.readouterr().err
+    assert rastercover.open_grid(again) == GRID
+    np.testing.assert_array_equal(
+        xr.open_zarr(again, mask_and_scale=False)["rastercover"].values,
+        _rasterize(methods=["SUM_OF_AREAS"]).values,
+    )

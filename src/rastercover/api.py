@@ -67,7 +67,8 @@ class RasterizeResult:
 
 
 def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
-    """A grid from a :class:`Grid`, a raster file, a folder/VRT of tiles or a PostGIS raster table.
+    """A grid from a :class:`Grid`, a raster file, a folder/VRT of tiles, a ``.zarr`` store or a PostGIS raster
+    table.
 
     ``tile_size`` overrides the tiling.
 
@@ -85,6 +86,11 @@ def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
         grid = PostgisRasterCoverage(like).grid
         return grid if tile_size is None else grid.with_tile_size(tile_size)
     path = os.fspath(like)
+    if is_zarr_path(path):
+        from .io.coverage_zarr import ZarrCoverage
+
+        grid = ZarrCoverage(path).grid  # its chunks are its tiles
+        return grid if tile_size is None else grid.with_tile_size(tile_size)
     if os.path.isdir(path):
         grid = Grid.from_tiles(path)
         return grid if tile_size is None else grid.with_tile_size(tile_size)

@@ -10,6 +10,7 @@ from ..api import open_grid
 from ..api import rasterize as rasterize_api
 from ..errors import InputError
 from ..grid import Grid
+from ..io.coverage_zarr import is_zarr_path
 from ..io.pg import is_pg_location
 from .progress import tile_progress
 
@@ -29,8 +30,8 @@ __all__ = ["rasterize"]
 @click.option(
     "--like",
     metavar="RASTER",
-    help="Reference raster (a file, or a PostGIS raster table postgresql://HOST/DB?table=SCHEMA.NAME): "
-    "the output lines up with its pixels and tiles.",
+    help="Reference raster (a file, a .zarr store, or a PostGIS raster table "
+    "postgresql://HOST/DB?table=SCHEMA.NAME): the output lines up with its pixels and tiles.",
 )
 @click.option("--like-tiles", metavar="DIR_OR_VRT", help="Reference folder (or VRT) of aligned tiles.")
 @click.option(
@@ -166,7 +167,7 @@ def rasterize(
     elif like and is_pg_location(like):
         grid = like  # the API keeps the reference table's rids for a PostGIS output
     elif like:
-        grid = Grid.from_raster(like, tile_size)
+        grid = open_grid(like, tile_size) if is_zarr_path(like) else Grid.from_raster(like, tile_size)
     else:
         grid = Grid.from_tiles(like_tiles)
         if tile_size is not None:
