@@ -307,6 +307,13 @@ def test_cli_executor_dask_with_a_scheduler(client, tmp_path, gpkg, capsys):
     with rasterio.open(tmp_path / "local.tif") as a, rasterio.open(tmp_path / "dask.tif") as b:
         want, got = a.read(), b.read()
     assert same(got, want) and want.clip(0).sum() > 0
+    with distributed.get_task_stream(client) as ts:  # one tile per block: 30 blocks, one task for each busy one
+        code, out, err = _cli([*args[:-1], str(tmp_path / "small.tif"), "--block-pixels", "100"], capsys)
+    assert code == 0, err
+    tasks = {t["key"].rsplit("-", 1)[0] for t in ts.data if t["key"].startswith("rastercover-block-")}
+    assert 1 < len(tasks) <= 30 and max(int(k.rsplit("-", 1)[1]) for k in tasks) < 30
+    with rasterio.open(tmp_path / "small.tif") as b:
+        assert same(b.read(), want)
     code, out, err = _cli([*common, "--scheduler", address, "-o", str(tmp_path / "x.tif")], capsys)
     assert code == 2 and "applies to executor='dask' only" in err
 

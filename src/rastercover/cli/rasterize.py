@@ -8,6 +8,7 @@ import click
 
 from ..api import open_grid
 from ..api import rasterize as rasterize_api
+from ..engine import DEFAULT_BLOCK_PIXELS
 from ..errors import InputError
 from ..grid import Grid
 from ..io.coverage_zarr import is_zarr_path
@@ -79,6 +80,14 @@ __all__ = ["rasterize"]
     help="Address of the Dask scheduler to use with --executor dask (default: a local cluster for the run).",
 )
 @click.option(
+    "--block-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BLOCK_PIXELS,
+    show_default=True,
+    help="Pixels per block, the unit of work (one task on Dask): whole tiles, at least one. Smaller blocks are "
+    "more tasks with less memory each.",
+)
+@click.option(
     "--cog",
     is_flag=False,
     flag_value="",
@@ -142,6 +151,7 @@ def rasterize(
     workers,
     executor,
     scheduler,
+    block_pixels,
     cog,
     assume_crs,
     invalid,
@@ -186,6 +196,7 @@ def rasterize(
             workers=workers,
             executor=executor,
             scheduler=scheduler,
+            block_pixels=block_pixels,
             notify=_notify,
             dtype=dtype,
             nodata=nodata,
