@@ -605,11 +605,14 @@ def test_the_seed_clip_landcover_by_the_buffered_envelope_of_burned_area_2(pg_ur
     assert code == 2 and "no feature has id = 7" in err and not (tmp_path / "x.tif").exists()
 
 
+@pytest.mark.parametrize("executor", ["local", "dask"])
 def test_workers_insert_their_own_tiles_and_the_table_equals_a_single_process_table(
-    pg_url, pg_conn, ref_grid, monkeypatch
+    pg_url, pg_conn, ref_grid, monkeypatch, executor
 ):
     import rastercover.io.sink_postgis as sink_mod
 
+    if executor == "dask":
+        pytest.importorskip("distributed")
     geoms, values = random_stands(14, n=80)
     load_features(pg_conn, "stands_wtiles", geoms, values)
     src = loc(pg_url, "stands_wtiles")
@@ -623,7 +626,8 @@ def test_workers_insert_their_own_tiles_and_the_table_equals_a_single_process_ta
     monkeypatch.setattr(
         sink_mod.PostgisRasterSink, "_encode", lambda self, t, d: (encoded_here.append(t), original(self, t, d))
     )
-    two = rastercover.rasterize(src, ref_grid, output=loc(pg_url, "wtiles_two"), workers=2, **kw)
+    # a pool of 2 local processes, or a local Dask cluster of 2 worker processes reading the table themselves
+    two = rastercover.rasterize(src, ref_grid, output=loc(pg_url, "wtiles_two"), workers=2, executor=executor, **kw)
     assert encoded_here == []  # every tile went in from a worker's own connection
     assert one.tiles_written == two.tiles_written == 9
     rows = [

@@ -170,12 +170,13 @@ def spec_block(grid: Any, spec: tuple) -> Block:
     return Block(index, window, tiles)
 
 
-def _task(job: Job, spec: tuple, busy: bool, writer: Any) -> BlockResult:
-    """On a worker: the block of ``spec``, computed (busy) or empty; written there when a detached writer is
-    given."""
+def _task(job: Job, spec: tuple, busy: bool, writer: Any) -> BlockResult | tuple[int, tuple]:
+    """On a worker: the block of ``spec``, computed (busy) or empty. With a detached writer its tiles are written
+    there and the answer is only ``(block index, indexes of the tiles written)``: the client has the block."""
     block = spec_block(job.grid, spec)
     if writer is not None:
-        return compute_and_write(job, block, busy, writer)
+        res = compute_and_write(job, block, busy, writer)
+        return block.index, tuple(t.index for t in res.tiles)
     return compute_block(job, block) if busy else empty_block(job, block)
 
 
@@ -335,10 +336,13 @@ def dask_results(
                 for b in blocks:
                     if b.index not in remote_set:
                         yield empty_block(job, b), False
+                by_index = {b.index: b for b in remote}
                 for fut in as_completed(futures):
-                    res = fut.result()
+                    index, written = fut.result()
                     fut.release()
-                    yield res, True
+                    block = by_index.pop(index)
+                    kept = set(written)
+                    yield BlockResult(block, None, tuple(t for t in block.tiles if t.index in kept)), True
                 return
             for b in blocks:
                 if b.index not in remote_set:
