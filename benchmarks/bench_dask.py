@@ -303,6 +303,7 @@ def bench_scale(
         "blocks": len(blocks),
         "startup": startup,
         "autogroup": autogroup(),
+        "git": source_state()["commit"],
         "task_rate": rate,
         "repeat": repeat,
         "runs": runs,
@@ -506,6 +507,9 @@ def extrapolation(results: dict[str, dict]) -> list[str]:
 def report(results: dict[str, dict], command: str) -> str:
     any_r = next(iter(results.values()))
     ordered = [results[k] for k in order(results)]
+    groups: dict[str, list[dict]] = {}
+    for r in ordered:
+        groups.setdefault(r.get("command", command), []).append(r)
     src = source_state()
     lines = [
         MARKS[0],
@@ -518,7 +522,12 @@ def report(results: dict[str, dict], command: str) -> str:
         f'and a `.zarr` store, `extent="touched"` and `"full"`. Run {dt.datetime.now().isoformat(timespec="seconds")}'
         f", median of {any_r['repeat']} rounds (1 at scale 64) after a warm-up round, configurations interleaved. "
         f"`block_pixels` {DEFAULT_BLOCK_PIXELS:,} (blocks of 10×10 tiles).",
-        f"Command: `{command}`; rastercover git {src['commit']}, source hash {src['hash']}.",
+        "Commands: "
+        + "; ".join(
+            f"`{cmd}` (scales {', '.join(label(r) for r in group)}; git {group[0].get('git', '?')})"
+            for cmd, group in groups.items()
+        )
+        + f"; rastercover git {src['commit']}, source hash {src['hash']} (this report).",
         f"- Machine: {machine()}; dask {_version('dask')}, distributed {_version('distributed')}. Scheduler "
         f"group of the runs: {', '.join(sorted({r.get('autogroup', '?') for r in results.values()}))}. The "
         "runs ran in a session of their own given the weight of nice -19, so that another process of the "
@@ -659,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit("--report-only needs --write or --out with an earlier bench_dask section")
         text = out_md.read_text()
         section = text[text.find(MARKS[0]) : text.find(MARKS[1])]
-        m = re.search(r"^Command: `([^`]*)`", section, re.M)
+        m = re.search(r"^Commands?: `([^`]*)`", section, re.M)
         command = m[1] if m else command
         update_markdown(out_md, report(load_previous(out_md), command), command, marks=MARKS, script="bench_dask.py")
         print(f"rebuilt the bench_dask section of {out_md}", file=sys.stderr)
@@ -682,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
             repeat = 1 if s >= 64 else a.repeat
             results[workload_name(s, a.density)] = bench_scale(
                 s, a.density, work, repeat, tmp, serial, a.formats, a.extents
-            )
+            ) | {"command": command}
     finally:
         serial.close()
         shutil.rmtree(tmp, ignore_errors=True)
