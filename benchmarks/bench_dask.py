@@ -488,7 +488,7 @@ def extrapolation(results: dict[str, dict]) -> list[str]:
     lines += [
         "",
         "Assumptions and caveats: the per-tile and per-polygon costs are this machine's single-core costs and "
-        "scale linearly (the costs per touched tile at scales 1–16 above support it); the 2-worker efficiency "
+        "scale linearly (the costs per touched tile at scales 1–64 above support it); the 2-worker efficiency "
         "holds at 100 workers (it does not, if the client, the scheduler or the file system saturates first); "
         "each worker reads its blocks' features by bounding box from a source every worker can open (a "
         "GeoPackage on the shared file system: fine for reads, or PostGIS); the scheduler and the client are "
@@ -502,6 +502,26 @@ def extrapolation(results: dict[str, dict]) -> list[str]:
         'metadata load. `extent="touched"` avoids writing the empty tiles at all.',
     ]
     return lines
+
+
+def density_note(results: dict[str, dict]) -> list[str]:
+    """What the workloads of another polygon density are, and why (from their generator statistics)."""
+    other = [r for r in results.values() if r.get("density", 1.0) != 1]
+    if not other:
+        return []
+    d = sorted({r["density"] for r in other})
+    return [
+        f"- Polygon density {', '.join(f'{x:g}' for x in d)}: workloads built with "
+        + ", ".join(
+            f"`make_workload.py --scale {r['scale']:g} --n-polygons {round(2755 * r['density'])}`" for r in other
+        )
+        + " (all else as the default workload). At full density the scale-64 workload did not finish in over an "
+        "hour on this machine (`make_workload.py` intersects every Voronoi cell with the forest blob, whose "
+        "vertices grow with the scale too: about scale² work); with a quarter of the polygons it took 33 min "
+        "(`generation_seconds` 2007). The issue allows it; the scale-64 targets then compare scale 64 with a "
+        "scale-4 workload of the same density, so that a tile holds as many polygons at both scales.",
+        "",
+    ]
 
 
 def report(results: dict[str, dict], command: str) -> str:
@@ -536,6 +556,7 @@ def report(results: dict[str, dict], command: str) -> str:
         "Dask 0.69× serial at scale 16, every block's compute time doubled) "
         "(`setsid sh -c 'echo -19 > /proc/self/autogroup; exec python benchmarks/bench_dask.py ...'`).",
         "",
+        *density_note(results),
         "### Targets",
         "",
         *targets(results),
@@ -589,8 +610,11 @@ WHY = [
     "2. **Results consumed in block order, 3 tasks in flight per worker thread**: a worker idled behind the "
     "head-of-line block. With a detached writer (tile folder, Zarr, PostGIS: results carry no pixels) every "
     "block is now in flight at once and results are recorded as they finish; busy blocks have priority.",
-    "3. **Each task pickled its `Block` with 100 `Tile`s** (~2 ms a task on the client): the block list is now "
-    "scattered once and a task carries an index.",
+    "3. **Each task pickled its `Block` with 100 `Tile`s** (~2 ms a task on the client), and each answer brought "
+    "them back: a task now carries its block as a few numbers (`block_spec`: index, window, tile rectangle, "
+    "tiles left out) that the worker turns back into tiles, and a worker that wrote its block answers with the "
+    "block's index and the tiles written. (A first fix scattered the whole block list to every worker: worker "
+    "memory would then grow with the job's tile count.)",
     '4. **Every block was a task with `extent="touched"`**, though a block without features has no tile to '
     "write: only busy blocks are tasks now.",
     "",
@@ -598,7 +622,9 @@ WHY = [
     "CRS's GeoKeys) and, in a Zarr store, marked done by a file of its own (~0.6 ms a file creation here). A "
     "constant tile is now encoded once per size and values and copied with its origin patched "
     "(`io/gtiff_template.py`: byte for byte the file GDAL writes, 0.23 ms a tile), a block's Zarr tiles are "
-    "stored in one assignment and recorded by one marker file.",
+    "stored in one assignment and recorded by one marker file. Featureless tiles of busy blocks (each band one "
+    "value) are copied the same way, and the empty blocks of a Zarr store (nothing stored: the fill value) are "
+    "recorded by the client rather than sent to the workers.",
     "",
     "What remains: the client and the scheduler share the 2 cores with the 2 workers (a real cluster gives them "
     "their own); an empty tile still costs a file creation and a rename in the tile folder.",
