@@ -504,6 +504,15 @@ def extrapolation(results: dict[str, dict]) -> list[str]:
     return lines
 
 
+def block_side(block_pixels: int) -> str:
+    """The tiles of a block of the benchmark's grids (100 px tiles), as ``ROWS×COLS``."""
+    from affine import Affine
+
+    b = plan_blocks(rastercover.Grid(10000, 10000, Affine(30, 0, 0, 0, -30, 0), 32198, TILE), block_pixels)[0]
+    rows = {t.index[0] for t in b.tiles}
+    return f"{len(rows)}×{len(b.tiles) // len(rows)}"
+
+
 def density_note(results: dict[str, dict]) -> list[str]:
     """What the workloads of another polygon density are, and why (from their generator statistics)."""
     other = [r for r in results.values() if r.get("density", 1.0) != 1]
@@ -541,7 +550,7 @@ def report(results: dict[str, dict], command: str) -> str:
         f"once per scale, start-up not counted); the workers write the tiles themselves. Outputs: a tile folder "
         f'and a `.zarr` store, `extent="touched"` and `"full"`. Run {dt.datetime.now().isoformat(timespec="seconds")}'
         f", median of {any_r['repeat']} rounds (1 at scale 64) after a warm-up round, configurations interleaved. "
-        f"`block_pixels` {DEFAULT_BLOCK_PIXELS:,} (blocks of 10×10 tiles).",
+        f"`block_pixels` {DEFAULT_BLOCK_PIXELS:,} (blocks of {block_side(DEFAULT_BLOCK_PIXELS)} tiles).",
         "Commands: "
         + "; ".join(
             f"`{cmd}` (scales {', '.join(label(r) for r in group)}; git {group[0].get('git', '?')})"
