@@ -143,6 +143,7 @@ def serve() -> None:
         if folder not in grids:
             grids[folder] = rastercover.Grid.from_raster(os.path.join(folder, "elevation.tif"), tile_size=TILE)
         remove(req["output"])
+        os.sync()  # the previous run's files reach the disk now, not during this run (kernel writeback)
         before = reset_hwm()
         cpu0, t0 = time.process_time(), time.perf_counter()
         res = rasterize(folder, grids[folder], req["output"], req["extent"], workers=1, executor="local")
@@ -213,6 +214,7 @@ def task_rate(client, n: int = 2000) -> float:
 
 def dask_run(client, folder: str, grid, output: str, extent: str) -> dict:
     remove(output)
+    os.sync()  # the previous run's files reach the disk now, not during this run (kernel writeback)
     before = client.run(_worker_reset)
     cpu0, t0 = time.process_time(), time.perf_counter()
     res = rasterize(folder, grid, output, extent, workers=WORKERS, executor="dask", scheduler=client)
@@ -253,8 +255,20 @@ def compare_outputs(fmt: str, a: str, b: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- one scale
+def pair_run(serials: tuple[Serial, Serial], folder: str, outputs: tuple[str, str], extent: str) -> dict:
+    """Two serial runs of the same job at once, one per subprocess: what two processes get from this machine's
+    cores with no Dask at all (the ceiling of a 2-worker speed-up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        recs = list(pool.map(lambda i: serials[i].run(folder, outputs[i], extent), (0, 1)))
+    for o in outputs:
+        remove(o)
+    return {"seconds": max(r["seconds"] for r in recs), "each": [r["seconds"] for r in recs]}
+
+
 def bench_scale(
-    scale: float, density: float, work: Path, repeat: int, tmp: str, serial: Serial, formats, extents
+    scale: float, density: float, work: Path, repeat: int, tmp: str, serial: Serial, formats, extents, twin=None
 ) -> dict:
     name = workload_name(scale, density)
     folder = str(work / name)
@@ -286,6 +300,11 @@ def bench_scale(
                         print(f"  {fmt}-{ext}: dask vs serial {checks[f'{fmt}-{ext}']}", file=sys.stderr, flush=True)
                     remove(s_out)
                     remove(out)
+                if twin is not None and eng == "dask" and ext == "touched":
+                    outs = (out_path(tmp, name, fmt, ext, "pair0"), out_path(tmp, name, fmt, ext, "pair1"))
+                    rec = pair_run((serial, twin), folder, outs, ext)
+                    if r:
+                        runs.setdefault(f"{fmt}-{ext}-pair", []).append(rec)
             if r:
                 done = "  ".join(f"{k} {v[-1]['seconds']:.2f}" for k, v in runs.items())
                 print(f"  round {r}/{repeat}: {done}", file=sys.stderr, flush=True)
@@ -513,6 +532,35 @@ def block_side(block_pixels: int) -> str:
     return f"{len(rows)}×{len(b.tiles) // len(rows)}"
 
 
+def ceiling(results: dict[str, dict]) -> list[str]:
+    """What two processes get from this machine, from the two serial runs at once, against Dask's 2 workers."""
+    lines = []
+    for r in (results[k] for k in order(results)):
+        parts = []
+        for fmt in FORMATS:
+            p, s_, d = (med(r, f"{fmt}-touched-{e}") for e in ("pair", "serial", "dask"))
+            if p is None or s_ is None or d is None:
+                continue
+            c = 2 * s_ / p
+            parts.append(
+                f"{fmt}: two at once {p:.2f} s against {s_:.2f} s alone, ceiling **{c:.2f}×**; Dask {s_ / d:.2f}× "
+                f"({100 * (s_ / d) / c:.0f} % of it)"
+            )
+        if parts:
+            lines.append(f"- Scale {label(r)}, extent touched — " + "; ".join(parts) + ".")
+    if not lines:
+        return []
+    return [
+        "### What two processes can get here",
+        "",
+        "The same serial job run twice at once, in two processes (no Dask): if the 2 cores were independent, both "
+        "would take as long as one alone. The ceiling of a 2-worker speed-up is 2 × (alone) / (two at once).",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def density_note(results: dict[str, dict]) -> list[str]:
     """What the workloads of another polygon density are, and why (from their generator statistics)."""
     other = [r for r in results.values() if r.get("density", 1.0) != 1]
@@ -570,6 +618,7 @@ def report(results: dict[str, dict], command: str) -> str:
         "",
         *targets(results),
         "",
+        *ceiling(results),
         "### Times",
         "",
         *table(results),
@@ -577,6 +626,8 @@ def report(results: dict[str, dict], command: str) -> str:
         '- Touched tiles: tiles written with `extent="touched"` (equal to the workload\'s `tiles_touched`: '
         + ", ".join(f"scale {label(r)}: {touched(r)} / {r['tiles_touched_stats']}" for r in ordered)
         + "). Per-touched-tile and per-polygon costs use the Dask wall time of that row.",
+        "- Before every timed run the previous output is removed and `sync` flushes the kernel's dirty pages, so "
+        "that no run pays for the writeback of another's files.",
         "- Peak RSS: `VmHWM` of the serial process / of the largest Dask worker during the run (reset before each "
         "run with `/proc/self/clear_refs`), maximum over the timed runs; it includes the process's imports; in "
         "parentheses the rise above the process's RSS just before the run.",
@@ -691,6 +742,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--report-only", action="store_true", help="rebuild the section from its data comment (with --write/--out)"
     )
+    ap.add_argument(
+        "--no-pair",
+        dest="pair",
+        action="store_false",
+        help="skip the two serial runs at once (extent touched) that measure what 2 processes can get here",
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.serve:
@@ -720,15 +777,18 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="bench-dask-", dir=a.tmp)
     snap = snapshot_source(Path(tmp))
     serial = Serial()
+    twin = Serial() if a.pair else None
     results = load_previous(out_md) if out_md else {}
     try:
         for s in a.scales:
             repeat = 1 if s >= 64 else a.repeat
             results[workload_name(s, a.density)] = bench_scale(
-                s, a.density, work, repeat, tmp, serial, a.formats, a.extents
+                s, a.density, work, repeat, tmp, serial, a.formats, a.extents, twin
             ) | {"command": command}
     finally:
         serial.close()
+        if twin is not None:
+            twin.close()
         shutil.rmtree(tmp, ignore_errors=True)
         del snap
     text = report(results, command)

@@ -332,7 +332,22 @@ def dask_results(
                 # writes the blocks it keeps meanwhile
                 from distributed import as_completed
 
-                futures = [submit(b) for b in remote]
+                futures = []
+                # one graph update per priority (not one per task: the scheduler's and client's cost per task
+                # dominated with thousands of small blocks); busy blocks first: a long block started last would
+                # leave the other workers idle at the end
+                for busy_b in (True, False):
+                    group = [b for b in remote if (b.index in busy) == busy_b]
+                    if group:
+                        futures += client.map(
+                            _task,
+                            [job_f] * len(group),
+                            [block_spec(b) for b in group],
+                            [busy_b] * len(group),
+                            [writer] * len(group),
+                            key=[f"rastercover-block-{b.index}-{run_id}" for b in group],
+                            priority=int(busy_b),
+                        )
                 for b in blocks:
                     if b.index not in remote_set:
                         yield empty_block(job, b), False
