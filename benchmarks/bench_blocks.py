@@ -83,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
                 same: dict[int, bool] = {}
                 for r in range(a.repeat + 1):
                     for b in SIZES:
-                        out = os.path.join(tmp, f"b{b}.zarr")
+                        out = os.path.join(tmp, f"t{tile}-{method}-b{b}.zarr")
                         seconds = run(folder, grid, method, b, out)
                         if r:
                             times[b].append(seconds)
                         elif b != DEFAULT_BLOCK_PIXELS:
-                            ref = os.path.join(tmp, f"b{DEFAULT_BLOCK_PIXELS}.zarr")
+                            ref = os.path.join(tmp, f"t{tile}-{method}-b{DEFAULT_BLOCK_PIXELS}.zarr")
                             if not os.path.exists(ref):
                                 run(folder, grid, method, DEFAULT_BLOCK_PIXELS, ref)
                             same[b] = pixels(out).tobytes() == pixels(ref).tobytes()
