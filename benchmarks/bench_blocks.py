@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-blocks-") as tmp:
         for tile in TILES:
-            grid = rastercover.Grid.from_raster(str(folder / "elevation.tif"), tile_size=tile)
+            grid = rastercover.open_grid(str(folder / "elevation.tif"), tile_size=tile)
             for method in METHODS:
                 times: dict[int, list[float]] = {b: [] for b in SIZES}
                 same: dict[int, tuple[int, float]] = {}

@@ -52,11 +52,8 @@ import rasterio.features
 import shapely
 
 import rastercover
+from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK  # this folder is on sys.path when run as a script
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_WORK = HERE / "work"
-DEFAULT_MAKE_WORKLOAD = HERE.parent.parent / "shared" / "bench" / "make_workload.py"
 
 LAYER = "forestcover"
 VALUE = "height"
@@ -139,7 +136,7 @@ def load_stats(wl: Workload) -> None:
 
 # ----------------------------------------------------------------------------------------------- the runs
 def grid_of(wl: Workload) -> rastercover.Grid:
-    return rastercover.Grid.from_raster(wl.elevation, tile_size=TILE)
+    return rastercover.open_grid(wl.elevation, tile_size=TILE)
 
 
 def read_layer(wl: Workload) -> tuple[np.ndarray, np.ndarray]:
@@ -727,7 +724,7 @@ def header() -> str:
         [
             "# Benchmarks",
             "",
-            "Rasterizing the forest-cover workload of `../shared/bench/make_workload.py` (the 2014 PostGIS "
+            "Rasterizing the forest-cover workload of the shared folder's `bench/make_workload.py` (the 2014 PostGIS "
             '"rasterizing a vector coverage" article) onto the grid of its `elevation.tif`, tiled 100×100 px, '
             "with rastercover and with `rasterio.features.rasterize`. Produced by `benchmarks/bench_centroid.py` "
             "(see `benchmarks/README.md`); times are medians in seconds, lower is better; ratios > 1 mean "

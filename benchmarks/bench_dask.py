@@ -141,7 +141,7 @@ def serve() -> None:
         req = json.loads(line)
         folder = req["folder"]
         if folder not in grids:
-            grids[folder] = rastercover.Grid.from_raster(os.path.join(folder, "elevation.tif"), tile_size=TILE)
+            grids[folder] = rastercover.open_grid(os.path.join(folder, "elevation.tif"), tile_size=TILE)
         remove(req["output"])
         os.sync()  # the previous run's files reach the disk now, not during this run (kernel writeback)
         before = reset_hwm()
@@ -274,7 +274,7 @@ def bench_scale(
     folder = str(work / name)
     with open(os.path.join(folder, "workload_stats.json")) as f:
         stats = json.load(f)
-    grid = rastercover.Grid.from_raster(os.path.join(folder, "elevation.tif"), tile_size=TILE)
+    grid = rastercover.open_grid(os.path.join(folder, "elevation.tif"), tile_size=TILE)
     blocks = plan_blocks(grid, DEFAULT_BLOCK_PIXELS)
     cluster, client, startup = start_cluster()
     print(f"{name}: cluster of {WORKERS} workers up in {startup:.2f} s", file=sys.stderr, flush=True)
@@ -736,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--repeat", type=int, default=3, help="timed rounds after a warm-up (default 3; 1 at scale 64)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"workload folders (default {DEFAULT_WORK})")
-    ap.add_argument("--tmp", type=Path, default=None, help="where outputs are written and deleted (default /tmp)")
+    ap.add_argument("--tmp", type=Path, default=None, help="where outputs are written and deleted (default: $TMPDIR)")
     ap.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="outputs (folder zarr)")
     ap.add_argument("--extents", nargs="+", choices=EXTENTS, default=list(EXTENTS), help="extents (touched full)")
     ap.add_argument("--write", action="store_true", help="replace the bench_dask section of BENCHMARKS.md")

@@ -15,7 +15,7 @@ coverages hold the same pixels:
 Timed, in this one process, one warm-up round and then ``--repeat`` rounds, the configurations interleaved in
 each round (outputs deleted before each round; medians reported): ``rastercover.export(coverage, out,
 clip=<GeoJSON text>)`` in-process; the ``rastercover export COVERAGE -o out.tif --clip @clip.geojson`` command
-(a subprocess: Python start-up included); Debian's ``/usr/bin/gdalwarp -q -cutline clip.geojson
+(a subprocess: Python start-up included); ``gdalwarp -q -cutline clip.geojson
 -crop_to_cutline`` with rastercover's GeoTIFF creation options (``-co``), ``-dstnodata -9999`` (rastercover's
 nodata for a float coverage without one) and ``-wo NUM_THREADS=1`` (GDAL's default, written out), as the issue
 words it and with ``-tr <res> <res> -tap`` (the extent rastercover writes); for (b) also rastercover reading the
@@ -68,6 +68,7 @@ from affine import Affine
 from rasterio.windows import Window as RioWindow
 
 import rastercover
+from _paths import gdal_tool, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
     DEFAULT_WORK,
@@ -95,8 +96,8 @@ from rastercover.grid import Window
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GDALWARP = "/usr/bin/gdalwarp"
-GDALBUILDVRT = "/usr/bin/gdalbuildvrt"
+GDALWARP = gdal_tool("gdalwarp")  # GDAL's command-line tools on PATH (None when missing: main() stops)
+GDALBUILDVRT = gdal_tool("gdalbuildvrt")
 NODATA = DEFAULT_FLOAT_NODATA  # what rastercover gives a float coverage without nodata when a clip masks pixels
 TARGET = 1.5
 VERTICES = 64
@@ -317,7 +318,10 @@ def build_configs(s: Setup, outs: dict[str, str], co: list[str]) -> tuple[dict[s
             "b-vrt-open": opener(s.vrt),
         }
     configs["startup"] = command([*cli, "--help"])
-    shown = {k: shlex.join(v).replace(outs[k], "out.tif").replace(str(s.folder.parent), "$S") for k, v in cmds.items()}
+    shown = {
+        k: without_machine_paths(shlex.join(v).replace(outs[k], "out.tif").replace(str(s.folder.parent), "$S"))
+        for k, v in cmds.items()
+    }
     return configs, shown
 
 
@@ -501,8 +505,8 @@ def target_ratios(r: dict) -> dict[str, float | None]:
 
 # ------------------------------------------------------------------------------------------- report
 def gdal_versions() -> dict:
-    def version(exe: str) -> str:
-        if not os.path.exists(exe):
+    def version(exe: str | None) -> str:
+        if exe is None:
             return "missing"
         return subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
 
@@ -684,9 +688,9 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     command = shlex.join(["python", "benchmarks/bench_export.py", *(sys.argv[1:] if argv is None else argv)])
     out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
-    for exe in (GDALWARP, GDALBUILDVRT):
-        if not os.path.exists(exe):
-            sys.exit(f"{exe} is missing: install Debian's gdal-bin")
+    for name, exe in (("gdalwarp", GDALWARP), ("gdalbuildvrt", GDALBUILDVRT)):
+        if exe is None:
+            sys.exit(f"{name} is not on PATH: install GDAL's command-line tools (Debian: gdal-bin)")
     work = a.work.resolve()
     for sc in a.scales:
         wl = workload(work, sc)

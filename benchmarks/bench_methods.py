@@ -47,6 +47,7 @@ import rasterio.features
 import shapely
 
 import rastercover
+from _paths import DEFAULT_WORK
 from bench_centroid import peak_rss_kib  # this folder is on sys.path when run as a script
 from rastercover.engine.postgis import POSTGIS_METHODS
 from rastercover.methods import MethodFamily, available_methods
@@ -139,7 +140,7 @@ def timed(fn, repeat: int) -> list[float]:
 
 def bench(work: Path, repeat: int) -> dict:
     gpkg = str(work / "forestcover.gpkg")
-    grid = rastercover.Grid.from_raster(str(work / "elevation.tif"), tile_size=TILE)
+    grid = rastercover.open_grid(str(work / "elevation.tif"), tile_size=TILE)
     mixed = mixed_layer(gpkg)
     runs: dict[str, dict] = {}
     yard: list[float] = []
@@ -173,7 +174,7 @@ def bench(work: Path, repeat: int) -> dict:
 
 def peak_rss_child(work: str, out: str) -> None:
     """Fresh process: all 15 methods in one pass on the forest polygons to a tile folder; print peak RSS."""
-    grid = rastercover.Grid.from_raster(os.path.join(work, "elevation.tif"), tile_size=TILE)
+    grid = rastercover.open_grid(os.path.join(work, "elevation.tif"), tile_size=TILE)
     base = peak_rss_kib()
     t0 = time.perf_counter()
     rastercover.rasterize(
@@ -264,7 +265,7 @@ def _git() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", default="benchmarks/work", help="folder holding s1, s16 ... (make_workload.py)")
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder holding s1, s16 ... (make_workload.py)")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per configuration (median reported)")
     ap.add_argument("--rss-scales", nargs="*", default=[], help="scales whose peak RSS to measure, e.g. 1 16")
     ap.add_argument("--out", help="write the report between the bench_methods markers of this file")

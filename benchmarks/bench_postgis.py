@@ -13,7 +13,7 @@ warm-up and then ``--repeat`` rounds with the configurations interleaved in each
   GiST index, ``ANALYZE``), (c) ``rastercover.rasterize`` from the table to a table, in this process, and (d)
   the same through the ``rastercover rasterize`` command (a subprocess: Python start-up included);
 * exporting the 625-tile table as one GeoTIFF: ``rastercover.export`` in this process and ``rastercover
-  export`` as a command, against ``gdal_translate`` (Debian's ``/usr/bin/gdal_translate``) of a GeoTIFF holding
+  export`` as a command, against ``gdal_translate`` (GDAL's command-line tool, found on ``PATH``) of a GeoTIFF holding
   the same data to a GeoTIFF with rastercover's creation options, and ``gdal_translate`` reading the table
   itself through GDAL's PostGISRaster driver;
 * checks: (c) equals method 1.3 pixel for pixel when 1.3's ``ST_Union`` is ordered by ``id`` (and unordered),
@@ -58,6 +58,7 @@ import rasterio
 import shapely
 
 import rastercover
+from _paths import gdal_tool, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
     DEFAULT_WORK,
@@ -79,7 +80,7 @@ TILE = 100
 NODATA = -9999.0
 LAST = "LAST_VALUE_AT_PIXEL_CENTROID"
 MARK_BEGIN, MARK_END = "<!-- bench_postgis:begin -->", "<!-- bench_postgis:end -->"
-GDAL_TRANSLATE = "/usr/bin/gdal_translate"
+GDAL_TRANSLATE = gdal_tool("gdal_translate")  # None when GDAL's command-line tools are not on PATH
 
 # ------------------------------------------------------------------------------------------- the article's SQL
 M11 = """CREATE TABLE {out} AS
@@ -174,7 +175,7 @@ def load_workload(conn, load_features, gpkg: str, tif: str) -> dict:
 
 def versions(conn) -> dict:
     gdal = "missing"
-    if os.path.exists(GDAL_TRANSLATE):
+    if GDAL_TRANSLATE is not None:
         gdal = subprocess.run([GDAL_TRANSLATE, "--version"], capture_output=True, text=True).stdout.strip()
     lz4 = conn.execute(
         "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
@@ -288,7 +289,7 @@ def bench_rasterize(conn, url: str, repeat: int) -> dict:
 
     times = rounds(configs, repeat, prepare)
     times["m13+"] = [a + b for a, b in zip(times["m13"], times.pop("m13-finish"))]
-    return {"times": times, "cli": shlex.join(cmd).replace(url, "$URL")}
+    return {"times": times, "cli": without_machine_paths(shlex.join(cmd).replace(url, "$URL"))}
 
 
 def read_table(url: str, table: str, grid) -> np.ndarray:
@@ -374,7 +375,7 @@ def bench_export(url: str, port: int, repeat: int, tmp: str, grid, table: np.nda
         "ex-rc": ours,
         "ex-cli": lambda: run_quiet([*cli, "export", location, "-o", outs["ex-cli"], "--overwrite"]),
     }
-    have_gdal = os.path.exists(GDAL_TRANSLATE)
+    have_gdal = GDAL_TRANSLATE is not None
     if have_gdal:
         configs["ex-gdal"] = lambda: run_quiet([GDAL_TRANSLATE, "-q", *co_args, ref, outs["ex-gdal"]])
         configs["ex-gdal-pg"] = lambda: run_quiet([GDAL_TRANSLATE, "-q", *co_args, pg, outs["ex-gdal-pg"]])
@@ -396,7 +397,7 @@ def bench_export(url: str, port: int, repeat: int, tmp: str, grid, table: np.nda
         "times": times,
         "check": check,
         "creation_options": co,
-        "gdal_cmd": shlex.join([GDAL_TRANSLATE, "-q", *co_args, "in.tif", "out.tif"]),
+        "gdal_cmd": shlex.join(["gdal_translate", "-q", *co_args, "in.tif", "out.tif"]),
     }
 
 

@@ -16,9 +16,16 @@ settings.register_profile(
 )
 settings.load_profile("ci")
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-if not REALDATA.exists():
-    REALDATA = Path(os.environ.get("RASTERCOVER_REALDATA", "/work/shared/realdata"))
+SHARED_ENV = "RASTERCOVER_SHARED"
+
+
+def shared_dir() -> Path:
+    """The shared folder (real datasets): ``$RASTERCOVER_SHARED`` if set, else ``shared`` beside the repository."""
+    env = os.environ.get(SHARED_ENV)
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+REALDATA = shared_dir() / "realdata"
 
 
 def write_raster(
@@ -37,8 +44,12 @@ def write_raster(
 
 @pytest.fixture
 def realdata() -> Path:
-    if not REALDATA.exists():
-        pytest.skip("../shared/realdata is not beside the project")
+    """The real datasets (``realdata`` of the shared folder); skipped when absent, an error when set but wrong."""
+    if not REALDATA.is_dir():
+        where = f"no real datasets at {REALDATA}"
+        if os.environ.get(SHARED_ENV):
+            pytest.fail(f"{where}: {SHARED_ENV} names a folder without realdata/")
+        pytest.skip(f"{where}: put the shared folder beside the repository (../shared) or set {SHARED_ENV}")
     return REALDATA
 
 

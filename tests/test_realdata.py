@@ -11,7 +11,7 @@ import rastercover
 
 def test_gredos_watersheds_on_the_dem_grid(realdata, tmp_path):
     base = realdata / "gredos_watersheds_dem25"
-    grid = rastercover.Grid.from_raster(base / "dem25.tif", tile_size=100)
+    grid = rastercover.open_grid(base / "dem25.tif", tile_size=100)
     out = tmp_path / "ws"
     res = rastercover.rasterize(
         base / "watersheds.shp",
@@ -61,7 +61,7 @@ def test_alaska_forests_in_feet_match_rasterio_on_a_reprojected_lonlat_grid(real
 
 def test_sao_miguel_municipalities_partition_the_island(realdata):
     base = realdata / "sao_miguel"
-    grid = rastercover.Grid.from_raster(base / "clc2018_v2020_20u1.tif", tile_size=512)
+    grid = rastercover.open_grid(base / "clc2018_v2020_20u1.tif", tile_size=512)
     pairs = [(g, i) for i, g in enumerate(pyogrio.read_dataframe(base / "concelhos.gpkg").geometry.values)]
     da = rastercover.rasterize(
         pairs,

@@ -1,8 +1,8 @@
 """The exception tree of rastercover.
 
 Every error a user can cause is a :class:`RastercoverError` whose message names the problem and the fix.
-The command line prints that message on one line and exits with status 2; the HTTP service (later) maps
-the classes to statuses in one table::
+The command line prints that message on one line and exits with status 2; the HTTP service
+(``rastercover.server.problems``) maps the classes to statuses in one table::
 
     RastercoverError
     ├── InputError                  bad input from the user

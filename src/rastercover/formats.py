@@ -1,4 +1,4 @@
-"""The export formats: one table used by the Python API, the command line and (later) the HTTP service.
+"""The export formats: one table used by the Python API, the command line and the HTTP service.
 
 Each row is a frozen :class:`Format`: its key, GDAL driver, file extension, media type, how it is delivered
 (one file, or a zip with sidecars) and what it can hold (band counts, pixel types, rotated grids). The rules

@@ -1,4 +1,6 @@
-"""Sources and sinks: files now, PostGIS later. Each backend is a module of its own."""
+"""Sources and sinks: files (vector layers, rasters, tile folders, Zarr) and PostGIS (vector and raster tables).
+
+Each backend is a module of its own."""
 
 from .coverage_file import FileCoverage
 from .reproject import ReprojectedSource
