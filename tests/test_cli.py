@@ -224,7 +224,7 @@ def test_grid_and_file_errors(data, capsys):
         ),
         (
             [vec, "--like", str(tmp / "missing.tif"), "-m", "LAST_VALUE_AT_PIXEL_CENTROID", "-o", "x.tif"],
-            "cannot read it as a raster",
+            "missing.tif: no such file",
         ),
         (
             [

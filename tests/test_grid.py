@@ -10,8 +10,9 @@ from affine import Affine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rastercover import AlignmentError, CRSError, Grid, InputError, SourceError
+from rastercover import AlignmentError, CRSError, Grid, InputError, SourceError, open_grid
 from rastercover.grid import Window
+from rastercover.io.raster_grid import grid_of_tiles
 
 from .conftest import write_raster
 
@@ -127,83 +128,101 @@ def test_from_bounds_snaps_like_tap():
         Grid.from_bounds((0, 0, 1, 1), 1, "EPSG:999999")
 
 
-def test_from_raster_uses_block_size_when_tiled_else_256(tmp_path, north_up):
+def test_open_grid_of_a_raster_uses_block_size_when_tiled_else_256(tmp_path, north_up):
     tiled = write_raster(tmp_path / "tiled.tif", 300, 200, north_up, tiled=True, block=128)
     striped = write_raster(tmp_path / "striped.tif", 300, 200, north_up)
-    g = Grid.from_raster(tiled)
+    g = open_grid(tiled)
     assert (g.width, g.height, g.transform, g.tile_size) == (300, 200, north_up, (128, 128))
     assert g.crs.to_epsg() == 32198
-    assert Grid.from_raster(striped).tile_size == (256, 256)
-    assert Grid.from_raster(striped, tile_size=100).tile_size == (100, 100)
+    assert open_grid(striped).tile_size == (256, 256)
+    assert open_grid(striped, tile_size=100).tile_size == (100, 100)
 
 
-def test_from_raster_errors(tmp_path):
-    with pytest.raises(SourceError, match="cannot read it as a raster"):
-        Grid.from_raster(tmp_path / "missing.tif")
+def test_open_grid_errors(tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        open_grid(tmp_path / "missing.tif")
     bad = tmp_path / "bad.tif"
     bad.write_text("not a tiff")
     with pytest.raises(SourceError, match="bad.tif"):
-        Grid.from_raster(bad)
+        open_grid(bad)
 
 
-def _write_tiles(folder, grid: Grid, skip=()):
+def _write_tiles(folder, grid: Grid, skip=(), name=None):
     folder.mkdir()
     for t in grid.tiles():
         if t.index in skip:
             continue
         tg = t.grid
-        write_raster(folder / f"{t.name}.tif", tg.width, tg.height, tg.transform, crs=grid.crs.to_wkt())
+        stem = name(t) if name else t.name
+        write_raster(folder / f"{stem}.tif", tg.width, tg.height, tg.transform, crs=grid.crs.to_wkt())
     return folder
 
 
-def test_from_tiles_folder_recovers_grid_and_layout(tmp_path, north_up):
+def test_grid_of_tiles_recovers_grid_layout_and_the_tiles_present(tmp_path, north_up):
     ref = Grid(250, 230, north_up, "EPSG:32198", 100)
     folder = _write_tiles(tmp_path / "tiles", ref)
-    g = Grid.from_tiles(folder)
-    assert g == ref
-    # a missing inner tile is fine; the union grid is unchanged
+    assert grid_of_tiles(folder) == ref and not grid_of_tiles(folder).is_sparse
+    # a missing inner tile: the same lattice, without that tile
     folder2 = _write_tiles(tmp_path / "tiles2", ref, skip={(1, 1)})
-    assert Grid.from_tiles(folder2) == ref
+    g2 = grid_of_tiles(folder2)
+    assert g2.with_tiles(None) == ref and g2.is_sparse and not g2.has_tile(1, 1)
+    assert {t.index for t in g2.tiles()} == {t.index for t in ref.tiles()} - {(1, 1)}
     # missing edge tiles shrink the union
     folder3 = _write_tiles(tmp_path / "tiles3", ref, skip={(0, 2), (1, 2), (2, 2)})
-    assert Grid.from_tiles(folder3) == Grid(200, 230, north_up, "EPSG:32198", 100)
+    assert grid_of_tiles(folder3) == Grid(200, 230, north_up, "EPSG:32198", 100)
 
 
-def test_from_tiles_of_a_skewed_grid(tmp_path):
+def test_a_folder_of_named_tiles_keeps_tile_positions_however_many_are_missing(tmp_path, north_up):
+    # r{row}_c{col} names are positions in the layout they were cut from: r1_c2 stays tile (1, 2)
+    ref = Grid(250, 230, north_up, "EPSG:32198", 100)
+    folder = _write_tiles(tmp_path / "named", ref, skip={(0, 0), (0, 1), (0, 2), (1, 0), (2, 0)})
+    g = open_grid(folder)
+    assert g.transform == ref.transform and g.shape == ref.shape
+    assert sorted(t.index for t in g.tiles()) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    # the same tiles under other names: laid out from their headers, the union of what is there
+    other = _write_tiles(
+        tmp_path / "other", ref, skip={(0, 0), (0, 1), (0, 2), (1, 0), (2, 0)}, name=lambda t: f"x{t.row}{t.col}"
+    )
+    u = open_grid(other)
+    assert u.transform == ref.transform @ Affine.translation(100, 100) and u.shape == (130, 150)
+    assert not u.is_sparse
+
+
+def test_grid_of_tiles_of_a_skewed_grid(tmp_path):
     t = Affine(10, 2, 1000, 1.5, -10, 5000)
     ref = Grid(120, 90, t, "EPSG:3857", 50)
-    assert Grid.from_tiles(_write_tiles(tmp_path / "skew", ref)) == ref
+    assert grid_of_tiles(_write_tiles(tmp_path / "skew", ref)) == ref
 
 
-def test_from_tiles_names_a_misaligned_tile(tmp_path, north_up):
+def test_grid_of_tiles_names_a_misaligned_tile(tmp_path, north_up):
     ref = Grid(200, 200, north_up, "EPSG:32198", 100)
     folder = _write_tiles(tmp_path / "tiles", ref)
     write_raster(folder / "r1_c1.tif", 100, 100, north_up @ Affine.translation(100.5, 100))
     with pytest.raises(AlignmentError, match=r"r1_c1\.tif is misaligned"):
-        Grid.from_tiles(folder)
+        grid_of_tiles(folder)
 
 
-def test_from_tiles_rejects_other_pixel_size_crs_and_layout(tmp_path, north_up):
+def test_grid_of_tiles_rejects_other_pixel_size_crs_and_layout(tmp_path, north_up):
     ref = Grid(200, 200, north_up, "EPSG:32198", 100)
     f1 = _write_tiles(tmp_path / "a", ref)
     write_raster(f1 / "r1_c1.tif", 100, 100, Affine(15, 0, 153000, 0, -15, 417000))
     with pytest.raises(AlignmentError, match="pixel size"):
-        Grid.from_tiles(f1)
+        grid_of_tiles(f1)
     f2 = _write_tiles(tmp_path / "b", ref)
     write_raster(f2 / "r1_c1.tif", 100, 100, north_up @ Affine.translation(100, 100), crs="EPSG:3857")
     with pytest.raises(AlignmentError, match="EPSG:3857"):
-        Grid.from_tiles(f2)
+        grid_of_tiles(f2)
     f3 = _write_tiles(tmp_path / "c", ref)
     write_raster(f3 / "r1_c1.tif", 60, 100, north_up @ Affine.translation(100, 100))
     with pytest.raises(AlignmentError, match="does not fit"):
-        Grid.from_tiles(f3)
+        grid_of_tiles(f3)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(SourceError, match="no raster tiles"):
-        Grid.from_tiles(empty)
+        grid_of_tiles(empty)
 
 
-def test_from_tiles_reads_a_vrt_written_by_the_engine(tmp_path, north_up):
+def test_the_vrt_of_a_touched_run_keeps_the_whole_grid_and_holds_its_tiles(tmp_path, north_up):
     import shapely
 
     import rastercover
@@ -211,11 +230,56 @@ def test_from_tiles_reads_a_vrt_written_by_the_engine(tmp_path, north_up):
     ref = Grid(250, 230, north_up, "EPSG:32198", 100)
     out = tmp_path / "out"
     rastercover.rasterize(
-        [(shapely.box(150000, 413100, 157500, 420000), 1.0)], ref, output=out, assume_crs="EPSG:32198", extent="touched"
+        [(shapely.box(150000, 413100, 154500, 420000), 1.0)], ref, output=out, assume_crs="EPSG:32198", extent="touched"
     )
-    g = Grid.from_tiles(out / "index.vrt")
-    assert g.tile_size == (100, 100) and g.aligned_with(ref)
-    assert Grid.from_raster(out / "index.vrt").shape == ref.shape
+    g = grid_of_tiles(out / "index.vrt")
+    assert g.with_tiles(None) == ref
+    assert sorted(t.index for t in g.tiles()) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    assert open_grid(out) == g
+
+
+def test_sparse_grids_are_values_and_iterate_only_their_tiles():
+    g = Grid(10, 10, Affine(1, 0, 0, 0, -1, 10), "EPSG:3857", 4, present=[(2, 2), (0, 1)])
+    assert [t.index for t in g.tiles()] == [(0, 1), (2, 2)] and g.n_tiles == 2
+    assert [t.index for t in g.tiles(Window(0, 0, 5, 5))] == [(0, 1)]
+    assert pickle.loads(pickle.dumps(g)) == g and hash(pickle.loads(pickle.dumps(g.present))) == hash(g.present)
+    assert g != g.with_tiles(None) and g.with_tiles(None).n_tiles == 9
+    every = [(r, c) for r in range(3) for c in range(3)]
+    assert Grid(10, 10, g.transform, g.crs, 4, present=every) == g.with_tiles(None)
+    assert g.with_tile_size(4) is g and not g.with_tile_size(5).is_sparse
+    with pytest.raises(InputError, match="outside"):
+        Grid(10, 10, g.transform, g.crs, 4, present=[(3, 0)])
+
+
+def test_a_tile_with_a_stored_origin_uses_exactly_those_bits():
+    from rastercover.grid import TileSet
+
+    t = Affine(0.1, 0, 0.3, 0, -0.1, 7.7)
+    lattice = Grid(20, 20, t, None, 10)
+    computed = lattice.tile(1, 1).grid.transform
+    stored = (computed.c + 1e-16 * 4, computed.f)  # what a header may hold: the last bits differ
+    g = lattice.with_tiles(TileSet((2, 2), [(0, 0), (1, 1)], {(1, 1): stored}))
+    assert (g.tile(1, 1).grid.transform.c, g.tile(1, 1).grid.transform.f) == stored
+    assert g.tile(0, 0).grid.transform == lattice.tile(0, 0).grid.transform
+
+
+@pytest.mark.parametrize("res", [0.1, 0.3, 30.0, 1 / 3])
+def test_a_box_on_pixel_edges_computed_in_floating_point_selects_exactly_those_pixels(res):
+    g = Grid(100, 80, Affine(res, 0, 1000.1, 0, -res, 2000.7), None)
+    for c0, r0, w, h in [(3, 4, 4, 4), (0, 0, 100, 80), (17, 0, 1, 9), (99, 79, 1, 1)]:
+        x0, x1 = 1000.1 + c0 * res, 1000.1 + (c0 + w) * res
+        y1, y0 = 2000.7 - r0 * res, 2000.7 - (r0 + h) * res
+        assert g.pixel_window((x0, y0, x1, y1)) == Window(c0, r0, w, h)
+        # and a box a real fraction of a pixel inside keeps the pixels it meets
+        assert g.pixel_window((x0 + res / 4, y0 + res / 4, x1 - res / 4, y1 - res / 4)) == Window(c0, r0, w, h)
+
+
+def test_tile_at_finds_the_tile_of_a_point(north_up):
+    g = Grid(250, 230, north_up, "EPSG:32198", 100)
+    x, y = g.to_map(np.array([150.0]), np.array([99.999]))
+    assert g.tile_at(float(x[0]), float(y[0])) == (0, 1)
+    assert g.tile_at(*g.tile(2, 2).grid.transform * (0, 0)) == (2, 2)
+    assert g.tile_at(0, 0) is None
 
 
 def test_degenerate_inputs_are_refused():

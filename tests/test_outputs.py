@@ -84,7 +84,7 @@ def test_tile_folder_output_with_vrt(tmp_path, expected):
     with rasterio.open(out / "index.vrt") as ds:
         assert ds.transform == GRID.transform and ds.descriptions == tuple(METHODS)
         assert np.array_equal(ds.read(), expected)
-    assert rastercover.Grid.from_tiles(out) == GRID
+    assert rastercover.open_grid(out) == GRID
 
 
 def test_touched_extent_writes_only_tiles_the_features_intersect(tmp_path, expected):

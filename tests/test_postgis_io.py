@@ -229,8 +229,8 @@ def test_reference_grid_from_a_raster_table_equals_the_file_grid(pg_url, pg_conn
     data = write_dem(path, ref_grid)
     tile_raster_in_sql(pg_conn, "dem", str(path), 40)
     cov = PostgisRasterCoverage(loc(pg_url, "dem"))
-    assert cov.grid == Grid.from_raster(path, 40)
-    assert rastercover.open_grid(loc(pg_url, "dem")) == Grid.from_raster(path, 40)
+    assert cov.grid == rastercover.open_grid(path, 40)
+    assert rastercover.open_grid(loc(pg_url, "dem")) == rastercover.open_grid(path, 40)
     assert cov.grid.tile_size == (40, 40) and cov.grid.n_tiles == 9
     assert (cov.count, cov.dtype, cov.nodata, cov.pixel_types) == (1, np.dtype("int16"), -32768.0, ("16BSI",))
     np.testing.assert_array_equal(cov.read(Window(0, 0, 100, 100))[0], data)

@@ -92,7 +92,7 @@ def _read(content: bytes):
 
 def _api(served, source=None, **kw):
     """What the Python API gives for the same request, as (transform, bands)."""
-    grid = kw.pop("grid", None) or Grid.from_raster(served / "dem.tif")
+    grid = kw.pop("grid", None) or rastercover.open_grid(served / "dem.tif")
     if source is None:
         source = list(zip(POLYS, VALUES, strict=True))
         kw.setdefault("assume_crs", CRS_CODE)
@@ -285,7 +285,7 @@ def test_a_large_request_is_a_job_with_progress_and_a_result(served, temp):
         c.app.state.jobs.wait(job["id"], timeout=60)
         status = c.get(f"/jobs/{job['id']}").json()
         assert status["status"] == "successful" and status["progress"]["percent"] == 100.0
-        n_tiles = Grid.from_raster(served / "dem.tif").n_tiles
+        n_tiles = rastercover.open_grid(served / "dem.tif").n_tiles
         assert status["progress"]["done"] == status["progress"]["total"] == n_tiles
         assert status["links"]["result"] == f"/jobs/{job['id']}/result"
         assert status["result"]["filename"] == "rasterized.tif"

@@ -27,6 +27,7 @@ from .engine.distributed import check_executor, require_dask
 from .errors import CRSError, InputError
 from .grid import Grid
 from .io import (
+    FileCoverage,
     FileVectorSource,
     GeoTiffSink,
     MemorySink,
@@ -37,6 +38,7 @@ from .io import (
 from .io.atomic import check_target
 from .io.coverage_zarr import is_zarr_path
 from .io.pg import is_pg_location
+from .io.raster_grid import grid_of_raster, grid_of_tiles
 from .io.reproject import distinct_values_of
 from .methods import Method, available_methods, get_method, resolve_methods
 
@@ -91,10 +93,15 @@ def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
 
         grid = ZarrCoverage(path).grid  # its chunks are its tiles
         return grid if tile_size is None else grid.with_tile_size(tile_size)
-    if os.path.isdir(path):
-        grid = Grid.from_tiles(path)
+    if os.path.isdir(path):  # the coverage's own grid: its tiles, where they are
+        grid = FileCoverage(path).grid
         return grid if tile_size is None else grid.with_tile_size(tile_size)
-    return Grid.from_raster(path, tile_size)
+    return grid_of_raster(path, tile_size) if not path.lower().endswith(".vrt") else _vrt_grid(path, tile_size)
+
+
+def _vrt_grid(path: str, tile_size: Any) -> Grid:
+    grid = grid_of_tiles(path)
+    return grid if tile_size is None else grid.with_tile_size(tile_size)
 
 
 def open_vector(

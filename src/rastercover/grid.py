@@ -21,25 +21,37 @@ Examples
 from __future__ import annotations
 
 import math
-import os
 import re
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from affine import Affine
 
 from .crs import CRS, as_crs, crs_label, same_crs
-from .errors import AlignmentError, InputError, SourceError
+from .errors import AlignmentError, InputError
 
-__all__ = ["DEFAULT_TILE_SIZE", "TILE_STEM", "Grid", "Tile", "Window"]
+__all__ = ["ALIGN_TOL", "DEFAULT_TILE_SIZE", "TILE_STEM", "Grid", "Tile", "TileSet", "Window", "snap_pixel"]
 
 DEFAULT_TILE_SIZE = 256
-_RASTER_SUFFIXES = {".tif", ".tiff", ".img", ".asc", ".jp2", ".png", ".nc", ".rst", ".bil", ".gpkg"}
-_ALIGN_TOL = 1e-6  # in pixels
+
+#: The one alignment tolerance, in pixels: a coordinate this close to a whole pixel is on it (a box edge on a
+#: pixel edge computed in floating point, a tile origin read from a header, a tile of a VRT).
+ALIGN_TOL = 1e-6
+
+
+def snap_pixel(v: np.ndarray | float) -> np.ndarray:
+    """Pixel coordinates within :data:`ALIGN_TOL` of a whole number, moved onto it; others unchanged.
+
+    Examples
+    --------
+    >>> snap_pixel(np.array([3.0000000001, 2.5, -0.9999999999])).tolist()
+    [3.0, 2.5, -1.0]
+    """
+    v = np.asarray(v, dtype=float)
+    k = np.round(v)
+    return np.where(np.abs(v - k) <= ALIGN_TOL, k, v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,91 @@ def _tile_size(value: int | Sequence[int] | None) -> tuple[int, int]:
 
 
 @dataclass(frozen=True, slots=True, init=False)
+class TileSet:
+    """The tiles a sparse coverage has, in a grid's tile layout, and the exact origins some of them declare.
+
+    A coverage is a grid plus the tiles it has: a tile folder with missing tiles, a PostGIS raster table with
+    gaps, a VRT with holes. A grid carrying a ``TileSet`` (``Grid(..., present=...)``) iterates only those
+    tiles, so planning, writing and reading all see the same set. ``origins`` holds, for the tiles whose stored
+    header places them at an origin that differs in the last bits from the one the lattice computes
+    (``transform * (col_off, row_off)``), that stored origin: a tile's own grid then uses it exactly (PostGIS
+    computes each tile's pixels from its own header).
+
+    Examples
+    --------
+    >>> ts = TileSet((2, 3), [(0, 0), (1, 2)])
+    >>> len(ts), (1, 2) in ts, (0, 1) in ts, ts.indexes()
+    (2, True, False, [(0, 0), (1, 2)])
+    """
+
+    layout: tuple[int, int]
+    _bits: bytes
+    _count: int
+    origins: tuple[tuple[tuple[int, int], tuple[float, float]], ...]
+    _lookup: dict = field(repr=False, compare=False, hash=False)
+    _mask: np.ndarray = field(repr=False, compare=False, hash=False)
+
+    def __init__(
+        self,
+        layout: tuple[int, int],
+        indexes: Iterable[tuple[int, int]] | np.ndarray,
+        origins: Mapping[tuple[int, int], tuple[float, float]] | None = None,
+    ) -> None:
+        rows, cols = (int(v) for v in layout)
+        if isinstance(indexes, np.ndarray) and indexes.dtype == bool:
+            if indexes.shape != (rows, cols):
+                raise InputError(f"a tile mask of shape {indexes.shape} does not fit a {rows}x{cols} layout")
+            mask = indexes
+        else:
+            mask = np.zeros((rows, cols), dtype=bool)
+            for r, c in indexes:
+                if not (0 <= r < rows and 0 <= c < cols):
+                    raise InputError(f"tile ({r}, {c}) is outside the {rows}x{cols} tile layout")
+                mask[r, c] = True
+        origins = dict(origins or {})
+        for key in origins:
+            if not mask[key]:
+                raise InputError(f"tile {key} has an origin but is not one of the tiles")
+        object.__setattr__(self, "layout", (rows, cols))
+        object.__setattr__(self, "_bits", np.packbits(mask, axis=None).tobytes())
+        object.__setattr__(self, "_count", int(mask.sum()))
+        object.__setattr__(
+            self,
+            "origins",
+            tuple(sorted(((int(r), int(c)), (float(x), float(y))) for (r, c), (x, y) in origins.items())),
+        )
+        object.__setattr__(self, "_lookup", dict(self.origins))
+        mask = mask.copy()
+        mask.flags.writeable = False
+        object.__setattr__(self, "_mask", mask)
+
+    def __reduce__(self):
+        return (TileSet, (self.layout, self.mask, dict(self.origins)))
+
+    @property
+    def mask(self) -> np.ndarray:
+        """A boolean array of the layout's shape (read-only): True where the tile exists."""
+        return self._mask
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, index: object) -> bool:
+        r, c = index  # type: ignore[misc]
+        rows, cols = self.layout
+        return bool(0 <= r < rows and 0 <= c < cols and self._mask[r, c])
+
+    def indexes(self) -> list[tuple[int, int]]:
+        """The tiles, in row-major order."""
+        rr, cc = np.nonzero(self.mask)
+        return list(zip(rr.tolist(), cc.tolist(), strict=True))
+
+    def origin(self, index: tuple[int, int]) -> tuple[float, float] | None:
+        """The stored origin of a tile whose header differs from the lattice's computation, else None."""
+        return self._lookup.get(index)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Grid:
     """A georeferenced pixel lattice cut into tiles.
 
@@ -117,6 +214,10 @@ class Grid:
         Anything :func:`rastercover.crs.as_crs` accepts, or ``None`` for an unknown CRS.
     tile_size
         ``N``, ``(width, height)`` or ``"WxH"``; default 256x256. Tiles start at the grid's origin.
+    present
+        The tiles a sparse coverage has (a :class:`TileSet` of this layout, or the ``(row, col)`` indexes);
+        ``None``: every tile of the layout. :meth:`tiles` yields only these, so a rasterization "tile for
+        tile" onto a sparse reference writes exactly its tiles.
 
     Examples
     --------
@@ -134,6 +235,7 @@ class Grid:
     crs: CRS | None
     tile_width: int
     tile_height: int
+    present: TileSet | None = field(repr=False)
     _inverse: Affine = field(repr=False, compare=False, hash=False)
 
     def __init__(
@@ -143,6 +245,7 @@ class Grid:
         transform: Affine,
         crs: Any = None,
         tile_size: int | Sequence[int] | str | None = None,
+        present: TileSet | Iterable[tuple[int, int]] | None = None,
     ) -> None:
         width, height = int(width), int(height)
         if width <= 0 or height <= 0:
@@ -158,18 +261,31 @@ class Grid:
         object.__setattr__(self, "crs", as_crs(crs))
         object.__setattr__(self, "tile_width", tw)
         object.__setattr__(self, "tile_height", th)
+        layout = (-(-height // th), -(-width // tw))
+        if present is not None and not isinstance(present, TileSet):
+            present = TileSet(layout, present)
+        if present is not None:
+            if present.layout != layout:
+                raise InputError(f"the tile set is laid out {present.layout}, the grid's tiles {layout}")
+            if len(present) == 0:
+                raise InputError("a grid needs at least one tile")
+            if len(present) == layout[0] * layout[1] and not present.origins:
+                present = None  # every tile: not sparse
+        object.__setattr__(self, "present", present)
         object.__setattr__(self, "_inverse", ~transform)
 
     def __repr__(self) -> str:
         t = self.transform
+        sparse = f", {len(self.present)} of {self.tile_layout[0] * self.tile_layout[1]} tiles" if self.present else ""
         return (
-            f"Grid({self.width}x{self.height} px, tiles {self.tile_width}x{self.tile_height}, "
+            f"Grid({self.width}x{self.height} px, tiles {self.tile_width}x{self.tile_height}{sparse}, "
             f"transform=({t.a:g}, {t.b:g}, {t.c:g}, {t.d:g}, {t.e:g}, {t.f:g}), crs={crs_label(self.crs)})"
         )
 
     def __reduce__(self):
         wkt = self.crs.to_wkt() if self.crs is not None else None
-        return (Grid, (self.width, self.height, self.transform, wkt, (self.tile_width, self.tile_height)))
+        size = (self.tile_width, self.tile_height)
+        return (Grid, (self.width, self.height, self.transform, wkt, size, self.present))
 
     # ------------------------------------------------------------------ geometry of the lattice
     @property
@@ -248,15 +364,29 @@ class Grid:
     def pixel_window(self, bounds: Sequence[float], *, clip: bool = True) -> Window | None:
         """Smallest window of whole pixels covering a map-space bounding box; ``None`` if outside.
 
+        This is the one rule every face uses (export, the CLI, the HTTP export, WCS, ``/rasterize``): a pixel
+        is in when its area meets the box. An edge of the box within :data:`ALIGN_TOL` of a pixel edge (a box
+        on pixel edges computed in floating point) is on that edge, so it adds no row or column.
+
         Examples
         --------
         >>> from affine import Affine
         >>> g = Grid(100, 100, Affine(1, 0, 0, 0, -1, 100))
         >>> g.pixel_window((10.5, 50, 20, 60.2))
         Window(col_off=10, row_off=39, width=10, height=11)
+        >>> g = Grid(100, 100, Affine(0.1, 0, 0, 0, -0.1, 10))
+        >>> g.pixel_window((0.1 * 3, 10 - 0.1 * 7, 0.1 * 7, 10 - 0.1 * 3))   # edges off by float noise
+        Window(col_off=3, row_off=3, width=4, height=4)
         """
         x0, y0, x1, y1 = (float(v) for v in bounds)
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+            raise InputError(f"the box {tuple(bounds)} has a coordinate that is not a finite number")
         cols, rows = self.to_pixel(np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1]))
+        cols, rows = snap_pixel(cols), snap_pixel(rows)
+        if not (np.isfinite(cols).all() and np.isfinite(rows).all()):
+            return None
+        big = 4.0 * (self.width + self.height) + 4.0  # far outside: clamp before int() (no overflow)
+        cols, rows = np.clip(cols, -big, big), np.clip(rows, -big, big)
         c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
         r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
         if clip:
@@ -273,8 +403,33 @@ class Grid:
                 return None
         return Window(c0, r0, c1 - c0, r1 - r0)
 
+    def window_of_tiles(self, r0: int, r1: int, c0: int, c1: int) -> Window:
+        """The pixel window of the tile rectangle ``rows r0..r1-1, cols c0..c1-1`` (edge tiles clipped)."""
+        x0, y0 = c0 * self.tile_width, r0 * self.tile_height
+        x1, y1 = min(c1 * self.tile_width, self.width), min(r1 * self.tile_height, self.height)
+        return Window(x0, y0, x1 - x0, y1 - y0)
+
+    def tile_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """``(row, col)`` of the tile holding the map point ``(x, y)`` (whether the coverage has it or not);
+        None outside the grid. A point on a tile edge belongs to the tile right of / below it.
+
+        Examples
+        --------
+        >>> from affine import Affine
+        >>> Grid(250, 200, Affine(30, 0, 0, 0, -30, 6000), None, 100).tile_at(3015.0, 2990.0)
+        (1, 1)
+        """
+        col, row = self.to_pixel(np.array([x]), np.array([y]))
+        c, r = math.floor(float(snap_pixel(col)[0])), math.floor(float(snap_pixel(row)[0]))
+        if not (0 <= c < self.width and 0 <= r < self.height):
+            return None
+        return r // self.tile_height, c // self.tile_width
+
     def subgrid(self, window: Window) -> Grid:
-        """The grid of a window (same CRS and tile size), its transform moved to the window's origin."""
+        """The grid of a window (same CRS and tile size), its transform moved to the window's origin.
+
+        The sub-grid has every tile of its own layout (a window need not fall on the parent's tiles).
+        """
         return Grid(
             window.width,
             window.height,
@@ -284,8 +439,22 @@ class Grid:
         )
 
     def with_tile_size(self, tile_size: int | Sequence[int] | str | None) -> Grid:
-        """The same lattice with another tile layout."""
+        """The same lattice with another tile layout (every tile: a sparse grid's tiles are of its layout).
+
+        The same tile size keeps the grid as it is, sparse tiles included.
+        """
+        if tile_size is not None and _tile_size(tile_size) == self.tile_size:
+            return self
         return Grid(self.width, self.height, self.transform, self.crs, tile_size)
+
+    def with_tiles(self, present: TileSet | Iterable[tuple[int, int]] | None) -> Grid:
+        """The same grid holding only the tiles ``present`` (``None``: every tile)."""
+        return Grid(self.width, self.height, self.transform, self.crs, self.tile_size, present)
+
+    @property
+    def is_sparse(self) -> bool:
+        """True when the grid holds only some tiles of its layout."""
+        return self.present is not None and len(self.present) < self.tile_layout[0] * self.tile_layout[1]
 
     def aligned_with(self, other: Grid) -> bool:
         """True when both grids share one pixel lattice (same CRS, pixel size, skew; integer offset)."""
@@ -295,7 +464,20 @@ class Grid:
         if not np.allclose([a.a, a.b, a.d, a.e], [b.a, b.b, b.d, b.e], rtol=1e-9, atol=0):
             return False
         col, row = self.to_pixel(np.array([b.c]), np.array([b.f]))
-        return bool(abs(col[0] - round(col[0])) < _ALIGN_TOL and abs(row[0] - round(row[0])) < _ALIGN_TOL)
+        return bool(abs(col[0] - round(col[0])) <= ALIGN_TOL and abs(row[0] - round(row[0])) <= ALIGN_TOL)
+
+    def offset_of(self, other: Grid) -> tuple[int, int]:
+        """``(col, row)`` of ``other``'s origin in this grid's pixels, for a grid on the same lattice.
+
+        Raises
+        ------
+        AlignmentError
+            When ``other`` is not on this grid's lattice.
+        """
+        if not self.aligned_with(other):
+            raise AlignmentError(f"{other!r} is not on the pixel lattice of {self!r}")
+        col, row = self.to_pixel(np.array([other.transform.c]), np.array([other.transform.f]))
+        return round(float(col[0])), round(float(row[0]))
 
     # ------------------------------------------------------------------ tiles
     @property
@@ -305,12 +487,21 @@ class Grid:
 
     @property
     def n_tiles(self) -> int:
-        """Number of tiles in the layout."""
+        """Number of tiles the grid has (of a sparse grid: its tiles, not its layout's)."""
+        if self.present is not None:
+            return len(self.present)
         rows, cols = self.tile_layout
         return rows * cols
 
+    def has_tile(self, row: int, col: int) -> bool:
+        """True when the grid has tile ``(row, col)`` (every tile of the layout unless sparse)."""
+        if self.present is not None:
+            return (row, col) in self.present
+        n_rows, n_cols = self.tile_layout
+        return 0 <= row < n_rows and 0 <= col < n_cols
+
     def tile(self, row: int, col: int) -> Tile:
-        """The tile at ``(row, col)`` of the layout."""
+        """The tile at ``(row, col)`` of the layout (of a sparse grid too: e.g. to name it)."""
         n_rows, n_cols = self.tile_layout
         if not (0 <= row < n_rows and 0 <= col < n_cols):
             raise IndexError(f"tile ({row}, {col}) is outside the {n_rows}x{n_cols} layout")
@@ -320,11 +511,19 @@ class Grid:
         return Tile(self, row, col, Window(c0, r0, w, h))
 
     def tiles(self, window: Window | None = None) -> Iterator[Tile]:
-        """Tiles in row-major order; with ``window``, only the tiles that intersect it."""
+        """The grid's tiles in row-major order; with ``window``, only those that intersect it.
+
+        A sparse grid yields only the tiles it has.
+        """
         r0, r1, c0, c1 = self.tile_range(window)
-        for r in range(r0, r1):
-            for c in range(c0, c1):
-                yield self.tile(r, c)
+        if self.present is None:
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    yield self.tile(r, c)
+            return
+        sub = self.present.mask[r0:r1, c0:c1]
+        for r, c in zip(*np.nonzero(sub), strict=True):
+            yield self.tile(int(r) + r0, int(c) + c0)
 
     def tile_range(self, window: Window | None = None) -> tuple[int, int, int, int]:
         """Half-open tile index ranges ``(row0, row1, col0, col1)`` of the tiles intersecting a window."""
@@ -370,50 +569,6 @@ class Grid:
         height = max(1, round((sy1 - sy0) / yres))
         return cls(width, height, Affine(xres, 0, sx0, 0, -yres, sy1), crs, tile_size)
 
-    @classmethod
-    def from_raster(cls, path: str | os.PathLike, tile_size: int | Sequence[int] | str | None = None) -> Grid:
-        """The grid of any GDAL raster; tile size defaults to its block size when it is tiled, else 256x256.
-
-        Examples
-        --------
-        >>> import rastercover, tempfile, numpy as np, rasterio
-        >>> from affine import Affine
-        >>> p = tempfile.mktemp(suffix=".tif")
-        >>> with rasterio.open(p, "w", driver="GTiff", width=300, height=200, count=1, dtype="uint8",
-        ...                    crs="EPSG:32198", transform=Affine(30, 0, 0, 0, -30, 6000),
-        ...                    tiled=True, blockxsize=128, blockysize=128) as ds:
-        ...     ds.write(np.zeros((1, 200, 300), "uint8"))
-        >>> Grid.from_raster(p).tile_size
-        (128, 128)
-        """
-        header = _raster_header(path)
-        if tile_size is None:
-            bh, bw = header["block"]
-            tiled = bh > 1 and bw < header["width"]
-            tile_size = (bw, bh) if tiled else None
-        return cls(header["width"], header["height"], header["transform"], header["crs"], tile_size)
-
-    @classmethod
-    def from_tiles(cls, path: str | os.PathLike) -> Grid:
-        """The union grid and tile layout of a folder (or a VRT) of aligned tile rasters.
-
-        Every tile must share the pixel size, skew and CRS and sit on one pixel lattice; the tiles must form
-        a regular layout (all the same size but the last column and row). A misaligned tile is reported by
-        file name. Missing tiles are allowed: the grid covers the union of the tiles present.
-        """
-        path = Path(path)
-        if not path.exists():
-            raise SourceError(f"{path}: no such file or folder (give a folder of tiles or a .vrt)")
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in _RASTER_SUFFIXES and p.is_file())
-            if not files:
-                raise SourceError(f"{path}: the folder holds no raster tiles ({', '.join(sorted(_RASTER_SUFFIXES))})")
-            headers = [(p.name, _raster_header(p)) for p in files]
-            return _grid_from_headers(headers, str(path))
-        if path.suffix.lower() == ".vrt":
-            return _grid_from_vrt(path)
-        raise SourceError(f"{path}: not a folder of tiles nor a .vrt; for a single raster use Grid.from_raster")
-
 
 @dataclass(frozen=True, slots=True)
 class Tile:
@@ -439,8 +594,15 @@ class Tile:
 
     @property
     def grid(self) -> Grid:
-        """The tile as a grid of its own."""
-        return self.parent.subgrid(self.window)
+        """The tile as a grid of its own; its origin is the one its stored header declares when the parent's
+        tile set records one (exactly those bits), else the lattice's."""
+        present = self.parent.present
+        origin = present.origin(self.index) if present is not None else None
+        if origin is None:
+            return self.parent.subgrid(self.window)
+        t = self.parent.transform
+        transform = Affine(t.a, t.b, origin[0], t.d, t.e, origin[1])
+        return Grid(self.window.width, self.window.height, transform, self.parent.crs, self.parent.tile_size)
 
     @property
     def name(self) -> str:
@@ -450,109 +612,3 @@ class Tile:
 
 #: The stem of a tile folder's files, ``r{row}_c{col}`` (groups: row, col).
 TILE_STEM = re.compile(r"^r(\d+)_c(\d+)$")
-
-
-# ---------------------------------------------------------------------- raster headers and tile layouts
-def _raster_header(path: str | os.PathLike) -> dict:
-    import rasterio
-    from rasterio.errors import RasterioError
-
-    try:
-        with rasterio.open(path) as ds:
-            if ds.transform.is_identity and ds.crs is None and not ds.gcps[0]:
-                raise SourceError(f"{path}: the raster has no georeferencing (no transform and no CRS)")
-            if ds.gcps[0] and ds.transform.is_identity:
-                raise SourceError(f"{path}: the raster is georeferenced by GCPs only; warp it to a grid first")
-            return {
-                "width": ds.width,
-                "height": ds.height,
-                "transform": ds.transform,
-                "crs": ds.crs.to_wkt() if ds.crs else None,
-                "block": ds.block_shapes[0] if ds.count else (1, ds.width),
-            }
-    except RasterioError as exc:
-        raise SourceError(f"{path}: cannot read it as a raster ({_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _grid_from_headers(headers: list[tuple[str, dict]], where: str) -> Grid:
-    """Union grid of tile headers ``(name, header)`` after checking they share one lattice."""
-    name0, h0 = headers[0]
-    t0 = h0["transform"]
-    crs0 = as_crs(h0["crs"])
-    lin0 = np.array([t0.a, t0.b, t0.d, t0.e])
-    inv0 = ~Affine(t0.a, t0.b, 0, t0.d, t0.e, 0)
-    rects = []
-    for name, h in headers:
-        t = h["transform"]
-        if not same_crs(as_crs(h["crs"]), crs0):
-            raise AlignmentError(
-                f"{where}: tile {name} is in {crs_label(as_crs(h['crs']))} but {name0} is in {crs_label(crs0)}"
-            )
-        lin = np.array([t.a, t.b, t.d, t.e])
-        if not np.allclose(lin, lin0, rtol=1e-9, atol=1e-12 * np.abs(lin0).max()):
-            raise AlignmentError(
-                f"{where}: tile {name} has pixel size/skew {tuple(lin)} but {name0} has {tuple(lin0)}; "
-                "tiles must share one pixel size"
-            )
-        col, row = inv0 @ (t.c - t0.c, t.f - t0.f)
-        if abs(col - round(col)) > _ALIGN_TOL or abs(row - round(row)) > _ALIGN_TOL:
-            raise AlignmentError(
-                f"{where}: tile {name} is misaligned: its origin falls at pixel ({col:.6f}, {row:.6f}) of "
-                f"{name0}'s lattice, not on a pixel corner; resample it onto the common grid"
-            )
-        rects.append((name, round(col), round(row), h["width"], h["height"]))
-    return _layout_grid(rects, t0, crs0, where)
-
-
-def _layout_grid(rects: list[tuple[str, int, int, int, int]], t0: Affine, crs: CRS | None, where: str) -> Grid:
-    c_min = min(r[1] for r in rects)
-    r_min = min(r[2] for r in rects)
-    width = max(r[1] + r[3] for r in rects) - c_min
-    height = max(r[2] + r[4] for r in rects) - r_min
-    tw = max(r[3] for r in rects)
-    th = max(r[4] for r in rects)
-    seen: dict[tuple[int, int], str] = {}
-    for name, c, r, w, h in rects:
-        c, r = c - c_min, r - r_min
-        if c % tw or r % th or w != min(tw, width - c) or h != min(th, height - r):
-            raise AlignmentError(
-                f"{where}: tile {name} ({w}x{h} px at column {c}, row {r}) does not fit the {tw}x{th} tile "
-                "layout of the other tiles"
-            )
-        key = (r // th, c // tw)
-        if key in seen:
-            raise AlignmentError(f"{where}: tiles {seen[key]} and {name} cover the same place")
-        seen[key] = name
-    transform = t0 @ Affine.translation(c_min, r_min)
-    return Grid(width, height, transform, crs, (tw, th))
-
-
-def _grid_from_vrt(path: Path) -> Grid:
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as exc:
-        raise SourceError(f"{path}: not a readable VRT ({exc})") from None
-    header = _raster_header(path)
-    t = header["transform"]
-    band = root.find("VRTRasterBand")
-    sources = [] if band is None else [s for s in band if s.find("DstRect") is not None]
-    if not sources:
-        return Grid(header["width"], header["height"], t, header["crs"])
-    rects = []
-    for s in sources:
-        fn = s.findtext("SourceFilename", default="?")
-        d = s.find("DstRect").attrib
-        vals = [float(d[k]) for k in ("xOff", "yOff", "xSize", "ySize")]
-        if any(abs(v - round(v)) > _ALIGN_TOL for v in vals):
-            raise AlignmentError(
-                f"{path}: tile {fn} is misaligned: it lands at pixel ({vals[0]:.6f}, {vals[1]:.6f}) of the "
-                "VRT, not on a pixel corner; resample it onto the common grid"
-            )
-        rects.append((fn, *(round(v) for v in vals)))
-    grid = _layout_grid(rects, t, as_crs(header["crs"]), str(path))
-    return grid

@@ -7,8 +7,8 @@ from importlib import resources
 
 import click
 
+from ..api import open_grid
 from ..api import rasterize as rasterize_api
-from ..grid import Grid
 from .progress import tile_progress
 
 __all__ = ["demo", "demo_data"]
@@ -30,7 +30,7 @@ def demo_data() -> tuple[str, str]:
 def demo(output: str, progress: bool | None) -> None:
     """Rasterize Alaska's forest polygons (VMAP0, public domain) onto a shaded-relief raster's grid."""
     trees, relief = demo_data()
-    grid = Grid.from_raster(relief, tile_size=256)
+    grid = open_grid(relief, tile_size=256)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     click.echo(f"reference grid: {relief}\n  {grid}")
     click.echo(f"forest polygons: {trees} (value column VEG_ID)")

@@ -11,7 +11,6 @@ from ..api import rasterize as rasterize_api
 from ..engine import DEFAULT_BLOCK_PIXELS
 from ..errors import InputError
 from ..grid import Grid
-from ..io.coverage_zarr import is_zarr_path
 from ..io.pg import is_pg_location
 from .progress import tile_progress
 
@@ -176,12 +175,8 @@ def rasterize(
         grid = Grid.from_bounds(bounds, resolution, crs, tile_size)
     elif like and is_pg_location(like):
         grid = like  # the API keeps the reference table's rids for a PostGIS output
-    elif like:
-        grid = open_grid(like, tile_size) if is_zarr_path(like) else Grid.from_raster(like, tile_size)
     else:
-        grid = Grid.from_tiles(like_tiles)
-        if tile_size is not None:
-            grid = grid.with_tile_size(tile_size)
+        grid = open_grid(like or like_tiles, tile_size)
     n_tiles = open_grid(grid, tile_size).n_tiles if isinstance(grid, str) else grid.n_tiles
     with tile_progress(n_tiles, enabled=progress) as advance:
         result = rasterize_api(

@@ -1,7 +1,7 @@
 """Compute one block of tiles: read its features, move them to pixel space, compute contributions, reduce.
 
 Everything here is a plain function of picklable inputs so that it runs the same in this process, in a
-local process pool, or (later) on a Dask worker.
+local process pool, or on a Dask worker (:mod:`rastercover.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from ..errors import GeometryError, OutputError
 from ..features import Features
 from ..grid import Grid, Tile
 from ..methods import EMPTY_NODATA, Method
+from ..options import Option
 from .contributions import Contributions
-from .plan import Block, Extent, Option
+from .plan import Block, Extent
 from .postgis import check_postgis_method, postgis_band, postgis_tile, tile_hull
 
 __all__ = ["BlockResult", "InvalidPolicy", "Job", "Semantics", "compute_block", "to_band"]

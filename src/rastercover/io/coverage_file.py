@@ -40,48 +40,26 @@ from affine import Affine
 
 from ..crs import CRS, as_crs, same_crs
 from ..errors import AlignmentError, InputError, SourceError
-from ..grid import _ALIGN_TOL, _RASTER_SUFFIXES, TILE_STEM, Grid, Window, _grid_from_headers
+from ..grid import ALIGN_TOL, TILE_STEM, Grid, Window
+from .raster_grid import (
+    RASTER_SUFFIXES,
+    first_line,
+    grid_of_headers,
+    grid_of_raster,
+    grid_of_tiles,
+    header_of,
+    read_header,
+)
 
 __all__ = ["FileCoverage"]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _header(path: str) -> dict:
-    """Everything a coverage needs from one raster's header (one open)."""
-    import rasterio
-    from rasterio.errors import RasterioError
-
-    try:
-        with rasterio.open(path) as ds:
-            if ds.count == 0:
-                raise SourceError(f"{path}: the raster has no band")
-            if ds.transform.is_identity and ds.crs is None:
-                raise SourceError(f"{path}: the raster has no georeferencing (no transform and no CRS)")
-            return _header_of(ds)
-    except RasterioError as exc:
-        if not os.path.exists(path):
-            raise SourceError(f"{path}: no such file") from None
-        raise SourceError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
-
-
-def _header_of(ds) -> dict:
-    """The header facts of an open rasterio dataset."""
-    nodata = ds.nodata
-    return {
-        "width": ds.width,
-        "height": ds.height,
-        "transform": ds.transform,
-        "crs": ds.crs.to_wkt() if ds.crs else None,
-        "block": ds.block_shapes[0],
-        "count": ds.count,
-        "dtypes": tuple(ds.dtypes),
-        "nodata": None if nodata is None else float(nodata),
-        "descriptions": tuple(d or "" for d in ds.descriptions),
-    }
+    """Everything a coverage needs from one raster's header (one open): a georeferenced raster with bands."""
+    header = read_header(path)
+    if header["count"] == 0:
+        raise SourceError(f"{path}: the raster has no band")
+    return header
 
 
 class FileCoverage:
@@ -92,8 +70,8 @@ class FileCoverage:
     path
         A raster file (any GDAL format), a ``.vrt``, or a folder of tile rasters. A folder with an
         ``index.vrt`` (what ``rasterize(..., output=folder)`` writes) is read through it; any other folder is
-        mosaicked from its tile files' headers (:meth:`Grid.from_tiles` rules: one pixel lattice, one
-        regular tile layout, missing tiles allowed and read as nodata).
+        mosaicked from its tile files' headers (the rules of :func:`~rastercover.io.raster_grid.grid_of_tiles`:
+        one pixel lattice, one regular tile layout, missing tiles allowed and read as nodata).
     tile_size
         Override the grid's tile size (only for a single raster; a folder's tiles are its files).
 
@@ -134,7 +112,7 @@ class FileCoverage:
             if index.is_file():
                 self._source = str(index)
                 header = _header(self._source)
-                grid = Grid.from_tiles(index)
+                grid = grid_of_tiles(index)
             else:
                 self._source = self.path
                 header, grid = self._scan_folder(p)
@@ -144,11 +122,11 @@ class FileCoverage:
             self._source = self.path
             header = _header(self.path)
             if p.suffix.lower() == ".vrt":
-                grid = Grid.from_tiles(p)
+                grid = grid_of_tiles(p)
                 if tile_size is not None:
                     grid = grid.with_tile_size(tile_size)
             else:
-                grid = Grid.from_raster(p, tile_size)
+                grid = grid_of_raster(p, tile_size)
         self._grid = grid
         self._count = int(header["count"])
         self._dtype = np.result_type(*[np.dtype(d) for d in header["dtypes"]])
@@ -161,10 +139,10 @@ class FileCoverage:
         self._band_names = tuple(header["descriptions"])
 
     def _scan_folder(self, folder: Path) -> tuple[dict, Grid]:
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in _RASTER_SUFFIXES and f.is_file())
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in RASTER_SUFFIXES and f.is_file())
         if not files:
             raise SourceError(
-                f"{folder}: the folder holds no raster tiles ({', '.join(sorted(_RASTER_SUFFIXES))}) and no index.vrt"
+                f"{folder}: the folder holds no raster tiles ({', '.join(sorted(RASTER_SUFFIXES))}) and no index.vrt"
             )
         named = self._named_layout(files)
         if named is not None:
@@ -179,7 +157,7 @@ class FileCoverage:
                         f"{folder}: tile {name} has {what} {h[key]!r} but {name0} has {h0[key]!r}; "
                         "the tiles of one coverage must agree"
                     )
-        grid = _grid_from_headers(headers, str(folder))
+        grid = grid_of_headers(headers, str(folder))
         tiles: dict[tuple[int, int], str] = {}
         for (_name, h), f in zip(headers, files, strict=True):
             t = h["transform"]
@@ -190,44 +168,44 @@ class FileCoverage:
         return h0, grid
 
     def _named_layout(self, files: list[Path]) -> tuple[dict, Grid] | None:
-        """The layout of ``r{row}_c{col}`` files from their names and three headers; None to scan instead."""
+        """The layout of ``r{row}_c{col}`` files from their names and a few headers; None to scan instead.
+
+        The names are tile indexes of the layout they were cut from, so the grid starts at tile ``r0_c0``
+        (present or not) and ends with the last row and column present: tile ``r3_c5`` is tile ``(3, 5)``.
+        """
         keys: dict[tuple[int, int], Path] = {}
         for f in files:
             m = TILE_STEM.match(f.stem)
             if m is None or (int(m[1]), int(m[2])) in keys:
                 return None
             keys[(int(m[1]), int(m[2]))] = f
-        r0, c0 = min(r for r, _ in keys), min(c for _, c in keys)
         r1, c1 = max(r for r, _ in keys), max(c for _, c in keys)
         first = min(keys)
-        picks = {
-            first,
-            min(k for k in keys if k[1] == c1),  # a tile of the last column: its width
-            min(k for k in keys if k[0] == r1),  # a tile of the last row: its height
-        }
-        inner = [k for k in keys if k[0] < r1 and k[1] < c1]
-        if inner:
-            picks.add(min(inner))  # a full tile: the tile size
+        inner_c = [k for k in keys if k[1] < c1]  # full width
+        inner_r = [k for k in keys if k[0] < r1]  # full height
+        if (c1 > 0 and not inner_c) or (r1 > 0 and not inner_r):
+            return None  # the tile size cannot be read from the names' tiles: scan the headers
+        picks = {first, min(k for k in keys if k[1] == c1), min(k for k in keys if k[0] == r1)}
+        picks |= {min(inner_c)} if inner_c else set()
+        picks |= {min(inner_r)} if inner_r else set()
         headers = {k: _header(str(keys[k])) for k in sorted(picks)}
         h0 = headers[first]
-        full = headers[min(inner)] if inner else h0
         last_col = headers[min(k for k in picks if k[1] == c1)]
         last_row = headers[min(k for k in picks if k[0] == r1)]
-        tw = full["width"] if c1 > c0 else last_col["width"]
-        th = full["height"] if r1 > r0 else last_row["height"]
-        width = (c1 - c0) * tw + last_col["width"]
-        height = (r1 - r0) * th + last_row["height"]
-        t = h0["transform"]
-        origin = t @ Affine.translation(-(first[1] - c0) * tw, -(first[0] - r0) * th)
+        tw = headers[min(inner_c)]["width"] if inner_c else last_col["width"]
+        th = headers[min(inner_r)]["height"] if inner_r else last_row["height"]
+        width = c1 * tw + last_col["width"]
+        height = r1 * th + last_row["height"]
+        origin = h0["transform"] @ Affine.translation(-first[1] * tw, -first[0] * th)
         try:
-            grid = Grid(width, height, origin, h0["crs"], (tw, th))
+            grid = Grid(width, height, origin, h0["crs"], (tw, th), present=list(keys))
         except InputError:
             return None
-        self._tiles = {(r - r0, c - c0): str(f) for (r, c), f in keys.items()}
+        self._tiles = {k: str(f) for k, f in keys.items()}
         self._expect = h0
         self._checked = {str(keys[k]) for k in picks}
         for k, h in headers.items():  # the headers read must already agree with the layout
-            if _tile_mismatch(grid, (k[0] - r0, k[1] - c0), h, h0) is not None:
+            if _tile_mismatch(grid, k, h, h0) is not None:
                 self._tiles = None
                 return None
         return h0, grid
@@ -293,13 +271,13 @@ class FileCoverage:
                         rio_window = RioWindow(src.col_off, src.row_off, src.width, src.height)
                         data = ds.read(indexes, window=rio_window, out_dtype=self._dtype)
                 except RasterioError as exc:
-                    raise SourceError(f"{path}: cannot read pixels ({_first_line(exc)})") from None
+                    raise SourceError(f"{path}: cannot read pixels ({first_line(exc)})") from None
                 out[(slice(None), *inter.relative_to(window).slices)] = data
         return out
 
     def _check_tile(self, path: str, where: Window, ds) -> None:
         """Refuse a tile of a name-laid-out folder that does not sit where its name puts it."""
-        h = _header_of(ds)
+        h = header_of(ds)
         index = (where.row_off // self._grid.tile_height, where.col_off // self._grid.tile_width)
         problem = _tile_mismatch(self._grid, index, h, self._expect)
         if problem is not None:
@@ -360,7 +338,7 @@ def _tile_mismatch(grid: Grid, index: tuple[int, int], h: dict, h0: dict) -> str
         return f"has pixel size/skew {tuple(lin)} but the other tiles have {tuple(lin0)}"
     col_px, row_px = grid.to_pixel(np.array([t.c]), np.array([t.f]))
     dc, dr = float(col_px[0]) - tile.window.col_off, float(row_px[0]) - tile.window.row_off
-    if abs(dc) > _ALIGN_TOL or abs(dr) > _ALIGN_TOL:
+    if abs(dc) > ALIGN_TOL or abs(dr) > ALIGN_TOL:
         return (
             f"is misplaced: its origin falls at pixel ({float(col_px[0]):.6f}, {float(row_px[0]):.6f}) of the "
             f"folder's lattice, but its name puts it at ({tile.window.col_off}, {tile.window.row_off})"

@@ -25,7 +25,7 @@ from affine import Affine
 
 from ..crs import CRS, as_crs
 from ..errors import AlignmentError, MissingColumnError, SourceError
-from ..grid import Grid, Window
+from ..grid import Grid, TileSet, Window
 from .pg import PgLocation, pg_error
 from .vector_postgis import Relation, crs_of_srid, pooled_connection, resolve_relation
 from .wkb_raster import OutDbRasterError, decode_raster, numpy_dtype_of
@@ -160,7 +160,16 @@ class PostgisRasterCoverage:
         self._srid = int(srid[0])
         crs: CRS | None = crs_of_srid(conn, self._srid) if self._srid else None
         transform = transform0 @ Affine.translation(c0, r0)
-        self._grid = Grid(width, height, transform, crs, tile_size=(tw, th))
+        # the tiles the table has, and the exact origins their headers declare where the lattice's own
+        # computation differs in the last bits (PostGIS computes a tile's pixels from its header)
+        lattice = Grid(width, height, transform, crs, tile_size=(tw, th))
+        origins = {}
+        for i, idx in enumerate(self._tiles):
+            tile = lattice.tile(*idx)
+            t = tile.grid.transform
+            if (t.c, t.f) != (float(ulx[i]), float(uly[i])):
+                origins[idx] = (float(ulx[i]), float(uly[i]))
+        self._grid = lattice.with_tiles(TileSet(lattice.tile_layout, list(self._tiles), origins))
         first = next(iter(self._tiles.values()))
         bands = conn.execute(
             sql.SQL(

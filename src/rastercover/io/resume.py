@@ -52,6 +52,7 @@ __all__ = [
     "marked_tiles",
     "partial_sibling",
     "start_partial",
+    "tiles_digest",
 ]
 
 MARK_DIR = ".rastercover"
@@ -77,9 +78,20 @@ def job_fingerprint(grid: Grid, bands: Sequence[str], dtype: np.dtype | str, nod
             "bands": list(bands),
             "dtype": np.dtype(dtype).name,
             "nodata": None if np.isnan(nodata) else nodata,
+            **({"tiles": tiles_digest(grid)} if grid.present is not None else {}),
         },
         sort_keys=True,
     )
+
+
+def tiles_digest(grid: Grid) -> str:
+    """A digest of the tiles a sparse grid has (and their stored origins), for fingerprints."""
+    import hashlib
+
+    present = grid.present
+    h = hashlib.sha256(np.packbits(present.mask, axis=None).tobytes())
+    h.update(repr(present.origins).encode())
+    return h.hexdigest()[:32]
 
 
 def _write_text(path: str, text: str) -> None:

@@ -28,17 +28,40 @@ from typing import Any
 import numpy as np
 
 from ..crs import as_crs
-from ..engine.plan import Option
 from ..errors import CRSError, InputError, OutputError
 from ..grid import Grid, Tile, Window
+from ..options import Option
 from .pg import PgLocation, connect, pg_error
+from .resume import tiles_digest
 from .wkb_raster import encode_raster, pixel_type_of
 
-__all__ = ["IfExists", "PostgisRasterSink", "PostgisTileWriter", "partial_table_name"]
+__all__ = ["IfExists", "PostgisRasterSink", "PostgisTileWriter", "partial_table_name", "tile_rid"]
 
 _BATCH_BYTES = 32 << 20
 # named arguments: the positional (name, name, name) call is ambiguous with the VARIADIC text[] variant
 _CONSTRAINTS = "SELECT {}RasterConstraints(rastschema => {{}}, rasttable => {{}}, rastcolumn => {{}}, srid => true)"
+
+
+def tile_rid(tile: Tile, rids: dict[tuple[int, int], int], tile_cols: int) -> int:
+    """The rid of an output tile: the reference table's rid of that tile when the grid came from a table with
+    rids (never an invented one: a tile the reference lacks is an error), else its row-major position + 1.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> g = Grid(4, 4, Affine(1, 0, 0, 0, -1, 4), None, 2)
+    >>> tile_rid(g.tile(1, 0), {}, 2), tile_rid(g.tile(1, 0), {(1, 0): 17}, 2)
+    (3, 17)
+    """
+    if rids:
+        rid = rids.get(tile.index)
+        if rid is None:
+            raise OutputError(
+                f"tile {tile.index} is not a tile of the reference table, which gives every output tile its rid; "
+                "rasterize onto the reference's own tiles (no --tile-size)"
+            )
+        return rid
+    return tile.row * tile_cols + tile.col + 1
 
 
 class IfExists(Option):
@@ -123,8 +146,7 @@ class PostgisTileWriter:
         return {**self.__dict__, "_conn": None}
 
     def _rid(self, tile: Tile) -> int:
-        rid = self.rids.get(tile.index)
-        return rid if rid is not None else tile.row * self.tile_cols + tile.col + 1
+        return tile_rid(tile, self.rids, self.tile_cols)
 
     def _copy(self, rows: list[tuple[int, bytes]]) -> None:
         import psycopg
@@ -241,10 +263,7 @@ class PostgisRasterSink:
         return row is not None
 
     def _rid(self, tile: Tile) -> int:
-        rid = self.rids.get(tile.index)
-        if rid is not None:
-            return rid
-        return tile.row * self.grid.tile_layout[1] + tile.col + 1
+        return tile_rid(tile, self.rids, self.grid.tile_layout[1])
 
     def _fingerprint(self) -> str:
         g = self.grid
@@ -258,6 +277,7 @@ class PostgisRasterSink:
                 "bands": list(self.bands),
                 "pixel_type": self.pixel_type,
                 "nodata": None if np.isnan(self.nodata) else self.nodata,
+                **({"tiles": tiles_digest(g)} if g.present is not None else {}),
             },
             sort_keys=True,
         )

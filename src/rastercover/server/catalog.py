@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, SourceError
-from ..grid import _RASTER_SUFFIXES, TILE_STEM
+from ..grid import TILE_STEM
 from ..io.pg import is_pg_location
+from ..io.raster_grid import RASTER_SUFFIXES
 
 __all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError"]
 
@@ -156,7 +157,7 @@ class Catalog:
     def add_coverage(self, source: str, *, id: str | None = None, title: str | None = None) -> CoverageEntry:
         """Add a coverage; ``id`` defaults to a slug of its name (made unique)."""
         name = _name_of(source)
-        key = self._unique(id or slug(Path(name).stem if Path(name).suffix in _RASTER_SUFFIXES else name), id)
+        key = self._unique(id or slug(Path(name).stem if Path(name).suffix in RASTER_SUFFIXES else name), id)
         entry = CoverageEntry(key, title or name, source)
         self.coverages[key] = entry
         return entry
@@ -195,17 +196,17 @@ class Catalog:
                     self.add_coverage(str(child))
                 elif child.is_file() and _is_vector(child):
                     self._add_vector_file(child)
-                elif child.is_file() and child.suffix.lower() in _RASTER_SUFFIXES:
+                elif child.is_file() and child.suffix.lower() in RASTER_SUFFIXES:
                     self.add_coverage(str(child))
             return
         suffix = p.suffix.lower()
         if _is_vector(p):
             self._add_vector_file(p)
-        elif suffix in _RASTER_SUFFIXES:
+        elif suffix in RASTER_SUFFIXES:
             self.add_coverage(text)
         else:
             raise SourceError(
-                f"{text}: not a raster ({', '.join(sorted(_RASTER_SUFFIXES))}) nor a vector file "
+                f"{text}: not a raster ({', '.join(sorted(RASTER_SUFFIXES))}) nor a vector file "
                 f"({', '.join(sorted(_VECTOR_SUFFIXES))}) nor a folder"
             )
 
@@ -320,7 +321,7 @@ def _is_vector(p: Path) -> bool:
 def _is_tile_folder(p: Path) -> bool:
     if (p / "index.vrt").is_file():
         return True
-    files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in _RASTER_SUFFIXES]
+    files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in RASTER_SUFFIXES]
     return bool(files) and all(TILE_STEM.match(f.stem) for f in files)
 
 
