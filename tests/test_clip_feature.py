@@ -11,8 +11,8 @@ import pytest
 import shapely
 from psycopg import sql
 
-from rastercover.clip_feature import read_clip_feature
 from rastercover.errors import GeometryError, InputError, MissingColumnError, SourceError
+from rastercover.io.clip_feature import read_clip_feature
 from tests.pgload import load_features
 
 BOXES = [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 25, 5), shapely.box(0, 20, 30, 50)]

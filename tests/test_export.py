@@ -28,8 +28,6 @@ from rastercover.io.coverage_file import FileCoverage
 
 from .conftest import write_raster
 
-export_module = importlib.import_module("rastercover.export")
-
 T = Affine(30, 0, 150000, 0, -30, 420000)
 W, H = 50, 40
 CRS_CODE = "EPSG:32198"
@@ -330,7 +328,7 @@ class _Ramp:
 
 def test_any_raster_coverage_object_exports(tmp_path, monkeypatch):
     cov = _Ramp()
-    monkeypatch.setattr(export_module, "_CHUNK_PIXELS", 200)
+    monkeypatch.setattr(importlib.import_module("rastercover.ops.mosaic"), "CHUNK_PIXELS", 200)
     geom = shapely.box(150000, 419700, 150300, 420000).union(shapely.box(151200, 418800, 151500, 419100))
     r = rastercover.export(cov, tmp_path, clip=geom)
     assert os.path.basename(r.path) == "memory_ramp_clip.tif" and r.nodata == -(2**31)
@@ -349,7 +347,8 @@ def test_clip_across_tiles_of_a_folder_equals_the_single_file(dem, tile_folders,
     ref, ref_t = _read(single.path)[:2]
     oracle, oracle_t = _oracle(dem, [geom], all_touched=all_touched)
     assert ref_t == oracle_t and np.array_equal(ref, oracle)
-    monkeypatch.setattr(export_module, "_CHUNK_PIXELS", 300)  # several chunks, each of whole tiles
+    mosaic = importlib.import_module("rastercover.ops.mosaic")
+    monkeypatch.setattr(mosaic, "CHUNK_PIXELS", 300)  # several chunks, each of whole tiles
     for i, folder in enumerate(tile_folders):
         cov = FileCoverage(folder)
         assert cov.grid.tile_size == (16, 16) and cov.grid.shape == (H, W)

@@ -22,7 +22,7 @@ from rasterio.warp import calculate_default_transform, reproject
 
 import rastercover
 from rastercover.errors import CRSError, InputError, UnknownOptionError
-from rastercover.warp import reproject_geometry
+from rastercover.ops.warp import reproject_geometry
 
 from .test_export import CRS_CODE, H, T, W, _write, run
 
@@ -91,7 +91,7 @@ def test_warp_in_chunks_reads_only_what_each_chunk_needs(big, tmp_path, monkeypa
     (GDAL's own results depend a little on the destination's size, so the oracle warps the whole source into
     each chunk: what this checks is that the source window read for a chunk misses nothing the kernel uses.)
     """
-    monkeypatch.setattr(export_module, "_CHUNK_PIXELS", 4 * 256)
+    monkeypatch.setattr(importlib.import_module("rastercover.ops.mosaic"), "CHUNK_PIXELS", 4 * 256)
     reads = []
     cov = export_module.open_coverage(big)
     real_read = cov.read

@@ -191,7 +191,7 @@ def test_bbox_and_crop_to_features_keep_the_lattice(client, served):
     assert transform.c <= x0 < transform.c + 30 and transform.f >= y1 > transform.f - 30
     assert data.shape[2] == int(np.ceil((x1 - transform.c) / 30))
     # a bbox outside the grid
-    _problem(client.post("/rasterize", json={**body, "bbox": [0, 0, 10, 10]}), 422, "outside the grid")
+    _problem(client.post("/rasterize", json={**body, "bbox": [0, 0, 10, 10]}), 422, "does not meet the grid")
 
 
 def test_other_formats(client, served):

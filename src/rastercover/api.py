@@ -15,34 +15,32 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .crs import as_crs, crs_label, same_crs
+from .crs import as_crs, bbox_in_crs, crs_label, same_crs
 from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, Semantics, run
-from .engine.distributed import check_executor, require_dask
-from .errors import CRSError, InputError
-from .grid import Grid
-from .io import (
-    FileCoverage,
-    FileVectorSource,
-    GeoTiffSink,
-    MemorySink,
-    MemoryVectorSource,
-    ReprojectedSource,
-    TileFolderSink,
-)
-from .io.atomic import check_target
-from .io.coverage_zarr import is_zarr_path
-from .io.pg import is_pg_location
-from .io.raster_grid import grid_of_raster, grid_of_tiles
-from .io.reproject import distinct_values_of
+from .engine.executors import check_executor, require_dask
+from .errors import CRSError, InputError, TooLargeError
+from .grid import Grid, Window
+from .io import registry
+from .io.reproject import ReprojectedSource, distinct_values_of
 from .methods import Method, available_methods, get_method, resolve_methods
 
-__all__ = ["DEFAULT_METHODS", "RasterizeResult", "band_type", "open_grid", "open_vector", "rasterize"]
+__all__ = [
+    "DEFAULT_METHODS",
+    "RasterizePlan",
+    "RasterizeResult",
+    "band_type",
+    "open_grid",
+    "open_vector",
+    "plan_rasterize",
+    "rasterize",
+    "run_plan",
+]
 
 DEFAULT_METHODS = ("LAST_VALUE_AT_PIXEL_CENTROID",)
 
@@ -70,7 +68,7 @@ class RasterizeResult:
 
 def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
     """A grid from a :class:`Grid`, a raster file, a folder/VRT of tiles, a ``.zarr`` store or a PostGIS raster
-    table.
+    table: the coverage's lattice and the tiles it has (see :func:`rastercover.io.registry.open_grid`).
 
     ``tile_size`` overrides the tiling.
 
@@ -80,28 +78,7 @@ def open_grid(like: Grid | str | os.PathLike, tile_size: Any = None) -> Grid:
     >>> open_grid(Grid(10, 10, Affine(1, 0, 0, 0, -1, 10)), tile_size=5).tile_layout
     (2, 2)
     """
-    if isinstance(like, Grid):
-        return like if tile_size is None else like.with_tile_size(tile_size)
-    if is_pg_location(like):
-        from .io.raster_postgis import PostgisRasterCoverage
-
-        grid = PostgisRasterCoverage(like).grid
-        return grid if tile_size is None else grid.with_tile_size(tile_size)
-    path = os.fspath(like)
-    if is_zarr_path(path):
-        from .io.coverage_zarr import ZarrCoverage
-
-        grid = ZarrCoverage(path).grid  # its chunks are its tiles
-        return grid if tile_size is None else grid.with_tile_size(tile_size)
-    if os.path.isdir(path):  # the coverage's own grid: its tiles, where they are
-        grid = FileCoverage(path).grid
-        return grid if tile_size is None else grid.with_tile_size(tile_size)
-    return grid_of_raster(path, tile_size) if not path.lower().endswith(".vrt") else _vrt_grid(path, tile_size)
-
-
-def _vrt_grid(path: str, tile_size: Any) -> Grid:
-    grid = grid_of_tiles(path)
-    return grid if tile_size is None else grid.with_tile_size(tile_size)
+    return registry.open_grid(like, tile_size)
 
 
 def open_vector(
@@ -112,24 +89,9 @@ def open_vector(
     where: str | None = None,
     assume_crs: Any = None,
 ) -> Any:
-    """A vector source from a path, a GeoDataFrame, ``(geometry, value)`` pairs, or a source object."""
-    if is_pg_location(source):
-        from .io.vector_postgis import PostgisVectorSource
-
-        return PostgisVectorSource(source, value=value, where=where, assume_crs=assume_crs)
-    if isinstance(source, str | os.PathLike):
-        return FileVectorSource(os.fspath(source), layer=layer, value=value, where=where, assume_crs=assume_crs)
-    if where is not None:
-        raise InputError("where= filters only apply to files and PostGIS tables; filter the data first")
-    if hasattr(source, "geometry") and hasattr(source, "crs") and hasattr(source, "columns"):
-        return MemoryVectorSource.from_geodataframe(source, value=value, assume_crs=assume_crs)
-    if all(hasattr(source, a) for a in ("read", "crs", "bounds", "describe")):
-        return source
-    if isinstance(source, Iterable):
-        if value is not None:
-            raise InputError("value= names a column; (geometry, value) pairs carry their values themselves")
-        return MemoryVectorSource.from_pairs(source, crs=assume_crs)
-    raise InputError(f"cannot read features from a {type(source).__name__}: give a path, a GeoDataFrame or pairs")
+    """A vector source from a path, a ``postgresql://`` URL, a GeoDataFrame, ``(geometry, value)`` pairs, or a
+    source object (see :func:`rastercover.io.registry.open_vector`)."""
+    return registry.open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
 
 
 def band_type(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
@@ -167,24 +129,72 @@ def band_type(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
     return dt, nodata
 
 
-def _build_job(
-    source: Any,
-    grid: Grid | str | os.PathLike,
-    *,
-    layer: str | int | None,
-    value: str | None,
-    where: str | None,
-    methods: str | Method | Sequence[str | Method],
-    extent: str | Extent,
-    dtype: Any,
-    nodata: float,
-    tile_size: Any,
-    assume_crs: Any,
-    invalid: str | InvalidPolicy,
-    semantics: str | Semantics,
-) -> tuple[Job, Any, Any]:
-    """Check the options, open the grid and the source: the job, and the reference table's rids and SRID."""
-    specs = [methods] if isinstance(methods, str | Method) else list(methods)
+@dataclass(frozen=True)
+class RasterizePlan:
+    """A checked rasterization: everything the work needs, nothing left to fail on user input but the data itself.
+
+    Made by :func:`plan_rasterize` (which validates every option and opens the source's and the grid's
+    headers once), run by :func:`run_plan`. Every face runs plans: :func:`rasterize`, the command line,
+    the HTTP service (``/rasterize`` and its jobs) and :func:`rastercover.rasterize_lazy`, so they check the
+    same things, fail with the same errors and give the same bits. A plan pickles (its source holds a path, a
+    URL or small in-memory features).
+
+    Attributes
+    ----------
+    job
+        What the engine computes: source, grid (with the tiles it has), methods, extent, type, policies.
+    output
+        Where the result goes: a location (path, ``postgresql://`` URL) or None for a DataArray.
+    sink_options
+        The sink's options (``overwrite``, ``resume``, ``cog``, ``overview_resampling``, ``if_exists``).
+    tile_ids, srid
+        The reference coverage's tile ids (a raster table's rids) and SRID, kept by a PostGIS output.
+    cog_path
+        A COG to assemble from the whole output after the run, or None.
+    workers, executor, block_pixels
+        How the blocks run (results are identical for any of them).
+    """
+
+    job: Job
+    output: str | None = None
+    sink_options: dict = field(default_factory=dict)
+    tile_ids: dict = field(default_factory=dict, repr=False)
+    srid: int | None = None
+    cog_path: str | None = None
+    workers: int = 1
+    executor: str = "local"
+    block_pixels: int = DEFAULT_BLOCK_PIXELS
+
+    @property
+    def grid(self) -> Grid:
+        """The output grid (a sparse reference's tiles only)."""
+        return self.job.grid
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """One band per method."""
+        return tuple(m.name for m in self.job.methods)
+
+    @property
+    def n_tiles(self) -> int:
+        """Tiles of the output grid (the progress total)."""
+        return self.job.grid.n_tiles
+
+    @property
+    def pixels(self) -> int:
+        """Output pixels, bands included."""
+        return self.job.grid.width * self.job.grid.height * len(self.job.methods)
+
+    def to(self, output: str | os.PathLike | None, **sink_options: Any) -> RasterizePlan:
+        """The same plan writing to another output (checked as :func:`plan_rasterize` checks one)."""
+        options = {"overwrite": False, "resume": False, "cog": False, "if_exists": None, **sink_options}
+        options.setdefault("overview_resampling", self.sink_options.get("overview_resampling"))
+        out = None if output is None else os.fspath(output)
+        registry.check_sink(out, **options)
+        return replace(self, output=out, sink_options=options, cog_path=None)
+
+
+def _check_methods(specs: list) -> None:
     if not specs:
         raise InputError("no method given: name at least one (see `rastercover methods`)")
     for spec in specs:  # fail on a bad name before opening anything
@@ -192,22 +202,105 @@ def _build_job(
             available = available_methods()
             if str(spec).partition(":")[0].strip().upper() not in available:
                 get_method(str(spec))
+
+
+def _too_large(grid: Grid, bands: int, max_pixels: int | None) -> None:
+    n = grid.width * grid.height * bands
+    if max_pixels is not None and n > max_pixels:
+        raise TooLargeError(
+            f"the output has {n} pixels ({grid.width}x{grid.height} x {bands} band(s)), the limit is {max_pixels}: "
+            "give a bbox, or fewer methods"
+        )
+
+
+def plan_rasterize(
+    source: Any,
+    grid: Grid | str | os.PathLike,
+    *,
+    layer: str | int | None = None,
+    value: str | None = None,
+    where: str | None = None,
+    methods: str | Method | Sequence[str | Method] = DEFAULT_METHODS,
+    extent: str | Extent = "full",
+    output: str | os.PathLike | None = None,
+    workers: int = 1,
+    dtype: Any = "float32",
+    nodata: float = -9999,
+    tile_size: Any = None,
+    assume_crs: Any = None,
+    cog: bool | str | os.PathLike = False,
+    overwrite: bool = False,
+    invalid: str | InvalidPolicy = "fix",
+    semantics: str | Semantics = "exact",
+    block_pixels: int = DEFAULT_BLOCK_PIXELS,
+    if_exists: str | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    bbox: Sequence[float] | None = None,
+    bbox_crs: Any = None,
+    max_pixels: int | None = None,
+) -> RasterizePlan:
+    """Check a rasterization and open its source and grid: the :class:`RasterizePlan` that :func:`run_plan` runs.
+
+    The options are :func:`rasterize`'s, plus ``bbox`` (in ``bbox_crs``, default the grid's CRS): only the
+    grid's pixels that meet it, on the same lattice; and ``max_pixels``: refuse (``TooLargeError``) an output
+    of more pixels, bands included. Nothing is computed or written; every error a user can cause is raised here.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from affine import Affine
+    >>> grid = Grid(4, 2, Affine(10, 0, 0, 0, -10, 20), "EPSG:32198", tile_size=2)
+    >>> plan = plan_rasterize([(shapely.box(0, 0, 20, 20), 1.0)], grid, assume_crs="EPSG:32198")
+    >>> plan.n_tiles, plan.bands
+    (2, ('LAST_VALUE_AT_PIXEL_CENTROID',))
+    >>> run_plan(plan).values.tolist()
+    [[[1.0, 1.0, -9999.0, -9999.0], [1.0, 1.0, -9999.0, -9999.0]]]
+    """
+    specs = [methods] if isinstance(methods, str | Method) else list(methods)
+    _check_methods(specs)
     extent = Extent.parse(extent)
     invalid = InvalidPolicy.parse(invalid)
     semantics = Semantics.parse(semantics)
+    executor = check_executor(executor, None)
+    if executor == "dask":
+        require_dask()
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}")
+    if block_pixels < 1:
+        raise InputError(f"block_pixels must be at least 1, got {block_pixels}")
     dt, nodata = band_type(dtype, nodata)
-    ref_rids, ref_srid = None, None
-    if is_pg_location(grid):
-        from .io.raster_postgis import PostgisRasterCoverage
+    out = None if output is None else os.fspath(output)
+    sink_options = {"overwrite": overwrite, "resume": resume, "cog": cog is True, "if_exists": if_exists}
+    cog_path = None
+    if isinstance(cog, str | os.PathLike):  # a COG assembled after the run
+        registry.check_sink(out, **sink_options, cog_path=os.fspath(cog))
+        cog_path = registry.check_cog_path(cog, overwrite=overwrite)
+    else:
+        registry.check_sink(out, **sink_options)
 
-        reference = PostgisRasterCoverage(grid)
-        grid = reference.grid
-        ref_srid = reference.srid or None
-        if tile_size is None:
-            ref_rids = reference.rids
-    grid = open_grid(grid, tile_size)
+    tile_ids: dict = {}
+    srid = None
+    if isinstance(grid, Grid):
+        grid = grid if tile_size is None else grid.with_tile_size(tile_size)
+    else:  # a reference coverage: its lattice, the tiles it has, and their ids
+        reference = registry.open_coverage(grid)
+        grid = reference.grid if tile_size is None else reference.grid.with_tile_size(tile_size)
+        if grid is reference.grid:
+            tile_ids = dict(reference.tile_ids)
+        srid = reference.srid
     if grid.crs is None:
         raise CRSError("the reference grid has no CRS; give the raster a CRS (or build the Grid with crs=)")
+    if bbox is not None:
+        window = grid.pixel_window(bbox_in_crs(bbox, bbox_crs, grid.crs))
+        if window is None:
+            raise InputError(f"the bbox {tuple(bbox)} does not meet the grid, whose bounds are {grid.bounds}")
+        if window != Window(0, 0, grid.width, grid.height):
+            grid, tile_ids = grid.subgrid(window), {}
+    elif bbox_crs is not None:
+        raise InputError("bbox_crs= is the CRS of bbox=, which is missing")
+    _too_large(grid, len(specs), max_pixels)
+
     src = open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
 
     def classes() -> np.ndarray:
@@ -224,6 +317,7 @@ def _build_job(
     needs_value = [m.name for m in method_list if m.needs_value]
     if needs_value and getattr(src, "value", "pairs") is None:
         raise InputError(f"{', '.join(needs_value)} read(s) a value column: name it with --value / value=")
+    _too_large(grid, len(method_list), max_pixels)
     if src.crs is None:
         raise CRSError(f"{src.describe()} has no CRS: pass assume_crs=")
     if not same_crs(src.crs, grid.crs):
@@ -231,7 +325,51 @@ def _build_job(
         _ = src.bounds  # fail now, not in a worker, when the CRSs cannot be bridged
     elif as_crs(src.crs) is None:
         raise CRSError(f"{src.describe()}: unknown CRS")
-    return Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics), ref_rids, ref_srid
+    job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics)
+    sink_options["overview_resampling"] = "nearest" if all(m.categorical for m in method_list) else "average"
+    return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block_pixels)
+
+
+def run_plan(
+    plan: RasterizePlan,
+    *,
+    progress: Callable[[int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+    scheduler: Any = None,
+):
+    """Run a :class:`RasterizePlan`: the DataArray (no output) or what was written (a :class:`RasterizeResult`).
+
+    ``progress`` is called with the number of tiles finished, block by block; ``notify`` with one-line messages
+    (the Dask dashboard link); ``scheduler``: with ``executor="dask"``, an address or a ``distributed.Client``.
+    """
+    executor = check_executor(plan.executor, scheduler)
+    sink = registry.open_sink(plan.output, **plan.sink_options, rids=plan.tile_ids, srid=plan.srid)
+    result, written = run(
+        plan.job,
+        sink,
+        workers=plan.workers,
+        executor=executor,
+        scheduler=scheduler,
+        block_pixels=plan.block_pixels,
+        progress=progress,
+        notify=notify,
+    )
+    if plan.output is None:
+        return result
+    if plan.cog_path is not None:  # the whole output, assembled into one COG with overviews
+        from .export import export
+
+        export(
+            result,
+            plan.cog_path,
+            format="cog",
+            overview_resampling=plan.sink_options["overview_resampling"],
+            overwrite=plan.sink_options["overwrite"],
+        )
+    job = plan.job
+    return RasterizeResult(
+        result, sink.label, job.grid, plan.bands, job.dtype.name, job.nodata, written, cog=plan.cog_path
+    )
 
 
 def rasterize(
@@ -268,8 +406,10 @@ def rasterize(
     source
         A vector file path (any OGR format), a GeoDataFrame, ``(geometry, value)`` pairs, or a source object.
     grid
-        A :class:`Grid`, a reference raster file, a folder/VRT of aligned tiles, or a PostGIS raster table
-        (``postgresql://host/db?table=schema.name``: its tiles, tile size and SRID).
+        A :class:`Grid`, a reference raster file, a folder/VRT of aligned tiles, a ``.zarr`` store, or a PostGIS
+        raster table (``postgresql://host/db?table=schema.name``: its tiles, tile size, rids and SRID). A
+        reference with missing tiles (a folder or table with gaps) gives exactly its tiles: their places, names
+        and rids, never invented ones.
     layer, value, where
         Layer of a multi-layer file, numeric value column, attribute filter: OGR SQL for a file, an SQL boolean
         expression for a PostGIS table (the one piece of SQL a user supplies; it runs with the connecting
@@ -306,6 +446,8 @@ def rasterize(
         PostGIS Add-ons' ``ST_ExtractToRaster`` for its 15 methods, quirks included, spec section 4).
     progress
         Called with the number of tiles finished, block by block.
+    block_pixels
+        Pixels per block of whole tiles, the unit of work (one Dask task); results are identical for any value.
     if_exists
         For a PostGIS output that exists: ``"fail"`` (default; ``"replace"`` with ``overwrite=True``),
         ``"replace"`` or ``"append"``.
@@ -330,10 +472,8 @@ def rasterize(
     -------
     xarray.DataArray or RasterizeResult
     """
-    executor = check_executor(executor, scheduler)
-    if executor == "dask":
-        require_dask()
-    job, ref_rids, ref_srid = _build_job(
+    check_executor(executor, scheduler)
+    plan = plan_rasterize(
         source,
         grid,
         layer=layer,
@@ -341,91 +481,19 @@ def rasterize(
         where=where,
         methods=methods,
         extent=extent,
+        output=output,
+        workers=workers,
         dtype=dtype,
         nodata=nodata,
         tile_size=tile_size,
         assume_crs=assume_crs,
+        cog=cog,
+        overwrite=overwrite,
         invalid=invalid,
         semantics=semantics,
-    )
-    grid, method_list, dt, nodata = job.grid, list(job.methods), job.dtype, job.nodata
-
-    resampling = "nearest" if all(m.categorical for m in method_list) else "average"
-    cog_path = _check_file_options(output, cog, if_exists, resume, overwrite)
-    cog = cog is True
-    if output is None:
-        sink = MemorySink()
-        fmt = "memory"
-    elif is_pg_location(output):
-        from .io.sink_postgis import PostgisRasterSink
-
-        if cog:
-            raise InputError("cog=True needs a .tif output; beside a PostGIS table, name the COG: cog='OUT.tif'")
-        sink = PostgisRasterSink(
-            output,
-            if_exists=if_exists or ("replace" if overwrite else "fail"),
-            resume=resume,
-            rids=ref_rids,
-            srid=ref_srid,
-        )
-        fmt = "PostGIS raster table"
-    else:
-        out = os.fspath(output)
-        if out.lower().endswith((".tif", ".tiff")):
-            sink = GeoTiffSink(out, cog=cog, overview_resampling=resampling, overwrite=overwrite)
-            fmt = "COG" if cog else "GeoTIFF"
-        else:
-            if cog:
-                raise InputError("cog=True needs a .tif output; beside a tile folder or .zarr: cog='OUT.tif'")
-            if is_zarr_path(out):
-                from .io.sink_zarr import ZarrSink
-
-                sink = ZarrSink(out, overwrite=overwrite, resume=resume)
-                fmt = "Zarr store"
-            else:
-                sink = TileFolderSink(out, overwrite=overwrite, resume=resume)
-                fmt = "tile folder"
-    result, written = run(
-        job,
-        sink,
-        workers=workers,
-        executor=executor,
-        scheduler=scheduler,
         block_pixels=block_pixels,
-        progress=progress,
-        notify=notify,
+        if_exists=if_exists,
+        resume=resume,
+        executor=executor,
     )
-    if output is None:
-        return result
-    if cog_path is not None:  # the whole output, assembled into one COG with overviews
-        from .export import export
-
-        export(result, cog_path, format="cog", overview_resampling=resampling, overwrite=overwrite)
-    return RasterizeResult(
-        result, fmt, grid, tuple(m.name for m in method_list), dt.name, nodata, written, cog=cog_path
-    )
-
-
-def _check_file_options(output: Any, cog: Any, if_exists: str | None, resume: bool, overwrite: bool) -> str | None:
-    """Check ``cog=``, ``if_exists=`` and ``resume=`` against the output; return the COG to assemble, if any."""
-    pg = is_pg_location(output)
-    tif = output is not None and not pg and os.fspath(output).lower().endswith((".tif", ".tiff"))
-    if if_exists is not None and not pg:
-        raise InputError("if_exists= applies to PostGIS outputs (postgresql://...); use overwrite= for files")
-    if resume and (output is None or tif):
-        raise InputError(
-            "resume= applies to PostGIS tables, tile folders and .zarr stores; a GeoTIFF or an in-memory result "
-            "is written in one go (write a tile folder or .zarr to resume, with cog='OUT.tif' for one file)"
-        )
-    if not isinstance(cog, str | os.PathLike):
-        return None
-    cog_path = os.fspath(cog)
-    if output is None or tif:
-        raise InputError(
-            f"cog={cog_path!r} assembles a COG from a tile folder, .zarr or PostGIS output; with a .tif output "
-            "pass cog=True, in memory write the DataArray yourself"
-        )
-    if not cog_path.lower().endswith((".tif", ".tiff")):
-        raise InputError(f"cog={cog_path!r}: name the COG with a .tif extension")
-    check_target(cog_path, overwrite=overwrite)
-    return cog_path
+    return run_plan(plan, progress=progress, notify=notify, scheduler=scheduler)

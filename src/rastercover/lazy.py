@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .api import DEFAULT_METHODS, _build_job
+from .api import DEFAULT_METHODS, plan_rasterize
 from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Semantics
 from .engine.distributed import lazy_array, require_dask
 from .grid import Grid
@@ -63,7 +63,7 @@ def rasterize_lazy(
         (band, y, x), backed by a dask array.
     """
     require_dask("rasterize_lazy")
-    job, _, _ = _build_job(
+    plan = plan_rasterize(
         source,
         grid,
         layer=layer,
@@ -77,6 +77,8 @@ def rasterize_lazy(
         assume_crs=assume_crs,
         invalid=invalid,
         semantics=semantics,
+        block_pixels=block_pixels,
     )
-    array = lazy_array(job, block_pixels)
+    job = plan.job
+    array = lazy_array(job, plan.block_pixels)
     return to_dataarray(array, job.grid, [m.name for m in job.methods], job.nodata)

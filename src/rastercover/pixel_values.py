@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["DTYPES", "ByteScale", "Cast", "ValueStats", "check_dtype", "fits", "nodata_mask"]
+__all__ = ["DTYPES", "ByteScale", "Cast", "ValueStats", "check_dtype", "fits", "is_nodata", "nodata_mask"]
 
 #: Pixel types an export can be asked for (GDAL's data types, numpy's names).
 DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64")
@@ -224,3 +224,14 @@ def _same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
     return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def is_nodata(value: float, nodata: float) -> bool:
+    """True when ``value`` is the nodata value (NaN equals NaN here).
+
+    Examples
+    --------
+    >>> is_nodata(float("nan"), float("nan")), is_nodata(0.0, -9999.0)
+    (True, False)
+    """
+    return bool(value == nodata or (np.isnan(value) and np.isnan(nodata)))

@@ -15,7 +15,7 @@ from .crs import CRS
 from .features import Features
 from .grid import Grid, Tile, Window
 
-__all__ = ["RasterCoverage", "RasterSink", "VectorSource"]
+__all__ = ["DetachedWriter", "RasterCoverage", "RasterSink", "VectorSource"]
 
 
 @runtime_checkable
@@ -41,11 +41,46 @@ class VectorSource(Protocol):
         """Features whose geometry may intersect ``bbox`` (in the source CRS); all when None."""
 
 
+class DetachedWriter(Protocol):
+    """Writes tiles of a sink from another process (a worker): picklable, holding no open handle.
+
+    ``local_path`` is the file-system path the writer writes under (None for a database): a worker that does
+    not see it must not write there (the engine then sends the pixels back to the sink instead).
+    """
+
+    local_path: str | None
+
+    def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
+        """Write ``tiles``, all inside ``window``; ``data`` (bands, rows, cols) covers the window."""
+
+    def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
+        """Write ``tiles`` whose every pixel of band ``i`` is ``values[i]``."""
+
+    def stores_nothing_for(self, values: Sequence[float]) -> bool:
+        """True when constant tiles of ``values`` need no write at all (a store's fill value)."""
+
+
 class RasterSink(Protocol):
-    """Where the engine hands finished tiles."""
+    """Where the engine hands finished tiles.
+
+    Every sink implements every method: a sink that cannot resume answers ``done_tiles()`` with an empty set, one
+    whose tiles cannot be written by other processes answers ``detached_writer()`` with None. ``label`` says
+    what it writes ("GeoTIFF", "tile folder", "PostGIS raster table" ...).
+    """
+
+    label: str
 
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         """Prepare to receive tiles of ``grid``; fail here (before any work) when the output is unusable."""
+
+    def done_tiles(self) -> set[tuple[int, int]]:
+        """Tiles an interrupted run already wrote (after :meth:`open` of a resumed output); the engine skips them."""
+
+    def detached_writer(self) -> DetachedWriter | None:
+        """A writer worker processes use directly (then :meth:`record` what they wrote), or None."""
+
+    def record(self, tiles: Sequence[Tile]) -> None:
+        """Note ``tiles`` written by the detached writer."""
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         """Write ``tiles``, all inside ``window``; ``data`` (bands, rows, cols) covers the window."""
@@ -64,8 +99,13 @@ class RasterSink(Protocol):
 class RasterCoverage(Protocol):
     """A raster coverage to read from: one raster file, a folder or VRT of aligned tiles, a PostGIS raster table.
 
-    ``grid`` is the coverage's pixel lattice, with its storage tiles as the grid's tiles; reads are by pixel
-    window of that grid and touch only the tiles the window needs.
+    ``grid`` is the coverage's pixel lattice, with its storage tiles as the grid's tiles (a sparse grid when
+    some are missing); reads are by pixel window of that grid and touch only the tiles the window needs.
+
+    rastercover's own coverages also have ``name`` (a short name for output files), ``tile_ids``
+    (``(row, col) -> id`` of stored tiles that the store numbers, a raster table's rids; else empty) and
+    ``srid`` (a PostGIS SRID, else None). Any other object with the members below is a coverage too: the
+    registry gives it those three from its ``describe()`` (:func:`rastercover.io.registry.open_coverage`).
     """
 
     @property
@@ -87,6 +127,7 @@ class RasterCoverage(Protocol):
     @property
     def band_names(self) -> tuple[str, ...]:
         """A description per band ("" when none)."""
+
 
     def describe(self) -> str:
         """A short name for messages (a path, a table)."""

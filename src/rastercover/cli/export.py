@@ -7,8 +7,8 @@ import click
 from ..errors import InputError
 from ..export import export as export_api
 from ..formats import FORMATS, available_formats, missing_formats
+from ..ops.warp import RESAMPLING
 from ..pixel_values import DTYPES
-from ..warp import RESAMPLING
 
 __all__ = ["export", "formats", "read_clip_option"]
 

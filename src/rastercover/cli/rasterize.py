@@ -6,12 +6,11 @@ import sys
 
 import click
 
-from ..api import open_grid
-from ..api import rasterize as rasterize_api
+from ..api import plan_rasterize, run_plan
 from ..engine import DEFAULT_BLOCK_PIXELS
+from ..engine.executors import check_executor
 from ..errors import InputError
 from ..grid import Grid
-from ..io.pg import is_pg_location
 from .progress import tile_progress
 
 __all__ = ["rasterize"]
@@ -173,38 +172,34 @@ def rasterize(
         if resolution is None or crs is None:
             raise InputError("--bounds needs --resolution and --crs")
         grid = Grid.from_bounds(bounds, resolution, crs, tile_size)
-    elif like and is_pg_location(like):
-        grid = like  # the API keeps the reference table's rids for a PostGIS output
     else:
-        grid = open_grid(like or like_tiles, tile_size)
-    n_tiles = open_grid(grid, tile_size).n_tiles if isinstance(grid, str) else grid.n_tiles
-    with tile_progress(n_tiles, enabled=progress) as advance:
-        result = rasterize_api(
-            source,
-            grid,
-            layer=layer,
-            value=value,
-            where=where,
-            methods=list(methods),
-            extent=extent,
-            output=output,
-            workers=workers,
-            executor=executor,
-            scheduler=scheduler,
-            block_pixels=block_pixels,
-            notify=_notify,
-            dtype=dtype,
-            nodata=nodata,
-            assume_crs=assume_crs,
-            cog=True if cog == "" else (cog or False),
-            overwrite=overwrite,
-            if_exists=if_exists,
-            resume=resume,
-            tile_size=tile_size if isinstance(grid, str) else None,
-            invalid=invalid,
-            semantics=semantics,
-            progress=advance,
-        )
+        grid = like or like_tiles  # a reference coverage: the plan opens it (its tiles, and a table's rids)
+    check_executor(executor, scheduler)
+    plan = plan_rasterize(
+        source,
+        grid,
+        layer=layer,
+        value=value,
+        where=where,
+        methods=list(methods),
+        extent=extent,
+        output=output,
+        workers=workers,
+        executor=executor,
+        block_pixels=block_pixels,
+        dtype=dtype,
+        nodata=nodata,
+        assume_crs=assume_crs,
+        cog=True if cog == "" else (cog or False),
+        overwrite=overwrite,
+        if_exists=if_exists,
+        resume=resume,
+        tile_size=None if bounds else tile_size,
+        invalid=invalid,
+        semantics=semantics,
+    )
+    with tile_progress(plan.n_tiles, enabled=progress) as advance:
+        result = run_plan(plan, progress=advance, notify=_notify, scheduler=scheduler)
     click.echo(f"wrote {result}")
 
 

@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, UnknownOptionError
+from ..errors import InputError
+from .blocks import busy_blocks, compute_and_write, empty_block
 from .compute import BlockResult, Job, compute_block
+from .executors import EXECUTORS, check_executor, require_dask
 from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
-from .run import busy_blocks, compute_and_write, empty_block
 
 __all__ = [
     "EXECUTORS",
@@ -55,44 +56,7 @@ __all__ = [
     "spec_block",
 ]
 
-EXECUTORS = ("local", "dask")
 IN_FLIGHT_PER_THREAD = 3
-
-
-def check_executor(executor: str, scheduler: Any = None) -> str:
-    """The executor name, checked (``"local"`` or ``"dask"``); a ``scheduler`` needs ``"dask"``.
-
-    Examples
-    --------
-    >>> check_executor("dask", None)
-    'dask'
-    >>> check_executor("local", "tcp://10.0.0.1:8786")
-    Traceback (most recent call last):
-    ...
-    rastercover.errors.InputError: a scheduler applies to executor='dask' only; add executor='dask' (--executor dask)
-    """
-    name = str(executor).lower()
-    if name not in EXECUTORS:
-        raise UnknownOptionError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if scheduler is not None and name != "dask":
-        raise InputError("a scheduler applies to executor='dask' only; add executor='dask' (--executor dask)")
-    return name
-
-
-def require_dask(what: str = "executor='dask'") -> None:
-    """Fail with an :class:`InputError` saying how to install Dask when ``dask.distributed`` is missing.
-
-    Examples
-    --------
-    >>> require_dask()  # dask is installed here
-    """
-    try:
-        import dask.array  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError as e:
-        raise InputError(
-            f"{what} needs dask and dask.distributed ({e.name} is missing): pip install 'rastercover[dask]'"
-        ) from None
 
 
 def block_array(job: Job, res: BlockResult) -> np.ndarray:
@@ -112,7 +76,7 @@ def block_array(job: Job, res: BlockResult) -> np.ndarray:
     >>> block_array(job, BlockResult(Block(0, Window(0, 0, 4, 2), tiles), None, tiles[:1])).tolist()
     [[[0.0, 0.0, -1.0, -1.0], [0.0, 0.0, -1.0, -1.0]]]
     """
-    from ..io.gtiff import is_nodata
+    from ..pixel_values import is_nodata
 
     win = res.block.window
     out = np.full((len(job.methods), win.height, win.width), job.nodata, dtype=job.dtype)
@@ -302,16 +266,14 @@ def dask_results(
         return
     require_dask()
     with _client(scheduler, workers, notify) as client:
-        folder = getattr(writer, "folder", None)
-        if writer is not None and folder is not None and not _workers_see(client, folder):
+        folder = None if writer is None else writer.local_path
+        if folder is not None and not _workers_see(client, folder):
             writer = None  # workers elsewhere: the tiles come back here and the sink writes them
         # workers get the blocks that have pixels to compute or tiles worth writing there: with extent touched
         # a block without features has no tile at all; with no detached writer, or a writer that stores nothing
         # for empty tiles (a Zarr store: fill value), the client writes (records) empty blocks itself
         empty_remote = (
-            writer is not None
-            and job.extent is Extent.FULL
-            and not getattr(writer, "stores_nothing_for", lambda values: False)(job.empty_values)
+            writer is not None and job.extent is Extent.FULL and not writer.stores_nothing_for(job.empty_values)
         )
         remote = [b for b in blocks if b.index in busy or empty_remote]
         remote_set = {b.index for b in remote}

@@ -17,10 +17,12 @@ from typing import Any
 
 from ..errors import InputError
 from ..protocols import RasterSink
-from .compute import BlockResult, Job, _padded, compute_block
-from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
+from .blocks import busy_blocks, compute_and_write, empty_block
+from .compute import BlockResult, Job, compute_block
+from .executors import check_executor
+from .plan import DEFAULT_BLOCK_PIXELS, Block, plan_blocks
 
-__all__ = ["busy_blocks", "compute_and_write", "empty_block", "run"]
+__all__ = ["run"]
 
 _WORKER_JOB: Job | None = None
 
@@ -39,34 +41,12 @@ def _compute_and_write(block: Block, busy: bool, writer) -> BlockResult:
     return compute_and_write(_WORKER_JOB, block, busy, writer)
 
 
-def compute_and_write(job: Job, block: Block, busy: bool, writer) -> BlockResult:
-    """Compute ``block`` (or take it as empty) and write its tiles with ``writer``; return it without data."""
-    res = compute_block(job, block) if busy else _empty(job, block)
-    if res.tiles:
-        if res.data is None:
-            writer.write_constant(res.tiles, job.empty_values)
-        else:
-            writer.write(block.window, res.data, res.tiles)
-    return BlockResult(block, None, res.tiles)
-
-
-def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
-
-
-def busy_blocks(job: Job, blocks: list[Block]) -> set[int]:
-    """Indices of the blocks that may hold a feature (the others are empty without reading anything)."""
-    bounds = job.source.bounds
-    # padded like the blocks' own reads: a feature exactly touching a block (as rounded one way or another) is read
-    return {b.index for b in blocks if bounds is None or _overlaps(_padded(job.grid.window_bounds(b.window)), bounds)}
-
-
 def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterator[tuple[BlockResult, bool]]:
     """Computed blocks in block order, with a flag saying whether their tiles are written already."""
     busy = busy_blocks(job, blocks)
     if workers <= 1 or (len(busy) <= 1 and writer is None):
         for b in blocks:
-            yield (compute_block(job, b) if b.index in busy else _empty(job, b)), False
+            yield (compute_block(job, b) if b.index in busy else empty_block(job, b)), False
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     # with a detached writer every block goes to the workers (empty tiles are files to write too)
@@ -88,20 +68,11 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
                     break
                 pending.append((nxt.index, submit(nxt)))
             if b.index not in remote_set:
-                yield _empty(job, b), False
+                yield empty_block(job, b), False
                 continue
             index, future = pending.popleft()
             assert index == b.index
             yield future.result(), writer is not None
-
-
-def empty_block(job: Job, block: Block) -> BlockResult:
-    """``block`` as it is without any feature: no data, its tiles (all with extent full, none with touched)."""
-    return _empty(job, block)
-
-
-def _empty(job: Job, block: Block) -> BlockResult:
-    return BlockResult(block, None, block.tiles if job.extent is Extent.FULL else ())
 
 
 def run(
@@ -124,8 +95,6 @@ def run(
     """
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
-    from .distributed import check_executor
-
     executor = check_executor(executor, scheduler)
     blocks = plan_blocks(job.grid, block_pixels)
     names = [m.name for m in job.methods]
@@ -134,14 +103,13 @@ def run(
     sink.open(job.grid, names, job.dtype, job.nodata)
     try:
         # a resumed output: skip the blocks whose tiles are all written already, drop written tiles of the rest
-        finished = sink.done_tiles() if hasattr(sink, "done_tiles") else set()
+        finished = sink.done_tiles()
         if finished:
             todo = [b for b in blocks if not all(t.index in finished for t in b.tiles)]
             if progress is not None:
                 progress(sum(len(b.tiles) for b in blocks) - sum(len(b.tiles) for b in todo))
             blocks = todo
-        detached = (workers > 1 or executor == "dask") and hasattr(sink, "detached_writer")
-        writer = sink.detached_writer() if detached else None
+        writer = sink.detached_writer() if (workers > 1 or executor == "dask") else None
         if executor == "dask":
             from .distributed import dask_results
 

@@ -44,8 +44,8 @@ from ..grid import ALIGN_TOL, TILE_STEM, Grid, Window
 from .raster_grid import (
     RASTER_SUFFIXES,
     first_line,
+    grid_of_header,
     grid_of_headers,
-    grid_of_raster,
     grid_of_tiles,
     header_of,
     read_header,
@@ -126,7 +126,7 @@ class FileCoverage:
                 if tile_size is not None:
                     grid = grid.with_tile_size(tile_size)
             else:
-                grid = grid_of_raster(p, tile_size)
+                grid = grid_of_header(header, tile_size)
         self._grid = grid
         self._count = int(header["count"])
         self._dtype = np.result_type(*[np.dtype(d) for d in header["dtypes"]])
@@ -239,6 +239,16 @@ class FileCoverage:
     def describe(self) -> str:
         """The path, for messages."""
         return self.path
+
+    @property
+    def tile_ids(self) -> dict[tuple[int, int], int]:
+        """Files are named by their place: no stored ids."""
+        return {}
+
+    @property
+    def srid(self) -> None:
+        """Files carry a CRS, not a PostGIS SRID."""
+        return None
 
     def read(self, window: Window, bands: Sequence[int] | None = None) -> np.ndarray:
         """Pixels of ``window`` as (bands, rows, cols); ``bands`` are 1-based, all when None.

@@ -176,6 +176,16 @@ class ZarrCoverage:
         """The path, for messages."""
         return self.path
 
+    @property
+    def tile_ids(self) -> dict[tuple[int, int], int]:
+        """Chunks are named by their place: no stored ids."""
+        return {}
+
+    @property
+    def srid(self) -> None:
+        """A store carries a CRS, not a PostGIS SRID."""
+        return None
+
     def read(self, window: Window, bands: Sequence[int] | None = None) -> np.ndarray:
         """Pixels of ``window`` as (bands, rows, cols); ``bands`` are 1-based, all when None.
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..grid import Grid
 
-__all__ = ["block_size", "constant_block", "gtiff_profile", "is_nodata", "rio_crs"]
+__all__ = ["block_size", "constant_block", "gtiff_profile", "rio_crs"]
 
 
 def rio_crs(grid: Grid):
@@ -68,14 +68,3 @@ def constant_block(height: int, width: int, values, dtype) -> np.ndarray:
     [[[0.0, 0.0]], [[-9999.0, -9999.0]]]
     """
     return np.broadcast_to(np.asarray(values, dtype=dtype)[:, None, None], (len(values), height, width)).copy()
-
-
-def is_nodata(value: float, nodata: float) -> bool:
-    """True when ``value`` is the nodata value (NaN equals NaN here).
-
-    Examples
-    --------
-    >>> is_nodata(float("nan"), float("nan")), is_nodata(0.0, -9999.0)
-    (True, False)
-    """
-    return bool(value == nodata or (np.isnan(value) and np.isnan(nodata)))

@@ -33,7 +33,15 @@ from ..crs import CRS, as_crs, crs_label, same_crs
 from ..errors import AlignmentError, SourceError
 from ..grid import ALIGN_TOL, Grid
 
-__all__ = ["RASTER_SUFFIXES", "first_line", "grid_of_raster", "grid_of_tiles", "header_of", "read_header"]
+__all__ = [
+    "RASTER_SUFFIXES",
+    "first_line",
+    "grid_of_header",
+    "grid_of_raster",
+    "grid_of_tiles",
+    "header_of",
+    "read_header",
+]
 
 #: File suffixes taken as raster tiles in a folder.
 RASTER_SUFFIXES = frozenset({".tif", ".tiff", ".img", ".asc", ".jp2", ".png", ".nc", ".rst", ".bil", ".gpkg"})
@@ -83,10 +91,11 @@ def read_header(path: str | os.PathLike) -> dict:
 def grid_of_raster(path: str | os.PathLike, tile_size: int | Sequence[int] | str | None = None) -> Grid:
     """The grid of one raster; tile size defaults to its block size when it is tiled, else 256x256."""
     header = read_header(path)
-    return _grid_of_header(header, tile_size)
+    return grid_of_header(header, tile_size)
 
 
-def _grid_of_header(header: dict, tile_size) -> Grid:
+def grid_of_header(header: dict, tile_size: int | Sequence[int] | str | None = None) -> Grid:
+    """The grid of a raster from its header (:func:`read_header`); tiled by its blocks unless ``tile_size``."""
     if tile_size is None:
         bh, bw = header["block"]
         tiled = bh > 1 and bw < header["width"]
@@ -187,7 +196,7 @@ def _grid_of_vrt(path: Path) -> Grid:
     band = root.find("VRTRasterBand")
     sources = [] if band is None else [s for s in band if s.find("DstRect") is not None]
     if not sources:
-        return _grid_of_header(header, None)
+        return grid_of_header(header, None)
     rects = []
     for s in sources:
         fn = s.findtext("SourceFilename", default="?")
@@ -207,5 +216,5 @@ def _grid_of_vrt(path: Path) -> Grid:
         for _, c, r, w, h in inside
     )
     if not regular or len({(r // th, c // tw) for _, c, r, _, _ in inside}) != len(inside):
-        return _grid_of_header(header, None)  # not a tile layout from its origin: one raster
+        return grid_of_header(header, None)  # not a tile layout from its origin: one raster
     return layout_grid(inside, header["transform"], as_crs(header["crs"]), width, height, str(path))

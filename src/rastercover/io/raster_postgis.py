@@ -211,6 +211,11 @@ class PostgisRasterCoverage:
         return as_crs(self._grid.crs) if self._grid.crs is not None else None
 
     @property
+    def tile_ids(self) -> dict[tuple[int, int], int]:
+        """The rids of the stored tiles (see :attr:`rids`)."""
+        return self.rids
+
+    @property
     def rids(self) -> dict[tuple[int, int], int]:
         """``(tile row, tile col) -> rid`` of the stored tiles (empty when the table has no rid column)."""
         return {k: t.rid for k, t in self._tiles.items() if t.rid is not None}
@@ -239,6 +244,11 @@ class PostgisRasterCoverage:
     def band_names(self) -> tuple[str, ...]:
         """PostGIS bands carry no description: empty names."""
         return ("",) * self.count
+
+    @property
+    def name(self) -> str:
+        """The table's name, for output files."""
+        return self._loc.table
 
     def describe(self) -> str:
         """The location for messages (no password)."""

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..grid import Grid, Tile, Window
+from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard, temporary_sibling
-from .gtiff import constant_block, gtiff_profile, is_nodata
+from .gtiff import constant_block, gtiff_profile
 
 __all__ = ["GeoTiffSink"]
 
@@ -49,6 +50,23 @@ class GeoTiffSink:
         self._tmp: str | None = None
         self._env = None
         check_target(self.path, overwrite=overwrite)
+
+    @property
+    def label(self) -> str:
+        """What the sink writes."""
+        return "COG" if self.cog else "GeoTIFF"
+
+    def done_tiles(self) -> set[tuple[int, int]]:
+        """A GeoTIFF is written in one go: nothing to resume."""
+        return set()
+
+    def detached_writer(self) -> None:
+        """One file, written by this process only."""
+        return None
+
+    def record(self, tiles: Sequence[Tile]) -> None:
+        """Not used: there is no detached writer."""
+        raise NotImplementedError("a GeoTIFF sink has no detached writer")
 
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         import rasterio

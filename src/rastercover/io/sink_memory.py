@@ -7,13 +7,27 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..grid import Grid, Tile, Window
-from .gtiff import is_nodata
+from ..pixel_values import is_nodata
 
 __all__ = ["MemorySink", "to_dataarray"]
 
 
 class MemorySink:
     """Collect the tiles into one array; :meth:`close` returns it as a DataArray with CRS and transform."""
+
+    label = "memory"
+
+    def done_tiles(self) -> set[tuple[int, int]]:
+        """Nothing to resume in memory."""
+        return set()
+
+    def detached_writer(self) -> None:
+        """The array lives in this process."""
+        return None
+
+    def record(self, tiles: Sequence[Tile]) -> None:
+        """Not used: there is no detached writer."""
+        raise NotImplementedError("a memory sink has no detached writer")
 
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata

@@ -124,6 +124,12 @@ class PostgisTileWriter:
     tiles themselves (each opens one connection, on first use, and commits one ``COPY`` per block written).
     """
 
+    local_path = None  # a database: any worker that reaches it writes
+
+    def stores_nothing_for(self, values: Sequence[float]) -> bool:
+        """Every tile is a row: constant tiles are written too."""
+        return False
+
     def __init__(
         self,
         loc: PgLocation,
@@ -204,6 +210,8 @@ class PostgisRasterSink:
     srid
         SRID to write (default: looked up from the grid's CRS).
     """
+
+    label = "PostGIS raster table"
 
     def __init__(
         self,

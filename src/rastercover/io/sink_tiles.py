@@ -38,6 +38,15 @@ class TileWriter:
         self._profiles: dict[tuple[int, int], dict] = {}
         self._constants: dict[tuple, ConstantTile | None] = {}
 
+    @property
+    def local_path(self) -> str:
+        """The folder the tiles go to (workers that do not see it must not write)."""
+        return self.folder
+
+    def stores_nothing_for(self, values: Sequence[float]) -> bool:
+        """Every tile is a file: constant tiles are written too."""
+        return False
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_profiles"], state["_constants"] = {}, {}  # caches are rebuilt in the process that writes
@@ -166,6 +175,8 @@ class TileFolderSink:
         self._written: set[tuple[int, int]] = set()
         self._done: set[tuple[int, int]] = set()
         self._writer: TileWriter | None = None
+
+    label = "tile folder"
 
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata

@@ -41,8 +41,9 @@ import numpy as np
 
 from ..errors import OutputError
 from ..grid import Grid, Tile, Window
+from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard
-from .gtiff import constant_block, is_nodata
+from .gtiff import constant_block
 from .resume import drop_marks, job_fingerprint, mark_done, marked_tiles, partial_sibling, start_partial
 
 __all__ = ["VARIABLE", "ZarrSink", "ZarrTileWriter", "covered_rectangle"]
@@ -67,6 +68,11 @@ class ZarrTileWriter:
     After a batch of tiles is stored, a marker listing them is created (see the module notes), so an interrupted run
     can be resumed.
     """
+
+    @property
+    def local_path(self) -> str:
+        """The store the chunks go to (workers that do not see it must not write)."""
+        return self.store
 
     def __init__(self, store: str, dtype: np.dtype, nodata: float) -> None:
         self.store, self.dtype, self.nodata = store, np.dtype(dtype), nodata
@@ -150,6 +156,8 @@ class ZarrSink:
         When this run fails too, the partial store is kept for the next ``resume=True`` run. Without
         ``resume`` a partial store is started afresh and removed on failure.
     """
+
+    label = "Zarr store"
 
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
         self.path = os.fspath(path)

@@ -57,7 +57,7 @@ from ..errors import CRSError, InputError, SourceError, TooLargeError
 from ..export import export_file
 from ..formats import available_formats
 from ..geojson import read_geometry
-from ..io.pg import is_pg_location
+from ..io.registry import location_kind
 from .catalog import Catalog, CoverageEntry, LayerEntry
 from .jobs import JobManager, jobs_router
 from .problems import PROBLEM_MEDIA_TYPE, BadRequestError, Unauthorized, install_problem_handlers, problem_for
@@ -166,7 +166,7 @@ def coverage_metadata(entry: CoverageEntry) -> dict[str, Any]:
 def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
     """What ``GET /layers/{id}`` answers (reads the layer's header)."""
     out: dict[str, Any] = {"id": entry.id, "title": entry.title, "id_column": entry.id_column}
-    if is_pg_location(entry.source):
+    if location_kind(entry.source) == "postgis":
         from ..io.vector_postgis import PostgisVectorSource
 
         src = PostgisVectorSource(entry.source)

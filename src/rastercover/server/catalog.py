@@ -53,8 +53,8 @@ from typing import Any
 
 from ..errors import InputError, SourceError
 from ..grid import TILE_STEM
-from ..io.pg import is_pg_location
 from ..io.raster_grid import RASTER_SUFFIXES
+from ..io.registry import location_kind
 
 __all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError"]
 
@@ -126,7 +126,7 @@ class LayerEntry:
 
     def feature(self, feature_id: Any):
         """The geometry and CRS of one feature, by the id clients give (see :func:`read_clip_feature`)."""
-        from ..clip_feature import read_clip_feature
+        from ..io.clip_feature import read_clip_feature
 
         return read_clip_feature(self.source, feature_id, layer=self.layer, id_column=self.id_column)
 
@@ -181,7 +181,7 @@ class Catalog:
     def add_source(self, source: str | os.PathLike) -> None:
         """Add what a command-line source holds (see the module's docstring)."""
         text = os.fspath(source)
-        if is_pg_location(text):
+        if location_kind(text) == "postgis":
             self._add_postgis(text)
             return
         p = Path(text)
@@ -290,13 +290,13 @@ def _source(spec: Any, path: Path, where: str, base: Path) -> str:
     if not isinstance(spec, dict) or not isinstance(spec.get("source"), str):
         raise SourceError(f'{path}: [{where}] needs source = "PATH or postgresql://..."')
     src = spec["source"]
-    if is_pg_location(src):
+    if location_kind(src) == "postgis":
         return src
     return str((base / src).resolve()) if not os.path.isabs(src) else src
 
 
 def _name_of(source: str) -> str:
-    if is_pg_location(source):
+    if location_kind(source) == "postgis":
         from ..io.pg import PgLocation
 
         return PgLocation.parse(source).table

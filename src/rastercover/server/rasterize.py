@@ -49,25 +49,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import shapely
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..api import DEFAULT_METHODS, band_type, open_vector
-from ..api import rasterize as rasterize_to
-from ..crs import as_crs, bbox_in_crs, crs_label, same_crs
+from ..api import DEFAULT_METHODS, RasterizePlan, band_type, open_vector, plan_rasterize
+from ..api import run_plan as run_library_plan
+from ..crs import as_crs, crs_label, same_crs
 from ..errors import CRSError, InputError, TooLargeError
 from ..export import export_file, open_coverage
 from ..features import Features
 from ..formats import get_format
 from ..geojson import read_features
-from ..grid import Grid, Window
-from ..io.reproject import ReprojectedSource, distinct_values_of
+from ..grid import Grid
+from ..io.reproject import ReprojectedSource
 from ..io.vector_memory import MemoryVectorSource
-from ..methods import Method, resolve_methods
 from .catalog import Catalog
 from .jobs import Job, JobManager, ResultFile
 from .responses import TempFileResponse
@@ -132,15 +130,9 @@ class RasterizeBody(BaseModel):
 
 @dataclass
 class _Plan:
-    """A checked request: everything the work needs, nothing left to fail on user input but the data itself."""
+    """A checked request: the library's plan, and how the service delivers it."""
 
-    source: Any
-    grid: Grid
-    methods: list[Method]
-    dtype: str
-    nodata: float
-    semantics: str
-    invalid: str
+    plan: RasterizePlan
     format: str
     zipped: bool | None
     name: str
@@ -148,7 +140,7 @@ class _Plan:
 
     @property
     def pixels(self) -> int:
-        return self.grid.width * self.grid.height * len(self.methods)
+        return self.plan.pixels
 
 
 def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
@@ -182,15 +174,9 @@ def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
     return source
 
 
-def _restrict(grid: Grid, bounds: tuple[float, ...], what: str) -> Grid:
-    window = grid.pixel_window(bounds)
-    if window is None:
-        raise InputError(f"{what} {tuple(round(v, 6) for v in bounds)} is outside the grid {grid.bounds}")
-    return grid if window == Window(0, 0, grid.width, grid.height) else grid.subgrid(window)
-
-
 def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _Plan:
-    """Check a request and resolve its ids, grid, source and methods (reads headers, never the features)."""
+    """Check a request and resolve its ids, grid and source (reads headers, never the features); the checks
+    and errors of the options are :func:`rastercover.api.plan_rasterize`'s, as for every face."""
     if (body.features is None) == (body.layer is None):
         raise InputError("give the features either inline (features=GeoJSON) or as a catalogue layer (layer=ID)")
     if (body.like is None) == (body.grid is None):
@@ -198,14 +184,15 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
     if body.layer is not None and body.crs is not None:
         raise InputError("crs= is the CRS of inline features; a catalogue layer has its own")
     fmt = get_format(body.format)
-    dt, nodata = band_type(body.dtype, body.nodata)
+    band_type(body.dtype, body.nodata)  # before the grid and features are opened
     if body.like is not None:
-        grid = catalog.coverage(body.like).open().grid
+        reference: Any = catalog.coverage(body.like).open()
+        grid = reference.grid
+        if grid.crs is None:
+            raise CRSError(f"coverage {body.like!r} has no CRS: it cannot be a rasterize grid")
     else:
         spec = body.grid
-        grid = Grid.from_bounds(spec.bounds, spec.resolution, as_crs(spec.crs), spec.tile_size)
-    if grid.crs is None:
-        raise CRSError(f"coverage {body.like!r} has no CRS: it cannot be a rasterize grid")
+        grid = reference = Grid.from_bounds(spec.bounds, spec.resolution, as_crs(spec.crs), spec.tile_size)
     if body.features is not None:
         source = _inline_source(body, grid, settings)
         origin = "inline features"
@@ -214,54 +201,41 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
         source = open_vector(entry.source, layer=entry.layer, value=body.value)
         if source.crs is None:
             raise CRSError(f"layer {entry.id!r} has no CRS: it cannot be rasterized")
-        if not same_crs(source.crs, grid.crs):
-            source = ReprojectedSource(source, grid.crs)
         origin = f"layer {entry.id}"
-    if body.bbox is not None:
-        grid = _restrict(grid, bbox_in_crs(body.bbox, body.bbox_crs, grid.crs), "the bbox")
-    elif body.bbox_crs is not None:
-        raise InputError("bbox_crs= is the CRS of bbox=, which is missing")
+    bbox, bbox_crs = body.bbox, body.bbox_crs
     if body.crop_to_features:
-        bounds = source.bounds
-        if bounds is None:
+        if body.bbox is not None:
+            raise InputError("give bbox= or crop_to_features=true, not both")
+        bbox, bbox_crs = source.bounds, source.crs
+        if bbox is None:
             raise InputError("crop_to_features: the features have no extent")
-        grid = _restrict(grid, bounds, "the features' bounds")
     specs = [body.methods] if isinstance(body.methods, str) else list(body.methods)
     if not specs:
         raise InputError("no method given: name at least one (see `rastercover methods`)")
-
-    def classes() -> np.ndarray:
-        if body.value is None:
-            raise InputError("one band per class needs a value property or column: give value=")
-        return distinct_values_of(source)
-
-    methods = resolve_methods(specs, classes)
-    names = [m.name for m in methods]
-    if len(set(names)) != len(names):
-        raise InputError(f"a method is asked twice: {', '.join(names)}")
-    needs_value = [m.name for m in methods if m.needs_value]
-    if needs_value and body.value is None:
-        raise InputError(f"{', '.join(needs_value)} read(s) the features' values: name the property with value=")
-    plan = _Plan(
-        source, grid, methods, dt.name, nodata, body.semantics, body.invalid, fmt.key, body.zipped,
-        body.filename or "rasterized", {},
-    )  # fmt: skip
-    if plan.pixels > settings.max_pixels:
-        raise TooLargeError(
-            f"the output has {plan.pixels} pixels ({grid.width}x{grid.height} x {len(methods)} band(s)), the "
-            f"limit is {settings.max_pixels}: give a bbox=, crop_to_features=true, or fewer methods"
-        )
-    plan.describe = {
+    plan = plan_rasterize(
+        source,
+        reference,
+        methods=specs,
+        dtype=body.dtype,
+        nodata=body.nodata,
+        semantics=body.semantics,
+        invalid=body.invalid,
+        bbox=bbox,
+        bbox_crs=bbox_crs,
+        max_pixels=settings.max_pixels,
+    )
+    g = plan.grid
+    describe = {
         "request": {
             "features": origin,
-            "grid": {"crs": crs_label(grid.crs), "bounds": [float(v) for v in grid.bounds],
-                     "width": grid.width, "height": grid.height},
-            "methods": names,
+            "grid": {"crs": crs_label(g.crs), "bounds": [float(v) for v in g.bounds], "width": g.width,
+                     "height": g.height},
+            "methods": list(plan.bands),
             "format": fmt.key,
             "pixels": plan.pixels,
         }
     }  # fmt: skip
-    return plan
+    return _Plan(plan, fmt.key, body.zipped, body.filename or "rasterized", describe)
 
 
 # ---------------------------------------------------------------------- work
@@ -270,19 +244,9 @@ def run_plan(plan: _Plan, folder: str, job: Job | None = None) -> ResultFile:
     tif = os.path.join(folder, f"{plan.name}.tif")
     progress: Callable[[int], None] | None = None
     if job is not None:
-        job.total, job.phase = plan.grid.n_tiles, "rasterizing"
+        job.total, job.phase = plan.plan.n_tiles, "rasterizing"
         progress = job.advance
-    rasterize_to(
-        plan.source,
-        plan.grid,
-        methods=plan.methods,
-        output=tif,
-        dtype=plan.dtype,
-        nodata=plan.nodata,
-        semantics=plan.semantics,
-        invalid=plan.invalid,
-        progress=progress,
-    )
+    run_library_plan(plan.plan.to(tif), progress=progress)
     if plan.format == "gtiff" and not plan.zipped:
         return ResultFile(tif, f"{plan.name}.tif", get_format("gtiff").media_type)
     if job is not None:

@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..crs import as_crs, same_crs
+from ..crs import as_crs, bbox_in_crs, same_crs
 from ..errors import CRSError, InputError, RastercoverError, TooLargeError
 from ..formats import Format, available_formats, get_format
 from .catalog import Catalog, NotFoundError
@@ -271,20 +271,15 @@ def _format_of(text: str | None) -> Format:
 
 # ---------------------------------------------------------------------- GetCoverage: the export's options
 def _predict_grid(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, resolution: Any) -> Any:
-    """The output grid :func:`export` would write (the same steps, without reading a pixel)."""
-    from ..crs import bbox_in_crs
-    from ..grid import Window
-    from ..warp import warp_grid
+    """The output grid the export of this request writes: its plan's (nothing read); None outside the coverage."""
+    from ..export import plan_export
 
-    grid = cov.grid
-    window = Window(0, 0, grid.width, grid.height)
-    if bbox is not None:
-        window = grid.pixel_window(bbox_in_crs(bbox, bbox_crs, grid.crs))
-        if window is None:
+    try:
+        return plan_export(cov, None, bbox=bbox, bbox_crs=bbox_crs, crs=crs, resolution=resolution).out_grid
+    except InputError:
+        if bbox is not None and cov.grid.pixel_window(bbox_in_crs(bbox, bbox_crs, cov.grid.crs)) is None:
             return None
-    if crs is None and resolution is None:
-        return grid.subgrid(window)
-    return warp_grid(grid, window, None, crs, resolution)
+        raise
 
 
 def _resolution_for_size(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, size: tuple[int, int]) -> tuple[float, float]:
@@ -309,7 +304,6 @@ def _resolution_for_size(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, size: tup
 
 
 def _check_window(cov: Any, bbox: Any, bbox_crs: Any, code: str, locator: str) -> None:
-    from ..crs import bbox_in_crs
 
     grid = cov.grid
     try:

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .crs import CRS, as_crs, crs_label, same_crs
-from .errors import CRSError, GeometryError, InputError, UnknownOptionError
-from .grid import Grid, Window
+from ..crs import CRS, as_crs, crs_label, same_crs
+from ..errors import CRSError, GeometryError, InputError, UnknownOptionError
+from ..grid import Grid, Window
 
 __all__ = ["RESAMPLING", "check_resampling", "parse_resolution", "reproject_geometry", "warp_chunk", "warp_grid"]
 
@@ -146,7 +146,7 @@ def warp_grid(
     """
     from rasterio.warp import calculate_default_transform
 
-    from .io.gtiff import rio_crs
+    from ..io.gtiff import rio_crs
 
     dst = as_crs(crs) if crs is not None else grid.crs
     if grid.crs is None:
@@ -217,7 +217,7 @@ def warp_chunk(
     from rasterio.enums import Resampling
     from rasterio.warp import reproject
 
-    from .io.gtiff import rio_crs
+    from ..io.gtiff import rio_crs
 
     n = 11
     t = np.linspace(0.0, 1.0, n)

@@ -28,13 +28,12 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .crs import CRS, as_crs
-from .errors import GeometryError, InputError, MissingColumnError, SourceError
-from .io.pg import PgLocation, connect, error_text, is_pg_location, pg_error
-from .io.vector_file import _reason
-from .io.vector_postgis import crs_of_srid, resolve_relation
+from ..crs import CRS, as_crs
+from ..errors import GeometryError, InputError, MissingColumnError, SourceError
+from .pg import PgLocation, connect, error_text, pg_error
+from .vector_file import _reason
 
-__all__ = ["read_clip_feature"]
+__all__ = ["read_clip_feature", "read_file_feature", "read_postgis_feature"]
 
 _PG_INT = {"smallint", "integer", "bigint"}
 _PG_FLOAT = {"real", "double precision"}
@@ -68,9 +67,9 @@ def read_clip_feature(
     InputError
         Missing file or layer, unknown column, no feature or several with that id, a NULL or empty geometry.
     """
-    if is_pg_location(source):
-        return _read_postgis(str(source), feature_id, layer, id_column)
-    return _read_file(os.fspath(source), feature_id, layer, id_column)
+    from .registry import open_clip_feature
+
+    return open_clip_feature(source, feature_id, layer, id_column)
 
 
 def _coerce(value: Any, kind: str, subject: str) -> Any:
@@ -116,7 +115,8 @@ def _checked(geom: Any, key: str, value: Any, where: str) -> shapely.Geometry:
     return geom
 
 
-def _read_file(path: str, feature_id: Any, layer: str | None, id_column: str | None):
+def read_file_feature(path: str, feature_id: Any, layer: str | None, id_column: str | None):
+    """One feature of a vector file by fid or id column (the files backend's clip feature)."""
     import pyogrio
     import pyogrio.raw
 
@@ -187,9 +187,12 @@ def _read_file(path: str, feature_id: Any, layer: str | None, id_column: str | N
     return geom, as_crs(meta["crs"]) if meta.get("crs") else None
 
 
-def _read_postgis(url: str, feature_id: Any, layer: str | None, id_column: str | None):
+def read_postgis_feature(url: str, feature_id: Any, layer: str | None, id_column: str | None):
+    """One row of a PostGIS table by primary key or id column (the PostGIS backend's clip feature)."""
     import psycopg
     from psycopg import sql
+
+    from .vector_postgis import crs_of_srid, resolve_relation
 
     loc = PgLocation.parse(url)
     where = loc.describe()

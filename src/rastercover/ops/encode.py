@@ -1,0 +1,160 @@
+"""Encode: the chunks written into a GeoTIFF as the output's pixel type says, then converted to the format's
+driver with its creation options (and, for a format that cannot hold the values, fitted or byte-scaled).
+
+Examples
+--------
+>>> from affine import Affine
+>>> print(world_file(Affine(10, 0, 100, 0, -10, 50)), end="")
+10.0
+0.0
+0.0
+-10.0
+105.0
+45.0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from affine import Affine
+
+from ..crs import CRS
+from ..errors import InputError
+from ..formats import Format
+from ..grid import Grid
+from ..io.atomic import discard
+from ..io.gtiff import gtiff_profile
+from ..pixel_values import ByteScale, Cast, ValueStats
+from .mosaic import Chunk
+
+__all__ = ["convert", "creation_options", "esri_wkt", "fit_format", "world_file", "write_chunks"]
+
+
+def creation_options(fmt: Format, dtype: np.dtype, grid: Grid, overview_resampling: str | None = None) -> dict:
+    digits = {4: 9, 8: 17}.get(dtype.itemsize, 17) if dtype.kind == "f" else None
+    if fmt.key == "cog":
+        return {
+            "compress": "DEFLATE",
+            "predictor": "YES",
+            "overview_resampling": (overview_resampling or ("average" if dtype.kind == "f" else "nearest")).upper(),
+            "blocksize": 512 if min(grid.width, grid.height) >= 512 else 256,
+            "bigtiff": "IF_SAFER",
+        }
+    if fmt.key in ("aaigrid", "xyz"):
+        return {"significant_digits": digits} if digits else {}
+    if fmt.key == "png":
+        return {"zlevel": 6}
+    if fmt.key == "jpeg":
+        return {"quality": 95}
+    if fmt.key == "netcdf":
+        return {"format": "NC4", "compress": "DEFLATE"}
+    if fmt.key == "gpkg":  # lossless tiles: GDAL's AUTO picks JPEG for opaque RGB
+        return {"tile_format": "TIFF" if dtype.kind == "f" else "PNG"}
+    return {}
+
+
+def world_file(transform: Affine) -> str:
+    t = transform
+    cx = t.c + t.a / 2 + t.b / 2
+    cy = t.f + t.d / 2 + t.e / 2
+    return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, cx, cy)) + "\n"
+
+
+def esri_wkt(crs: CRS) -> str:
+    from pyproj.enums import WktVersion
+
+    try:
+        wkt = crs.to_wkt(WktVersion.WKT1_ESRI)
+    except Exception:  # pragma: no cover - pyproj raises for CRSs ESRI WKT cannot express
+        wkt = None
+    return wkt or crs.to_wkt(WktVersion.WKT1_GDAL)
+
+
+def convert(
+    src: str,
+    dst: str,
+    dtype: np.dtype,
+    nodata: float | None,
+    fn: Callable[[np.ndarray], np.ndarray],
+    scale: ByteScale | None = None,
+) -> None:
+    """Copy the GeoTIFF ``src`` to ``dst`` as ``dtype``, block by block through ``fn`` (a cast or a scaling)."""
+    import rasterio
+
+    with rasterio.open(src) as s:
+        profile = dict(s.profile)
+        profile.update(dtype=dtype.name, nodata=nodata, predictor=3 if dtype.kind == "f" else 2)
+        with rasterio.open(dst, "w", **profile) as d:
+            for _, w in s.block_windows(1):
+                d.write(fn(s.read(window=w)), window=w)
+            for i, desc in enumerate(s.descriptions, start=1):
+                if desc:
+                    d.set_band_description(i, desc)
+            if scale is not None:
+                d.scales = (scale.scale,) * s.count
+                d.offsets = (scale.offset,) * s.count
+
+
+def fit_format(
+    fmt: Format,
+    work: str,
+    tmpdir: str,
+    stem: str,
+    stats: ValueStats,
+    dtype: np.dtype,
+    nodata: float | None,
+    count: int,
+    notes: list[str],
+) -> tuple[str, np.dtype, float | None]:
+    """Convert the work file to a pixel type ``fmt`` holds (exactly, or by JPEG's byte scaling)."""
+    scale = None
+    try:
+        target, new_nodata, note = fmt.fit_dtype(
+            dtype,
+            vmin=stats.vmin,
+            vmax=stats.vmax,
+            integral=stats.integral,
+            float32_exact=stats.float32_exact,
+            nodata=nodata,
+            count=count,
+        )
+    except InputError:
+        if not fmt.scaled:
+            raise
+        vmin = 0.0 if stats.vmin is None else stats.vmin
+        scale = ByteScale(vmin, stats.vmax if stats.vmax is not None else vmin, nodata=nodata)
+        target, new_nodata, note = np.dtype("uint8"), ByteScale.nodata, scale.note(dtype)
+    if not note:
+        return work, dtype, nodata
+    converted = os.path.join(tmpdir, stem + ".fit.tif")
+    fn = scale if scale is not None else Cast(dtype, nodata, target, new_nodata)
+    convert(work, converted, target, new_nodata, fn, scale)
+    discard(work)
+    notes.append(note)
+    return converted, target, new_nodata
+
+
+def write_chunks(
+    path: str, out_grid: Grid, names: list[str], chunks: Iterator[Chunk], cast: Cast, stats: ValueStats | None
+) -> int:
+    """Write the chunks into the GeoTIFF ``path`` as ``cast`` says; return the pixels kept."""
+    import rasterio
+    from rasterio.windows import Window as RioWindow
+
+    profile = gtiff_profile(out_grid, len(names), cast.dst, cast.dst_nodata)
+    kept = 0
+    with rasterio.open(path, "w", **profile) as ds:
+        for i, n in enumerate(names, start=1):
+            if n:
+                ds.set_band_description(i, n)
+        for rel, data, n_kept in chunks:
+            if not cast.identity:
+                data = cast(data)
+            if stats is not None:
+                stats.update(data, cast.dst_nodata)
+            ds.write(data, window=RioWindow(rel.col_off, rel.row_off, rel.width, rel.height))
+            kept += n_kept
+    return kept

@@ -1,0 +1,116 @@
+"""The piece of a coverage an export delivers: its bands, its window (bbox), and the clip that masks it.
+
+Every alignment question goes to the grid (:meth:`~rastercover.grid.Grid.pixel_window` for a bbox); this module
+turns the user's clip (a geometry, WKT, GeoJSON; buffered, enveloped, reprojected) into a geometry in the
+coverage's CRS and the window of pixels it spans.
+
+Examples
+--------
+>>> from affine import Affine
+>>> from rastercover.grid import Grid
+>>> g = Grid(10, 10, Affine(1, 0, 0, 0, -1, 10), "EPSG:32198")
+>>> geom = prepare_clip("POLYGON((2 2, 5 2, 5 6, 2 2))", None, g.crs, buffer=0, envelope=True)
+>>> geometry_window(g, geom)
+Window(col_off=2, row_off=4, width=3, height=4)
+>>> parse_bands("1, 3", 3)
+[1, 3]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+
+from ..crs import CRS, as_crs, crs_label, same_crs
+from ..errors import CRSError, GeometryError, InputError
+from ..geojson import read_geometry
+from ..grid import Grid, Window
+from .warp import reproject_geometry
+
+__all__ = ["fmt_bounds", "geometry_window", "parse_bands", "parse_clip", "prepare_clip"]
+
+
+def parse_bands(bands: Any, count: int) -> list[int]:
+    if bands is None:
+        return list(range(1, count + 1))
+    if isinstance(bands, str):
+        parts = [p for p in re.split(r"[,\s]+", bands.strip()) if p]
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise InputError(f"bands {bands!r} are not band numbers: give e.g. 1,2 (1-based)") from None
+    elif isinstance(bands, int | np.integer):
+        values = [int(bands)]
+    else:
+        values = [int(b) for b in bands]
+    if not values:
+        raise InputError("no band given: name at least one (1-based), or leave bands out for all")
+    bad = [b for b in values if not 1 <= b <= count]
+    if bad:
+        raise InputError(f"no band {bad[0]} in the coverage: it has bands 1 to {count}")
+    return values
+
+
+def parse_clip(clip: Any) -> tuple[shapely.Geometry, CRS | None]:
+    """A shapely geometry and the CRS its text declared (GeoJSON ``crs`` member), if any."""
+    return read_geometry(clip, what="the clip")
+
+
+def prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool) -> shapely.Geometry:
+    geom, declared = parse_clip(clip)
+    given = as_crs(clip_crs)
+    if given is not None and declared is not None and not same_crs(given, declared):
+        raise CRSError(
+            f"the clip's GeoJSON says it is in {crs_label(declared)} but clip_crs is {crs_label(given)}: give one"
+        )
+    src = given or declared
+    if geom.is_empty:
+        raise InputError("the clip geometry is empty")
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        raise InputError("the clip has coordinates that are not finite numbers (nan, inf, 1e400): give finite ones")
+    if not geom.is_valid:
+        try:
+            geom = shapely.make_valid(geom)
+        except shapely.errors.GEOSException as exc:  # GEOS overflows on coordinates near the float limits
+            raise GeometryError(f"the clip is invalid and cannot be repaired ({exc}): give a valid geometry") from None
+    if src is not None and not same_crs(src, cov_crs):
+        if cov_crs is None:
+            raise CRSError(f"the clip is in {crs_label(src)} but the coverage has no CRS to reproject it to")
+        x0, y0, x1, y1 = geom.bounds
+        geom = reproject_geometry(geom, src, cov_crs, step=max(x1 - x0, y1 - y0) / 256 or None)
+    if envelope:
+        geom = geom.envelope
+    if buffer:
+        if not math.isfinite(buffer):
+            raise InputError(f"buffer {buffer!r} is not a finite distance")
+        try:
+            geom = geom.buffer(buffer)
+        except shapely.errors.GEOSException as exc:  # GEOS overflows on coordinates near the float limits
+            raise GeometryError(f"the clip cannot be buffered by {buffer:g} ({exc}): check its coordinates") from None
+        if geom.is_empty:
+            raise InputError(f"a buffer of {buffer:g} makes the clip empty (it shrinks it to nothing)")
+        if not np.isfinite(geom.bounds).all():
+            raise InputError(f"a buffer of {buffer:g} overflows the clip's coordinates: give a smaller buffer")
+    return geom
+
+
+def geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
+    """Pixels of ``grid`` inside the geometry's bounds in pixel space (``rasterio.features.geometry_window``)."""
+    xy = shapely.get_coordinates(geom)
+    with np.errstate(over="ignore"):  # a clip far larger than the grid (buffer=1e300): clamped below
+        cols, rows = grid.to_pixel(xy[:, 0], xy[:, 1])
+    # only the part over the grid matters (the window is intersected with it): clamp, so that floor/ceil stay finite
+    cols, rows = np.clip(cols, -1, grid.width + 1), np.clip(rows, -1, grid.height + 1)
+    c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
+    r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
+    c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)  # a vertical or horizontal line: one pixel wide
+    return Window(c0, r0, c1 - c0, r1 - r0).intersection(Window(0, 0, grid.width, grid.height))
+
+
+def fmt_bounds(b: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.10g}" for v in b) + ")"
