@@ -389,18 +389,20 @@ class Grid:
         cols, rows = np.clip(cols, -big, big), np.clip(rows, -big, big)
         c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
         r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
+        # a box of zero width (height) is a line: the column (row) it lies on, the one after a pixel edge (the
+        # last one on the grid's far edge). Decided before clipping: a box of positive width that only touches
+        # the grid from outside meets no pixel's area, so it gets no column.
+        if c1 == c0 and r1 > r0 and 0 <= c0 <= self.width:  # a vertical sliver: one column
+            c0 = min(c0, self.width - 1)
+            c1 = c0 + 1
+        elif r1 == r0 and c1 > c0 and 0 <= r0 <= self.height:
+            r0 = min(r0, self.height - 1)
+            r1 = r0 + 1
         if clip:
             c0, r0 = max(c0, 0), max(r0, 0)
             c1, r1 = min(c1, self.width), min(r1, self.height)
         if c1 <= c0 or r1 <= r0:
-            if c1 == c0 and 0 <= c0 <= self.width and r1 > r0:  # a vertical sliver: one column
-                c1 = min(c0 + 1, self.width)
-                c0 = c1 - 1
-            elif r1 == r0 and 0 <= r0 <= self.height and c1 > c0:
-                r1 = min(r0 + 1, self.height)
-                r0 = r1 - 1
-            else:
-                return None
+            return None
         return Window(c0, r0, c1 - c0, r1 - r0)
 
     def window_of_tiles(self, r0: int, r1: int, c0: int, c1: int) -> Window:

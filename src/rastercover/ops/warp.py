@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 import shapely
+from affine import Affine
 
 from ..crs import CRS, as_crs, crs_label, same_crs
 from ..errors import CRSError, GeometryError, InputError, UnknownOptionError
-from ..grid import Grid, Window
+from ..grid import ALIGN_TOL, Grid, Window
 
 __all__ = ["RESAMPLING", "check_resampling", "parse_resolution", "reproject_geometry", "warp_chunk", "warp_grid"]
 
@@ -161,18 +162,32 @@ def warp_grid(
         dst_crs = rio_crs(Grid(1, 1, grid.transform, dst))
         try:
             transform, w, h = calculate_default_transform(
-                src_crs, dst_crs, width, height, left=x0, bottom=y0, right=x1, top=y1, resolution=res
+                src_crs, dst_crs, width, height, left=x0, bottom=y0, right=x1, top=y1
             )
         except Exception as exc:  # GDAL's CPLE_* errors: one clear line instead
             raise CRSError(
                 f"the piece {(x0, y0, x1, y1)} cannot be warped from {crs_label(grid.crs)} to {crs_label(dst)} "
                 f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
             ) from None
+        if res is not None:
+            # GDAL's suggestion keeps its upper-left corner, and its extent is covered by pixels of ``res``.
+            # Not rasterio's ``resolution=`` (``ceil(width * suggested_res / res)``): GDAL's suggested pixel size
+            # carries float noise (0.10000000000002274 for 0.1), which made a warp at the native resolution one
+            # column or row wider, of nodata. An extent within ALIGN_TOL of whole pixels is that many pixels.
+            w = _whole_pixels(transform.a * w / res[0])
+            h = _whole_pixels(-transform.e * h / res[1])
+            transform = Affine(res[0], 0.0, transform.c, 0.0, -res[1], transform.f)
     else:
         transform, w, h = _rotated_default(grid, window, dst, res)
     if w <= 0 or h <= 0:
         raise CRSError(f"the piece has no extent in {crs_label(dst)}")
     return Grid(w, h, transform, dst, 256)
+
+
+def _whole_pixels(n: float) -> int:
+    """``ceil(n)`` pixels, at least one; ``n`` within :data:`~rastercover.grid.ALIGN_TOL` of a whole number is it."""
+    k = round(n)
+    return max(1, k if abs(n - k) <= ALIGN_TOL else math.ceil(n))
 
 
 def _rotated_default(grid: Grid, window: Window, dst: CRS, res: tuple[float, float] | None):
