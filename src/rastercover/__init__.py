@@ -7,7 +7,7 @@ Examples
 True
 """
 
-from .api import RasterizeResult, open_grid, open_vector, rasterize
+from .api import RasterizePlan, RasterizeResult, open_grid, open_vector, plan_rasterize, rasterize, run_plan
 from .engine import Extent, InvalidPolicy
 from .errors import (
     AlignmentError,
@@ -22,7 +22,17 @@ from .errors import (
     UnknownMethodError,
     UnknownOptionError,
 )
-from .export import DEFAULT_FLOAT_NODATA, ExportedFile, ExportResult, export, export_file, open_coverage
+from .export import (
+    DEFAULT_FLOAT_NODATA,
+    ExportedFile,
+    ExportPlan,
+    ExportResult,
+    export,
+    export_file,
+    open_coverage,
+    plan_export,
+    run_export,
+)
 from .features import Features
 from .formats import FORMATS, Format, available_formats, format_for_path, get_format
 from .grid import Grid, Tile, Window
@@ -38,6 +48,7 @@ __all__ = [
     "FORMATS",
     "AlignmentError",
     "CRSError",
+    "ExportPlan",
     "ExportResult",
     "ExportedFile",
     "Extent",
@@ -56,6 +67,7 @@ __all__ = [
     "MissingColumnError",
     "OutputError",
     "RastercoverError",
+    "RasterizePlan",
     "RasterizeResult",
     "SourceError",
     "Tile",
@@ -74,7 +86,11 @@ __all__ = [
     "open_coverage",
     "open_grid",
     "open_vector",
+    "plan_export",
+    "plan_rasterize",
     "rasterize",
     "rasterize_lazy",
     "register",
+    "run_export",
+    "run_plan",
 ]
