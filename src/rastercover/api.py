@@ -213,6 +213,52 @@ def _too_large(grid: Grid, bands: int, max_pixels: int | None) -> None:
         )
 
 
+def _output_grid(grid: Any, tile_size: Any, bbox: Any, bbox_crs: Any) -> tuple[Grid, dict, int | None]:
+    """The output grid (a :class:`Grid`, or a reference coverage's: its lattice and the tiles it has), cut to
+    ``bbox`` on the same lattice; with the reference's tile ids (kept when its tiles are) and SRID."""
+    tile_ids: dict = {}
+    srid = None
+    if isinstance(grid, Grid):
+        grid = grid if tile_size is None else grid.with_tile_size(tile_size)
+    else:  # a reference coverage: its lattice, the tiles it has, and their ids
+        reference = registry.open_coverage(grid)
+        grid = reference.grid if tile_size is None else reference.grid.with_tile_size(tile_size)
+        if grid is reference.grid:
+            tile_ids = dict(reference.tile_ids)
+        srid = reference.srid
+    if grid.crs is None:
+        raise CRSError("the reference grid has no CRS; give the raster a CRS (or build the Grid with crs=)")
+    if bbox is not None:
+        window = grid.pixel_window(bbox_in_crs(bbox, bbox_crs, grid.crs))
+        if window is None:
+            raise InputError(f"the bbox {tuple(bbox)} does not meet the grid, whose bounds are {grid.bounds}")
+        if window != Window(0, 0, grid.width, grid.height):
+            grid, tile_ids = grid.subgrid(window), {}
+    elif bbox_crs is not None:
+        raise InputError("bbox_crs= is the CRS of bbox=, which is missing")
+    return grid, tile_ids, srid
+
+
+def _methods_of(specs: list, src: Any) -> list[Method]:
+    """The methods named by ``specs`` (families expanded over the source's classes), checked against it."""
+
+    def classes() -> np.ndarray:
+        if getattr(src, "value", "pairs") is None:
+            raise InputError("one band per class needs a value column: name it with --value / value=")
+        return distinct_values_of(src)
+
+    method_list = resolve_methods(specs, classes)
+    seen = set()
+    for m in method_list:
+        if m.name in seen:
+            raise InputError(f"method {m.name} is asked twice")
+        seen.add(m.name)
+    needs_value = [m.name for m in method_list if m.needs_value]
+    if needs_value and getattr(src, "value", "pairs") is None:
+        raise InputError(f"{', '.join(needs_value)} read(s) a value column: name it with --value / value=")
+    return method_list
+
+
 def plan_rasterize(
     source: Any,
     grid: Grid | str | os.PathLike,
@@ -279,44 +325,10 @@ def plan_rasterize(
     else:
         registry.check_sink(out, **sink_options)
 
-    tile_ids: dict = {}
-    srid = None
-    if isinstance(grid, Grid):
-        grid = grid if tile_size is None else grid.with_tile_size(tile_size)
-    else:  # a reference coverage: its lattice, the tiles it has, and their ids
-        reference = registry.open_coverage(grid)
-        grid = reference.grid if tile_size is None else reference.grid.with_tile_size(tile_size)
-        if grid is reference.grid:
-            tile_ids = dict(reference.tile_ids)
-        srid = reference.srid
-    if grid.crs is None:
-        raise CRSError("the reference grid has no CRS; give the raster a CRS (or build the Grid with crs=)")
-    if bbox is not None:
-        window = grid.pixel_window(bbox_in_crs(bbox, bbox_crs, grid.crs))
-        if window is None:
-            raise InputError(f"the bbox {tuple(bbox)} does not meet the grid, whose bounds are {grid.bounds}")
-        if window != Window(0, 0, grid.width, grid.height):
-            grid, tile_ids = grid.subgrid(window), {}
-    elif bbox_crs is not None:
-        raise InputError("bbox_crs= is the CRS of bbox=, which is missing")
+    grid, tile_ids, srid = _output_grid(grid, tile_size, bbox, bbox_crs)
     _too_large(grid, len(specs), max_pixels)
-
     src = open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
-
-    def classes() -> np.ndarray:
-        if getattr(src, "value", "pairs") is None:
-            raise InputError("one band per class needs a value column: name it with --value / value=")
-        return distinct_values_of(src)
-
-    method_list = resolve_methods(specs, classes)
-    seen = set()
-    for m in method_list:
-        if m.name in seen:
-            raise InputError(f"method {m.name} is asked twice")
-        seen.add(m.name)
-    needs_value = [m.name for m in method_list if m.needs_value]
-    if needs_value and getattr(src, "value", "pairs") is None:
-        raise InputError(f"{', '.join(needs_value)} read(s) a value column: name it with --value / value=")
+    method_list = _methods_of(specs, src)
     _too_large(grid, len(method_list), max_pixels)
     if src.crs is None:
         raise CRSError(f"{src.describe()} has no CRS: pass assume_crs=")

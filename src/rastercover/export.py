@@ -65,11 +65,11 @@ from .ops.deliver import (
     resolve_output,
     what,
 )
-from .ops.encode import creation_options, fit_format, write_chunks
+from .ops.encode import creation_options, fit_format, pixel_types, write_chunks
 from .ops.mosaic import source_chunks, warped_chunks
-from .ops.piece import fmt_bounds, geometry_window, parse_bands, prepare_clip
+from .ops.piece import parse_bands, piece_window, prepare_clip
 from .ops.warp import check_resampling, reproject_geometry, warp_grid
-from .pixel_values import Cast, ValueStats, check_dtype, fits
+from .pixel_values import Cast, ValueStats, check_dtype
 from .protocols import RasterCoverage
 
 __all__ = [
@@ -297,31 +297,14 @@ def plan_export(
         check_target(sidecar_prj, overwrite=overwrite)
 
     # ---- the piece: a window of the coverage's grid (the grid's one rule), and the geometry that masks it
-    window: Window | None = Window(0, 0, grid.width, grid.height)
-    if req.bbox is not None:
-        bounds = bbox_in_crs(req.bbox, req.bbox_crs, grid.crs)
-        window = grid.pixel_window(bounds)
-        if window is None:
-            raise InputError(
-                f"the bbox {fmt_bounds(bounds)} does not meet the coverage, whose bounds are "
-                f"{fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
-            )
-    geom = None
     clip, clip_crs = _clip_geometry(req)
+    geom = None
     if clip is not None:
         geom = prepare_clip(clip, clip_crs, grid.crs, buffer=req.buffer, envelope=req.envelope)
-        footprint = shapely.Polygon(grid.corners())
-        gwin = geometry_window(grid, geom) if geom.intersects(footprint) else None
-        if gwin is None:
-            raise InputError(
-                f"the clip {fmt_bounds(geom.bounds)} does not meet the coverage, whose bounds are "
-                f"{fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
-            )
-        window = window.intersection(gwin)
-        if window is None:
-            raise InputError("the clip and the bbox do not overlap on the coverage")
     elif req.buffer or req.envelope:
         raise InputError("buffer and envelope apply to a clip geometry: give clip= (--clip) too")
+    bounds = None if req.bbox is None else bbox_in_crs(req.bbox, req.bbox_crs, grid.crs)
+    window = piece_window(grid, bounds, geom)
 
     # ---- the output grid: the piece itself, or its warp
     notes: list[str] = []
@@ -343,29 +326,10 @@ def plan_export(
         )
 
     # ---- pixel types and nodata: the coverage's (work), then the output's
-    work_dtype = np.dtype(cov.dtype)
-    work_nodata = cov.nodata
-    if work_nodata is not None and not fits(work_dtype, work_nodata):
-        notes.append(f"the coverage's nodata {work_nodata:g} does not fit {work_dtype.name}; it is ignored")
-        work_nodata = None
-    if (geom is not None or warp) and work_nodata is None:
-        if nodata_asked is not None and fits(work_dtype, nodata_asked):
-            work_nodata = nodata_asked
-        else:
-            work_nodata = float(np.iinfo(work_dtype).min) if work_dtype.kind in "iu" else DEFAULT_FLOAT_NODATA
-            kind = f"the {work_dtype.name} minimum" if work_dtype.kind in "iu" else "rastercover's float default"
-            where = "outside the clip" if geom is not None else "without data"
-            notes.append(f"the coverage declares no nodata: pixels {where} are {work_nodata:g} ({kind})")
-    out_dtype = dtype_asked or work_dtype
-    out_nodata = nodata_asked if nodata_asked is not None else work_nodata
-    if out_nodata is not None and not fits(out_dtype, out_nodata):
-        if nodata_asked is not None:
-            raise InputError(f"nodata {out_nodata:g} does not fit {out_dtype.name}: give one the type holds")
-        raise InputError(
-            f"the nodata value {out_nodata:g} does not fit {out_dtype.name}: give one that does (--nodata / nodata=)"
-        )
-    if out_dtype != work_dtype:
-        notes.append(f"{work_dtype.name} values written as {out_dtype.name} (asked)")
+    work_dtype, work_nodata, out_dtype, out_nodata = pixel_types(
+        cov.dtype, cov.nodata, dtype_asked, nodata_asked, masks="outside the clip" if geom is not None else
+        ("without data" if warp else None), default_float_nodata=DEFAULT_FLOAT_NODATA, notes=notes,
+    )  # fmt: skip
     names = tuple(cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list)
     return ExportPlan(
         cov, req, path, fmt, zipped, sidecar_prj, tuple(band_list), names, window, geom, geom_out, out_grid, warp,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -27,10 +28,10 @@ from ..formats import Format
 from ..grid import Grid
 from ..io.atomic import discard
 from ..io.gtiff import gtiff_profile
-from ..pixel_values import ByteScale, Cast, ValueStats
+from ..pixel_values import ByteScale, Cast, ValueStats, fits
 from .mosaic import Chunk
 
-__all__ = ["convert", "creation_options", "esri_wkt", "fit_format", "world_file", "write_chunks"]
+__all__ = ["convert", "creation_options", "esri_wkt", "fit_format", "pixel_types", "world_file", "write_chunks"]
 
 
 def creation_options(fmt: Format, dtype: np.dtype, grid: Grid, overview_resampling: str | None = None) -> dict:
@@ -135,6 +136,55 @@ def fit_format(
     discard(work)
     notes.append(note)
     return converted, target, new_nodata
+
+
+def pixel_types(
+    dtype: Any,
+    nodata: float | None,
+    dtype_asked: np.dtype | None,
+    nodata_asked: float | None,
+    *,
+    masks: str | None,
+    default_float_nodata: float,
+    notes: list[str],
+) -> tuple[np.dtype, float | None, np.dtype, float | None]:
+    """The pixel types of an export: ``(work dtype, work nodata, output dtype, output nodata)``.
+
+    The work type is the coverage's; its nodata is the coverage's when the type holds it. When pixels must be
+    masked (``masks`` says which: "outside the clip", "without data") and the coverage has none, the asked
+    nodata, else the integer type's minimum or ``default_float_nodata``. What changed is added to ``notes``.
+
+    Examples
+    --------
+    >>> notes = []
+    >>> pixel_types("int16", None, None, None, masks="outside the clip", default_float_nodata=-9999.0, notes=notes)
+    (dtype('int16'), -32768.0, dtype('int16'), -32768.0)
+    >>> notes
+    ['the coverage declares no nodata: pixels outside the clip are -32768 (the int16 minimum)']
+    """
+    work_dtype = np.dtype(dtype)
+    work_nodata = nodata
+    if work_nodata is not None and not fits(work_dtype, work_nodata):
+        notes.append(f"the coverage's nodata {work_nodata:g} does not fit {work_dtype.name}; it is ignored")
+        work_nodata = None
+    if masks is not None and work_nodata is None:
+        if nodata_asked is not None and fits(work_dtype, nodata_asked):
+            work_nodata = nodata_asked
+        else:
+            work_nodata = float(np.iinfo(work_dtype).min) if work_dtype.kind in "iu" else default_float_nodata
+            kind = f"the {work_dtype.name} minimum" if work_dtype.kind in "iu" else "rastercover's float default"
+            notes.append(f"the coverage declares no nodata: pixels {masks} are {work_nodata:g} ({kind})")
+    out_dtype = dtype_asked or work_dtype
+    out_nodata = nodata_asked if nodata_asked is not None else work_nodata
+    if out_nodata is not None and not fits(out_dtype, out_nodata):
+        if nodata_asked is not None:
+            raise InputError(f"nodata {out_nodata:g} does not fit {out_dtype.name}: give one the type holds")
+        raise InputError(
+            f"the nodata value {out_nodata:g} does not fit {out_dtype.name}: give one that does (--nodata / nodata=)"
+        )
+    if out_dtype != work_dtype:
+        notes.append(f"{work_dtype.name} values written as {out_dtype.name} (asked)")
+    return work_dtype, work_nodata, out_dtype, out_nodata
 
 
 def write_chunks(

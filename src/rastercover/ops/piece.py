@@ -32,7 +32,7 @@ from ..geojson import read_geometry
 from ..grid import Grid, Window
 from .warp import reproject_geometry
 
-__all__ = ["fmt_bounds", "geometry_window", "parse_bands", "parse_clip", "prepare_clip"]
+__all__ = ["fmt_bounds", "geometry_window", "parse_bands", "parse_clip", "piece_window", "prepare_clip"]
 
 
 def parse_bands(bands: Any, count: int) -> list[int]:
@@ -110,6 +110,32 @@ def geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
     r0, r1 = math.floor(rows.min()), math.ceil(rows.max())
     c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)  # a vertical or horizontal line: one pixel wide
     return Window(c0, r0, c1 - c0, r1 - r0).intersection(Window(0, 0, grid.width, grid.height))
+
+
+def piece_window(grid: Grid, bounds: Sequence[float] | None, geom: shapely.Geometry | None) -> Window:
+    """The window of ``grid`` an export delivers: the pixels meeting ``bounds`` (the grid's rule,
+    :meth:`~rastercover.grid.Grid.pixel_window`), within the window of the clip ``geom``; all without either.
+
+    Raises
+    ------
+    InputError
+        The box or the clip misses the coverage, or they do not overlap on it.
+    """
+    where = f"the coverage, whose bounds are {fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
+    window: Window | None = Window(0, 0, grid.width, grid.height)
+    if bounds is not None:
+        window = grid.pixel_window(bounds)
+        if window is None:
+            raise InputError(f"the bbox {fmt_bounds(bounds)} does not meet {where}")
+    if geom is not None:
+        footprint = shapely.Polygon(grid.corners())
+        gwin = geometry_window(grid, geom) if geom.intersects(footprint) else None
+        if gwin is None:
+            raise InputError(f"the clip {fmt_bounds(geom.bounds)} does not meet {where}")
+        window = window.intersection(gwin)
+        if window is None:
+            raise InputError("the clip and the bbox do not overlap on the coverage")
+    return window
 
 
 def fmt_bounds(b: Sequence[float]) -> str:
