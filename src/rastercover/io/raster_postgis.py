@@ -133,6 +133,11 @@ class PostgisRasterCoverage:
                 "(ST_SnapToGrid / ST_Resample) first"
             )
         ci, ri = ci.astype(np.int64), ri.astype(np.int64)
+        # the lattice is anchored on the first tile in row-major order (not on whichever row came first), so the
+        # grid's bits do not depend on the order of the rows
+        k = int(np.lexsort((ci, ri))[0])
+        transform0 = Affine(sx[k], kx[k], ulx[k], ky[k], sy[k], uly[k])
+        ci, ri = ci - ci[k], ri - ri[k]
         c0, r0 = int(ci.min()), int(ri.min())
         ci, ri = ci - c0, ri - r0
         wi, hi = w.astype(np.int64), h.astype(np.int64)
