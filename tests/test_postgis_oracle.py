@@ -721,3 +721,71 @@ def test_tile_extent_on_a_skewed_decimal_grid(pg_conn):
     )
     got = da.values[:, 0, 0].tolist()
     assert got == [want[m][0, 0] for m in methods], f"rastercover {got} (the early exit's zeros), PostGIS nodata"
+
+
+# ======================================== a reference raster table: its tiles' own headers, its gaps (issue: edges)
+def test_postgis_semantics_on_a_raster_table_use_its_stored_tiles(pg_url, pg_conn):
+    """Onto a raster *table*, ST_ExtractToRaster works on each stored tile as its header says. Here the table (as
+    ST_Tile cuts it) lacks its first tile, so the lattice is anchored on another one, and the stored origins of
+    some tiles differ in their last bits from what the lattice computes (rastercover uses the stored ones); the
+    missing tile stays nodata. Every method against the per-pixel SQL on the stored tiles themselves."""
+    transform = Affine(0.07, 0, 0.3, 0, -0.07, 7.7)
+    pg_conn.execute("DROP TABLE IF EXISTS ref_tiles")
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+    pg_conn.execute(
+        "CREATE TABLE ref_tiles AS SELECT row_number() OVER () AS rid, t AS rast FROM ST_Tile(ST_AddBand("
+        f"ST_MakeEmptyRaster({W}, {H}, {c!r}, {f!r}, {a!r}, {e!r}, {b!r}, {d!r}, {SRID}), '32BF'::text, 0), "
+        f"{TILE}, {TILE}) t"
+    )
+    pg_conn.execute(f"DELETE FROM ref_tiles WHERE ST_UpperLeftX(rast) = {c!r} AND ST_UpperLeftY(rast) = {f!r}")
+    location = f"{pg_url}?table=public.ref_tiles"
+    grid = rastercover.open_grid(location)
+    assert grid.is_sparse and grid.n_tiles == 3 and len(grid.present.origins) > 0  # drifted headers: exercised
+    # PostGIS's pixels: those of each stored tile, at the place of that tile in the grid
+    for t in ("ptile", "ppx"):
+        pg_conn.execute(f"DROP TABLE IF EXISTS {t}")
+    pg_conn.execute("CREATE TEMP TABLE ptile (tid int, r0 int, c0 int, rast raster, hit bool)")
+    for tid, (idx, rid) in enumerate(sorted(rastercover.open_coverage(location).tile_ids.items())):
+        tw = grid.tile(*idx).window
+        pg_conn.execute(
+            "INSERT INTO ptile SELECT %s, %s, %s, rast, NULL FROM ref_tiles WHERE rid = %s",
+            (tid, tw.row_off, tw.col_off, rid),
+        )
+    pg_conn.execute(
+        f"""CREATE TEMP TABLE ppx AS
+            SELECT t.tid, t.r0 + (pp).y - 1 AS r, t.c0 + (pp).x - 1 AS c,
+                   ST_GeomFromText(ST_AsText((pp).geom), {SRID}) AS pix,
+                   ST_GeomFromText(ST_AsText(ST_Centroid((pp).geom)), {SRID}) AS cen
+            FROM ptile t, LATERAL (SELECT ST_PixelAsPolygons(t.rast) AS pp) s"""
+    )
+    rng = np.random.default_rng(77)
+    px = features_px(rng, (-1.5, W + 1.5, -1.5, H + 1.5), overlapping_collection=False)
+    # contacts with the pixels of the bottom row of tiles (both there): contact_features picks from ppx's first rows
+    pg_conn.execute("ALTER TABLE ppx RENAME TO ppx_all")
+    pg_conn.execute(f"CREATE TEMP TABLE ppx AS SELECT tid, r - {TILE} AS r, c, pix, cen FROM ppx_all WHERE r >= {TILE}")
+    contacts = contact_features(pg_conn, rng, H - TILE, W)
+    pg_conn.execute("DROP TABLE ppx")
+    pg_conn.execute("ALTER TABLE ppx_all RENAME TO ppx")
+    pairs = [(to_map(g, transform), v) for g, v in px] + contacts
+    load_features(pg_conn, pairs)
+    postgis_candidates(pg_conn)
+    source = [(g, math.nan if v is None else v) for g, v in pairs]
+    da = rastercover.rasterize(
+        source, location, methods=list(POSTGIS_SQL), semantics="postgis", dtype="float64", nodata=NODATA,
+        assume_crs=CRS,
+    )  # fmt: skip
+    missing = np.ones((H, W), dtype=bool)
+    for t in grid.tiles():
+        missing[t.window.slices] = False
+    for i, m in enumerate(POSTGIS_SQL):
+        untouched = "0" if m in ZERO_WHEN_UNTOUCHED else "NULL"
+        rows = pg_conn.execute(
+            f"SELECT p.r, p.c, (CASE WHEN t.hit THEN {POSTGIS_SQL[m]} ELSE {untouched} END)::real "
+            "FROM ppx p JOIN ptile t USING (tid)"
+        ).fetchall()
+        want = np.full((H, W), NODATA, dtype=np.float32)
+        for r, col, v in rows:
+            want[r, col] = NODATA if v is None else v
+        got = np.asarray(da.values[i])
+        assert (got[missing] == NODATA).all(), f"{m}: the missing tile is not nodata"
+        assert_postgis_band(m, got, want, " (raster table reference)")
