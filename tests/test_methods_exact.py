@@ -19,6 +19,7 @@ to that) while lines and points are moved off it by 1/7 pixel, so that no owners
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
@@ -84,6 +85,16 @@ def run(pairs, grid: Grid, methods=METHODS, **kw) -> dict[str, np.ndarray]:
     names = [str(b) for b in da.coords["band"].values]
     assert len(names) == len(set(names)) == da.shape[0]
     return {b: np.asarray(da.values[i]) for i, b in enumerate(names)}
+
+
+def assert_same_bits(got: dict, want: dict, context: str = "") -> None:
+    """The same bands with the same float64 values, bit for bit."""
+    assert list(got) == list(want)
+    for m in want:
+        same = got[m].view(np.uint64) == want[m].view(np.uint64)
+        if not same.all():
+            bad = [(int(r), int(c), float(got[m][r, c]), float(want[m][r, c])) for r, c in zip(*np.nonzero(~same))]
+            raise AssertionError(f"{m}{context}: {int((~same).sum())} pixel(s) differ, (row, col, got, want) {bad[:6]}")
 
 
 def to_pixel_geom(geom, grid: Grid):
@@ -972,30 +983,252 @@ def test_identical_polygons_have_identical_areas():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: blocks read features by the envelope of the stored geometry (the shell's), so the "
-    "part of a repair reaching beyond it (a hole drawn outside its shell) is seen only by blocks that read it",
-)
-def test_a_repair_reaching_beyond_the_envelope_is_seen_by_every_block():
+def _invalid_layer(kind: str, geoms, values, tmp_path, request):
+    """``(source, source options)`` holding ``geoms`` as ``kind``: Python pairs, a file, a PostGIS table."""
+    if kind == "pairs":
+        return list(zip(geoms, values)), {"assume_crs": CRS}
+    if kind == "postgis":
+        url, conn = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_conn")
+        from tests.pgload import load_features
+
+        load_features(conn, "repairs", geoms, values, srid=3857)
+        return f"{url}?table=repairs", {"value": "value"}
+    driver = {"gpkg": "GPKG", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}[kind]
+    path = str(tmp_path / f"repairs.{kind}")
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(np.asarray(geoms)),
+        [np.asarray(values)],
+        ["value"],
+        geometry_type="Unknown",
+        crs=CRS,
+        driver=driver,
+    )
+    return path, {"value": "value"}
+
+
+@pytest.mark.parametrize("kind", ["pairs", "gpkg", "geojson", "fgb", "postgis"])
+def test_a_repair_reaching_beyond_the_envelope_is_seen_by_every_block(kind, tmp_path, request):
     # An invalid polygon: a hole outside its shell. make_valid (structure) turns it into the shell plus a triangle
-    # of area 0.5 at (4..5, 4..5), outside the envelope of the input (which is the shell's). The repaired geometry
+    # of area 0.5 at (4..5, 4..5), outside GEOS's envelope of the input (the shell's): every source selects
+    # features by the box of all their vertices, so every block that the repair reaches reads the feature (OGR's
+    # own bbox filter would not: it asks GEOS whether the invalid geometry meets the box). The repaired geometry
     # is what is rasterized (spec: invalid polygons are repaired), whatever the tiles and blocks.
     grid = Grid(6, 6, Affine(1, 0, 0, 0, 1, 0), CRS)  # south-up: pixel space = map space
     bad = Polygon([(0, 0), (3, 0), (3, 3), (0, 3)], [[(4, 4), (5, 4), (5, 5)]])
     fixed = shapely.make_valid(bad, method="structure", keep_collapsed=False)
     assert not bad.is_valid and fixed.area == 9.5 and bad.bounds == (0, 0, 3, 3)
-    for kw in ({}, {"tile_size": 2, "block_pixels": 4}):
-        got = run([(bad, 1.0)], grid, ["SUM_OF_AREAS"], **kw)["SUM_OF_AREAS"]
-        assert got.sum() == 9.5 and got[4, 4] == 0.5, (
-            f"SRC BUG (engine/compute.py + io/vector_memory.py): with {kw or 'one block'} SUM_OF_AREAS sums to "
-            f"{got.sum()} (pixel (4, 4): {got[4, 4]}), not 9.5: blocks select features by the envelope of the "
-            "*unrepaired* geometry, so a block that only the repaired part reaches never reads the feature, and "
-            "the result depends on tile_size/block_pixels"
+    # and a bow-tie: two triangles of area 1 meeting at (4, 0.5)
+    bowtie = Polygon([(2, 0), (6, 1), (6, 0), (2, 1)])
+    source, options = _invalid_layer(kind, [bad, bowtie], [1.0, 2.0], tmp_path, request)
+    for kw in ({}, {"tile_size": 2, "block_pixels": 4}, {"tile_size": 1, "block_pixels": 1}):
+        da = rastercover.rasterize(
+            source, grid, methods=["SUM_OF_AREAS", "VALUE_OF_BIGGEST"], dtype="float64", nodata=NODATA, **options, **kw
         )
+        got = da.sel(band="SUM_OF_AREAS").values
+        assert got.sum() == 9.5 + 2.0 and got[4, 4] == 0.5, (
+            f"{kind}, {kw or 'one block'}: SUM_OF_AREAS sums to {got.sum()} (pixel (4, 4): {got[4, 4]}), not 11.5: "
+            "a block that only the repaired part reaches did not read the feature"
+        )
+        assert got[0].tolist() == [1, 1, 1.75, 0.25, 0.25, 0.75]
+        biggest = da.sel(band="VALUE_OF_BIGGEST").values
+        assert biggest[4].tolist() == [NODATA] * 4 + [1, NODATA] and biggest[0].tolist() == [1, 1, 1, 2, 2, 2]
 
 
-# ============================================================================================ 5. workers
+def test_a_reprojected_layer_is_read_by_every_block_its_projected_edges_cross():
+    # A box 10 degrees wide in lon/lat rasterized on a Quebec Lambert grid: its projected edges are straight chords
+    # between the projected corners, and its top chord lies some 13 km from the projected 47th parallel. Blocks
+    # selecting features by their own box taken back to lon/lat missed it where the chord leaves the box of the
+    # source polygon (SUM_OF_AREAS 6.0e8 or 5.4e8 m² instead of 9.0e8 depending on the blocks); selected by their
+    # projected vertices, every block sees it.
+    from pyproj import Transformer
+
+    box = shapely.box(-76, 46.0, -66, 47.0)
+    fwd = Transformer.from_crs(4326, 32198, always_xy=True)
+    projected = Polygon(np.column_stack(fwd.transform(*np.asarray(box.exterior.coords).T)))
+    cx, cy = fwd.transform(-71.0, 47.0)
+    grid = Grid(60, 80, Affine(500.0, 0, cx - 15000, 0, -500.0, cy + 23000), "EPSG:32198")
+    want = shapely.intersection(projected, shapely.box(*grid.bounds)).area
+    got = []
+    for tile, block in ((256, 1 << 20), (10, 100), (4, 16)):
+        da = rastercover.rasterize(
+            [(box, 1.0)],
+            grid.with_tile_size(tile),
+            methods=["SUM_OF_AREAS"],
+            assume_crs="EPSG:4326",
+            dtype="float64",
+            nodata=NODATA,
+            block_pixels=block,
+        )
+        got.append({"SUM_OF_AREAS": da.values[0]})
+        assert math.isclose(got[-1]["SUM_OF_AREAS"].sum(), want, rel_tol=1e-9), (tile, block, got[-1], want)
+        assert_same_bits(got[-1], got[0], f" with tiles {tile}, blocks of {block} px")
+
+
+def test_every_source_bounds_hold_the_repaired_parts():
+    # the layer's bounds (what decides which blocks may hold a feature) are those of every vertex, holes included
+    bad = Polygon([(0, 0), (3, 0), (3, 3), (0, 3)], [[(4, 4), (5, 4), (5, 5)]])
+    src = rastercover.io.MemoryVectorSource.from_pairs([(bad, 1.0)], crs=CRS)
+    assert src.bounds == (0.0, 0.0, 5.0, 5.0)
+    assert len(src.read((4.2, 4.2, 4.8, 4.8))) == 1 and len(src.read((5.5, 5.5, 6, 6))) == 0
+
+
+def test_twins_tie_the_same_way_whatever_the_blocks():
+    # The same star-shaped polygon three times: as drawn, reversed, and starting at another vertex, with values 1, 3
+    # and 2, on a skewed grid. In every pixel the three areas are equal, bit for bit, whatever the block: every pick
+    # is a tie, which goes to the larger value (spec 2), 3; MIN_AREA is that area; merging changes nothing.
+    star = Polygon([(0.3, 0.2), (3.1, 1.0), (5.7, 0.4), (4.2, 2.9), (6.1, 5.3), (2.9, 4.1), (0.5, 5.8), (1.7, 2.6)])
+    ring = list(star.exterior.coords)[:-1]
+    twins = [star, shapely.reverse(star), Polygon(ring[3:] + ring[:3])]
+    grid = Grid(7, 6, Affine(2.5, 0.5, 1000, -0.25, -2.0, 5000), CRS)
+    pairs = [(to_map_geom(g, grid), v) for g, v in zip(twins, (1.0, 3.0, 2.0))]
+    methods = ["VALUE_OF_BIGGEST", "VALUE_OF_SMALLEST", "VALUE_OF_MERGED_BIGGEST", "MIN_AREA", "SUM_OF_AREAS"]
+    first = None
+    for tile, block in ((256, 1 << 20), (1, 1), (2, 4), ((3, 2), 6)):
+        got = run(pairs, grid.with_tile_size(tile), methods, block_pixels=block)
+        covered = got["SUM_OF_AREAS"] > 0
+        assert covered.sum() > 20
+        assert (got["VALUE_OF_BIGGEST"][covered] == 3).all() and (got["VALUE_OF_SMALLEST"][covered] == 3).all()
+        assert (got["VALUE_OF_MERGED_BIGGEST"][covered] == 3).all()
+        assert np.array_equal(got["SUM_OF_AREAS"], 3 * got["MIN_AREA"] * covered)
+        first = first or got
+        assert_same_bits(got, first, f" with tiles {tile}, blocks of {block} px")
+
+
+def test_unions_of_big_polygons_are_the_same_in_every_block():
+    # Overlapping discs of 129 vertices, values 1 and 2, across the grid's aligned chunks (64 px), where a
+    # polygon with many vertices is cut before a union: the covered fraction and the merged areas are the same,
+    # bit for bit, whatever the tiles and blocks, and add up to the union's area.
+    grid = Grid(150, 140, Affine(1, 0, 0, 0, 1, 0), CRS)  # south-up: pixel space = map space
+    discs = [Point(x, y).buffer(r, quad_segs=32) for x, y, r in ((60, 62, 40.3), (95.5, 70.2, 45.1), (70, 100, 30))]
+    pairs = list(zip(discs, (1.0, 1.0, 2.0)))
+    methods = ["PROPORTION_OF_COVERED_AREA", "VALUE_OF_MERGED_BIGGEST", f"{FAMILY}:1", f"{FAMILY}:2"]
+    first = None
+    for tile, block in ((256, 1 << 20), (16, 256), ((50, 30), 1500)):
+        got = run(pairs, grid.with_tile_size(tile), methods, block_pixels=block)
+        assert math.isclose(got["PROPORTION_OF_COVERED_AREA"].sum(), union_area(discs), rel_tol=1e-9)
+        assert math.isclose(got[f"{FAMILY}:1"].sum(), union_area(discs[:2]), rel_tol=1e-9)
+        first = first or got
+        assert_same_bits(got, first, f" with tiles {tile}, blocks of {block} px")
+
+
+def test_a_point_a_hair_inside_a_block_in_pixel_space_is_read_by_that_block():
+    # x = 0.9 is a hair left of the map x of column 6 (0.1 * 6 + 0.3 = 0.9000000000000001), but its column,
+    # (0.9 - 0.3) / 0.1, is 6.000000000000001: pixel 6 owns the point. The block starting at column 6 must read it
+    # (engine/compute.py reads a block's features by its map box padded by a hair, then keeps those meeting the
+    # block in pixel space).
+    grid = Grid(8, 1, Affine(0.1, 0, 0.3, 0, -1.0, 1.0), CRS)
+    assert (
+        grid.to_map(np.array([6.0]), np.array([0.0]))[0][0] > 0.9
+        and grid.to_pixel(np.array([0.9]), np.array([0.5]))[0][0] >= 6
+    )
+    for kw in ({}, {"tile_size": 1, "block_pixels": 1}, {"tile_size": 2, "block_pixels": 4}):
+        got = run([(Point(0.9, 0.5), 1.0)], grid, ["COUNT_OF_POINTS"], **kw)["COUNT_OF_POINTS"]
+        assert got.tolist() == [[0, 0, 0, 0, 0, 0, 1, 0]], kw
+
+
+# ============================================================================================ 5. layouts
+# Every method gives the same raster, bit for bit, whatever the tile size and the blocks (``block_pixels``): a
+# pixel's arithmetic may not depend on the block it is computed in (which features it holds, where it starts).
+@st.composite
+def an_invalid_polygon(draw, b: Box):
+    """What ``make_valid`` repairs: bow-ties, holes outside or across their shell, overlapping parts, any ring."""
+    ax, ay = draw(b.x()), draw(b.y())
+    kind = draw(st.sampled_from(["bow-tie", "hole outside", "overlapping parts", "any ring"]))
+    if kind == "bow-tie":
+        dx, dy = draw(offset(3)), draw(offset(3))
+        return Polygon([(ax, ay), (ax + dx, ay + dy), (ax + dx, ay), (ax, ay + dy)])
+    if kind == "hole outside":
+        shell = draw(a_box(b))
+        hx, hy = draw(b.x()), draw(b.y())
+        return Polygon(shell.exterior.coords, [[(hx, hy), (hx + draw(offset(2)), hy), (hx, hy + draw(offset(2)))]])
+    if kind == "overlapping parts":
+        return MultiPolygon([draw(a_box(b)), draw(st.one_of(a_box(b), a_triangle(b)))])
+    return Polygon([(ax + draw(offset(3)), ay + draw(offset(3))) for _ in range(draw(st.integers(3, 6)))])
+
+
+def a_twin(draw, geom):
+    """``geom`` again, as it is, with its vertices reversed, or with its ring starting at another vertex."""
+    how = draw(st.sampled_from(["same", "reversed", "rolled"]))
+    if how == "reversed":
+        return shapely.reverse(geom)
+    if how == "rolled" and geom.geom_type == "Polygon" and not geom.interiors and len(geom.exterior.coords) > 3:
+        ring = list(geom.exterior.coords)[:-1]
+        k = draw(st.integers(1, len(ring) - 1))
+        return Polygon(ring[k:] + ring[:k])
+    return geom
+
+
+@st.composite
+def layout_scene(draw):
+    """``(grid, pairs)``: lattice features of every kind around and across a north-up or skewed grid, invalid
+    polygons, and twins (the same geometry again with another value or the same: ties)."""
+    rounding = draw(st.booleans())
+    grid = draw(skewed_grid(max_side=9) if rounding else north_up_grid(max_side=9))
+    w, h = grid.width, grid.height
+    if draw(st.booleans()):
+        b = Box(-1.5, w + 1.5, -1.5, h + 1.5)
+    else:
+        b = Box(-0.5, min(w, 3.5), -0.5, min(h, 3.5))  # crowded: overlaps and ties everywhere
+    geoms, values = draw(features(b, polygons=(0, 5), lines=(0, 2), points=(0, 2)))
+    for bad in draw(st.lists(an_invalid_polygon(b), max_size=3)):
+        geoms.append(bad)
+        values.append(draw(VALUES))
+    for i in draw(st.lists(st.integers(0, max(len(geoms) - 1, 0)), max_size=3 if geoms else 0)):
+        geoms.append(a_twin(draw, geoms[i]))
+        values.append(draw(st.one_of(st.just(values[i]), VALUES)))
+    assume(geoms)
+    order = draw(st.permutations(range(len(geoms))))
+    pairs = []
+    for i in order:
+        g = to_map_geom(geoms[i], grid)
+        ux, uy = draw(st.sampled_from([0, 0, -1, 1, -2, 2])), draw(st.sampled_from([0, 0, -1, 1, -2, 2]))
+        if ux or uy:  # a hair off the lattice: map coordinates a few ulps beside a pixel edge or a block's box
+            g = shapely.transform(g, lambda xy, u=(ux, uy): _ulps(xy, u))
+        pairs.append((g, values[i]))
+    return grid, pairs
+
+
+def _ulps(xy: np.ndarray, ulps: tuple[int, int]) -> np.ndarray:
+    out = xy.copy()
+    for axis, n in enumerate(ulps):
+        for _ in range(abs(n)):
+            out[:, axis] = np.nextafter(out[:, axis], np.inf if n > 0 else -np.inf)
+    return out
+
+
+def every_method(pairs) -> list[str]:
+    """Every built-in method (not those other tests register for a while: a doctest's method outlives its globals)."""
+    names = [
+        n for n in _builtin_methods() if isinstance(rastercover.available_methods()[n], rastercover.methods.Method)
+    ]
+    return [*names, FAMILY] if has_values(pairs) else names
+
+
+@functools.cache
+def _builtin_methods() -> tuple[str, ...]:
+    """The registered method names in a fresh interpreter: the built-in ones (and installed plug-ins)."""
+    import json
+    import subprocess
+    import sys
+
+    code = "import json, rastercover; print(json.dumps(list(rastercover.available_methods())))"
+    return tuple(json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True).stdout))
+
+
+@settings(max_examples=80)
+@given(sc=layout_scene(), layouts=st.lists(tiling(), min_size=2, max_size=2))
+def test_every_method_gives_the_same_bits_whatever_the_tiles_and_blocks(sc, layouts):
+    grid, pairs = sc
+    methods = every_method(pairs)
+    # one block holding the whole grid; one pixel per tile and per block; two drawn layouts
+    want = run(pairs, grid.with_tile_size(256), methods, block_pixels=1 << 20)
+    for lay in [{"tile_size": 1, "block_pixels": 1}, *layouts]:
+        got = run(pairs, grid.with_tile_size(lay["tile_size"]), methods, block_pixels=lay["block_pixels"])
+        assert_same_bits(got, want, f" on {grid!r} with {lay}")
+
+
+# ============================================================================================ 6. workers
 def test_two_workers_give_the_same_arrays_as_one():
     rng = np.random.default_rng(20240607)
     grid = Grid(23, 17, Affine(2.5, 0.5, 1000, -0.25, -2.0, 5000), CRS, tile_size=(5, 4))
@@ -1028,7 +1261,7 @@ def test_two_workers_give_the_same_arrays_as_one():
     assert one["SUM_OF_AREAS"].sum() > 0 and one["SUM_OF_LENGTHS"].sum() > 0 and one["COUNT_OF_POINTS"].sum() > 0
 
 
-# ============================================================================================ 6. real data
+# ============================================================================================ 7. real data
 SWELLENDAM = "swellendam_osm_srtm/training_data.gpkg"
 UTM34S = "EPSG:32734"
 

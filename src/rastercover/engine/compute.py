@@ -128,9 +128,10 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     """Compute every requested method over ``block``."""
     grid, win = job.grid, block.window
     all_tiles = block.tiles if job.extent is Extent.FULL else ()
-    bounds = grid.window_bounds(win)
-    if job.semantics is Semantics.POSTGIS:  # features touching the block from outside are candidates there
-        bounds = _padded(bounds)
+    # padded by a hair: a feature touching the block from outside is a candidate there (postgis semantics), and a
+    # feature a hair outside the block's map box may lie inside it in pixel space (exact: A⁻¹ rounds); the pixel-space
+    # test below keeps exactly the ones that meet the block
+    bounds = _padded(grid.window_bounds(win))
     feats = job.source.read(bounds)
     if len(feats) == 0:
         return BlockResult(block, None, all_tiles)

@@ -5,6 +5,11 @@ kind means adding a kernel and one entry in :data:`COMPUTERS`; the engine loop d
 build on another one (merged areas and union coverage reuse the areas of the features that overlap nothing);
 :class:`Contributions` computes each kind at most once per block.
 
+Every contribution of a pixel depends only on the features that reach that pixel, never on the block it is
+computed in: the kernels work in the grid's pixel space and add in fixed point, a union is taken per pixel
+over the features overlapping there, and sums per pixel run in layer order. So any ``block_pixels``,
+``tile_size`` or ``workers`` gives the same rasters, bit for bit.
+
 Examples
 --------
 >>> import numpy as np, shapely
@@ -120,24 +125,156 @@ class Contributions:
             self._pair_cache = (i[keep], j[keep], np.full(int(keep.sum()), -1, dtype=np.int8))
         return self._pair_cache
 
-    def overlapping(self, same: np.ndarray | None = None) -> np.ndarray:
-        """Mask over :meth:`polygons` of those whose interior meets another's (of equal ``same`` key, if given).
+    def overlap_pairs(self, same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs ``i < j`` of :meth:`polygons` whose interiors meet (and whose ``same`` keys are equal, if given).
 
-        The interior test (DE-9IM ``T********``) runs once per pair, and only on pairs that matter.
+        The interior test (DE-9IM ``T********``) runs once per pair, and only on pairs that matter. Whether two
+        features overlap is a property of the pair, the same in every block that holds both.
         """
         geoms, _ = self.polygons()
-        out = np.zeros(len(geoms), dtype=bool)
         if len(geoms) < 2:
-            return out
+            e = np.empty(0, dtype=np.int64)
+            return e, e
         i, j, known = self._pairs()
         sel = np.ones(len(i), dtype=bool) if same is None else same[i] == same[j]
         todo = sel & (known < 0)
         if todo.any():
             known[todo] = shapely.relate_pattern(geoms[i[todo]], geoms[j[todo]], "T********")
         hit = sel & (known == 1)
-        out[i[hit]] = True
-        out[j[hit]] = True
+        return i[hit], j[hit]
+
+    def union_areas(self, group: np.ndarray) -> Contribution:
+        """``(pixel, group, area in map units²)``: per pixel, the area of the union of each group's polygons.
+
+        ``group`` gives, per feature of the block, its group (``-1``: left out). In a pixel, a polygon that
+        overlaps no other polygon of its group reaching the pixel keeps its own area (:data:`Kind.AREA`); the
+        polygons that do are unioned, in layer order, and the union measured in the pixel (a polygon covering
+        the whole pixel makes the union the pixel). Which polygons reach a pixel, whether two of them overlap and
+        their union do not depend on the block, so neither does the result. (A union of everything overlapping
+        in the block would: its vertices, where edges cross, come out of an overlay whose input depends on the
+        block.) Entries are sorted by group, then pixel.
+        """
+        geoms, index = self.polygons()
+        area = self.hits(Kind.AREA)
+        take = group[area.feature] >= 0
+        pixel, feature, weight = area.pixel[take], area.feature[take], area.weight[take]
+        grp = group[feature]
+        pos = np.full(len(self.geoms), -1, dtype=np.int64)
+        pos[index] = np.arange(len(index))
+        same = np.where(group[index] >= 0, group[index], -2 - np.arange(len(index)))  # left out: no pair
+        pi, pj = self.overlap_pairs(same)
+        over = _pair_pixels(index[pi], index[pj], feature, pixel, self.size)
+        solo = ~over
+        out_pixel, out_grp, out_weight = [pixel[solo]], [grp[solo]], [weight[solo]]
+        if over.any():
+            op, of, ow, og = pixel[over], feature[over], weight[over], grp[over]
+            # one union per (group, pixel); entries in layer order within it
+            key = og * self.size + op
+            order = np.lexsort((of, key))
+            op, of, ow, og, key = op[order], of[order], ow[order], og[order], key[order]
+            new = np.ones(len(key), dtype=bool)
+            new[1:] = key[1:] != key[:-1]
+            starts = np.nonzero(new)[0]
+            seg = np.cumsum(new) - 1
+            full = np.zeros(len(starts), dtype=bool)
+            full[seg[ow >= self.pixel_area]] = True  # the kernel gives a covered pixel exactly 1
+            u = np.full(len(starts), self.pixel_area)
+            todo = ~full[seg]
+            if todo.any():
+                u[~full] = self._set_unions(geoms, pos[of[todo]], op[todo], seg[todo])
+            keep = u > 0
+            out_pixel.append(op[starts][keep])
+            out_grp.append(og[starts][keep])
+            out_weight.append(u[keep])
+        pixel, grp, weight = (np.concatenate(a) for a in (out_pixel, out_grp, out_weight))
+        return sum_by_pair(pixel, grp, weight)
+
+    def _set_unions(self, geoms: np.ndarray, which: np.ndarray, pixel: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """Per ``seg`` (sorted), the area (map units²) in its pixel of the union of its polygons ``geoms[which]``.
+
+        Segments with the same polygons share one union (per aligned chunk of the grid when one of them has many
+        vertices: such a polygon is cut to the chunk first), unioned in layer order and measured by the area
+        kernel. A function of the polygons and the pixel only.
+        """
+        col, row = self.pixel_of(pixel)
+        many = shapely.get_num_coordinates(geoms[which]) > _MANY
+        new = np.ones(len(seg), dtype=bool)
+        new[1:] = seg[1:] != seg[:-1]
+        starts = np.nonzero(new)[0]
+        rank = np.arange(len(seg)) - np.repeat(starts, np.diff(np.append(starts, len(seg))))
+        dense = np.cumsum(new) - 1
+        # a segment's polygons as one row: (chunk, polygons...), the chunk (-1, -1) when none has many vertices
+        chunked = np.maximum.reduceat(many, starts)
+        rows = np.full((len(starts), 2 + int(rank.max()) + 1), -1, dtype=np.int64)
+        rows[:, 0] = np.where(chunked, col[starts] // _CHUNK, -1)
+        rows[:, 1] = np.where(chunked, row[starts] // _CHUNK, -1)
+        rows[dense, 2 + rank] = which
+        sets, set_of = np.unique(rows, axis=0, return_inverse=True)
+        set_of = set_of.ravel()
+        # the polygons of each set, cut to its chunk where they have many vertices
+        members = sets[:, 2:]
+        table = np.full(members.shape, None, dtype=object)
+        present = members >= 0
+        table[present] = geoms[members[present]]
+        cut = present & (shapely.get_num_coordinates(table) > _MANY)
+        if cut.any():
+            k = np.nonzero(cut)
+            table[k] = _chunk_clip(geoms, members[k], sets[k[0], 0], sets[k[0], 1])
+        unions = shapely.union_all(table, axis=1)
+        # their areas in the pixels asked for: the kernel, as for any polygon
+        up, uo, ua = self.areas_of(np.asarray(unions, dtype=object), np.arange(len(sets)))
+        ukey = uo * self.size + up
+        want = set_of * self.size + pixel[starts]
+        at = np.minimum(np.searchsorted(ukey, want), max(len(ukey) - 1, 0))
+        hit = ukey[at] == want if len(ukey) else np.zeros(len(want), dtype=bool)
+        return np.where(hit, ua[at] if len(ua) else 0.0, 0.0)
+
+    def pixel_of(self, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid column and row of flat pixel indices of the block."""
+        w = self.window
+        row, col = np.divmod(pixel, w.width)
+        return col + w.col_off, row + w.row_off
+
+
+_MANY = 64  # polygons with more vertices are cut to aligned chunks of the grid before a union
+_CHUNK = 64  # px
+_SUPER = 1024  # px: the cut goes through aligned super-chunks, so that it costs a big polygon's size once
+
+
+def _pair_pixels(fa: np.ndarray, fb: np.ndarray, feature: np.ndarray, pixel: np.ndarray, size: int) -> np.ndarray:
+    """Mask over the entries ``(feature, pixel)`` (sorted by feature, then pixel) of the features of a pair
+    ``(fa[k], fb[k])`` in the pixels where both have an entry."""
+    out = np.zeros(len(pixel), dtype=bool)
+    if len(fa) == 0 or len(pixel) == 0:
         return out
+    hkey = feature * size + pixel  # sorted
+    count = np.bincount(feature, minlength=int(max(fa.max(), fb.max(), feature.max())) + 1)
+    first = np.searchsorted(hkey, np.arange(len(count)) * size)
+    small = np.where(count[fa] <= count[fb], fa, fb)  # walk the entries of the feature with fewer
+    other = np.where(count[fa] <= count[fb], fb, fa)
+    n = count[small]
+    idx = np.repeat(first[small], n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    want = np.repeat(other, n) * size + pixel[idx]
+    at = np.minimum(np.searchsorted(hkey, want), len(hkey) - 1)
+    found = hkey[at] == want
+    out[idx[found]] = True
+    out[at[found]] = True
+    return out
+
+
+def _chunk_clip(geoms: np.ndarray, which: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+    """``geoms[which]`` cut to the chunks ``(cx, cy)`` of the grid (through their super-chunk): one intersection per
+    distinct (polygon, chunk), each a function of the polygon and the chunk only."""
+    key = np.column_stack([which, cx, cy])
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    per = _SUPER // _CHUNK
+    sup_key = np.column_stack([uniq[:, 0], uniq[:, 1] // per, uniq[:, 2] // per])
+    sup, sup_inv = np.unique(sup_key, axis=0, return_inverse=True)
+    x0, y0 = sup[:, 1] * _SUPER, sup[:, 2] * _SUPER
+    big = shapely.intersection(geoms[sup[:, 0]], shapely.box(x0, y0, x0 + _SUPER, y0 + _SUPER))
+    x0, y0 = uniq[:, 1] * _CHUNK, uniq[:, 2] * _CHUNK
+    small = shapely.intersection(big[sup_inv.ravel()], shapely.box(x0, y0, x0 + _CHUNK, y0 + _CHUNK))
+    return small[inv.ravel()]
 
 
 def _centre(c: Contributions) -> Hits:
@@ -152,45 +289,22 @@ def _area(c: Contributions) -> Hits:
 
 
 def _merged(c: Contributions) -> Hits:
-    geoms, index = c.polygons()
-    value = c.feats.value[index]
-    valued = ~np.isnan(value)
-    groups, group_all = np.unique(np.where(valued, value, np.inf), return_inverse=True)
-    over = c.overlapping(same=np.where(valued, group_all, -1 - np.arange(len(value))))[valued]
-    geoms, index, group_of = geoms[valued], index[valued], group_all[valued]
-    groups = groups[: int(valued.any()) and group_of.max() + 1]
+    value = c.feats.value
+    polygonal = np.zeros(len(c.geoms), dtype=bool)
+    polygonal[c.polygons()[1]] = True
+    valued = polygonal & ~np.isnan(value)
+    groups, group_of = np.unique(value[valued], return_inverse=True)
+    group = np.full(len(c.geoms), -1, dtype=np.int64)
+    group[valued] = group_of.ravel()
     order = np.full(len(groups), np.iinfo(np.int64).max)
-    np.minimum.at(order, group_of, c.feats.order[index])
-    area = c.hits(Kind.AREA)
-    # features overlapping no other of their value keep their own areas; the others are unioned per value
-    solo = np.zeros(len(c.geoms), dtype=bool)
-    solo[index[~over]] = True
-    group_of_feature = np.full(len(c.geoms), -1)
-    group_of_feature[index] = group_of
-    take = solo[area.feature]
-    pixel, grp, weight = area.pixel[take], group_of_feature[area.feature[take]], area.weight[take]
-    if over.any():
-        og = group_of[over]
-        ug = np.unique(og)
-        unions = np.array([shapely.union_all(geoms[over][og == g]) for g in ug], dtype=object)
-        up, ui, uw = c.areas_of(unions, np.arange(len(ug)))
-        pixel, grp, weight = np.concatenate([pixel, up]), np.concatenate([grp, ug[ui]]), np.concatenate([weight, uw])
-    pixel, grp, weight = sum_by_pair(pixel, grp, weight)
+    np.minimum.at(order, group[valued], c.feats.order[valued])
+    pixel, grp, weight = c.union_areas(group)
     return Hits(c.size, pixel, grp, groups, order, weight, c.pixel_area)
 
 
 def _cover(c: Contributions) -> Hits:
-    geoms, index = c.polygons()
-    over = c.overlapping()
-    area = c.hits(Kind.AREA)
-    solo = np.zeros(len(c.geoms), dtype=bool)
-    solo[index[~over]] = True
-    take = solo[area.feature]
-    pixel, weight = area.pixel[take], area.weight[take]
-    if over.any():
-        up, _, uw = c.areas_of(np.array([shapely.union_all(geoms[over])], dtype=object), np.zeros(1, np.int64))
-        pixel, weight = np.concatenate([pixel, up]), np.concatenate([weight, uw])
-    cover = np.bincount(pixel, weights=weight, minlength=c.size)
+    pixel, _, weight = c.union_areas(np.zeros(len(c.geoms), dtype=np.int64))
+    cover = np.bincount(pixel, weights=weight, minlength=c.size)  # one entry per pixel already
     pixel = np.nonzero(cover > 0)[0]
     weight = np.minimum(cover[pixel], c.pixel_area)
     feature = np.zeros(len(pixel), dtype=np.int64)

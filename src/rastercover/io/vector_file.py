@@ -1,7 +1,12 @@
 """Vector features from any OGR file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf ...) through pyogrio.
 
 Reads are bounding-box filtered (the driver's spatial index where it has one) so memory follows the tiles
-being computed, not the size of the layer.
+being computed, not the size of the layer. A read returns every feature whose bounding box (of all its vertices,
+holes included: OGR's envelope) meets the box asked for. OGR's own spatial filter does not quite: where a
+feature's box crosses the filter's side, OGR asks GEOS whether the *geometry* intersects the box, and for an
+invalid geometry (a hole outside its shell, overlapping parts) GEOS may say no although the repair that
+rastercover rasterizes does reach the box. So a GeoPackage is read through its R-tree directly (no geometry
+test), and other formats add the invalid features, found once by a scan of the layer, whose box meets it.
 
 Examples
 --------
@@ -25,6 +30,7 @@ import shapely
 from ..crs import CRS, as_crs
 from ..errors import CRSError, MissingColumnError, SourceError
 from ..features import Features
+from .vector_memory import vertex_bounds
 
 __all__ = ["FileVectorSource"]
 
@@ -34,6 +40,16 @@ def _pyogrio():
     import pyogrio.raw
 
     return pyogrio
+
+
+def _ident(name: str) -> str:
+    """An SQLite identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    """An SQLite string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _reason(exc: BaseException) -> str:
@@ -67,6 +83,8 @@ class FileVectorSource:
     _crs_wkt: str | None = field(init=False, default=None)
     _bounds: tuple[float, float, float, float] | None = field(init=False, default=None)
     _count: int = field(init=False, default=0)
+    _rtree: tuple[str, str, str, str] | None = field(init=False, default=None, repr=False)
+    _invalid: tuple[np.ndarray, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         pyogrio = _pyogrio()
@@ -118,6 +136,9 @@ class FileVectorSource:
         if self._count == 0 or tb is None or not np.all(np.isfinite(tb)):
             raise SourceError(f"{self.describe()} is empty: it has no features")
         self._bounds = tuple(float(v) for v in tb)
+        if info.get("driver") == "GPKG":
+            table = self.layer if isinstance(self.layer, str) else names[int(self.layer)]
+            self._rtree = self._find_rtree(table, info.get("fid_column"), info.get("geometry_name"))
         if self.where:
             try:
                 probe = pyogrio.raw.read(
@@ -125,7 +146,7 @@ class FileVectorSource:
                     layer=self.layer,
                     where=self.where,
                     read_geometry=False,
-                    columns=[],
+                    columns=None,  # some drivers (FlatGeobuf) test the filter on the fields read only
                     return_fids=True,
                     max_features=1,
                 )
@@ -133,6 +154,50 @@ class FileVectorSource:
                 raise SourceError(f"{self.describe()}: the filter {self.where!r} fails: {_reason(exc)}") from None
             if len(probe[1]) == 0:
                 raise SourceError(f"{self.describe()}: no feature matches the filter {self.where!r}")
+
+    def _find_rtree(self, table: str, fid: str | None, geom: str | None) -> tuple[str, str, str, str] | None:
+        """``(table, fid, geometry, rtree)`` names of a GeoPackage layer with an R-tree, else None."""
+        if not fid or not geom:
+            return None
+        rtree = f"rtree_{table}_{geom}"
+        try:
+            _meta, _fids, _wkb, data = _pyogrio().raw.read(
+                self.path,
+                sql=f"SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = {_literal(rtree)}",
+                read_geometry=False,
+            )
+        except Exception:
+            return None
+        if not len(data) or not len(data[0]) or int(data[0][0]) == 0:
+            return None
+        return table, fid, geom, rtree
+
+    def _rtree_sql(self, bbox: tuple[float, float, float, float]) -> str:
+        """The features whose box meets ``bbox`` by the GeoPackage's R-tree (which holds every vertex's box)."""
+        table, fid, geom, rtree = self._rtree
+        x0, y0, x1, y1 = (float(v) for v in bbox)
+        cols = "t.*" if self.where else ", ".join(f"t.{_ident(c)}" for c in (fid, self.value, geom) if c)
+        return (
+            f"SELECT {cols} FROM {_ident(table)} t WHERE t.{_ident(fid)} IN (SELECT id FROM {_ident(rtree)} "
+            f"WHERE minx <= {x1!r} AND maxx >= {x0!r} AND miny <= {y1!r} AND maxy >= {y0!r})"
+        )
+
+    def _invalid_features(self) -> tuple[np.ndarray, np.ndarray]:
+        """FIDs and vertex boxes of the features with an invalid geometry (one scan of the layer, then kept)."""
+        if self._invalid is None:
+            pyogrio = _pyogrio()
+            try:
+                _meta, fids, wkb, _data = pyogrio.raw.read(
+                    self.path, layer=self.layer, columns=None if self.where else [], where=self.where, return_fids=True
+                )
+            except Exception as exc:
+                raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
+            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+            bad = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms) & ~shapely.is_valid(geoms)
+            n = len(geoms)
+            fids = np.asarray(fids, dtype=np.int64) if fids is not None else np.arange(n, dtype=np.int64)
+            self._invalid = (fids[bad], vertex_bounds(geoms[bad]))
+        return self._invalid
 
     @property
     def crs(self) -> CRS | None:
@@ -162,25 +227,41 @@ class FileVectorSource:
         return np.asarray(data[0], dtype=np.float64)
 
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
-        """Features whose envelope intersects ``bbox`` (all when None), in layer order."""
-        pyogrio = _pyogrio()
-        columns = [self.value] if self.value else []
+        """Features whose bounding box (of all their vertices) meets ``bbox`` (all when None), in layer order."""
+        # with a filter, every field: some drivers (FlatGeobuf) test it on the fields read only
+        columns = None if self.where else [self.value] if self.value else []
+        if bbox is not None and self._rtree is not None:
+            parts = [self._read(sql=self._rtree_sql(bbox), where=self.where)]
+        else:
+            bb = tuple(bbox) if bbox is not None else None
+            parts = [self._read(layer=self.layer, columns=columns, where=self.where, bbox=bb)]
+            if bbox is not None:  # OGR's filter may leave out an invalid feature whose repair reaches bbox
+                fids, boxes = self._invalid_features()
+                x0, y0, x1, y1 = bbox
+                near = (boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0)
+                missing = np.setdiff1d(fids[near], parts[0][0])
+                if len(missing):
+                    parts.append(self._read(layer=self.layer, columns=columns, fids=missing))
+        order = np.concatenate([p[0] for p in parts])
+        geoms = np.concatenate([p[1] for p in parts])
+        value = np.concatenate([p[2] for p in parts])
+        if len(geoms) == 0:
+            return Features.empty()
+        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        return Features(geoms[keep], value[keep], order[keep]).sorted()
+
+    def _read(self, **kwargs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(fids, geometries, values)`` of one pyogrio read."""
         try:
-            _meta, fids, wkb, data = pyogrio.raw.read(
-                self.path,
-                layer=self.layer,
-                columns=columns,
-                where=self.where,
-                bbox=tuple(bbox) if bbox is not None else None,
-                return_fids=True,
-            )
+            meta, fids, wkb, data = _pyogrio().raw.read(self.path, return_fids=True, **kwargs)
         except Exception as exc:
             raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
         n = len(wkb)
-        if n == 0:
-            return Features.empty()
-        geoms = shapely.from_wkb(wkb, on_invalid="warn")
-        value = np.asarray(data[0], dtype=np.float64) if columns else np.full(n, np.nan)
+        geoms = shapely.from_wkb(wkb, on_invalid="warn") if n else np.empty(0, dtype=object)
+        fields = [str(f) for f in meta.get("fields", [])]
+        if self.value and self.value in fields:
+            value = np.asarray(data[fields.index(self.value)], dtype=np.float64)
+        else:
+            value = np.full(n, np.nan)
         order = np.asarray(fids, dtype=np.int64) if fids is not None else np.arange(n, dtype=np.int64)
-        keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        return Features(geoms[keep], value[keep], order[keep]).sorted()
+        return order, np.asarray(geoms, dtype=object), value

@@ -21,7 +21,35 @@ from ..crs import CRS, as_crs
 from ..errors import CRSError, InputError, MissingColumnError, SourceError
 from ..features import Features
 
-__all__ = ["MemoryVectorSource"]
+__all__ = ["MemoryVectorSource", "vertex_bounds"]
+
+
+def vertex_bounds(geoms: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` bounding boxes ``xmin, ymin, xmax, ymax`` of every vertex of each geometry (NaN: none).
+
+    Not GEOS's envelope (``shapely.bounds``), which for a polygon is its shell's: a hole drawn outside its shell
+    lies outside it, and so does the part of the polygon that ``make_valid`` makes of such a hole. The repair of
+    any geometry lies within the bounding box of all its vertices, so selecting features by this box gives every
+    block that the repaired geometry reaches.
+
+    Examples
+    --------
+    >>> bad = shapely.Polygon([(0, 0), (3, 0), (3, 3), (0, 3)], [[(4, 4), (5, 4), (5, 5)]])
+    >>> shapely.bounds(bad).tolist(), vertex_bounds(np.array([bad])).tolist()
+    ([0.0, 0.0, 3.0, 3.0], [[0.0, 0.0, 5.0, 5.0]])
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full((len(geoms), 4), np.nan)
+    xy, which = shapely.get_coordinates(geoms, return_index=True)
+    if len(xy) == 0:
+        return out
+    starts = np.nonzero(np.r_[True, which[1:] != which[:-1]])[0]  # coordinates come geometry by geometry
+    at = which[starts]
+    out[at, 0] = np.minimum.reduceat(xy[:, 0], starts)
+    out[at, 1] = np.minimum.reduceat(xy[:, 1], starts)
+    out[at, 2] = np.maximum.reduceat(xy[:, 0], starts)
+    out[at, 3] = np.maximum.reduceat(xy[:, 1], starts)
+    return out
 
 
 def _to_geometry(obj: Any) -> shapely.Geometry:
@@ -50,6 +78,7 @@ class MemoryVectorSource:
         self._crs_wkt = crs.to_wkt() if crs is not None else None
         self._name = name
         self._tree: shapely.STRtree | None = None
+        self._vertex_boxes: np.ndarray | None = None
         if len(self._features) == 0:
             raise SourceError(f"{name} is empty: it has no features")
 
@@ -101,7 +130,19 @@ class MemoryVectorSource:
 
     @property
     def bounds(self) -> tuple[float, float, float, float] | None:
-        return tuple(float(v) for v in shapely.total_bounds(self._features.geometry))
+        """Bounding box of every vertex of every feature (holes included: see :func:`vertex_bounds`)."""
+        b = self._boxes()
+        return (
+            float(np.nanmin(b[:, 0])),
+            float(np.nanmin(b[:, 1])),
+            float(np.nanmax(b[:, 2])),
+            float(np.nanmax(b[:, 3])),
+        )
+
+    def _boxes(self) -> np.ndarray:
+        if self._vertex_boxes is None:
+            self._vertex_boxes = vertex_bounds(self._features.geometry)
+        return self._vertex_boxes
 
     def describe(self) -> str:
         return self._name
@@ -111,10 +152,11 @@ class MemoryVectorSource:
         return self._features.value
 
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
+        """Features whose vertices' bounding box (:func:`vertex_bounds`) meets ``bbox`` (all when None), in order."""
         if bbox is None:
             return self._features
         if self._tree is None:
-            self._tree = shapely.STRtree(self._features.geometry)
+            self._tree = shapely.STRtree(shapely.box(*self._boxes().T))
         idx = np.sort(self._tree.query(shapely.box(*bbox)))
         return self._features.take(idx)
 

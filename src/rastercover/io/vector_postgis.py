@@ -5,6 +5,11 @@ server-side cursor in binary, the WKB decoded by shapely in one vectorised call.
 ``geometry_columns`` (or from the rows when the column is unconstrained); the engine reprojects when it
 differs from the grid's CRS.
 
+A read returns every feature whose bounding box of *all* its vertices meets the box asked for. PostGIS's own box
+(``&&``, ``ST_Extent``) is, for a polygon, its exterior ring's: a hole drawn outside its shell (an invalid polygon,
+which rastercover repairs into shell plus hole) lies outside it. Such features are found once, by one query
+(polygons with holes whose vertices leave their box), kept in memory and added to the reads and the bounds.
+
 Feature order (``FIRST_VALUE_AT_PIXEL_CENTROID``, ties) is the table's single-column integer primary key when
 it has one, else the physical row order (``ctid``, i.e. load order for a table loaded once), else, for a view,
 a stable hash of the geometry; ``order=`` names a column to use instead.
@@ -199,6 +204,7 @@ class PostgisVectorSource:
     _crs_wkt: str | None = field(init=False, default=None)
     _bounds: tuple[float, float, float, float] | None = field(init=False, default=None)
     _order_sql: Any = field(init=False, default=None)
+    _beyond: tuple[Features, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         import psycopg
@@ -335,8 +341,17 @@ class PostgisVectorSource:
 
     @property
     def bounds(self) -> tuple[float, float, float, float] | None:
-        """Extent of the features passing the filter."""
-        return self._bounds
+        """Extent of every vertex of the features passing the filter (holes outside their shell included)."""
+        _feats, boxes = self._beyond_their_box()
+        if len(boxes) == 0 or self._bounds is None:
+            return self._bounds
+        x0, y0, x1, y1 = self._bounds
+        return (
+            min(x0, float(boxes[:, 0].min())),
+            min(y0, float(boxes[:, 1].min())),
+            max(x1, float(boxes[:, 2].max())),
+            max(y1, float(boxes[:, 3].max())),
+        )
 
     def describe(self) -> str:
         """The location for messages (no password)."""
@@ -414,11 +429,13 @@ class PostgisVectorSource:
             "fields": fields,
         }
 
-    def _select(self, columns, bbox):
+    def _select(self, columns, bbox, extra=None):
         from psycopg import sql
 
         g = sql.Identifier(self._geom)
         conds = [sql.SQL("{g} IS NOT NULL").format(g=g)]
+        if extra is not None:
+            conds.append(extra)
         if bbox is not None:
             conds.append(
                 sql.SQL("{g} && ST_MakeEnvelope({}, {}, {}, {}, {srid})").format(
@@ -458,19 +475,20 @@ class PostgisVectorSource:
         rows = self._fetch(self._select([sql.SQL("{}::float8").format(sql.Identifier(self.value))], None))
         return np.array([np.nan if r[0] is None else r[0] for r in rows], dtype=np.float64)
 
-    def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
-        """Features whose envelope intersects ``bbox`` (all when None), in table order."""
+    def _columns(self) -> list:
+        """What a read selects: the 2D (linearised) geometry as WKB, the value, the order key."""
         from psycopg import sql
 
         g = sql.Identifier(self._geom)
-        cols = [
+        return [
             sql.SQL("ST_AsBinary(ST_Force2D(CASE WHEN ST_HasArc({g}) THEN ST_CurveToLine({g}) ELSE {g} END))").format(
                 g=g
             ),
             sql.SQL("({})::float8").format(sql.Identifier(self.value)) if self.value else sql.SQL("NULL::float8"),
             sql.SQL("({})::int8").format(self._order_sql),
         ]
-        rows = self._fetch(self._select(cols, bbox))
+
+    def _features(self, rows: list[tuple]) -> Features:
         if not rows:
             return Features.empty()
         wkb = np.empty(len(rows), dtype=object)
@@ -480,3 +498,38 @@ class PostgisVectorSource:
         order = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
         keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         return Features(geoms[keep], value[keep], order[keep]).sorted()
+
+    def _beyond_their_box(self) -> tuple[Features, np.ndarray]:
+        """The features with vertices outside PostGIS's box of them (holes outside their shell), with the boxes of
+        all their vertices: one query, the first time, then kept."""
+        if self._beyond is None:
+            from psycopg import sql
+
+            from .vector_memory import vertex_bounds
+
+            # on the stored geometry (curves left out: a curved hole outside its shell is not looked for)
+            holed = sql.SQL(
+                "NOT ST_HasArc({g}) AND (GeometryType({g}) = 'GEOMETRYCOLLECTION' OR ST_NRings({g}) > "
+                "ST_NumGeometries({g})) AND NOT (Box2D(ST_Points({g})) @ Box2D({g}))"
+            ).format(g=sql.Identifier(self._geom))
+            feats = self._features(self._fetch(self._select(self._columns(), None, holed)))
+            self._beyond = (feats, vertex_bounds(feats.geometry).reshape(-1, 4))
+        return self._beyond
+
+    def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
+        """Features whose box of all their vertices meets ``bbox`` (all when None), in table order."""
+        feats = self._features(self._fetch(self._select(self._columns(), bbox)))
+        if bbox is None:
+            return feats
+        beyond, boxes = self._beyond_their_box()
+        x0, y0, x1, y1 = bbox
+        near = (boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0)
+        near &= ~np.isin(beyond.order, feats.order)
+        if not near.any():
+            return feats
+        more = beyond.take(near)
+        return Features(
+            np.concatenate([feats.geometry, more.geometry]),
+            np.concatenate([feats.value, more.value]),
+            np.concatenate([feats.order, more.order]),
+        ).sorted()

@@ -10,8 +10,17 @@ oriented rings that is the area of the polygon inside the cell. Only the cells a
 entry; the covered cells between them come out of the carry as runs, so a large polygon costs its edges plus
 its covered pixels, and a window holding millions of pixels needs no dense array per feature.
 
-Edges left of the window are moved onto its left side (they only carry), edges right of it are dropped, and
-rows outside it are skipped, so a feature much larger than the window costs only the part inside it.
+Rows outside the window are skipped and pieces right of it dropped; the parts of pieces left of it only
+carry, and are gathered into one entry per (feature, row) left of the window's first column, so a feature
+much larger than the window costs only the part inside it.
+
+**The same result for a pixel whatever window it is computed in.** Every floating-point operation works on
+the grid's pixel coordinates (never on coordinates translated to the window), and the terms are added in
+fixed point: each term is rounded once to a multiple of 2⁻⁵⁶ pixel (exact for terms above 2⁻³) and the
+sums are integer sums, which do not depend on their order or grouping. The carry of the part of a piece left
+of a column boundary ``x`` is ``Q(x) = fix(dy · (x - x_left) / span)``, and the carry of the part between two
+boundaries is a difference of two ``Q``, so the carries of the cells left of the window, added one by one in
+a wide window or gathered into one entry in a narrow one, telescope to the same integer.
 
 Examples
 --------
@@ -21,28 +30,36 @@ Examples
 >>> pixel, feature, area = polygon_areas(*edges, height=2, width=3)
 >>> dict(zip(pixel.tolist(), area.round(6).tolist()))
 {0: 0.375, 1: 0.75}
+>>> polygon_areas(*edges, height=1, width=1, col_off=1)[2].tolist()  # pixel (0, 1) alone: the same area
+[0.75]
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["polygon_areas"]
+__all__ = ["polygon_areas", "round_area"]
 
 _TINY = 1e-12  # areas (in pixels) at or below this are rounding noise, not coverage
 _MANTISSA = float(2**40)
+_FIX_BITS = 56  # fixed-point unit 2^-56 pixel; sums stay exact modulo 2^64 and results (|a| < 128) fit
+_FIX = float(2**_FIX_BITS)
+_UNFIX = 2.0**-_FIX_BITS
 
 
-def _split_rows(x0, y0, x1, y1, owner, height):
-    """Edge pieces inside each row ``[r, r + 1)`` of the window: ``row, xa, xb, dy, owner``."""
-    keep = y0 != y1  # horizontal edges add no area
-    x0, y0, x1, y1, owner = x0[keep], y0[keep], x1[keep], y1[keep], owner[keep]
-    ylo = np.clip(np.minimum(y0, y1), 0.0, float(height))
-    yhi = np.clip(np.maximum(y0, y1), 0.0, float(height))
-    keep = yhi > ylo
+def _fixed(v: np.ndarray) -> np.ndarray:
+    """``v`` (pixels) as fixed-point integers, as uint64 so that sums wrap modulo 2⁶⁴ (exact, any order)."""
+    return np.rint(v * _FIX).astype(np.int64).view(np.uint64)
+
+
+def _split_rows(x0, y0, x1, y1, owner, r0, r1):
+    """Edge pieces inside each row ``[r, r + 1)``, ``r0 <= r < r1``: ``row, xa, xb, dy, owner``."""
+    ylo = np.minimum(y0, y1)
+    yhi = np.maximum(y0, y1)
+    keep = (y0 != y1) & (yhi > r0) & (ylo < r1)  # horizontal edges add no area
     x0, y0, x1, y1, owner, ylo, yhi = (a[keep] for a in (x0, y0, x1, y1, owner, ylo, yhi))
-    first = np.floor(ylo).astype(np.int64)
-    last = np.ceil(yhi).astype(np.int64) - 1
+    first = np.floor(np.maximum(ylo, r0)).astype(np.int64)
+    last = np.ceil(np.minimum(yhi, r1)).astype(np.int64) - 1
     n = last - first + 1
     idx = np.repeat(np.arange(len(n)), n)
     start = np.repeat(np.cumsum(n) - n, n)
@@ -57,54 +74,63 @@ def _split_rows(x0, y0, x1, y1, owner, height):
     return row, xa, xb, (yb - ya) * sign, owner[idx]
 
 
-def _split_cols(row, xa, xb, dy, owner, width):
-    """Row pieces cut at column boundaries: ``row, col, partial, carry, owner`` per cell touched.
+def _split_cols(row, xa, xb, dy, owner, c0, c1):
+    """Row pieces cut at the column boundaries of ``[c0, c1)``: ``row, slot, partial, carry, owner`` per entry.
 
-    Parts left of the window collapse into column 0 (they cover the whole cell and carry); parts right of it
-    are dropped.
+    ``slot`` is ``c - c0 + 1`` for the cell of column ``c``, and 0 for the part of a piece left of the window
+    (it only carries). ``partial`` and ``carry`` are fixed-point (:func:`_fixed`). Parts right of the window are
+    dropped.
     """
     xl = np.minimum(xa, xb)
-    xr = np.minimum(np.maximum(xa, xb), float(width))
-    keep = xl < width
+    xr = np.maximum(xa, xb)
+    keep = xl < c1
     row, xl, xr, dy, owner = row[keep], xl[keep], xr[keep], dy[keep], owner[keep]
-    span = np.maximum(np.maximum(xa, xb)[keep], xl) - xl  # full x extent of the piece (before right clip)
-    first = np.where(xl < 0, -1, np.floor(xl)).astype(np.int64)
-    last = np.where(xr > xl, np.ceil(xr).astype(np.int64) - 1, first)
-    last = np.maximum(last, first)
-    n = last - first + 1
+    span = xr - xl
+    vertical = span == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(vertical, 0.0, 1.0 / np.where(vertical, 1.0, span))
+
+    def q(x, i):
+        """Fixed-point carry of the part of piece ``i`` left of ``x`` (``xl <= x <= xr``)."""
+        return _fixed(np.where(vertical[i], dy[i], dy[i] * ((x - xl[i]) * inv[i])))
+
+    # the part left of the window: one entry per piece, carry only
+    left = np.nonzero(xl < c0)[0]
+    l_carry = q(np.minimum(xr[left], float(c0)), left)
+    # the cells of the window each piece crosses
+    first = np.maximum(np.floor(xl), c0).astype(np.int64)
+    last = np.where(vertical, first, np.minimum(np.ceil(xr) - 1, c1 - 1).astype(np.int64))
+    last = np.where(vertical & (np.floor(xl) < c0), first - 1, last)  # a vertical piece left of the window
+    n = np.maximum(last - first + 1, 0)
     idx = np.repeat(np.arange(len(n)), n)
     start = np.repeat(np.cumsum(n) - n, n)
-    j = np.arange(len(idx)) - start
-    col = first[idx] + j
-    lo = np.where(j == 0, xl[idx], col)
-    hi = np.where(j == n[idx] - 1, xr[idx], col + 1)
-    lo = np.minimum(lo, hi)
-    s = span[idx]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(s > 0, (hi - lo) / np.where(s > 0, s, 1.0), 1.0)
-    carry = dy[idx] * frac
-    mid = 0.5 * (lo + hi)
-    cell = np.maximum(col, 0)
-    partial = carry * (cell + 1 - np.clip(mid, cell, cell + 1))
-    return row[idx], cell, partial, carry, owner[idx]
+    col = first[idx] + (np.arange(len(idx)) - start)
+    lo = np.maximum(xl[idx], col)
+    hi = np.minimum(xr[idx], col + 1)
+    d = dy[idx]
+    carry = np.where(vertical[idx], _fixed(d), q(hi, idx) - q(lo, idx))  # wraps modulo 2^64, as every sum below
+    share = np.where(vertical[idx], d, d * ((hi - lo) * inv[idx]))
+    partial = _fixed(share * ((col + 1) - 0.5 * (lo + hi)))
+    return (
+        np.concatenate([row[left], row[idx]]),
+        np.concatenate([np.zeros(len(left), np.int64), col - c0 + 1]),
+        np.concatenate([np.zeros(len(left), np.uint64), partial]),
+        np.concatenate([l_carry, carry]),
+        np.concatenate([owner[left], owner[idx]]),
+    )
 
 
-def _segmented_prefix(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Exclusive running sum of ``values`` restarting at every ``starts``, added left to right per segment.
+def round_area(val: np.ndarray) -> np.ndarray:
+    """Areas (pixel units) as the kernel gives them: within 1e-12 of a whole pixel is 1, 40 significant bits.
 
-    Each segment's sums depend on its own values only (a global ``cumsum`` would carry the rounding of the
-    segments before it), so identical polygons get bit-identical areas and exact ties stay ties.
+    A covered cell sums carries that may miss 1 by a unit or two of 2⁻⁵⁶: snapping keeps the ties between
+    polygons that both cover a pixel. The same piece of polygon drawn with other vertices (an overlay's output,
+    one collinear vertex more) has slightly other edges; rounding the last bits away makes such equal areas
+    bit-identical (relative error ≤ 5e-13), so the tie rules see the ties.
     """
-    n = len(values)
-    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-    rank = np.arange(n) - first
-    out = np.zeros(n)
-    order = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[order], np.arange(1, int(rank.max(initial=0)) + 2))
-    for k in range(1, len(bounds)):  # one vectorised step per position in a segment
-        idx = order[bounds[k - 1] : bounds[k]]
-        out[idx] = out[idx - 1] + values[idx - 1]
-    return out
+    val = np.where(val > 1.0 - _TINY, 1.0, val)
+    mant, expo = np.frexp(val)
+    return np.ldexp(np.round(mant * _MANTISSA) / _MANTISSA, expo)
 
 
 def polygon_areas(
@@ -127,7 +153,8 @@ def polygon_areas(
         Oriented ring edges in the grid's pixel space (:func:`~rastercover.kernels.edges.polygon_edges`). The
         polygons of one owner must not overlap each other (union them first).
     height, width, row_off, col_off
-        The window.
+        The window, in the grid's pixel space. The area of an owner in a pixel is the same, bit for bit,
+        whatever window holds the pixel.
 
     Returns
     -------
@@ -136,19 +163,20 @@ def polygon_areas(
         sorted by owner then pixel.
     """
     f64 = np.float64
-    x0 = np.asarray(x0, f64) - col_off
-    x1 = np.asarray(x1, f64) - col_off
-    y0 = np.asarray(y0, f64) - row_off
-    y1 = np.asarray(y1, f64) - row_off
+    x0 = np.asarray(x0, f64)
+    x1 = np.asarray(x1, f64)
+    y0 = np.asarray(y0, f64)
+    y1 = np.asarray(y1, f64)
     owner = np.asarray(owner, np.int64)
-    row, xa, xb, dy, own = _split_rows(x0, y0, x1, y1, owner, height)
-    row, col, partial, carry, own = _split_cols(row, xa, xb, dy, own, width)
+    row, xa, xb, dy, own = _split_rows(x0, y0, x1, y1, owner, row_off, row_off + height)
+    row, slot, partial, carry, own = _split_cols(row, xa, xb, dy, own, col_off, col_off + width)
     empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, f64))
     if len(row) == 0:
         return empty
-    # one entry per (owner, row, col): sum the pieces
-    key = (own * height + row) * width + col
-    order = np.argsort(key, kind="stable")
+    # one entry per (owner, row, slot): integer sums, exact in any order
+    stride = width + 1
+    key = (own * height + (row - row_off)) * stride + slot
+    order = np.argsort(key)
     key = key[order]
     new = np.ones(len(key), dtype=bool)
     new[1:] = key[1:] != key[:-1]
@@ -156,37 +184,33 @@ def polygon_areas(
     key = key[starts]
     partial = np.add.reduceat(partial[order], starts)
     carry = np.add.reduceat(carry[order], starts)
-    group = key // width  # owner * height + row
-    col = key - group * width
-    # carry accumulated from the cells left of each entry, within its (owner, row)
+    group = key // stride  # owner * height + row
+    slot = key - group * stride
+    # carry accumulated from the entries left of each entry, within its (owner, row): a running integer sum
     gstart = np.ones(len(key), dtype=bool)
     gstart[1:] = group[1:] != group[:-1]
-    before = _segmented_prefix(carry, gstart)
-    cell_value = before + partial
-    after = before + carry
+    upto = np.cumsum(carry) - carry  # modulo 2^64
+    before = upto - upto[np.maximum.accumulate(np.where(gstart, np.arange(len(key)), 0))]
+    cell_value = (before + partial).view(np.int64)
+    after = (before + carry).view(np.int64)
     # runs between an entry and the next entry of its row (or the window's right side)
     nxt = np.empty(len(key), dtype=np.int64)
-    nxt[:-1] = np.where(gstart[1:], width, col[1:])
-    nxt[-1] = width
-    run_len = nxt - col - 1
-    run = (run_len > 0) & (np.abs(after) > _TINY)
+    nxt[:-1] = np.where(gstart[1:], stride, slot[1:])
+    nxt[-1] = stride
+    run_len = nxt - slot - 1
+    after_px = after.astype(f64) * _UNFIX
+    run = (run_len > 0) & (np.abs(after_px) > _TINY)
     r_idx = np.repeat(np.nonzero(run)[0], run_len[run])
     r_start = np.repeat(np.cumsum(run_len[run]) - run_len[run], run_len[run])
-    r_col = col[r_idx] + 1 + (np.arange(len(r_idx)) - r_start)
-    grp = np.concatenate([group, group[r_idx]])
-    cols = np.concatenate([col, r_col])
-    val = -np.concatenate([cell_value, after[r_idx]])  # exteriors are counter-clockwise: negative carry
+    r_slot = slot[r_idx] + 1 + (np.arange(len(r_idx)) - r_start)
+    cell = slot > 0  # slot 0 gathers what lies left of the window: no cell of its own
+    grp = np.concatenate([group[cell], group[r_idx]])
+    slots = np.concatenate([slot[cell], r_slot])
+    val = -np.concatenate([cell_value[cell].astype(f64) * _UNFIX, after_px[r_idx]])  # exteriors: negative carry
     keep = val > _TINY
-    grp, cols, val = grp[keep], cols[keep], val[keep]
-    # a covered cell sums carries that may miss 1 by an ulp or two: snap, so that ties between polygons that
-    # both cover a pixel stay ties whatever block the pixel falls in
-    val = np.where(val > 1.0 - _TINY, 1.0, val)
-    # and keep 40 significant bits: the same piece of polygon listed with its vertices in another order sums
-    # its edges in another order; rounding the last bits away makes such equal areas bit-identical (relative
-    # error ≤ 5e-13), so the tie rules see the ties
-    mant, expo = np.frexp(val)
-    val = np.ldexp(np.round(mant * _MANTISSA) / _MANTISSA, expo)
+    grp, slots, val = grp[keep], slots[keep], val[keep]
+    val = round_area(val)
     own_out = grp // height
-    pixel = (grp - own_out * height) * width + cols
-    order = np.lexsort((pixel, own_out))
+    pixel = (grp - own_out * height) * width + (slots - 1)
+    order = np.argsort(own_out * (height * width) + pixel, kind="stable")
     return pixel[order], own_out[order], val[order]

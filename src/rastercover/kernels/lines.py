@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import shapely
 
@@ -25,6 +27,7 @@ from .edges import parts_of
 __all__ = ["line_lengths", "line_segments", "linear_parts", "point_hits", "point_parts", "sum_by_pair"]
 
 _LINE_TYPES = (1, 2)  # LineString, LinearRing
+_NEAR = 1e-9  # midpoints this close (in pixels) to a grid line are placed exactly (plus a rounding bound)
 
 
 def linear_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +60,10 @@ def line_segments(
     return x0[keep], y0[keep], x1[keep], y1[keep], seg_owner[keep]
 
 
-def _crossings(a0: np.ndarray, a1: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters ``t`` in ``(t0, t1)`` where ``a0 + t (a1 - a0)`` is an integer, with their segment index."""
+def _crossings(
+    a0: np.ndarray, a1: np.ndarray, t0: np.ndarray, t1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parameters ``t`` in ``(t0, t1)`` where ``a0 + t (a1 - a0)`` is an integer ``k``: ``t, segment, k``."""
     da = a1 - a0
     lo = a0 + t0 * da
     hi = a0 + t1 * da
@@ -71,7 +76,33 @@ def _crossings(a0: np.ndarray, a1: np.ndarray, t0: np.ndarray, t1: np.ndarray) -
     k = first[idx] + (np.arange(len(idx)) - start)
     t = (k - a0[idx]) / da[idx]
     inside = (t > t0[idx]) & (t < t1[idx])
-    return t[inside], idx[inside]
+    return t[inside], idx[inside], k[inside]
+
+
+def _exact_t(kind: int, k: float, x0: float, y0: float, x1: float, y1: float) -> Fraction:
+    """The exact parameter of a split point: the segment's own (``kind`` 0, ``k`` = t), or where it meets the grid
+    line ``x = k`` (``kind`` 1) or ``y = k`` (``kind`` 2)."""
+    if kind == 0:
+        return Fraction(k)
+    a0, a1 = (x0, x1) if kind == 1 else (y0, y1)
+    return (Fraction(k) - Fraction(a0)) / (Fraction(a1) - Fraction(a0))
+
+
+def _exact_cells(x0, y0, x1, y1, ka, va, kb, vb) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``col, row, exists`` of pieces from their split points, in exact rational arithmetic."""
+    n = len(x0)
+    col, row, ok = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, dtype=bool)
+    for i in range(n):
+        seg = (float(x0[i]), float(y0[i]), float(x1[i]), float(y1[i]))
+        ta, tb = _exact_t(int(ka[i]), float(va[i]), *seg), _exact_t(int(kb[i]), float(vb[i]), *seg)
+        if tb <= ta:  # rounding put the split points in the wrong order: no such piece
+            continue
+        tm = (ta + tb) / 2
+        fx0, fy0 = Fraction(seg[0]), Fraction(seg[1])
+        col[i] = (fx0 + tm * (Fraction(seg[2]) - fx0)).__floor__()
+        row[i] = (fy0 + tm * (Fraction(seg[3]) - fy0)).__floor__()
+        ok[i] = True
+    return col, row, ok
 
 
 def line_lengths(
@@ -105,40 +136,81 @@ def line_lengths(
         One entry per (pixel, owner) with a positive owned length, sorted by owner then pixel.
     """
     f64 = np.float64
-    x0 = np.asarray(x0, f64) - col_off
-    x1 = np.asarray(x1, f64) - col_off
-    y0 = np.asarray(y0, f64) - row_off
-    y1 = np.asarray(y1, f64) - row_off
+    # grid pixel coordinates throughout (never translated to the window): a cut point, a piece and its length
+    # are the same numbers whatever window holds them
+    x0 = np.asarray(x0, f64)
+    x1 = np.asarray(x1, f64)
+    y0 = np.asarray(y0, f64)
+    y1 = np.asarray(y1, f64)
     owner = np.asarray(owner, np.int64)
-    # Liang-Barsky: the parameter range of each segment inside the closed window
-    t0 = np.zeros(len(x0))
-    t1 = np.ones(len(x0))
+    # Liang-Barsky: the parameter range of each segment inside the window grown by one pixel on each side. Its
+    # ends are the segment's own or its crossings with grid lines, computed as _crossings computes them, so the
+    # pieces are the ones any window cuts; a piece belongs to the pixel holding its midpoint, which rounding may put
+    # across the line the piece ends on: the margin keeps such pieces, and only the window's own pixels are kept.
+    # Each split point keeps its kind (0: the segment's end, value t; 1 / 2: the grid line x / y = value).
+    n = len(x0)
+    t0, k0, v0 = np.zeros(n), np.zeros(n, np.int8), np.zeros(n)
+    t1, k1, v1 = np.ones(n), np.zeros(n, np.int8), np.ones(n)
+    out = np.zeros(n, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for p0, p1, hi in ((x0, x1, width), (y0, y1, height)):
+        for kind, p0, p1, lo, hi in (
+            (1, x0, x1, col_off - 1, col_off + width + 1),
+            (2, y0, y1, row_off - 1, row_off + height + 1),
+        ):
             d = p1 - p0
-            ta = np.where(d != 0, (0.0 - p0) / d, -np.inf)
+            ta = np.where(d != 0, (lo - p0) / d, -np.inf)
             tb = np.where(d != 0, (hi - p0) / d, np.inf)
-            lo_t, hi_t = np.minimum(ta, tb), np.maximum(ta, tb)
-            out = (d == 0) & ((p0 < 0) | (p0 > hi))
-            t0 = np.maximum(t0, lo_t)
-            t1 = np.where(out, -1.0, np.minimum(t1, hi_t))
-    keep = t1 > t0
-    x0, y0, x1, y1, owner, t0, t1 = (v[keep] for v in (x0, y0, x1, y1, owner, t0, t1))
-    tx, ix = _crossings(x0, x1, t0, t1)
-    ty, iy = _crossings(y0, y1, t0, t1)
-    seg = np.concatenate([np.arange(len(x0)), np.arange(len(x0)), ix, iy])
+            enter = np.where(d > 0, ta, np.where(d < 0, tb, -np.inf))  # the line crossed first, and last
+            leave = np.where(d > 0, tb, np.where(d < 0, ta, np.inf))
+            out |= (d == 0) & ((p0 < lo) | (p0 > hi))
+            later = enter > t0
+            t0, k0, v0 = (
+                np.where(later, enter, t0),
+                np.where(later, kind, k0),
+                np.where(later, np.where(d > 0, lo, hi), v0),
+            )
+            sooner = leave < t1
+            t1, k1, v1 = (
+                np.where(sooner, leave, t1),
+                np.where(sooner, kind, k1),
+                np.where(sooner, np.where(d > 0, hi, lo), v1),
+            )
+    keep = (t1 > t0) & ~out
+    x0, y0, x1, y1, owner, t0, t1, k0, v0, k1, v1 = (v[keep] for v in (x0, y0, x1, y1, owner, t0, t1, k0, v0, k1, v1))
+    tx, ix, kx = _crossings(x0, x1, t0, t1)
+    ty, iy, ky = _crossings(y0, y1, t0, t1)
+    n = len(x0)
+    seg = np.concatenate([np.arange(n), np.arange(n), ix, iy])
     t = np.concatenate([t0, t1, tx, ty])
+    kind = np.concatenate([k0, k1, np.full(len(tx), 1, np.int8), np.full(len(ty), 2, np.int8)])
+    value = np.concatenate([v0, v1, kx.astype(f64), ky.astype(f64)])
     order = np.lexsort((t, seg))
-    seg, t = seg[order], t[order]
+    seg, t, kind, value = seg[order], t[order], kind[order], value[order]
     same = seg[1:] == seg[:-1]
     s = seg[:-1][same]
     ta, tb = t[:-1][same], t[1:][same]
+    ka, va, kb, vb = kind[:-1][same], value[:-1][same], kind[1:][same], value[1:][same]
     piece = tb > ta
-    s, ta, tb = s[piece], ta[piece], tb[piece]
+    s, ta, tb, ka, va, kb, vb = (v[piece] for v in (s, ta, tb, ka, va, kb, vb))
     tm = 0.5 * (ta + tb)
     dx, dy = x1 - x0, y1 - y0
-    col = np.floor(x0[s] + tm * dx[s]).astype(np.int64)
-    row = np.floor(y0[s] + tm * dy[s]).astype(np.int64)
+    mx = x0[s] + tm * dx[s]
+    my = y0[s] + tm * dy[s]
+    col = np.floor(mx).astype(np.int64)
+    row = np.floor(my).astype(np.int64)
+    # a midpoint within rounding of a grid line (a piece at a pixel corner, a line along a pixel side) is placed
+    # in exact arithmetic, as GEOS's predicates decide whether the line meets the pixel
+    tol_x = _NEAR + 1e-14 * (np.abs(x0[s]) + np.abs(dx[s]))
+    tol_y = _NEAR + 1e-14 * (np.abs(y0[s]) + np.abs(dy[s]))
+    near = ((dx[s] != 0) & (np.abs(mx - np.round(mx)) < tol_x)) | ((dy[s] != 0) & (np.abs(my - np.round(my)) < tol_y))
+    if near.any():
+        i = np.nonzero(near)[0]
+        j = s[i]
+        ec, er, ok = _exact_cells(x0[j], y0[j], x1[j], y1[j], ka[i], va[i], kb[i], vb[i])
+        col[i], row[i] = ec, er
+        col[i[~ok]] = np.iinfo(np.int64).min // 2  # no piece: outside every window
+    col -= col_off
+    row -= row_off
     a, b, d, e = linear
     seg_len = np.hypot(a * dx + b * dy, d * dx + e * dy)
     length = (tb - ta) * seg_len[s]
