@@ -131,10 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Default: `DEFAULT_BLOCK_PIXELS` = {DEFAULT_BLOCK_PIXELS:,}. The fastest size per row is in bold. Smaller "
         "blocks keep a block's dense temporaries in cache; too small, and features that span several blocks are "
-        "read and clipped once per block. The results of different block sizes are not always equal bit for bit "
-        "(the table gives how many pixels differ and by how much at most; the cause, presumably the order or the "
-        "window of a floating-point computation that depends on the block, is not investigated yet); for one "
-        "block size the serial, process-pool and Dask results are equal bit for bit.",
+        "read and clipped once per block. The last column counts the pixels that differ from the default block "
+        "size's result, and by how much at most: results are meant to be equal bit for bit for any block size, "
+        "tile size, workers and executor (tests/test_methods_exact.py checks it as a property).",
         MARKS[1],
     ]
     text = "\n".join(lines)

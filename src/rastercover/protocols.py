@@ -128,7 +128,6 @@ class RasterCoverage(Protocol):
     def band_names(self) -> tuple[str, ...]:
         """A description per band ("" when none)."""
 
-
     def describe(self) -> str:
         """A short name for messages (a path, a table)."""
 
