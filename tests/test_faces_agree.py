@@ -13,6 +13,16 @@ pixel away. Each face's answer is checked against every other face's, and agains
 rational arithmetic: the pixels whose area meets the box (box edges within 1e-6 px of a pixel edge are on it),
 within the coverage's extent, with the source array's values there (missing tiles read as nodata).
 
+Clips (the second half): the four faces that take one (Python, the CLI, GET and POST; WCS has none) on the same
+coverages, with random clips (triangles, stars, polygons with holes, multipolygons whose parts may overlap, lines,
+points; vertices on pixel edges and centres, near them, or anywhere), given as WKT, GeoJSON (a geometry, a Feature,
+a FeatureCollection; text, or an object in a POST body) or a feature of a catalogue layer (``clip_layer`` +
+``clip_id``), in the coverage's CRS or in EPSG:4326 (``clip_crs``, a GeoJSON ``crs`` member, or the layer's), with
+a buffer (negative too), ``envelope``, ``all_touched`` and sometimes a bbox. Every pair of faces gives the same
+raster or the same refusal (class, HTTP status, CLI exit status, message), and the answer is
+``rasterio.mask.mask(source, [clip], crop=True, ...)``'s (export.py's documented semantics) whenever the clip is not
+reprojected: on the GeoTIFF itself, or for a tile folder on a GeoTIFF in memory of what the folder holds.
+
 No mocks: real GeoTIFFs and tile folders in temporary folders, the real application through a TestClient (one per
 example), the real command line.
 """
@@ -21,27 +31,38 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import os
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
+import pyogrio.raw
 import rasterio
+import rasterio.features
+import rasterio.mask
+import shapely
+import shapely.geometry
 from affine import Affine
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from pyproj import Transformer
 from rasterio.io import MemoryFile
+from rasterio.windows import Window as RioWindow
 
 import rastercover
 from rastercover.cli.main import main
-from rastercover.errors import InputError
+from rastercover.errors import InputError, RastercoverError
 from rastercover.server.app import create_app
 from rastercover.server.catalog import Catalog
+from rastercover.server.problems import PROBLEM_MEDIA_TYPE, problem_for
 from rastercover.server.settings import Settings
 
 ALIGN_TOL = Fraction(1, 10**6)  # the documented alignment tolerance, in pixels (README: "snapped", grid.ALIGN_TOL)
@@ -342,6 +363,8 @@ class Answer:
     dtype: str | None = None
     nodata: float | None = None
     crs: str | None = None
+    status: int | None = None  # a refusal's HTTP status (python: its class's, server/problems.py), CLI exit status
+    kind: str = ""  # a refusal's exception class (python)
 
     def __str__(self) -> str:
         if not self.ok:
@@ -463,14 +486,8 @@ def _same_nodata(a: float | None, b: float | None) -> bool:
     return a == b or (a is not None and b is not None and math.isnan(a) and math.isnan(b))
 
 
-def check(case: Case, box: Box, answers: dict[str, Answer]) -> None:
-    where = f"\n  coverage: {case.describe()}\n  box: {box}\n  answers:\n    " + "\n    ".join(
-        str(a) for a in answers.values()
-    )
-    unexpected = [a for a in answers.values() if not a.ok and "(unexpected)" in a.error]
-    assert not unexpected, f"a face failed in an unexpected way: {unexpected[0].error}{where}"
-
-    # ---- every pair of faces gives the same answer
+def _agree(case: Case, answers: dict[str, Answer], where: str, same_code: tuple[str, ...]) -> None:
+    """Every pair of faces gives the same answer: both refuse, or the same raster (``same_code``: to the bit)."""
     names = list(answers)
     for i, p in enumerate(names):
         for q in names[i + 1 :]:
@@ -484,7 +501,7 @@ def check(case: Case, box: Box, answers: dict[str, Answer]) -> None:
             assert _close(a.transform, b.transform, case.transform), (
                 f"{p} gives transform {tuple(a.transform)[:6]}, {q} gives {tuple(b.transform)[:6]}{where}"
             )
-            if p in SAME_CODE and q in SAME_CODE:  # one code path, the same floats: the same bits
+            if p in same_code and q in same_code:  # one code path, the same floats: the same bits
                 assert a.transform == b.transform, (
                     f"{p} gives transform {tuple(a.transform)[:6]}, {q} gives {tuple(b.transform)[:6]}{where}"
                 )
@@ -494,6 +511,16 @@ def check(case: Case, box: Box, answers: dict[str, Answer]) -> None:
             assert np.array_equal(a.array, b.array, equal_nan=True), (
                 f"{p} and {q} differ in {_differing(a.array, b.array)} pixel(s){where}"
             )
+
+
+def check(case: Case, box: Box, answers: dict[str, Answer]) -> None:
+    where = f"\n  coverage: {case.describe()}\n  box: {box}\n  answers:\n    " + "\n    ".join(
+        str(a) for a in answers.values()
+    )
+    unexpected = [a for a in answers.values() if not a.ok and "(unexpected)" in a.error]
+    assert not unexpected, f"a face failed in an unexpected way: {unexpected[0].error}{where}"
+
+    _agree(case, answers, where, SAME_CODE)
 
     # ---- and the answer is the oracle's
     want = oracle_window(case, box.bounds)
@@ -584,3 +611,562 @@ def test_every_face_gives_the_same_piece_of_a_skewed_geotiff(drawn):
 @given(case_and_boxes("folder", skewed=None))
 def test_every_face_gives_the_same_piece_of_a_sparse_tile_folder(drawn):
     run_case(*drawn)
+
+
+# ====================================================================== clips
+# The four faces that take a clip (Python, the CLI, GET and POST /coverages/{id}/export; WCS has none) on the
+# same coverages: a random clip (triangle, star, polygon with holes, multipolygon, line, multiline, point,
+# multipoint), given as WKT, GeoJSON (geometry, Feature, FeatureCollection; text, or an object in a POST body) or
+# as a feature of a catalogue layer (a GeoPackage: clip_layer + clip_id), in the coverage's CRS (implied or
+# named) or in EPSG:4326 (clip_crs, a GeoJSON "crs" member, both, or the layer's CRS), with a buffer (negative
+# too), envelope, all_touched, and sometimes a bbox. Every pair of faces must agree (the same refusal: class,
+# HTTP status, CLI exit status and message; or the same raster), and the answer must be rasterio.mask's.
+
+#: where in its pixel a clip vertex lies: on a pixel edge, on the centre (ties of the centre rule), a hair
+#: inside an edge, a quarter in; or anywhere (a float drawn by Hypothesis)
+CLIP_FRACTIONS = (0.0, 0.0, 0.5, 0.5, 0.25, 0.75, 1e-9, 1 - 1e-9)
+#: the buffer, in pixels (times the length of a pixel's side along a row); any negative one empties a line or a
+#: point (a refusal), so those get one less often
+BUFFER_PIXELS = (0.0, 0.0, 0.0, 0.0, 0.5, 1.5, 3.0, -0.25, -0.5, -1.0, -3.0)
+BUFFER_PIXELS_LINEAR = (0.0, 0.0, 0.0, 0.0, 0.5, 1.5, -0.5)
+#: polygons twice as often as lines and points
+SHAPES = ("triangle", "star", "holes", "multipolygon") * 2 + ("line", "multiline", "point", "multipoint")
+
+
+@st.composite
+def pixel_points(draw, case: Case) -> tuple[float, float]:
+    """``(col, row)`` in pixels of the full lattice, up to two pixels outside it."""
+    frac = st.one_of(st.sampled_from(CLIP_FRACTIONS), st.floats(0, 1, exclude_max=True))
+    return (
+        draw(st.integers(-2, case.width + 1)) + draw(frac),
+        draw(st.integers(-2, case.height + 1)) + draw(frac),
+    )
+
+
+def _star_ring(centre: tuple[float, float], n: int, radius: float, ratio: float, turn: float, scale: float = 1):
+    cx, cy = centre
+    ring = []
+    for i in range(2 * n):
+        r = radius * scale * (1 if i % 2 == 0 else ratio)
+        a = turn + i * math.pi / n
+        ring.append((cx + r * math.cos(a), cy + r * math.sin(a)))
+    return ring
+
+
+@st.composite
+def stars(draw, case: Case, hole: bool = False) -> shapely.Polygon:
+    """A star (3 to 7 tips; tips on the axes or not), with a smaller copy of itself as a hole if ``hole``."""
+    centre = draw(pixel_points(case))
+    n = draw(st.integers(3, 7))
+    radius = draw(st.sampled_from((0.6, 1.5, 4.0, 10.0, 30.0)))
+    ratio = draw(st.sampled_from((0.3, 0.5)))
+    turn = draw(st.sampled_from((0.0, math.pi / (2 * n), 0.3)))
+    shell = _star_ring(centre, n, radius, ratio, turn)
+    # a star is star-shaped about its centre: a copy scaled about it lies strictly inside (a valid hole)
+    holes = [_star_ring(centre, n, radius, ratio, turn, draw(st.sampled_from((0.3, 0.6))))] if hole else []
+    return shapely.Polygon(shell, holes)
+
+
+@st.composite
+def rectangles(draw, case: Case, holes: int = 0) -> shapely.Polygon:
+    """A rectangle (on pixel edges when its corner is), with ``holes`` disjoint rectangular holes inside."""
+    c0, r0 = draw(pixel_points(case))
+    w, h = draw(st.integers(1 if not holes else 3, 40)), draw(st.integers(1 if not holes else 3, 40))
+    shell = [(c0, r0), (c0 + w, r0), (c0 + w, r0 + h), (c0, r0 + h)]
+    inner = []
+    for j in range(holes):  # hole j in the j-th vertical strip, away from its sides
+        a, b = c0 + (j + 0.25) * w / holes, c0 + (j + 0.75) * w / holes
+        inner.append([(a, r0 + 0.25 * h), (a, r0 + 0.75 * h), (b, r0 + 0.75 * h), (b, r0 + 0.25 * h)])
+    return shapely.Polygon(shell, inner)
+
+
+@st.composite
+def lines(draw, case: Case) -> shapely.LineString:
+    """2 to 5 vertices; one time in two each segment is horizontal or vertical (on pixel edges or centres)."""
+    points = [draw(pixel_points(case)) for _ in range(draw(st.integers(2, 5)))]
+    if draw(st.booleans()):
+        for i in range(1, len(points)):
+            (pc, pr), (c, r) = points[i - 1], points[i]
+            points[i] = (pc, r) if i % 2 else (c, pr)
+    if all(p == points[0] for p in points):
+        points[-1] = (points[-1][0] + 1, points[-1][1])
+    return shapely.LineString(points)
+
+
+@st.composite
+def pixel_shapes(draw, case: Case) -> tuple[str, shapely.Geometry]:
+    """A clip shape in pixel space of the full lattice, and its kind."""
+    kind = draw(st.sampled_from(SHAPES))
+    if kind == "triangle":
+        return kind, shapely.Polygon([draw(pixel_points(case)) for _ in range(3)])  # a flat one is made valid
+    if kind == "star":
+        return kind, draw(stars(case))
+    if kind == "holes":
+        return kind, draw(st.one_of(stars(case, hole=True), rectangles(case, holes=draw(st.integers(1, 2)))))
+    if kind == "multipolygon":  # the parts may overlap (an invalid multipolygon, made valid by every reader)
+        part = st.one_of(
+            stars(case),
+            rectangles(case),
+            st.builds(shapely.Polygon, st.lists(pixel_points(case), min_size=3, max_size=3)),
+        )
+        return kind, shapely.MultiPolygon(draw(st.lists(part, min_size=2, max_size=3)))
+    if kind == "line":
+        return kind, draw(lines(case))
+    if kind == "multiline":
+        return kind, shapely.MultiLineString(draw(st.lists(lines(case), min_size=2, max_size=2)))
+    if kind == "point":
+        return kind, shapely.Point(draw(pixel_points(case)))
+    return kind, shapely.MultiPoint(draw(st.lists(pixel_points(case), min_size=2, max_size=4)))
+
+
+def _to_map(case: Case, geom: shapely.Geometry) -> shapely.Geometry:
+    """Pixel space to the coverage's CRS through its transform (the float noise of a client's computation)."""
+    t = case.transform
+    return shapely.transform(
+        geom, lambda p: np.column_stack((t.a * p[:, 0] + t.b * p[:, 1] + t.c, t.d * p[:, 0] + t.e * p[:, 1] + t.f))
+    )
+
+
+def _to_4326(case: Case, geom: shapely.Geometry) -> shapely.Geometry:
+    if case.crs.code == "EPSG:4326":
+        return geom
+    tr = Transformer.from_crs(case.crs.code, "EPSG:4326", always_xy=True)
+    return shapely.transform(geom, lambda p: np.column_stack(tr.transform(p[:, 0], p[:, 1])))
+
+
+def wkt(geom: shapely.Geometry) -> str:
+    """WKT with every coordinate's shortest round-trip repr (GEOS's writer rounds 0.30000000000000004 to 0.3)."""
+
+    def xy(c) -> str:
+        return " ".join(repr(float(v)) for v in c[:2])
+
+    def seq(coords) -> str:
+        return "(" + ", ".join(xy(c) for c in coords) + ")"
+
+    def poly(p: shapely.Polygon) -> str:
+        return "(" + ", ".join(seq(r.coords) for r in (p.exterior, *p.interiors)) + ")"
+
+    kind = geom.geom_type
+    if kind == "Point":
+        return f"POINT ({xy(geom.coords[0])})"
+    if kind == "LineString":
+        return "LINESTRING " + seq(geom.coords)
+    if kind == "Polygon":
+        return "POLYGON " + poly(geom)
+    if kind == "MultiPoint":
+        return "MULTIPOINT (" + ", ".join(f"({xy(p.coords[0])})" for p in geom.geoms) + ")"
+    if kind == "MultiLineString":
+        return "MULTILINESTRING (" + ", ".join(seq(g.coords) for g in geom.geoms) + ")"
+    assert kind == "MultiPolygon", kind
+    return "MULTIPOLYGON (" + ", ".join(poly(g) for g in geom.geoms) + ")"
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip request: the geometry as the faces get it, how, in which CRS, and the options that go with it."""
+
+    shape: str
+    sent: shapely.Geometry  # the geometry in the CRS the faces are told (``crs``, else the coverage's)
+    form: str  # wkt, geojson, feature, collection (one feature per part), layer (a feature of a GeoPackage)
+    crs: str | None  # the clip's CRS when it is named (clip_crs, a GeoJSON member, the layer's); None: implied
+    crs_via: str  # implied, clip_crs, member, both (clip_crs and an equal member), layer
+    member: Any  # the GeoJSON "crs" member (a name, or {"type": "name", "properties": {"name": ...}})
+    buffer: float
+    envelope: bool
+    all_touched: bool
+    box: Box | None
+    post_object: bool  # POST sends the GeoJSON as an object, not as text
+    layer_fid: int  # the clip's fid in its GeoPackage (1 to 3; the others are decoys)
+    ask_fid: int  # the fid the faces ask for (another one: a refusal)
+    text: str = ""  # WKT or GeoJSON text (not for a layer)
+
+    def describe(self) -> str:
+        opts = f"buffer={self.buffer!r} envelope={self.envelope} all_touched={self.all_touched}"
+        box = f" bbox={self.box.bounds}" if self.box else ""
+        how = f"{self.form} crs={self.crs} via {self.crs_via}"
+        if self.form == "layer":
+            how += f" fid {self.layer_fid} asked {self.ask_fid}"
+        elif self.form != "wkt":
+            how += f" post_object={self.post_object}"
+        return f"{self.shape} as {how}, {opts}{box}\n    clip: {self.text or wkt(self.sent)}"
+
+
+@st.composite
+def clips(draw, case: Case) -> Clip:
+    shape, geom_px = draw(pixel_shapes(case))
+    geom = _to_map(case, geom_px)
+    form = draw(st.sampled_from(("wkt", "geojson", "geojson", "feature", "collection", "layer")))
+    where = draw(st.sampled_from(("implied", "implied", "named", "4326", "4326")))
+    own = case.crs.code
+    crs, crs_via, member = None, "implied", None
+    sent = geom
+    if where != "implied":
+        sent = _to_4326(case, geom) if where == "4326" else geom
+        name = "EPSG:4326" if where == "4326" else own
+        if form == "layer":
+            crs_via = "layer"
+        elif form == "wkt":
+            crs_via = "clip_crs"
+        else:
+            crs_via = draw(st.sampled_from(("clip_crs", "member", "both")))
+        if crs_via in ("member", "both"):
+            member = name
+            if crs_via == "member" and draw(st.booleans()):  # the GeoJSON 2008 form (OGC:CRS84 is EPSG:4326 x/y)
+                urn = "urn:ogc:def:crs:OGC:1.3:CRS84" if where == "4326" else f"urn:ogc:def:crs:EPSG::{own[5:]}"
+                member = {"type": "name", "properties": {"name": urn}}
+        crs = name
+    fid = draw(st.integers(1, 3))
+    text = ""
+    if form == "wkt":
+        text = wkt(sent)
+    elif form != "layer":
+        obj = shapely.geometry.mapping(sent)
+        if form == "feature":
+            obj = {"type": "Feature", "properties": {"fid": fid}, "geometry": obj}
+        elif form == "collection":
+            parts = list(sent.geoms) if shape.startswith("multi") else [sent]
+            features = [{"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(g)} for g in parts]
+            obj = {"type": "FeatureCollection", "features": features}
+        if member is not None:
+            obj = {**obj, "crs": member}
+        text = json.dumps(obj)
+    pixel = math.hypot(case.transform.a, case.transform.d)
+    return Clip(
+        shape=shape,
+        sent=sent,
+        form=form,
+        crs=crs,
+        crs_via=crs_via,
+        member=member,
+        buffer=draw(st.sampled_from(BUFFER_PIXELS if sent.area else BUFFER_PIXELS_LINEAR)) * pixel,
+        envelope=draw(st.booleans()),
+        all_touched=draw(st.booleans()),
+        box=draw(st.one_of(st.none(), st.none(), boxes(case))),
+        post_object=form not in ("wkt", "layer") and draw(st.booleans()),
+        layer_fid=fid,
+        ask_fid=fid if draw(st.integers(0, 9)) else 7,  # one time in ten a fid that is not there
+        text=text,
+    )
+
+
+def clip_layer_file(case: Case, clip: Clip, path: str) -> str:
+    """A GeoPackage whose feature ``clip.layer_fid`` is the clip; the others are decoys (the coverage's
+    footprint and a far point: asking the wrong fid would show). In the clip's CRS, or in none (implied)."""
+    decoys = [
+        _to_map(case, shapely.box(-1, -1, case.width + 1, case.height + 1)),
+        _to_map(case, shapely.Point(-50 * case.width, -50 * case.height)),
+    ]
+    if clip.crs is not None and clip.crs != case.crs.code:
+        decoys = [_to_4326(case, g) for g in decoys]
+    geoms = [*decoys[: clip.layer_fid - 1], clip.sent, *decoys[clip.layer_fid - 1 :]]
+    with warnings.catch_warnings():  # a layer without a CRS is what is asked for (the clip's CRS implied)
+        warnings.simplefilter("ignore", UserWarning)
+        pyogrio.raw.write(
+            path,
+            np.array(shapely.to_wkb(geoms), dtype=object),
+            [],
+            [],
+            driver="GPKG",
+            layer="clips",
+            geometry_type="Unknown",
+            crs=clip.crs,
+        )
+    return path
+
+
+def ask_clip_faces(client: TestClient, cid: str, source: str, clip: Clip, layer: tuple[str, str] | None, out: str):
+    """Every face's answer to the clip request (``layer``: the clip's GeoPackage and its catalogue id)."""
+    answers: dict[str, Answer] = {}
+
+    options: dict[str, Any] = {"buffer": clip.buffer, "envelope": clip.envelope, "all_touched": clip.all_touched}
+    args = ["--buffer", repr(clip.buffer)] + ["--envelope"] * clip.envelope + ["--all-touched"] * clip.all_touched
+    params: dict[str, str] = {"buffer": repr(clip.buffer)}
+    params.update({k: "true" for k in ("envelope", "all_touched") if options[k]})
+    body: dict[str, Any] = dict(options)
+    if clip.form == "layer":
+        path, layer_id = layer
+        options.update(clip_layer=path, clip_id=clip.ask_fid)
+        args += ["--clip-layer", path, "--clip-id", str(clip.ask_fid)]
+        params.update(clip_layer=layer_id, clip_id=str(clip.ask_fid))
+        body.update(clip_layer=layer_id, clip_id=clip.ask_fid)
+    else:
+        options["clip"] = clip.text
+        args += ["--clip", clip.text]
+        params["clip"] = clip.text
+        body["clip"] = json.loads(clip.text) if clip.post_object else clip.text
+    if clip.crs_via in ("clip_crs", "both"):
+        options["clip_crs"] = body["clip_crs"] = params["clip_crs"] = clip.crs
+        args += ["--clip-crs", clip.crs]
+    if clip.box is not None:
+        options["bbox"] = body["bbox"] = clip.box.bounds
+        args += ["--bbox", *(repr(v) for v in clip.box.bounds)]
+        params["bbox"] = ",".join(repr(v) for v in clip.box.bounds)
+
+    path = os.path.join(out, "python.tif")
+    try:
+        rastercover.export(source, path, **options)
+        answers["python"] = _from_file("python", path)
+    except RastercoverError as exc:  # anything else is a bug: it fails the test with its traceback
+        answers["python"] = Answer("python", False, error=str(exc), status=problem_for(exc)[0], kind=type(exc).__name__)
+
+    path = os.path.join(out, "cli.tif")
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            main(["export", source, "-o", path, *args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code in (0, None):
+        answers["cli"] = _from_file("cli", path)
+    else:
+        answers["cli"] = Answer("cli", False, error=said.getvalue().strip(), status=code)
+
+    for face, resp in (
+        ("get", client.get(f"/coverages/{cid}/export", params=params)),
+        ("post", client.post(f"/coverages/{cid}/export", json=body)),
+    ):
+        if resp.status_code == 200:
+            with MemoryFile(resp.content) as mem, mem.open() as ds:
+                answers[face] = _read(face, ds)
+        else:
+            problem = resp.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+            detail = str(resp.json().get("detail")) if problem else resp.text
+            answers[face] = Answer(face, False, error=detail, status=resp.status_code)
+    return answers
+
+
+def oracle_geometry(clip: Clip) -> shapely.Geometry | None:
+    """The clip as the faces get it, read on its own (shapely's WKT reader, ``shapely.geometry.shape``; the
+    features of a collection unioned), made valid, enveloped, then buffered; None when that empties it."""
+    if clip.form == "wkt":
+        geom = shapely.from_wkt(clip.text)
+    elif clip.form == "layer":
+        geom = clip.sent  # written as WKB: the same doubles
+    else:
+        obj = json.loads(clip.text)
+        if obj["type"] == "FeatureCollection":
+            found = [f["geometry"] for f in obj["features"]]
+        else:
+            found = [obj["geometry"] if obj["type"] == "Feature" else obj]
+        parts = [shapely.geometry.shape(g) for g in found]
+        geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+    if clip.form != "collection":  # the text carries every double exactly (the test's own sanity)
+        assert shapely.equals_exact(geom, clip.sent, 0), (wkt(geom), wkt(clip.sent))
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    if clip.envelope:
+        geom = geom.envelope
+    if clip.buffer:
+        geom = geom.buffer(clip.buffer)
+    return None if geom.is_empty else geom
+
+
+@contextlib.contextmanager
+def oracle_dataset(case: Case, source: str, transform: Affine):
+    """The source raster rasterio.mask reads: the GeoTIFF itself; for a tile folder, a GeoTIFF in memory of what
+    the folder is (README): its extent's pixels, missing tiles as nodata, on the transform the coverage declares
+    (``GET /coverages/{id}``; a lattice rebuilt from tile headers carries their float noise, within 1e-9 of the
+    drawn one, as the bbox properties check)."""
+    if case.kind == "tif":
+        with rasterio.open(source) as ds:
+            assert ds.transform == transform
+            yield ds
+        return
+    c0, r0, c1, r1 = extent(case)
+    profile = _profile(case, c1 - c0, r1 - r0, transform)
+    with MemoryFile() as mem:
+        with mem.open(**profile) as ds:
+            ds.write(expected_array(case)[r0:r1, c0:c1], 1)
+        with mem.open() as ds:
+            yield ds
+
+
+def clip_oracle(case: Case, ds, clip: Clip) -> tuple[np.ndarray, Affine] | None:
+    """``rasterio.mask.mask(ds, [geom], crop=True, all_touched=..., nodata=...)``, cut to the bbox's window (the
+    pixels meeting it, as the bbox property's oracle says); None where the export must refuse: the clip empty,
+    off the coverage or off the bbox, or keeping no pixel (export.py: "the clip covers no pixel centre").
+
+    rasterio's crop window of a horizontal or vertical line, or of a point on a pixel edge, has no width or height
+    (``rasterio.features.geometry_window``: floor and ceil of the clip's bounds in pixel space), and rasterio.mask
+    raises; the export makes it one pixel wide (ops/piece.py ``geometry_window``). Only there this widens
+    rasterio's own window by that rule and masks it as rasterio.mask does (``geometry_mask`` on the window's
+    transform, the source's nodata kept).
+
+    rasterio's bounds of a GeometryCollection ignore the transform (rasterio 1.4: its crop window lands at the
+    map coordinates, and rasterio.mask raises), so a collection (what ``make_valid`` makes of a multipolygon
+    with a flat part) is handed to it as its parts, which GDAL burns one by one as it does a collection's.
+    """
+    if clip.form == "layer" and clip.ask_fid != clip.layer_fid:
+        return None  # no feature has that fid
+    geom = oracle_geometry(clip)
+    if geom is None:
+        return None
+    shapes = list(geom.geoms) if geom.geom_type == "GeometryCollection" else [geom]
+    try:
+        keep_not, _, win = rasterio.mask.raster_geometry_mask(ds, shapes, crop=True, all_touched=clip.all_touched)
+        data, transform = rasterio.mask.mask(
+            ds, shapes, crop=True, all_touched=clip.all_touched, nodata=case.nodata, indexes=1
+        )
+    except ValueError:  # "Input shapes do not overlap raster": off it, or a window of no width
+        win = rasterio.features.geometry_window(ds, shapes, boundless=True)
+        if win.width and win.height:
+            return None
+        c0, r0 = int(win.col_off), int(win.row_off)
+        c1, r1 = max(c0 + int(win.width), c0 + 1), max(r0 + int(win.height), r0 + 1)
+        c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, ds.width), min(r1, ds.height)
+        if c1 <= c0 or r1 <= r0:
+            return None
+        win = RioWindow(c0, r0, c1 - c0, r1 - r0)
+        transform = ds.window_transform(win)
+        keep_not = rasterio.features.geometry_mask(
+            shapes, out_shape=(r1 - r0, c1 - c0), transform=transform, all_touched=clip.all_touched
+        )
+        masked_data = ds.read(1, window=win, masked=True)
+        masked_data.mask = masked_data.mask | keep_not
+        data = masked_data.filled(case.nodata)
+        event("oracle: a window of no width made one pixel wide")
+    c0, r0 = int(win.col_off), int(win.row_off)
+    c1, r1 = c0 + int(win.width), r0 + int(win.height)
+    if clip.box is not None:
+        box = oracle_window(case, clip.box.bounds)
+        if box is None:
+            return None
+        ec0, er0, _, _ = extent(case)  # the oracle raster starts at the extent's corner
+        b0, s0, b1, s1 = box[0] - ec0, box[1] - er0, box[2] - ec0, box[3] - er0
+        k0, q0, k1, q1 = max(c0, b0), max(r0, s0), min(c1, b1), min(r1, s1)
+        if k1 <= k0 or q1 <= q0:
+            return None
+        data = data[q0 - r0 : q1 - r0, k0 - c0 : k1 - c0]
+        keep_not = keep_not[q0 - r0 : q1 - r0, k0 - c0 : k1 - c0]
+        transform = ds.window_transform(RioWindow(k0, q0, k1 - k0, q1 - q0))
+    if keep_not.all():
+        return None
+    return data, transform
+
+
+def check_clip(case: Case, clip: Clip, answers: dict[str, Answer], ds, redact: dict[str, str]) -> str:
+    """Every pair of faces agrees, and (when the clip is not reprojected) the answer is rasterio.mask's."""
+    where = f"\n  coverage: {case.describe()}\n  {clip.describe()}\n  answers:\n    " + "\n    ".join(
+        str(a) + (f" [{a.status}]" if not a.ok else "") for a in answers.values()
+    )
+    _agree(case, answers, where, same_code=tuple(answers))
+
+    ref = answers["python"]
+    if not ref.ok:  # the same refusal everywhere: its class's status over HTTP, exit 2 and its message on the CLI
+        assert ref.kind in {c.__name__ for c in _input_errors()}, f"python refuses with {ref.kind}{where}"
+        message = ref.error
+        for path, id in redact.items():
+            message = message.replace(path, id)
+        for face in ("get", "post"):
+            got = answers[face]
+            assert (got.status, got.error) == (ref.status, message), (
+                f"python refuses with {ref.kind} (HTTP {ref.status}: {message!r}) but {face} answers "
+                f"HTTP {got.status}: {got.error!r}{where}"
+            )
+        cli = answers["cli"]
+        assert (cli.status, cli.error) == (2, f"rastercover: error: {ref.error}"), (
+            f"python refuses with {ref.kind} ({ref.error!r}) but the CLI exits {cli.status}: {cli.error!r}{where}"
+        )
+    outcome = f"answers {ref.shape[1]}x{ref.shape[0]}" if ref.ok else f"refuses ({ref.kind})"
+    reprojected = clip.crs is not None and clip.crs != case.crs.code
+    if reprojected:
+        return "faces only (reprojected): " + outcome.split(" ")[0]
+
+    want = clip_oracle(case, ds, clip)
+    if want is None:
+        assert not ref.ok, f"the oracle keeps no pixel (or the clip is empty or off), yet every face answers{where}"
+        return "refused by all and by the oracle"
+    data, transform = want
+    assert ref.ok, f"the oracle (rasterio.mask) gives a {data.shape} piece but the faces refuse{where}"
+    assert ref.shape == data.shape, f"the oracle (rasterio.mask) gives shape {data.shape}, the faces {ref.shape}{where}"
+    assert _close(ref.transform, transform, case.transform), (
+        f"the oracle gives transform {tuple(transform)[:6]}, the faces {tuple(ref.transform)[:6]}{where}"
+    )
+    assert ref.dtype == case.dtype and _same_nodata(ref.nodata, case.nodata), (ref.dtype, ref.nodata, where)
+    assert np.array_equal(ref.array, data, equal_nan=True), (
+        f"the faces and the oracle (rasterio.mask) differ in {_differing(ref.array, data)} pixel(s){where}\n"
+        f"  faces:\n{ref.array}\n  oracle:\n{data}"
+    )
+    return "answered by all, as rasterio.mask"
+
+
+def _input_errors() -> list[type]:
+    out, todo = [], [InputError]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo += cls.__subclasses__()
+    return out
+
+
+def run_clip_case(case: Case, clip_list: list[Clip]) -> None:
+    with tempfile.TemporaryDirectory(prefix="clips-") as tmp:
+        src_dir, out_dir = os.path.join(tmp, "src"), os.path.join(tmp, "out")
+        os.mkdir(src_dir)
+        os.mkdir(out_dir)
+        source = write_coverage(case, src_dir)
+        files = {
+            i: clip_layer_file(case, clip, os.path.join(src_dir, f"clip{i}.gpkg"))
+            for i, clip in enumerate(clip_list)
+            if clip.form == "layer"
+        }
+        catalog = Catalog.from_sources([source, *files.values()])
+        (cid,) = catalog.coverages
+        ids = {entry.source: id for id, entry in catalog.layers.items()}
+        redact = {f: ids[f] for f in files.values()}
+        with TestClient(create_app(catalog, Settings(), temp_dir=out_dir)) as client:
+            declared = Affine(*client.get(f"/coverages/{cid}").json()["transform"])
+            assert _close(declared, case.transform @ Affine.translation(*extent(case)[:2]), case.transform)
+            with oracle_dataset(case, source, declared) as ds:
+                for i, clip in enumerate(clip_list):
+                    out = os.path.join(out_dir, f"clip{i}")
+                    os.mkdir(out)
+                    layer = (files[i], ids[files[i]]) if i in files else None
+                    answers = ask_clip_faces(client, cid, source, clip, layer, out)
+                    event(f"{clip.shape}: {check_clip(case, clip, answers, ds, redact)}")
+                    event(f"clip as {clip.form}, crs {'implied' if clip.crs is None else clip.crs_via}")
+
+
+@st.composite
+def case_and_clips(draw, kind: str) -> tuple[Case, list[Clip]]:
+    """A coverage (a skewed grid one time in four) and one or two clip requests on it."""
+    case = draw(cases(kind, draw(st.sampled_from((False, False, False, True)))))
+    return case, draw(st.lists(clips(case), min_size=1, max_size=2))
+
+
+CLIPS = settings(FAST, max_examples=25)
+
+
+def _box_on_pixel_edges() -> tuple[Case, list[Clip]]:
+    """Pixel columns 1..4 and rows 2..7 of a UTM grid, each edge ``origin + k * res`` in floats (its corners lie
+    2e-10 px off the edges): rasterio.mask crops the clip to 5x3 pixels (as a bbox of the same box does)."""
+    t = Affine(0.1, 0.0, 500000.1, 0.0, -0.1, 4649776.3)
+    case = Case("tif", CRSS[1], t, 8, 8, "float32", -9999.0, seed=0)
+    sent = shapely.box(t.c + 1 * t.a, t.f + 7 * t.e, t.c + 4 * t.a, t.f + 2 * t.e)
+    options = dict(buffer=0.0, envelope=True, all_touched=False, box=None, post_object=False, layer_fid=1, ask_fid=1)
+    return case, [Clip("rectangle", sent, "wkt", None, "implied", None, text=wkt(sent), **options)]
+
+
+@CLIPS
+@example(_box_on_pixel_edges())
+@given(case_and_clips("tif"))
+def test_every_face_clips_a_geotiff_as_rasterio_mask_does(drawn):
+    run_clip_case(*drawn)
+
+
+def _line_on_a_pixel_edge() -> tuple[Case, list[Clip]]:
+    """A line down the left edge of a tile folder's first column, from row 0 to row 7 (``origin + 7 * res`` in
+    floats: 1.9e-9 px into row 7): rasterio.mask crops it to one column of 7 rows."""
+    t = Affine(0.1, 0.0, 500000.1, 0.0, -0.1, 4649776.3)
+    case = Case("folder", CRSS[1], t, 8, 8, "float32", -9999.0, seed=0, tile=(7, 8), present=((0, 0),))
+    sent = shapely.LineString([(t.c, t.f), (t.c, t.f + 7 * t.e)])
+    options = dict(buffer=0.0, envelope=False, all_touched=False, box=None, post_object=False, layer_fid=1, ask_fid=1)
+    return case, [Clip("line", sent, "wkt", None, "implied", None, text=wkt(sent), **options)]
+
+
+@CLIPS
+@example(_line_on_a_pixel_edge())
+@given(case_and_clips("folder"))
+def test_every_face_clips_a_sparse_tile_folder_as_rasterio_mask_does(drawn):
+    run_clip_case(*drawn)

@@ -67,7 +67,7 @@ from .ops.deliver import (
 )
 from .ops.encode import creation_options, fit_format, pixel_types, write_chunks
 from .ops.mosaic import source_chunks, warped_chunks
-from .ops.piece import parse_bands, piece_window, prepare_clip
+from .ops.piece import fmt_bounds, parse_bands, piece_window, prepare_clip
 from .ops.warp import check_resampling, reproject_geometry, warp_grid
 from .pixel_values import Cast, ValueStats, check_dtype
 from .protocols import RasterCoverage
@@ -375,6 +375,11 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
             chunks = source_chunks(cov, grid, window, band_list, geom, req.all_touched, work_dtype, work_nodata)
         kept = write_chunks(work, out_grid, list(plan.band_names), chunks, cast, stats)
         if geom is not None and kept == 0:
+            if not geom.intersects(shapely.Polygon(grid.corners())):
+                raise InputError(
+                    f"the clip {fmt_bounds(geom.bounds)} does not meet the coverage, whose bounds are "
+                    f"{fmt_bounds(grid.bounds)} ({crs_label(grid.crs)})"
+                )
             raise InputError(
                 "the clip covers no pixel centre of the coverage: pass all_touched=True (--all-touched) or a buffer"
             )

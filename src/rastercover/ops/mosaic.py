@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import shapely
-from affine import Affine
 
 from ..grid import Grid, Window
 from ..protocols import RasterCoverage
@@ -59,10 +58,23 @@ def is_areal(geom: shapely.Geometry) -> bool:
 
 
 def clip_mask(
-    geom: shapely.Geometry, grid: Grid, chunk: Window, all_touched: bool, centres_only: bool
+    geom: shapely.Geometry,
+    grid: Grid,
+    chunk: Window,
+    all_touched: bool,
+    centres_only: bool,
+    anchor: Window | None = None,
 ) -> np.ndarray | bool:
-    """Which pixels of ``chunk`` the clip keeps: True (all), False (none) or a boolean array."""
+    """Which pixels of ``chunk`` the clip keeps: True (all), False (none) or a boolean array.
+
+    GDAL burns the clip on a raster starting at ``anchor`` (default: the chunk), which holds the chunk: on the
+    clip's own crop window, as ``rasterio.mask.mask(..., crop=True)`` does, where the piece starts (a bbox) or
+    is cut (chunks) does not move GDAL's origin, so lines and edges through pixel corners or centres burn the
+    same pixels with or without a bbox. The mask made is from the anchor's corner to the chunk's far corner.
+    """
     from rasterio.features import geometry_mask
+    from rasterio.windows import Window as RioWindow
+    from rasterio.windows import transform as window_transform
 
     box = shapely.Polygon(grid.corners(chunk))
     probe = box
@@ -76,13 +88,16 @@ def clip_mask(
         return False
     if geom.covers(box):
         return True
-    return geometry_mask(
+    a = anchor or chunk
+    dc, dr = chunk.col_off - a.col_off, chunk.row_off - a.row_off
+    keep = geometry_mask(
         [geom],
-        out_shape=(chunk.height, chunk.width),
-        transform=grid.transform @ Affine.translation(chunk.col_off, chunk.row_off),
+        out_shape=(dr + chunk.height, dc + chunk.width),
+        transform=window_transform(RioWindow(a.col_off, a.row_off, a.width, a.height), grid.transform),
         all_touched=all_touched,
         invert=True,
     )
+    return keep[dr:, dc:]
 
 
 def masked(data: np.ndarray, keep: np.ndarray | bool, nodata: float | None) -> tuple[np.ndarray, int]:
@@ -103,12 +118,15 @@ def source_chunks(
     nodata: float | None,
 ) -> Iterator[Chunk]:
     """The piece on the coverage's own grid, whole storage tiles at a time, masked by ``geom``."""
+    from .piece import geometry_window
+
     centres_only = geom is not None and not all_touched and is_areal(geom)
+    anchor = None if geom is None else geometry_window(grid, geom)  # the clip's crop window, which holds the piece
     for chunk in chunks(grid, window, CHUNK_PIXELS):
         rel = chunk.relative_to(window)
         keep: np.ndarray | bool = True
         if geom is not None:
-            keep = clip_mask(geom, grid, chunk, all_touched, centres_only)
+            keep = clip_mask(geom, grid, chunk, all_touched, centres_only, anchor)
             if keep is False:
                 yield rel, np.full((len(bands), chunk.height, chunk.width), nodata, dtype=dtype), 0
                 continue

@@ -100,10 +100,17 @@ def prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float
 
 
 def geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
-    """Pixels of ``grid`` inside the geometry's bounds in pixel space (``rasterio.features.geometry_window``)."""
+    """Pixels of ``grid`` inside the geometry's bounds in pixel space (``rasterio.features.geometry_window``).
+
+    The pixel coordinates are rasterio's, bit for bit (``~transform * (x, y)`` vertex by vertex, not
+    :meth:`Grid.to_pixel`): a vertex on a pixel edge up to float noise then falls on the side it falls on in
+    ``rasterio.mask.mask(..., crop=True)``, whose crop window the export promises.
+    """
     xy = shapely.get_coordinates(geom)
-    with np.errstate(over="ignore"):  # a clip far larger than the grid (buffer=1e300): clamped below
-        cols, rows = grid.to_pixel(xy[:, 0], xy[:, 1])
+    inv = ~grid.transform
+    with np.errstate(over="ignore", invalid="ignore"):  # a clip far larger than the grid (buffer=1e300): clamped
+        cols = inv.a * xy[:, 0] + inv.b * xy[:, 1] + inv.c
+        rows = inv.d * xy[:, 0] + inv.e * xy[:, 1] + inv.f
     # only the part over the grid matters (the window is intersected with it): clamp, so that floor/ceil stay finite
     cols, rows = np.clip(cols, -1, grid.width + 1), np.clip(rows, -1, grid.height + 1)
     c0, c1 = math.floor(cols.min()), math.ceil(cols.max())
@@ -128,8 +135,10 @@ def piece_window(grid: Grid, bounds: Sequence[float] | None, geom: shapely.Geome
         if window is None:
             raise InputError(f"the bbox {fmt_bounds(bounds)} does not meet {where}")
     if geom is not None:
-        footprint = shapely.Polygon(grid.corners())
-        gwin = geometry_window(grid, geom) if geom.intersects(footprint) else None
+        # rasterio.mask's rule: the clip misses the coverage when its window does (no map-space footprint test:
+        # shapely's answer for a clip touching the edge up to float noise is not GDAL's); a clip whose window
+        # meets the coverage but that keeps no pixel is refused when the piece is read
+        gwin = geometry_window(grid, geom)
         if gwin is None:
             raise InputError(f"the clip {fmt_bounds(geom.bounds)} does not meet {where}")
         window = window.intersection(gwin)
