@@ -181,36 +181,6 @@ def _clip_geometry(req: _Request) -> tuple[Any, Any]:
     return geom, req.clip_crs if req.clip_crs is not None else layer_crs
 
 
-def _parse_nodata(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"nodata {value!r} is not a number (give e.g. -9999, 0 or nan)") from None
-    if math.isinf(out):
-        raise InputError(f"nodata {value!r} must be finite or nan")
-    return out
-
-
-def _clip_geometry(req: _Request) -> tuple[Any, Any]:
-    """The clip (inline, or one feature of a vector layer) and the CRS it is in."""
-    if req.clip_layer is None:
-        if req.clip_id is not None or req.clip_layer_name is not None or req.clip_id_column is not None:
-            raise InputError("clip_id, clip_layer_name and clip_id_column choose a feature of clip_layer: give it too")
-        return req.clip, req.clip_crs
-    if req.clip is not None:
-        raise InputError("give the clip inline (clip=, --clip) or as a layer's feature (clip_layer=), not both")
-    if req.clip_id is None:
-        raise InputError("clip_layer needs the id of the feature to clip by: give clip_id= (--clip-id)")
-    from .io.clip_feature import read_clip_feature
-
-    geom, layer_crs = read_clip_feature(
-        req.clip_layer, req.clip_id, layer=req.clip_layer_name, id_column=req.clip_id_column
-    )
-    return geom, req.clip_crs if req.clip_crs is not None else layer_crs
-
-
 # ---------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
 class ExportPlan:
