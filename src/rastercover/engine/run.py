@@ -5,11 +5,16 @@ Results are handed to the sink in block order whatever the executor, so outputs 
 are independent files (the tile folder) offers a detached writer, and the workers write their tiles
 themselves: the parent only records them. ``executor="dask"`` runs the same blocks on a ``distributed`` cluster
 (see :mod:`rastercover.engine.distributed`).
+
+Local workers die with the parent, even killed with ``kill -9``, and every way out of a run but its end (an
+error, an interruption, ``SIGTERM``) cancels the blocks in flight and terminates the workers at once (see
+:mod:`rastercover.engine.workers`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,14 +26,16 @@ from .blocks import busy_blocks, compute_and_write, empty_block
 from .compute import BlockResult, Job, compute_block
 from .executors import check_executor
 from .plan import DEFAULT_BLOCK_PIXELS, Block, plan_blocks
+from .workers import init_worker_process, stop_pool
 
 __all__ = ["run"]
 
 _WORKER_JOB: Job | None = None
 
 
-def _init_worker(job: Job) -> None:
+def _init_worker(job: Job, parent_pid: int) -> None:
     global _WORKER_JOB
+    init_worker_process(parent_pid)
     _WORKER_JOB = job
 
 
@@ -51,7 +58,11 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     # with a detached writer every block goes to the workers (empty tiles are files to write too)
     remote = blocks if writer is not None else [b for b in blocks if b.index in busy]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(job,)) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(job, os.getpid())
+    )
+    complete = False
+    try:
         pending: deque = deque()
         todo = iter(remote)
         remote_set = {b.index for b in remote}
@@ -73,6 +84,13 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
             index, future = pending.popleft()
             assert index == b.index
             yield future.result(), writer is not None
+        complete = True
+    finally:
+        # any other way out (an error, an interruption, the consumer closing us): cancel, terminate, do not wait
+        if complete:
+            pool.shutdown(wait=True)
+        else:
+            stop_pool(pool)
 
 
 def run(
@@ -100,6 +118,7 @@ def run(
     names = [m.name for m in job.methods]
     empty = job.empty_values
     written = 0
+    results: Iterator[tuple[BlockResult, bool]] | None = None
     sink.open(job.grid, names, job.dtype, job.nodata)
     try:
         # a resumed output: skip the blocks whose tiles are all written already, drop written tiles of the rest
@@ -131,6 +150,10 @@ def run(
                 progress(len(res.block.tiles))
         out = sink.close()
     except BaseException:
-        sink.abort()
+        try:
+            if results is not None:  # stop the workers now, not when the traceback lets the generator go
+                results.close()
+        finally:
+            sink.abort()
         raise
     return out, written
