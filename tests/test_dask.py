@@ -23,7 +23,7 @@ import rastercover
 from rastercover import Grid
 from rastercover.cli.main import main
 from rastercover.engine import plan_blocks
-from rastercover.errors import InputError, OutputError, UnknownOptionError
+from rastercover.errors import InputError, UnknownOptionError, ValueRangeError
 
 if os.environ.get("RASTERCOVER_REQUIRE_POSTGIS") != "1":
     pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'rastercover[dask]')")
@@ -235,7 +235,7 @@ def test_an_error_in_a_worker_reaches_the_caller_and_leaves_no_output(client, tm
     grid = Grid(40, 40, Affine(100.0, 0, 0, 0, -100.0, 4000), CRS, tile_size=10)
     pairs = [(shapely.box(0, 0, 4000, 4000), 1.0)]
     out = tmp_path / "o.tif"
-    with pytest.raises(OutputError, match="does not fit the uint8 band"):
+    with pytest.raises(ValueRangeError, match="does not fit the uint8 band"):
         rastercover.rasterize(
             pairs,
             grid,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import rastercover
 from rastercover import Features, Grid
 from rastercover.crs import as_crs
 from rastercover.engine import plan_blocks
+
+from .test_methods_exact import layout_scene
 
 
 @given(
@@ -95,3 +97,169 @@ def test_results_do_not_depend_on_tiles_blocks_or_workers(tmp_path):
             workers=workers,
         ).values
         assert np.array_equal(got, ref), (tile, block, workers)
+
+
+# ---------------------------------------------------------------------------------------------- lazy planning
+def reference_blocks(grid, budget):
+    """The blocks as the engine first made them: every tile of every block rectangle, one by one."""
+    import math
+
+    n_rows, n_cols = grid.tile_layout
+    per_block = max(1, budget // (grid.tile_width * grid.tile_height))
+    side = max(1, math.isqrt(per_block))
+    bc = min(n_cols, side)
+    br = min(n_rows, max(1, per_block // bc))
+    out = []
+    for r0 in range(0, n_rows, br):
+        for c0 in range(0, n_cols, bc):
+            tiles = [
+                (r, c)
+                for r in range(r0, min(r0 + br, n_rows))
+                for c in range(c0, min(c0 + bc, n_cols))
+                if grid.has_tile(r, c)
+            ]
+            if tiles:
+                rows, cols = [r for r, _ in tiles], [c for _, c in tiles]
+                window = grid.window_of_tiles(min(rows), max(rows) + 1, min(cols), max(cols) + 1)
+                out.append((len(out), window, tiles))
+    return out
+
+
+@given(
+    w=st.integers(1, 300),
+    h=st.integers(1, 300),
+    tw=st.integers(3, 60),
+    th=st.integers(3, 60),
+    budget=st.integers(1, 20_000),
+    density=st.sampled_from([None, 0.02, 0.3, 0.9]),
+    seed=st.integers(0, 2**16),
+)
+def test_a_block_plan_makes_the_same_blocks_one_at_a_time(w, h, tw, th, budget, density, seed):
+    from rastercover.engine.plan import BlockPlan
+
+    g = Grid(w, h, Affine(1, 0, 0, 0, -1, 0), None, (tw, th))
+    if density is not None:
+        mask = np.random.default_rng(seed).random(g.tile_layout) < density
+        mask.flat[seed % mask.size] = True
+        g = g.with_tiles(mask)
+    plan = plan_blocks(g, budget)
+    assert isinstance(plan, BlockPlan)
+    want = reference_blocks(g, budget)
+    assert [(b.index, b.window, [t.index for t in b.tiles]) for b in plan] == want
+    assert len(plan) == len(want)
+    assert plan.windows().tolist() == [[w.col_off, w.row_off, w.width, w.height] for _, w, _ in want]
+    assert plan[-1].index == len(want) - 1 and [b.index for b in plan[1:3]] == [i for i, _, _ in want[1:3]]
+
+
+@given(
+    a=st.floats(0.5, 40),
+    b=st.floats(-10, 10),
+    d=st.floats(-10, 10),
+    e=st.floats(-40, -0.5),
+    box=st.tuples(st.floats(-3000, 3000), st.floats(-3000, 3000), st.floats(0, 2000), st.floats(0, 2000)),
+    budget=st.integers(50, 5000),
+)
+def test_busy_blocks_of_a_block_plan_are_those_of_its_blocks_one_by_one(a, b, d, e, box, budget):
+    from rastercover.engine import Extent, Job
+    from rastercover.engine.blocks import busy_blocks
+    from rastercover.methods import get_method
+
+    assume(abs(a * e - b * d) > 0.1)
+    g = Grid(97, 61, Affine(a, b, 100, d, e, -50), "EPSG:32198", (10, 7))
+    x, y, dx, dy = box
+    src = RecordingSource([shapely.box(x, y, x + dx, y + dy)], [1.0])
+    job = Job(src, g, (get_method("SUM_OF_AREAS"),), Extent.FULL, np.dtype("float32"), -1.0)
+    plan = plan_blocks(g, budget)
+    assert busy_blocks(job, plan) == busy_blocks(job, list(plan))
+
+
+class RecordingSink:
+    """The memory sink, remembering which tiles it was given."""
+
+    def __init__(self):
+        from rastercover.io.sink_memory import MemorySink
+
+        self.inner, self.tiles = MemorySink(), []
+        self.label = "recording"
+
+    def open(self, grid, bands, dtype, nodata):
+        self.inner.open(grid, bands, dtype, nodata)
+
+    def write(self, window, data, tiles):
+        self.tiles += [t.index for t in tiles]
+        self.inner.write(window, data, tiles)
+
+    def write_constant(self, tiles, values):
+        self.tiles += [t.index for t in tiles]
+        self.inner.write_constant(tiles, values)
+
+    def done_tiles(self):
+        return set()
+
+    def detached_writer(self):
+        return None
+
+    def record(self, tiles):
+        raise AssertionError("no detached writer here")
+
+    def close(self):
+        return self.inner.close()
+
+    def abort(self):
+        self.inner.abort()
+
+
+@settings(max_examples=60)
+@given(
+    sc=layout_scene(),
+    tile=st.sampled_from([1, 2, 3, (3, 2), 256]),
+    budget=st.sampled_from([1, 4, 16, 1 << 20]),
+    semantics=st.sampled_from(["exact", "postgis"]),
+)
+def test_a_touched_job_narrowed_to_the_tiles_its_features_reach_writes_the_same_tiles_and_bits(
+    sc, tile, budget, semantics
+):
+    """Invalid polygons (repairs reaching past GEOS's envelope), twins, lines, points a few ulps off pixel and block
+    edges, on north-up, rotated and sheared grids: the narrowed job writes exactly the tiles, and the bits, of the
+    job over every tile."""
+    from rastercover.engine import Extent, Job, Semantics, run
+    from rastercover.engine.blocks import narrow_to_reached
+    from rastercover.io import MemoryVectorSource
+    from rastercover.methods import get_method
+
+    grid, pairs = sc
+    grid = grid.with_tile_size(tile)
+    names = [
+        "COUNT_OF_POINTS",
+        "SUM_OF_LENGTHS",
+        "SUM_OF_AREAS",
+        "COUNT_OF_VALUES_AT_PIXEL_CENTROID",
+        "COUNT_OF_GEOMETRIES",
+    ]
+    src = MemoryVectorSource.from_pairs(pairs, crs=grid.crs)
+    job = Job(
+        src, grid, tuple(get_method(n) for n in names), Extent.TOUCHED, np.dtype("float64"), -9999.0,
+        semantics=Semantics.parse(semantics),
+    )  # fmt: skip
+    narrowed = narrow_to_reached(job)
+    assert narrowed.grid.width == grid.width and narrowed.grid.transform == grid.transform
+    full, narrow = RecordingSink(), RecordingSink()
+    want, n_want = run(job, full, block_pixels=budget)
+    got, n_got = run(narrowed, narrow, block_pixels=budget)
+    assert sorted(narrow.tiles) == sorted(full.tiles) and n_got == n_want
+    assert set(full.tiles) <= {t.index for t in narrowed.grid.tiles()}
+    assert np.array_equal(got.values.view(np.uint64), want.values.view(np.uint64))
+
+
+def test_planning_a_touched_job_over_billions_of_pixels_follows_the_points():
+    side = 70711  # 5.0e9 px, 76729 tiles of 256 px
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, side, size=(300, 2))
+    grid = Grid(side, side, Affine(1, 0, 0, 0, -1, side), "EPSG:3857")
+    plan = rastercover.plan_rasterize(
+        list(zip(shapely.points(xy), np.ones(300))), grid, extent="touched", assume_crs="EPSG:3857",
+        methods="COUNT_OF_POINTS", output=None, max_pixels=side * side,
+    )  # fmt: skip
+    touched = {(int((side - y) // 256), int(x // 256)) for x, y in xy}
+    assert plan.n_tiles == len(touched) and {t.index for t in plan.grid.tiles()} == touched
+    assert len(plan_blocks(plan.grid)) <= len(touched)

@@ -289,3 +289,42 @@ def test_degenerate_inputs_are_refused():
         Grid(5, 5, Affine(0, 0, 0, 0, -1, 0), None)
     with pytest.raises(InputError, match="tile size"):
         Grid(5, 5, Affine.identity(), None, "axb")
+
+
+@given(
+    w=st.integers(1, 60),
+    h=st.integers(1, 60),
+    tw=st.integers(1, 12),
+    th=st.integers(1, 12),
+    skew=st.booleans(),
+    box=st.tuples(st.floats(-80, 80), st.floats(-80, 80), st.floats(0, 40), st.floats(0, 40)),
+)
+def test_the_tiles_a_box_reaches_hold_every_tile_it_meets_and_no_tile_far_from_it(w, h, tw, th, skew, box):
+    import shapely
+
+    t = Affine(1.5, 0.4, -10, 0.3, -1.25, 60) if skew else Affine(1.5, 0, -10, 0, -1.25, 60)
+    g = Grid(w, h, t, "EPSG:3857", (tw, th))
+    x, y, dx, dy = box
+    ((r0, r1, c0, c1),) = g.tile_ranges_of_boxes(np.array([[x, y, x + dx, y + dy]]))
+    got = {(r, c) for r in range(r0, r1) for c in range(c0, c1)}
+    # the box in pixel space, and each tile's closed area
+    corners = np.array([[x, y], [x + dx, y], [x + dx, y + dy], [x, y + dy]])
+    cols, rows = g.to_pixel(corners[:, 0], corners[:, 1])
+    shape = (
+        shapely.Polygon(np.column_stack([cols, rows]))
+        if dx and dy
+        else shapely.LineString(np.column_stack([cols, rows]))
+    )
+    for tile in g.tiles():
+        win = tile.window
+        cell = shapely.box(win.col_off, win.row_off, win.col_off + win.width, win.row_off + win.height)
+        if cell.intersects(shape):
+            assert tile.index in got
+        if tile.index in got:  # near the box's pixel-space bounds at least
+            assert cell.distance(shapely.box(*shape.bounds)) <= 1e-3 + 1e-9
+
+
+def test_the_tiles_of_boxes_off_the_grid_or_not_finite_are_none():
+    g = Grid(10, 10, Affine(1, 0, 0, 0, -1, 10), None, 5)
+    boxes = np.array([[20, 0, 30, 5], [0, 0, np.nan, 5], [-5, -5, -1, -1], [0, 0, 10, 10], [5, 5, 5, 5]], dtype=float)
+    assert g.tile_ranges_of_boxes(boxes).tolist() == [[0, 0, 0, 0]] * 3 + [[0, 2, 0, 2], [0, 2, 0, 2]]

@@ -42,7 +42,7 @@ LAYERS = {
     "server": 4,
     "__init__": 4,
 }
-SIDEWAYS_ALLOWED = {("ops", "io.atomic"), ("ops", "io.gtiff")}  # file helpers, not backends
+SIDEWAYS_ALLOWED = {("ops", "io.atomic"), ("ops", "io.checked"), ("ops", "io.gtiff")}  # file helpers, not backends
 
 
 def _modules() -> dict[str, Path]:

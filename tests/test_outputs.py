@@ -11,7 +11,7 @@ import shapely
 from affine import Affine
 
 import rastercover
-from rastercover import Grid, InputError, Kind, Method, OutputError, register
+from rastercover import Grid, InputError, Kind, Method, OutputError, ValueRangeError, register
 
 GRID = Grid(250, 230, Affine(30, 0, 150000, 0, -30, 420000), "EPSG:32198", 100)
 # two overlapping stands inside tiles (0,0),(0,1),(1,0),(1,1); nothing in the last tile row/column
@@ -100,7 +100,7 @@ def test_touched_extent_writes_only_tiles_the_features_intersect(tmp_path, expec
 def test_integer_dtype_rounds_and_checks_range(tmp_path):
     da = _rasterize(methods=["MEAN_OF_VALUES_AT_PIXEL_CENTROID"], dtype="int16", nodata=-1)
     assert da.dtype == np.int16 and da.values[0, 100, 100] == 15 and da.values[0, -1, -1] == -1
-    with pytest.raises(OutputError, match="does not fit the uint8 band"):
+    with pytest.raises(ValueRangeError, match="does not fit the uint8 band"):
         rastercover.rasterize(
             [(shapely.box(150000, 419000, 151000, 420000), 300)],
             GRID,

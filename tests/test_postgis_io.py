@@ -379,8 +379,15 @@ def test_interrupted_output_is_not_visible_and_resume_finishes_it(pg_url, pg_con
     partial = sink_mod.partial_table_name("resumed")
     done = pg_conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(partial))).fetchone()[0]
     assert 1 <= done < 9
-    with pytest.raises(InputError, match="another grid"):
+    with pytest.raises(InputError, match=r"another job \(bands: "):
         rastercover.rasterize(src, ref_grid, value="value", methods=["SUM_OF_AREAS"], output=out, resume=True)
+    # the same methods on other features (a filter, another table, the same table changed) are other jobs too
+    kw = dict(value="value", methods=["AREA_WEIGHTED_MEAN_OF_VALUES"], output=out, resume=True, block_pixels=1600)
+    with pytest.raises(InputError, match=r"job\.source\.where: null -> \"value > 0\""):
+        rastercover.rasterize(src, ref_grid, where="value > 0", **kw)
+    load_features(pg_conn, "stands_res2", geoms, values)
+    with pytest.raises(InputError, match=r"job\.source\.location: .*stands_res.* -> .*stands_res2"):
+        rastercover.rasterize(loc(pg_url, "stands_res2"), ref_grid, **kw)
     progress = []
     res = rastercover.rasterize(
         src,
@@ -397,6 +404,23 @@ def test_interrupted_output_is_not_visible_and_resume_finishes_it(pg_url, pg_con
         list(zip(geoms, values)), ref_grid, methods=["AREA_WEIGHTED_MEAN_OF_VALUES"], assume_crs=CRS
     ).values
     np.testing.assert_array_equal(PostgisRasterCoverage(out).read(Window(0, 0, 100, 100)), want)
+
+
+def test_a_changed_table_is_another_source_for_resume(pg_url, pg_conn):
+    from rastercover.io.vector_postgis import PostgisVectorSource
+
+    geoms, values = random_stands(4)
+    load_features(pg_conn, "stands_ident", geoms, values)
+    url = loc(pg_url, "stands_ident")
+    before = PostgisVectorSource(url, value="value").identity()
+    assert before["rows"] == len(geoms) and before["where"] is None
+    assert PostgisVectorSource(url, value="value").identity() == before  # unchanged: the same job
+    pg_conn.execute("UPDATE stands_ident SET value = value WHERE id = (SELECT min(id) FROM stands_ident)")
+    after = PostgisVectorSource(url, value="value").identity()
+    assert after["rows"] == before["rows"] and after["newest_row_version"] > before["newest_row_version"]
+    pg_conn.execute("DELETE FROM stands_ident WHERE id = (SELECT max(id) FROM stands_ident)")
+    assert PostgisVectorSource(url, value="value").identity()["rows"] == len(geoms) - 1
+    assert PostgisVectorSource(url, value="value", where="id > 1").identity()["where"] == "id > 1"
 
 
 # ----------------------------------------------------------------------------------------------- the articles

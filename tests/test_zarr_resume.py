@@ -139,7 +139,7 @@ def test_resume_computes_only_missing_tiles_and_equals_an_uninterrupted_run(tmp_
     assert first == [(0, 0), (0, 1), (0, 2), (1, 0)]
     if kind == "folder":
         assert sorted(n for n in os.listdir(partial) if n.endswith(".tif")) == [f"r{r}_c{c}.tif" for r, c in first]
-    with pytest.raises(InputError, match="another grid, methods"):
+    with pytest.raises(InputError, match=r"another job \(bands: "):
         _rasterize(output=out, methods=METHODS[:1], resume=True)  # not the interrupted job
     assert partial.is_dir()  # refused before touching it
     writes.clear()

@@ -17,17 +17,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .crs import as_crs, bbox_in_crs, crs_label, same_crs
 from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, Semantics, run
+from .engine.blocks import narrow_to_reached, worth_narrowing
 from .engine.executors import check_executor, require_dask
-from .errors import CRSError, InputError, TooLargeError
+from .engine.limits import check_size, check_tiling, too_many_tiles
+from .errors import CRSError, InputError
 from .grid import Grid, Window
 from .io import registry
-from .io.reproject import ReprojectedSource, distinct_values_of
+from .io.reproject import ReprojectedSource, distinct_values_of, source_identity
 from .methods import Method, available_methods, get_method, resolve_methods
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "RasterizePlan",
     "RasterizeResult",
     "band_type",
+    "job_identity",
     "open_grid",
     "open_vector",
     "plan_rasterize",
@@ -124,6 +128,11 @@ def band_type(dtype: Any, nodata: float | None) -> tuple[np.dtype, float]:
             raise InputError(
                 f"nodata {nodata:g} does not fit a {dt.name} band; pick a value in [{info.min}, {info.max}]"
             )
+    elif dt == np.float32 and np.isfinite(nodata) and abs(nodata) > float(np.finfo(np.float32).max):
+        raise InputError(
+            f"nodata {nodata:g} does not fit a float32 band (largest {np.finfo(np.float32).max:g}); "
+            "pick e.g. -9999, or --dtype float64"
+        )
     elif dt == np.float32 and not np.isnan(nodata) and float(np.float32(nodata)) != nodata:
         raise InputError(f"nodata {nodata!r} is not exactly representable as float32; pick e.g. -9999")
     return dt, nodata
@@ -185,12 +194,24 @@ class RasterizePlan:
         """Output pixels, bands included."""
         return self.job.grid.width * self.job.grid.height * len(self.job.methods)
 
-    def to(self, output: str | os.PathLike | None, **sink_options: Any) -> RasterizePlan:
-        """The same plan writing to another output (checked as :func:`plan_rasterize` checks one)."""
+    def to(
+        self, output: str | os.PathLike | None, *, max_pixels: int | None = None, **sink_options: Any
+    ) -> RasterizePlan:
+        """The same plan writing to another output, checked as :func:`plan_rasterize` checks one (its size limits
+        included: ``max_pixels`` as there)."""
         options = {"overwrite": False, "resume": False, "cog": False, "if_exists": None, **sink_options}
         options.setdefault("overview_resampling", self.sink_options.get("overview_resampling"))
         out = None if output is None else os.fspath(output)
         registry.check_sink(out, **options)
+        g = self.job.grid
+        kind = _output_kind(out, lazy=False)
+        check_size(
+            g.width, g.height, len(self.job.methods), self.job.dtype.itemsize, output=kind, max_pixels=max_pixels
+        )
+        if options["cog"] and kind != "file":
+            check_size(
+                g.width, g.height, len(self.job.methods), self.job.dtype.itemsize, output="file", max_pixels=max_pixels
+            )
         return replace(self, output=out, sink_options=options, cog_path=None)
 
 
@@ -204,13 +225,42 @@ def _check_methods(specs: list) -> None:
                 get_method(str(spec))
 
 
-def _too_large(grid: Grid, bands: int, max_pixels: int | None) -> None:
-    n = grid.width * grid.height * bands
-    if max_pixels is not None and n > max_pixels:
-        raise TooLargeError(
-            f"the output has {n} pixels ({grid.width}x{grid.height} x {bands} band(s)), the limit is {max_pixels}: "
-            "give a bbox, or fewer methods"
-        )
+def _too_large(
+    grid: Grid,
+    bands: int,
+    max_pixels: int | None,
+    *,
+    itemsize: int = 4,
+    output: str = "pieces",
+    cog: bool = False,
+    extent: Extent = Extent.FULL,
+) -> None:
+    """Refuse, before anything is read, an output over its size limit or an absurd tiling
+    (:mod:`rastercover.engine.limits`): ``output`` says what holds it (``"memory"``, one ``"file"``,
+    ``"pieces"`` or ``"lazy"``), ``cog`` that a COG of the whole output is assembled after the run."""
+    if max_pixels is not None and (isinstance(max_pixels, bool) or int(max_pixels) != max_pixels or max_pixels < 1):
+        raise InputError(f"max_pixels must be a positive whole number of pixels, got {max_pixels!r}")
+    check_size(grid.width, grid.height, bands, itemsize, output=output, max_pixels=max_pixels)
+    if cog and output != "file":
+        check_size(grid.width, grid.height, bands, itemsize, output="file", max_pixels=max_pixels)
+    touched = extent is Extent.TOUCHED
+    # with extent touched (and no lazy array over the whole lattice) the tiles are counted once the plan knows them
+    check_tiling(
+        grid.width, grid.height, grid.tile_size, grid.n_tiles, layout_only=touched and output != "lazy", touched=touched
+    )
+
+
+def _output_kind(out: str | None, lazy: bool) -> str:
+    """What holds the output, for the size rules: ``"lazy"``, ``"memory"``, one ``"file"`` or ``"pieces"``.
+
+    One file is what the registry says is one (:func:`~rastercover.io.registry.writes_one_file`: a GeoTIFF or
+    COG); a tile folder, a ``.zarr`` store and a PostGIS table are pieces.
+    """
+    if lazy:
+        return "lazy"
+    if out is None:
+        return "memory"
+    return "file" if registry.writes_one_file(out) else "pieces"
 
 
 def _output_grid(grid: Any, tile_size: Any, bbox: Any, bbox_crs: Any) -> tuple[Grid, dict, int | None]:
@@ -285,12 +335,22 @@ def plan_rasterize(
     bbox: Sequence[float] | None = None,
     bbox_crs: Any = None,
     max_pixels: int | None = None,
+    lazy: bool = False,
 ) -> RasterizePlan:
     """Check a rasterization and open its source and grid: the :class:`RasterizePlan` that :func:`run_plan` runs.
 
-    The options are :func:`rasterize`'s, plus ``bbox`` (in ``bbox_crs``, default the grid's CRS): only the
-    grid's pixels that meet it, on the same lattice; and ``max_pixels``: refuse (``TooLargeError``) an output
-    of more pixels, bands included. Nothing is computed or written; every error a user can cause is raised here.
+    The options are :func:`rasterize`'s (``max_pixels`` included), plus ``bbox`` (in ``bbox_crs``, default the
+    grid's CRS): only the grid's pixels that meet it, on the same lattice; and ``lazy``: plan a lazy result
+    (:func:`rastercover.rasterize_lazy`: no output, nothing held in memory until computed, so no memory limit
+    by default, and blocks over the whole lattice). Nothing is computed or written; every error a user can
+    cause is raised here, and the size guards (:mod:`rastercover.engine.limits`) refuse a result too large for
+    memory, one file too large, or an absurd tiling before the source is even opened.
+
+    With ``extent="touched"`` over a large grid (many blocks, or many blocks that meet the features' bounds; see
+    :func:`rastercover.engine.blocks.worth_narrowing`) the plan's grid holds only the tiles the features'
+    envelopes reach (read from the source by chunks, keeping only envelopes), so the run and its progress total
+    follow the features, not the grid: a grid of billions of pixels with a few thousand points plans and runs in
+    seconds. The tiles written and their pixels are the same.
 
     Examples
     --------
@@ -302,6 +362,11 @@ def plan_rasterize(
     (2, ('LAST_VALUE_AT_PIXEL_CENTROID',))
     >>> run_plan(plan).values.tolist()
     [[[1.0, 1.0, -9999.0, -9999.0], [1.0, 1.0, -9999.0, -9999.0]]]
+    >>> plan_rasterize([(shapely.box(0, 0, 20, 20), 1.0)], Grid(10**6, 10**6, Affine(1, 0, 0, 0, -1, 0), 3857),
+    ...                assume_crs="EPSG:3857")                              # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.TooLargeError: the result would hold 1.0e12 pixels (...), more than half of the ... available...
     """
     specs = [methods] if isinstance(methods, str | Method) else list(methods)
     _check_methods(specs)
@@ -326,10 +391,12 @@ def plan_rasterize(
         registry.check_sink(out, **sink_options)
 
     grid, tile_ids, srid = _output_grid(grid, tile_size, bbox, bbox_crs)
-    _too_large(grid, len(specs), max_pixels)
+    kind = _output_kind(out, lazy)
+    limits = {"itemsize": dt.itemsize, "output": kind, "cog": cog_path is not None or cog is True, "extent": extent}
+    _too_large(grid, len(specs), max_pixels, **limits)  # before opening the source: at least one band per method
     src = open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
     method_list = _methods_of(specs, src)
-    _too_large(grid, len(method_list), max_pixels)
+    _too_large(grid, len(method_list), max_pixels, **limits)
     if src.crs is None:
         raise CRSError(f"{src.describe()} has no CRS: pass assume_crs=")
     if not same_crs(src.crs, grid.crs):
@@ -338,8 +405,37 @@ def plan_rasterize(
     elif as_crs(src.crs) is None:
         raise CRSError(f"{src.describe()}: unknown CRS")
     job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics)
+    if extent is Extent.TOUCHED and not lazy:  # the tiles the features reach: the work follows them, not the grid
+        # decided on the default blocks, so that a resumed run with other blocks narrows (fingerprints) the same
+        if too_many_tiles(grid.tile_size, grid.n_tiles) or worth_narrowing(job):
+            job = narrow_to_reached(job)
+        check_tiling(grid.width, grid.height, grid.tile_size, job.grid.n_tiles, touched=True)
     sink_options["overview_resampling"] = "nearest" if all(m.categorical for m in method_list) else "average"
     return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block_pixels)
+
+
+def job_identity(job: Job) -> dict:
+    """What a resumable output records of a job beyond its grid, bands, type and nodata, so that ``resume`` never
+    continues another job: the source's identity (a file's absolute path, layer, filter, value column, feature
+    count, and the size and time of its files; a table's location, filter, row count and newest row version),
+    the semantics, the extent and the invalid-geometry policy (the methods are the bands, recorded with the grid).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from affine import Affine
+    >>> plan = plan_rasterize([(shapely.box(0, 0, 1, 1), 1.0)], Grid(2, 2, Affine(1, 0, 0, 0, -1, 2), "EPSG:3857"),
+    ...                       assume_crs="EPSG:3857", extent="touched")
+    >>> ident = job_identity(plan.job)
+    >>> ident["source"]["features"], ident["extent"], ident["semantics"]
+    (1, 'touched', 'exact')
+    """
+    return {
+        "source": source_identity(job.source),
+        "semantics": job.semantics.value,
+        "extent": job.extent.value,
+        "invalid": job.invalid.value,
+    }
 
 
 def run_plan(
@@ -355,7 +451,9 @@ def run_plan(
     (the Dask dashboard link); ``scheduler``: with ``executor="dask"``, an address or a ``distributed.Client``.
     """
     executor = check_executor(plan.executor, scheduler)
-    sink = registry.open_sink(plan.output, **plan.sink_options, rids=plan.tile_ids, srid=plan.srid)
+    sink = registry.open_sink(
+        plan.output, **plan.sink_options, rids=plan.tile_ids, srid=plan.srid, job=partial(job_identity, plan.job)
+    )
     result, written = run(
         plan.job,
         sink,
@@ -410,6 +508,7 @@ def rasterize(
     executor: str = "local",
     scheduler: Any = None,
     notify: Callable[[str], None] | None = None,
+    max_pixels: int | None = None,
 ):
     """Rasterize a vector coverage onto ``grid``, one band per method, tile by tile.
 
@@ -479,10 +578,23 @@ def rasterize(
         for a lazy dask-backed result.
     notify
         Called with one-line messages about the run (the Dask dashboard link, when there is one).
+    max_pixels
+        The most pixels (bands included) the output may hold; over it the call fails with
+        :class:`~rastercover.errors.TooLargeError` before anything is read. Default: for a DataArray (no
+        output), what half the memory available now holds in the band type; for one GeoTIFF,
+        :data:`~rastercover.engine.limits.MAX_FILE_PIXELS` (``2**36``); for a tile folder, ``.zarr`` store or
+        PostGIS table, no limit. Whatever the output, a tiling of more than 10 million tiles, or of more than
+        10,000 tiles under 256 px each, is refused (see :mod:`rastercover.engine.limits`).
 
     Returns
     -------
     xarray.DataArray or RasterizeResult
+
+    Raises
+    ------
+    TooLargeError
+        An output over ``max_pixels`` (or its default), or an absurd tiling: the message gives the figures and
+        the option that changes them.
     """
     check_executor(executor, scheduler)
     plan = plan_rasterize(
@@ -507,5 +619,6 @@ def rasterize(
         if_exists=if_exists,
         resume=resume,
         executor=executor,
+        max_pixels=max_pixels,
     )
     return run_plan(plan, progress=progress, notify=notify, scheduler=scheduler)

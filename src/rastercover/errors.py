@@ -13,8 +13,10 @@ The command line prints that message on one line and exits with status 2; the HT
     │   ├── CRSError                a missing, unknown or incompatible coordinate reference system
     │   ├── GeometryError           an invalid geometry when repairs are disabled
     │   ├── AlignmentError          tiles that do not line up with each other
-    │   └── TooLargeError           a request over a configured limit (pixels of an export...)
-    └── OutputError                 an output that cannot be written (exists, folder missing, dtype range)
+    │   ├── TooLargeError           a request over a configured limit (pixels of an export...)
+    │   └── ValueRangeError         a result that does not fit the band type, an infinite value, an overflow
+    └── OutputError                 an output that cannot be written (exists, folder missing, a failed write)
+        └── NoSpaceError            the device or quota holding the output is full (HTTP 507)
 
 Examples
 --------
@@ -31,12 +33,14 @@ __all__ = [
     "GeometryError",
     "InputError",
     "MissingColumnError",
+    "NoSpaceError",
     "OutputError",
     "RastercoverError",
     "SourceError",
     "TooLargeError",
     "UnknownMethodError",
     "UnknownOptionError",
+    "ValueRangeError",
 ]
 
 
@@ -76,8 +80,17 @@ class AlignmentError(InputError):
     """Rasters or tiles that should share one pixel lattice do not."""
 
 
+class ValueRangeError(InputError):
+    """A value or result outside what its type holds: a result that does not fit the band type the user chose, an
+    infinite feature value, a computation that overflows float64."""
+
+
 class OutputError(RastercoverError):
     """An output cannot be written where or how it was asked."""
+
+
+class NoSpaceError(OutputError):
+    """The device (or quota) holding an output is full; the message names the output and the free space."""
 
 
 class TooLargeError(InputError):

@@ -50,11 +50,13 @@ import numpy as np
 import shapely
 
 from .crs import as_crs, bbox_in_crs, crs_label, same_crs
-from .errors import CRSError, InputError, OutputError, TooLargeError
+from .engine.limits import MAX_FILE_PIXELS, count_text
+from .errors import CRSError, InputError, NoSpaceError, OutputError, TooLargeError
 from .formats import Format, driver_available, get_format
 from .grid import Grid, Window
 from .io import registry
 from .io.atomic import check_target, discard, temporary_sibling
+from .io.checked import os_error_of, write_error
 from .ops.deliver import (
     ExportedFile,
     ExportResult,
@@ -289,10 +291,14 @@ def plan_export(
         out_grid = grid.subgrid(window)
     fmt.check_layout(len(band_list), rectilinear=out_grid.is_rectilinear)
     size = out_grid.width * out_grid.height * len(band_list)
-    if req.max_pixels is not None and size > req.max_pixels:
+    limit = MAX_FILE_PIXELS if req.max_pixels is None else req.max_pixels
+    if size > limit:  # one file: by default what one file can sensibly hold (rastercover.engine.limits)
         raise TooLargeError(
-            f"the export would be {out_grid.width}x{out_grid.height} px x {len(band_list)} band(s) = {size} pixels, "
-            f"over the limit of {req.max_pixels}: ask for a smaller bbox or clip, fewer bands or a coarser resolution"
+            f"the export would be {out_grid.width}x{out_grid.height} px x {len(band_list)} band(s) = "
+            f"{count_text(size)} pixels, over the limit of {count_text(limit)}"
+            + (" for one file" if req.max_pixels is None else "")
+            + ": ask for a smaller bbox or clip, fewer bands or a coarser resolution"
+            + (", or raise max_pixels= / --max-pixels" if req.max_pixels is None else "")
         )
 
     # ---- pixel types and nodata: the coverage's (work), then the output's
@@ -343,7 +349,7 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
             )  # fmt: skip
         else:
             chunks = source_chunks(cov, grid, window, band_list, geom, req.all_touched, work_dtype, work_nodata)
-        kept = write_chunks(work, out_grid, list(plan.band_names), chunks, cast, stats)
+        kept = write_chunks(work, out_grid, list(plan.band_names), chunks, cast, stats, what=path)
         if geom is not None and kept == 0:
             if not geom.intersects(shapely.Polygon(grid.corners())):
                 raise InputError(
@@ -359,7 +365,9 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
             )
         dtype, nodata = out_dtype, out_nodata
         if stats is not None:
-            work, dtype, nodata = fit_format(fmt, work, tmpdir, stem, stats, dtype, nodata, len(band_list), notes)
+            work, dtype, nodata = fit_format(
+                fmt, work, tmpdir, stem, stats, dtype, nodata, len(band_list), notes, what=path
+            )
         if not fmt.holds_nodata and nodata is not None:
             notes.append(f"{fmt.key} declares no nodata: pixels without data are written as {nodata:g}")
         if fmt.lossy:
@@ -374,10 +382,13 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
         files, members = deliver(fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj)
     except RasterioError as exc:
         discard(tmpdir)
-        raise OutputError(f"{path}: GDAL could not write it as {fmt.key} ({first_line(exc)})") from None
+        err = write_error(path, exc, tmpdir)
+        if not isinstance(err, NoSpaceError) and os_error_of(exc) is None:  # the driver's own reason
+            err = OutputError(f"{path}: GDAL could not write it as {fmt.key} ({first_line(exc)})")
+        raise err from None
     except OSError as exc:
         discard(tmpdir)
-        raise OutputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+        raise write_error(path, exc, tmpdir) from None
     except BaseException:
         discard(tmpdir)
         raise
@@ -468,7 +479,9 @@ def export(
         get it. Valid pixels that happen to equal it are counted in the result's notes.
     max_pixels
         Refuse (:class:`~rastercover.errors.TooLargeError`, before anything is read or written) an output of
-        more than this many pixels, bands included (a server's limit).
+        more than this many pixels, bands included (a server's limit). Default:
+        :data:`~rastercover.engine.limits.MAX_FILE_PIXELS` (``2**36``, about 6.9e10), what one file can
+        sensibly hold.
     overwrite
         Replace an existing output.
     overview_resampling

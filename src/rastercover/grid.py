@@ -32,9 +32,23 @@ from affine import Affine
 from .crs import CRS, as_crs, crs_label, same_crs
 from .errors import AlignmentError, InputError
 
-__all__ = ["ALIGN_TOL", "DEFAULT_TILE_SIZE", "TILE_STEM", "Grid", "Tile", "TileSet", "Window", "snap_pixel"]
+__all__ = [
+    "ALIGN_TOL",
+    "DEFAULT_TILE_SIZE",
+    "MAX_SIDE",
+    "TILE_STEM",
+    "Grid",
+    "Tile",
+    "TileSet",
+    "Window",
+    "snap_pixel",
+]
 
 DEFAULT_TILE_SIZE = 256
+
+#: The most pixels a grid may have along a side: GDAL's (and so a GeoTIFF's, a VRT's) limit on a raster's width
+#: and height, ``2**31 - 1``. Pixel indexes and counts then stay exact in int64 and pixel coordinates in float64.
+MAX_SIDE = 2**31 - 1
 
 #: The one alignment tolerance, in pixels: a coordinate this close to a whole pixel is on it (a box edge on a
 #: pixel edge computed in floating point, a tile origin read from a header, a tile of a VRT).
@@ -109,10 +123,24 @@ def _tile_size(value: int | Sequence[int] | None) -> tuple[int, int]:
         except ValueError:
             raise InputError(f"tile size {value!r} is not WIDTHxHEIGHT, e.g. 256x256") from None
     else:
-        w, h = (int(v) for v in value)
+        try:
+            w, h = (_whole(v, "tile size") for v in value)
+        except TypeError:
+            raise InputError(f"tile size {value!r} is not N, (WIDTH, HEIGHT) or 'WxH', e.g. 256x256") from None
     if w <= 0 or h <= 0:
         raise InputError(f"tile size must be positive, got {w}x{h}")
     return w, h
+
+
+def _whole(value: Any, what: str) -> int:
+    """``value`` as an int; an :class:`InputError` naming ``what`` for NaN, an infinity or a fraction."""
+    try:
+        out = int(value)
+    except (OverflowError, ValueError):
+        raise InputError(f"{what} must be a whole number of pixels, got {value!r}") from None
+    if isinstance(value, float | np.floating) and out != value:
+        raise InputError(f"{what} must be a whole number of pixels, got {value!r}")
+    return out
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -247,9 +275,14 @@ class Grid:
         tile_size: int | Sequence[int] | str | None = None,
         present: TileSet | Iterable[tuple[int, int]] | None = None,
     ) -> None:
-        width, height = int(width), int(height)
+        width, height = _whole(width, "a grid's width"), _whole(height, "a grid's height")
         if width <= 0 or height <= 0:
             raise InputError(f"a grid needs a positive size, got {width}x{height} pixels")
+        if width > MAX_SIDE or height > MAX_SIDE:
+            raise InputError(
+                f"a grid of {width}x{height} pixels is larger than a raster can be ({MAX_SIDE} px a side): "
+                "give a coarser resolution or smaller bounds"
+            )
         if not isinstance(transform, Affine):
             transform = Affine(*transform) if len(transform) != 6 else Affine.from_gdal(*transform)
         if transform.is_degenerate or not all(math.isfinite(v) for v in transform[:6]):
@@ -539,6 +572,57 @@ class Grid:
             return 0, 0, 0, 0
         return r0 // self.tile_height, -(-r1 // self.tile_height), c0 // self.tile_width, -(-c1 // self.tile_width)
 
+    def tile_ranges_of_boxes(self, bounds: np.ndarray, *, pad: float = ALIGN_TOL) -> np.ndarray:
+        """For each map-space box ``(xmin, ymin, xmax, ymax)`` (an array of shape (n, 4)), the half-open tile
+        index ranges ``(row0, row1, col0, col1)`` of the layout's tiles whose closed area meets the box grown by
+        ``pad`` pixels (whether the coverage has them or not); shape (n, 4), int64, all zeros for a box off the
+        grid or with a coordinate that is not finite.
+
+        Vectorised: the tiles that the envelopes of many features may reach, in one call. A tile that only
+        shares an edge with a box is included (a superset is what planning needs: the exact test comes later).
+
+        Examples
+        --------
+        >>> from affine import Affine
+        >>> g = Grid(250, 200, Affine(1, 0, 0, 0, -1, 200), None, 100)
+        >>> g.tile_ranges_of_boxes(np.array([[150.0, 150.0, 160.0, 160.0], [99.5, 0.0, 100.0, 1.0],
+        ...                                   [300.0, 0.0, 310.0, 10.0]])).tolist()
+        [[0, 1, 1, 2], [1, 2, 0, 2], [0, 0, 0, 0]]
+        """
+        b = np.asarray(bounds, dtype=float).reshape(-1, 4)
+        n = len(b)
+        xs = b[:, [0, 2, 2, 0]]
+        ys = b[:, [1, 1, 3, 3]]
+        cols, rows = self.to_pixel(xs.ravel(), ys.ravel())
+        cols, rows = cols.reshape(n, 4), rows.reshape(n, 4)
+        with np.errstate(invalid="ignore"):
+            cmin, cmax = cols.min(axis=1) - pad, cols.max(axis=1) + pad
+            rmin, rmax = rows.min(axis=1) - pad, rows.max(axis=1) + pad
+            ok = (
+                np.isfinite(cols).all(axis=1)
+                & np.isfinite(rows).all(axis=1)
+                & (cmax >= 0)
+                & (cmin <= self.width)
+                & (rmax >= 0)
+                & (rmin <= self.height)
+            )
+        n_rows, n_cols = self.tile_layout
+        out = np.zeros((n, 4), dtype=np.int64)
+        if not ok.any():
+            return out
+        cmin, cmax, rmin, rmax = (
+            np.clip(v[ok], 0.0, float(s))
+            for v, s in ((cmin, self.width), (cmax, self.width), (rmin, self.height), (rmax, self.height))
+        )
+        # a tile t covers pixels [t * size, (t + 1) * size] (closed): the first one meeting [lo, hi] is
+        # ceil(lo / size) - 1, the last floor(hi / size)
+        c0 = np.maximum(np.ceil(cmin / self.tile_width) - 1, 0).astype(np.int64)
+        c1 = np.minimum(np.floor(cmax / self.tile_width), n_cols - 1).astype(np.int64) + 1
+        r0 = np.maximum(np.ceil(rmin / self.tile_height) - 1, 0).astype(np.int64)
+        r1 = np.minimum(np.floor(rmax / self.tile_height), n_rows - 1).astype(np.int64) + 1
+        out[ok] = np.column_stack([r0, r1, c0, c1])
+        return out
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_bounds(
@@ -550,25 +634,55 @@ class Grid:
     ) -> Grid:
         """A north-up grid covering ``bounds``, snapped to multiples of the resolution (``gdal_rasterize -tap``).
 
+        Bounds and resolution must be finite numbers (``1e400`` reads as infinity), the resolution positive, and
+        the grid at most :data:`MAX_SIDE` pixels a side; anything else is an :class:`InputError` naming
+        ``bounds`` or ``resolution``.
+
         Examples
         --------
         >>> g = Grid.from_bounds((103, 7, 251, 98), 10, "EPSG:32198")
         >>> g.bounds, g.shape
         ((100.0, 0.0, 260.0, 100.0), (10, 16))
+        >>> Grid.from_bounds((0, 0, 1e400, 1), 1, "EPSG:3857")
+        Traceback (most recent call last):
+        ...
+        rastercover.errors.InputError: bounds (0, 0, inf, 1) must be finite numbers: XMAX is inf
         """
-        if isinstance(resolution, int | float | np.number):
-            xres = yres = float(resolution)
-        else:
-            xres, yres = (float(v) for v in resolution)
+        try:
+            if isinstance(resolution, int | float | np.number):
+                xres = yres = float(resolution)
+            else:
+                xres, yres = (float(v) for v in resolution)
+        except (TypeError, ValueError):
+            raise InputError(f"resolution {resolution!r} is not a number or a pair (XRES, YRES)") from None
         if not (xres > 0 and yres > 0 and math.isfinite(xres) and math.isfinite(yres)):
-            raise InputError(f"resolution must be positive, got {resolution!r}")
-        x0, y0, x1, y1 = (float(v) for v in bounds)
+            raise InputError(f"resolution must be a positive finite number, got {resolution!r}")
+        try:
+            x0, y0, x1, y1 = (float(v) for v in bounds)
+        except (TypeError, ValueError):
+            raise InputError(f"bounds {bounds!r} are not four numbers XMIN YMIN XMAX YMAX") from None
+        shown = tuple(int(v) if isinstance(v, int | float) and math.isfinite(v) and v == int(v) else v for v in bounds)
+        for name, v in zip(("XMIN", "YMIN", "XMAX", "YMAX"), (x0, y0, x1, y1), strict=True):
+            if not math.isfinite(v):
+                raise InputError(f"bounds {shown} must be finite numbers: {name} is {v}")
         if not (x1 > x0 and y1 > y0):
             raise InputError(f"bounds {tuple(bounds)} are empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX")
-        sx0, sy0 = math.floor(x0 / xres) * xres, math.floor(y0 / yres) * yres
-        sx1, sy1 = math.ceil(x1 / xres) * xres, math.ceil(y1 / yres) * yres
-        width = max(1, round((sx1 - sx0) / xres))
-        height = max(1, round((sy1 - sy0) / yres))
+        scaled = (x0 / xres, y0 / yres, x1 / xres, y1 / yres)
+        if not all(abs(v) < 2.0**62 for v in scaled):  # whole pixels counted from 0 must fit an int64
+            raise InputError(
+                f"bounds {shown} at resolution {resolution!r} lie {max(abs(v) for v in scaled):.3g} pixels from the "
+                "origin, more than a grid can count: give a coarser resolution or bounds nearer the origin"
+            )
+        sx0, sy0 = math.floor(scaled[0]) * xres, math.floor(scaled[1]) * yres
+        sx1, sy1 = math.ceil(scaled[2]) * xres, math.ceil(scaled[3]) * yres
+        fw, fh = (sx1 - sx0) / xres, (sy1 - sy0) / yres
+        if not (fw <= MAX_SIDE + 0.5 and fh <= MAX_SIDE + 0.5):
+            raise InputError(
+                f"bounds {shown} at resolution {resolution!r} make a grid of {fw:.3g}x{fh:.3g} pixels, more than a "
+                f"raster can be ({MAX_SIDE} px a side): give a coarser resolution or smaller bounds"
+            )
+        width = max(1, round(fw))
+        height = max(1, round(fh))
         return cls(width, height, Affine(xres, 0, sx0, 0, -yres, sy1), crs, tile_size)
 
 

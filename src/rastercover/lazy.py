@@ -46,6 +46,7 @@ def rasterize_lazy(
     invalid: str | InvalidPolicy = "fix",
     semantics: str | Semantics = "exact",
     block_pixels: int = DEFAULT_BLOCK_PIXELS,
+    max_pixels: int | None = None,
 ):
     """:func:`rastercover.rasterize` with ``output=None``, lazily: nothing is computed until asked.
 
@@ -56,6 +57,10 @@ def rasterize_lazy(
     selection (``da[:, :500, :500].compute()``) computes only the blocks it touches. Compute it with any
     dask scheduler: threads (default), processes, or a ``distributed.Client``. Workers read their blocks'
     features from the source by bounding box. Needs ``pip install 'rastercover[dask]'``.
+
+    Nothing is held in memory until computed, so the array may be larger than memory (compute a selection of
+    it, or store it with ``.to_zarr``): no memory limit applies unless ``max_pixels`` (pixels, bands included)
+    is given. An absurd tiling is refused as everywhere (:mod:`rastercover.engine.limits`).
 
     Returns
     -------
@@ -78,6 +83,8 @@ def rasterize_lazy(
         invalid=invalid,
         semantics=semantics,
         block_pixels=block_pixels,
+        max_pixels=max_pixels,
+        lazy=True,
     )
     job = plan.job
     array = lazy_array(job, plan.block_pixels)

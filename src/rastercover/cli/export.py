@@ -67,6 +67,13 @@ def read_clip_option(value: str | None) -> str | None:
 )
 @click.option("--dtype", metavar="TYPE", help=f"Output pixel type: {', '.join(DTYPES)}.")
 @click.option("--nodata", metavar="V", help="Output nodata value (pixels without data get it).")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Refuse an output of more pixels (bands included); default 2^36 (6.9e10), what one file can sensibly hold.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def export(
     coverage: str,
@@ -89,6 +96,7 @@ def export(
     resampling: str,
     dtype: str | None,
     nodata: str | None,
+    max_pixels: int | None,
     overwrite: bool,
 ) -> None:
     """Export the raster COVERAGE (a raster file, a .vrt, a tile folder or a PostGIS table) as one file.
@@ -124,6 +132,7 @@ def export(
         resampling=resampling.lower(),
         dtype=dtype,
         nodata=nodata,
+        max_pixels=max_pixels,
         overwrite=overwrite,
     )
     click.echo(f"wrote {result}")

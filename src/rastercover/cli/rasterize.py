@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -122,6 +123,15 @@ __all__ = ["rasterize"]
     help="PostGIS, tile folder or .zarr output: continue an interrupted run (only missing tiles); a tile folder "
     "or .zarr run started with --resume keeps its partial .NAME.partial when it fails.",
 )
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Refuse an output of more pixels (bands included). Default: one .tif at most 2^36 (6.9e10); a tile "
+    "folder, .zarr or PostGIS table no limit. Tilings of over 10 million tiles (or 10,000 tiles under 256 px) "
+    "are refused whatever the limit: choose --tile-size.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option(
     "-o",
@@ -157,6 +167,7 @@ def rasterize(
     overwrite,
     if_exists,
     resume,
+    max_pixels,
     progress,
     output,
 ) -> None:
@@ -171,7 +182,7 @@ def rasterize(
     if bounds:
         if resolution is None or crs is None:
             raise InputError("--bounds needs --resolution and --crs")
-        grid = Grid.from_bounds(bounds, resolution, crs, tile_size)
+        grid = _grid_of_bounds(bounds, resolution, crs, tile_size)
     else:
         grid = like or like_tiles  # a reference coverage: the plan opens it (its tiles, and a table's rids)
     check_executor(executor, scheduler)
@@ -197,10 +208,28 @@ def rasterize(
         tile_size=None if bounds else tile_size,
         invalid=invalid,
         semantics=semantics,
+        max_pixels=max_pixels,
     )
     with tile_progress(plan.n_tiles, enabled=progress) as advance:
         result = run_plan(plan, progress=advance, notify=_notify, scheduler=scheduler)
     click.echo(f"wrote {result}")
+
+
+def _grid_of_bounds(bounds: tuple[float, ...], resolution: float, crs: str, tile_size: str | None) -> Grid:
+    """The grid of ``--bounds``, ``--resolution``, ``--crs``: numbers that are not finite (``1e400`` reads as
+    infinity, ``nan``), a resolution that is not positive or a grid too large for a raster are errors naming the
+    option."""
+    names = ("XMIN", "YMIN", "XMAX", "YMAX")
+    for name, v in zip(names, bounds, strict=True):
+        if not math.isfinite(v):
+            raise InputError(f"--bounds {' '.join(f'{b:g}' for b in bounds)}: {name} is {v:g}, give finite numbers")
+    if not (math.isfinite(resolution) and resolution > 0):
+        raise InputError(f"--resolution {resolution:g}: give a positive pixel size, e.g. --resolution 30")
+    try:
+        lattice = Grid.from_bounds(bounds, resolution, None)
+    except InputError as exc:
+        raise InputError(f"--bounds {' '.join(f'{b:g}' for b in bounds)} --resolution {resolution:g}: {exc}") from None
+    return Grid(lattice.width, lattice.height, lattice.transform, crs, tile_size)
 
 
 def _notify(message: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from ..errors import GeometryError, OutputError
+from ..errors import GeometryError, ValueRangeError
 from ..features import Features
 from ..grid import Grid, Tile
 from ..methods import EMPTY_NODATA, Method
@@ -91,12 +91,27 @@ def to_band(result: np.ndarray, method: Method, dtype: np.dtype, nodata: float) 
         res = np.rint(res)
         info = np.iinfo(dtype)
         bad = (res < info.min) | (res > info.max)
-        if bad.any():
-            v = res[bad][0]
-            raise OutputError(
-                f"{method.name} gives {v:g}, which does not fit the {dtype.name} band; choose a wider --dtype"
-            )
+    else:  # a finite result too large for the float type would silently become infinite
+        big = float(np.finfo(dtype).max)
+        bad = np.isfinite(res) & (np.abs(res) > big)
+    if bad.any():
+        v = res[bad][0]
+        raise ValueRangeError(
+            f"{method.name} gives {v:g}, which does not fit the {dtype.name} band; choose a wider --dtype"
+            + (" (float64)" if dtype.kind == "f" else "")
+        )
     return res.astype(dtype)
+
+
+def _check_finite_values(feats: Features, source: Any) -> None:
+    """Refuse an infinite feature value (NaN is NULL: ignored), naming the feature."""
+    inf = np.isinf(feats.value)
+    if inf.any():
+        i = int(np.nonzero(inf)[0][0])
+        raise ValueRangeError(
+            f"{source.describe()}: feature {int(feats.order[i])} has the value {feats.value[i]:g}; a value must be "
+            "finite (NULL or NaN for no value): fix the data, or filter it out with --where"
+        )
 
 
 def _to_pixel_space(geoms: np.ndarray, grid: Grid) -> np.ndarray:
@@ -176,9 +191,19 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     a, b, _, d, e, _ = grid.transform[:6]
     contrib = Contributions(geoms, feats, win, grid.pixel_area, (a, b, d, e))
     data = np.empty((len(job.methods), win.height, win.width), dtype=job.dtype)
+    if any(m.needs_value for m in job.methods):
+        _check_finite_values(feats, job.source)
     for i, method in enumerate(job.methods):
         h = contrib.hits(method.kind, values=method.needs_value)
-        result = np.asarray(method.reduce(h), dtype=np.float64)
+        # NaN is "no value" (ignored, or no result); an overflow of float64 is an error, never an infinite pixel
+        with np.errstate(over="raise", invalid="ignore", divide="ignore"):
+            try:
+                result = np.asarray(method.reduce(h), dtype=np.float64)
+            except FloatingPointError:
+                raise ValueRangeError(
+                    f"{method.name} overflows float64 on the values of {job.source.describe()} (magnitudes near "
+                    "1.8e308): scale the values down (e.g. to other units)"
+                ) from None
         if result.shape != (size,):
             raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")
         data[i] = to_band(result, method, job.dtype, job.nodata).reshape(win.height, win.width)

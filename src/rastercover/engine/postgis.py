@@ -33,7 +33,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from ..errors import InputError
+from ..errors import InputError, ValueRangeError
 
 __all__ = [
     "POSTGIS_METHODS",
@@ -404,6 +404,12 @@ def postgis_band(result: np.ndarray, dtype: np.dtype, nodata: float) -> np.ndarr
     [2, -2, 0, -1]
     """
     is_nodata = np.isnan(result)
+    big = np.isfinite(result) & (np.abs(result) > float(np.finfo(np.float32).max))
+    if big.any():  # PostgreSQL refuses it too ("value out of range: overflow" casting to real)
+        raise ValueRangeError(
+            f"a result of {result[big][0]:g} does not fit the float32 that PostGIS's value path goes through; "
+            "scale the values down, or use --semantics exact"
+        )
     res = np.where(is_nodata, 0.0, result).astype(np.float32).astype(np.float64)
     if dtype.kind in "iu":
         res = np.trunc(res)

@@ -39,6 +39,7 @@ def _sink(
     rids: dict | None = None,
     srid: int | None = None,
     cog_path: str | None = None,
+    job: Any = None,
     dry_run: bool = False,
 ) -> Any:
     from .atomic import check_target
@@ -58,7 +59,7 @@ def _sink(
         return None
     from .sink_tiles import TileFolderSink
 
-    return TileFolderSink(path, overwrite=overwrite, resume=resume)
+    return TileFolderSink(path, overwrite=overwrite, resume=resume, job=job)
 
 
 def _clip_feature(location: Any, feature_id: Any, layer: str | None, id_column: str | None) -> Any:
@@ -68,5 +69,14 @@ def _clip_feature(location: Any, feature_id: Any, layer: str | None, id_column: 
 
 
 FILES = register_backend(
-    Backend("files", is_path, vector=_vector, coverage=_coverage, sink=_sink, clip_feature=_clip_feature, priority=50)
+    Backend(
+        "files",
+        is_path,
+        vector=_vector,
+        coverage=_coverage,
+        sink=_sink,
+        clip_feature=_clip_feature,
+        priority=50,
+        one_file=lambda location: is_geotiff_path(location),
+    )
 )

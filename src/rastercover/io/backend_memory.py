@@ -122,6 +122,7 @@ def _sink(
     rids: dict | None = None,
     srid: int | None = None,
     cog_path: str | None = None,
+    job: Any = None,
     dry_run: bool = False,
 ) -> Any:
     from .sink_memory import MemorySink

@@ -58,6 +58,7 @@ def _sink(
     rids: dict | None = None,
     srid: int | None = None,
     cog_path: str | None = None,
+    job: Any = None,
     dry_run: bool = False,
 ) -> Any:
     refuse("a PostGIS raster table", cog=cog)
@@ -69,7 +70,12 @@ def _sink(
         IfExists.parse(if_exists or "fail")
         return None
     return _postgis_sink()(
-        location, if_exists=if_exists or ("replace" if overwrite else "fail"), resume=resume, rids=rids, srid=srid
+        location,
+        if_exists=if_exists or ("replace" if overwrite else "fail"),
+        resume=resume,
+        rids=rids,
+        srid=srid,
+        job=job,
     )
 
 

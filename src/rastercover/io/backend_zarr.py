@@ -30,6 +30,7 @@ def _sink(
     rids: dict | None = None,
     srid: int | None = None,
     cog_path: str | None = None,
+    job: Any = None,
     dry_run: bool = False,
 ) -> Any:
     refuse("a .zarr store", cog=cog, if_exists=if_exists)
@@ -40,7 +41,7 @@ def _sink(
         return None
     from .sink_zarr import ZarrSink
 
-    return ZarrSink(location, overwrite=overwrite, resume=resume)
+    return ZarrSink(location, overwrite=overwrite, resume=resume, job=job)
 
 
 ZARR = register_backend(Backend("zarr", is_zarr_path, coverage=_coverage, sink=_sink, priority=20))

@@ -29,9 +29,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from ..errors import InputError, SourceError
+from ..errors import InputError, NoSpaceError, OutputError, SourceError
 
-__all__ = ["PgLocation", "connect", "error_text", "is_pg_location", "pg_error", "split_table_name"]
+__all__ = [
+    "MAX_IDENTIFIER_BYTES",
+    "PgLocation",
+    "check_identifier",
+    "connect",
+    "error_text",
+    "is_pg_location",
+    "pg_error",
+    "pg_write_error",
+    "split_table_name",
+]
 
 _SCHEMES = ("postgresql://", "postgres://")
 
@@ -39,6 +49,29 @@ _SCHEMES = ("postgresql://", "postgres://")
 def is_pg_location(value: Any) -> bool:
     """True when ``value`` is a string naming a PostGIS location (``postgresql://...``)."""
     return isinstance(value, str) and value.lower().startswith(_SCHEMES)
+
+
+#: PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1); it cuts longer names without a word.
+MAX_IDENTIFIER_BYTES = 63
+
+
+def check_identifier(name: str | None, what: str = "table") -> None:
+    """Refuse a name PostgreSQL would silently cut to 63 bytes (two long names would then be one table).
+
+    Examples
+    --------
+    >>> check_identifier("forest_heights")
+    >>> check_identifier("x" * 64)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.InputError: table name 'xxx...' is 64 bytes long; PostgreSQL cuts names to 63 bytes ...
+    """
+    if name is not None and len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        raise InputError(
+            f"{what} name {name!r} is {len(name.encode('utf-8'))} bytes long; PostgreSQL cuts names to "
+            f"{MAX_IDENTIFIER_BYTES} bytes (it would be another name, shared with any other name that starts the "
+            "same): use a shorter name"
+        )
 
 
 def split_table_name(text: str) -> tuple[str | None, str]:
@@ -117,7 +150,10 @@ class PgLocation:
                 )
             return cls(conninfo, None, "", ours.get("column") or None)
         schema, name = split_table_name(table)
-        return cls(conninfo, schema, name, ours.get("column") or None)
+        column = ours.get("column") or None
+        for what, ident in (("schema", schema), ("table", name), ("column", column)):
+            check_identifier(ident, what)
+        return cls(conninfo, schema, name, column)
 
     @property
     def qualified(self) -> str:
@@ -157,6 +193,17 @@ def error_text(exc: BaseException) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     return primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def pg_write_error(loc: PgLocation, exc: BaseException, doing: str, kept: str | None = None) -> OutputError:
+    """The :class:`OutputError` of a failed write to ``loc``: a :class:`NoSpaceError` when the database server's
+    disk is full (SQLSTATE 53100); ``kept`` names the partial table that keeps the tiles written so far."""
+    text = pg_error(loc, exc, doing)
+    if kept:
+        text += f"; the tiles written so far are kept in {kept}: run again with --resume to continue, or drop it"
+    if getattr(exc, "sqlstate", None) == "53100":
+        return NoSpaceError(f"{text} (the database server's disk is full: free space on it first)")
+    return OutputError(text)
 
 
 def pg_error(loc: PgLocation, exc: BaseException, doing: str) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "open_sink",
     "open_vector",
     "register_backend",
+    "writes_one_file",
 ]
 
 #: What a backend can open a location as.
@@ -73,6 +74,9 @@ class Backend:
         ``clip_feature(location, feature_id, layer, id_column) -> (geometry, crs)``.
     priority
         Backends with a lower priority are asked first.
+    one_file
+        ``location -> bool``: True when the backend writes the output ``location`` as one file (a GeoTIFF), whose
+        size the plans bound; None: never (tiles, chunks or rows).
     """
 
     name: str
@@ -82,6 +86,7 @@ class Backend:
     sink: Callable[..., Any] | None = None
     clip_feature: Callable[..., Any] | None = None
     priority: int = 100
+    one_file: Callable[[Any], bool] | None = None
 
     def plays(self, role: str) -> bool:
         """True when the backend opens locations as ``role``."""
@@ -197,10 +202,24 @@ def open_sink(location: Any, **options: Any) -> Any:
     """A raster sink (:class:`~rastercover.protocols.RasterSink`) for an output location.
 
     ``options``: ``overwrite``, ``resume``, ``cog`` (True for a COG), ``overview_resampling``, ``if_exists``,
-    ``rids``, ``srid``; a backend that cannot honour one that is set refuses it with an :class:`InputError`.
+    ``rids``, ``srid``, ``job`` (what a resumable output records of the job, to refuse resuming another); a
+    backend that cannot honour one that is set refuses it with an :class:`InputError`.
     The sink's ``label`` says what it writes ("GeoTIFF", "tile folder" ...).
     """
     return backend_for(location, "sink").sink(location, **options)
+
+
+def writes_one_file(location: Any) -> bool:
+    """True when the output ``location`` is written as one file (a GeoTIFF or COG), False for pieces (a tile
+    folder, a ``.zarr`` store, a PostGIS table) and for None (in memory).
+
+    Examples
+    --------
+    >>> writes_one_file("out.tif"), writes_one_file("out_tiles"), writes_one_file(None)
+    (True, False, False)
+    """
+    backend = backend_for(location, "sink")
+    return backend.one_file is not None and bool(backend.one_file(location))
 
 
 def check_sink(location: Any, **options: Any) -> None:

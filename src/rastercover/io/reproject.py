@@ -33,7 +33,7 @@ from ..errors import CRSError
 from ..features import Features
 from .vector_memory import vertex_bounds
 
-__all__ = ["ReprojectedSource", "distinct_values_of"]
+__all__ = ["ReprojectedSource", "distinct_values_of", "source_identity"]
 
 
 def distinct_values_of(source: Any) -> np.ndarray:
@@ -46,6 +46,25 @@ def distinct_values_of(source: Any) -> np.ndarray:
 def _meets(boxes: np.ndarray, bbox) -> np.ndarray:
     x0, y0, x1, y1 = bbox
     return (boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0)
+
+
+def source_identity(source: Any) -> dict:
+    """What makes a vector source that source, for a resumed run to compare with the interrupted one: the
+    source's own ``identity()`` (a file's path, layer, filter, size and time; a table's rows...), or, for a
+    source object without one, its description.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> from rastercover.io.vector_memory import MemoryVectorSource
+    >>> src = MemoryVectorSource.from_pairs([(shapely.box(0, 0, 1, 1), 2.0)], crs="EPSG:3857")
+    >>> source_identity(src)["features"]
+    1
+    """
+    identity = getattr(source, "identity", None)
+    if callable(identity):
+        return dict(identity())
+    return {"kind": type(source).__name__, "describe": source.describe()}
 
 
 class ReprojectedSource:
@@ -119,6 +138,10 @@ class ReprojectedSource:
 
     def describe(self) -> str:
         return self.source.describe()
+
+    def identity(self) -> dict:
+        """The wrapped source's identity (see :func:`source_identity`); the target CRS is the grid's."""
+        return source_identity(self.source)
 
     def values(self) -> np.ndarray:
         """The wrapped source's values."""

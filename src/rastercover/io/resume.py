@@ -2,7 +2,9 @@
 
 A file output is built in place under a stable hidden name beside the target, ``.{name}.partial``, and
 renamed to its final name when complete. While it is being built it holds a ``.rastercover/`` folder with
-``job.json`` (the grid, bands, type and nodata of the run, checked when resuming) and, for outputs whose
+``job.json`` (the whole job: the source's identity, methods, semantics, grid, type, nodata, tiling; checked
+when resuming), ``owner`` (the writing process, :func:`~rastercover.io.atomic.writer_tag`: a run never takes over
+the partial output of a live one) and, for outputs whose
 tiles cannot be recognised as complete from their own files (Zarr chunks), one marker file per batch of
 tiles written (``done/r{row}_c{col}-{random}``, named for the batch's first tile and listing its tiles, one
 ``row col`` line each; created, under a temporary name then renamed, only after the tiles' data is stored).
@@ -36,21 +38,26 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..grid import Grid
-from .atomic import discard
+from .atomic import discard, writer_alive, writer_tag
 
 __all__ = [
     "MARK_DIR",
+    "JobInfo",
     "drop_marks",
+    "fingerprint_differences",
     "job_fingerprint",
     "mark_done",
     "marked_tiles",
     "partial_sibling",
+    "refuse_other_job",
+    "resolve_job",
     "start_partial",
     "tiles_digest",
 ]
@@ -65,12 +72,29 @@ def partial_sibling(path: str) -> str:
     return os.path.join(parent, f".{name}.partial")
 
 
-def job_fingerprint(grid: Grid, bands: Sequence[str], dtype: np.dtype | str, nodata: float) -> str:
-    """What a resumed run must share with the interrupted one, as JSON text."""
+#: What a sink is told of the job: a mapping, a function giving one (called once, when the output opens: a
+#: table's row count is only read when the output resumes), or None.
+JobInfo = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
+
+
+def resolve_job(job: JobInfo) -> dict | None:
+    """The job's mapping (calling ``job`` when it is a function), as a plain dict, or None."""
+    if callable(job):
+        job = job()
+    return None if job is None else dict(job)
+
+
+def job_fingerprint(
+    grid: Grid, bands: Sequence[str], dtype: np.dtype | str, nodata: float, job: Mapping[str, Any] | None = None
+) -> str:
+    """What a resumed run must share with the interrupted one, as JSON text: the grid (and the tiles a sparse one
+    has), bands, type, nodata, and ``job``: the rest of the job (the source's identity, the semantics, the
+    extent...; see :func:`rastercover.api.job_identity`)."""
     nodata = float(nodata)
     return json.dumps(
         {
             "rastercover": 1,
+            "job": dict(job) if job is not None else None,
             "size": [grid.width, grid.height],
             "tile_size": list(grid.tile_size),
             "transform": list(grid.transform)[:6],
@@ -94,6 +118,57 @@ def tiles_digest(grid: Grid) -> str:
     return h.hexdigest()[:32]
 
 
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    if len(text) <= 60:
+        return text
+    return '"...' + text[-56:] if isinstance(value, str) else text[:57] + "..."  # a location differs at its end
+
+
+def fingerprint_differences(before: str, now: str) -> list[str]:
+    """What differs between two job fingerprints, one ``name: before -> now`` line each (names dotted).
+
+    Examples
+    --------
+    >>> a = json.dumps({"bands": ["A"], "job": {"source": {"where": "h > 10"}}})
+    >>> b = json.dumps({"bands": ["A"], "job": {"source": {"where": "h > 20"}}})
+    >>> fingerprint_differences(a, b)
+    ['job.source.where: "h > 10" -> "h > 20"']
+    """
+    try:
+        old = _flatten(json.loads(before))
+    except ValueError:
+        return ["the interrupted run's record is unreadable"]
+    new = _flatten(json.loads(now))
+    keys = sorted(set(old) | set(new))
+    missing = object()
+    lines = []
+    for k in keys:
+        a, b = old.get(k, missing), new.get(k, missing)
+        if a != b:
+            lines.append(f"{k}: {'(none)' if a is missing else _short(a)} -> {'(none)' if b is missing else _short(b)}")
+    return lines
+
+
+def refuse_other_job(what: str, partial: str, before: str, now: str) -> None:
+    """Raise the :class:`InputError` of a resume whose interrupted run was another job, saying what differs."""
+    diffs = fingerprint_differences(before, now)
+    shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+    raise InputError(
+        f"{what}: the interrupted run ({partial}) was another job ({shown}); run the same job to continue it, or "
+        "run again without --resume (resume=False) to start afresh"
+    )
+
+
 def _write_text(path: str, text: str) -> None:
     tmp = f"{path}.part-{uuid.uuid4().hex[:12]}"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -106,22 +181,34 @@ def start_partial(path: str, *, resume: bool, fingerprint: str, what: str) -> bo
 
     Raises
     ------
+    OutputError
+        When a live run (another process) is building the partial output now.
     InputError
-        When resuming a partial output that was started with another grid, methods, type or nodata.
+        When resuming a partial output that another job started (another source, filter, grid, methods, type,
+        nodata...): the message says what differs.
     """
     meta = os.path.join(path, MARK_DIR, "job.json")
+    owner = os.path.join(path, MARK_DIR, "owner")
+    if os.path.isfile(owner):  # a run writing it now must not lose its work to this one (resuming or not)
+        with open(owner, encoding="utf-8") as f:
+            tag = f.read().strip()
+        if tag != writer_tag() and writer_alive(tag):
+            raise OutputError(
+                f"{what}: another run (process {tag.split('-')[0]}) is writing it now ({path}); wait for it to end, "
+                "or write elsewhere"
+            )
     if resume and os.path.isfile(meta):
         with open(meta, encoding="utf-8") as f:
-            if f.read() != fingerprint:
-                raise InputError(
-                    f"{what}: the interrupted run ({path}) was started with another grid, methods, type or "
-                    "nodata; run again without --resume (resume=False) to start afresh"
-                )
+            before = f.read()
+        if before != fingerprint:
+            refuse_other_job(what, path, before, fingerprint)
         os.makedirs(os.path.join(path, MARK_DIR, "done"), exist_ok=True)
+        _write_text(owner, writer_tag())
         return True
     discard(path)
     os.makedirs(os.path.join(path, MARK_DIR, "done"))
     _write_text(meta, fingerprint)
+    _write_text(owner, writer_tag())
     return False
 
 

@@ -1,7 +1,8 @@
 """One GeoTIFF for the whole coverage: tiled, deflate; optionally a Cloud Optimized GeoTIFF with overviews.
 
 Tiles that are empty and equal to nodata are not written at all (a sparse file reads them back as nodata).
-The file is written under a temporary name and renamed when complete.
+The file is written under a temporary name and renamed when complete; every write GDAL makes to it is checked
+(:mod:`rastercover.io.checked`), so a full disk is an error, never a truncated file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from ..grid import Grid, Tile, Window
 from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard, temporary_sibling
+from .checked import WriteCheck, checks_writes
 from .gtiff import constant_block, gtiff_profile
 
 __all__ = ["GeoTiffSink"]
@@ -49,6 +51,7 @@ class GeoTiffSink:
         self._ds = None
         self._tmp: str | None = None
         self._env = None
+        self._check = WriteCheck()
         check_target(self.path, overwrite=overwrite)
 
     @property
@@ -68,6 +71,12 @@ class GeoTiffSink:
         """Not used: there is no detached writer."""
         raise NotImplementedError("a GeoTIFF sink has no detached writer")
 
+    @property
+    def write_path(self) -> str | None:
+        """Where the bytes go now (the temporary file)."""
+        return self._tmp
+
+    @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         import rasterio
 
@@ -75,10 +84,12 @@ class GeoTiffSink:
         self._tmp = temporary_sibling(self.path) + ".tif"
         self._env = rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True)
         self._env.__enter__()
-        self._ds = rasterio.open(self._tmp, "w", **gtiff_profile(grid, len(bands), dtype, nodata))
+        self._check = WriteCheck()
+        self._ds = rasterio.open(self._tmp, "w", opener=self._check, **gtiff_profile(grid, len(bands), dtype, nodata))
         for i, name in enumerate(self.bands, start=1):
             self._ds.set_band_description(i, name)
 
+    @checks_writes
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         from rasterio.windows import Window as RioWindow
 
@@ -90,7 +101,9 @@ class GeoTiffSink:
         )
         for w, d in parts:
             self._ds.write(d, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+        self._check.raise_for(self.path, self._tmp)  # a block GDAL flushed may have failed without a word
 
+    @checks_writes
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         if all(is_nodata(v, self.nodata) for v in values):
             return  # sparse: unwritten blocks read back as nodata
@@ -103,10 +116,12 @@ class GeoTiffSink:
                 window=RioWindow(w.col_off, w.row_off, w.width, w.height),
             )
 
+    @checks_writes
     def close(self) -> str:
-        self._ds.close()
-        self._ds = None
         try:
+            self._ds.close()
+            self._ds = None
+            self._check.raise_for(self.path, self._tmp)  # libtiff reports a failed flush on stderr only
             if self.cog:
                 import rasterio.shutil
 

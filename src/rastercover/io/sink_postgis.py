@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from ..crs import as_crs
-from ..errors import CRSError, InputError, OutputError
+from ..errors import CRSError, OutputError
 from ..grid import Grid, Tile, Window
 from ..options import Option
-from .pg import PgLocation, connect, pg_error
-from .resume import tiles_digest
+from .pg import PgLocation, connect, pg_error, pg_write_error
+from .resume import JobInfo, refuse_other_job, resolve_job, tiles_digest
 from .wkb_raster import encode_raster, pixel_type_of
 
 __all__ = ["IfExists", "PostgisRasterSink", "PostgisTileWriter", "partial_table_name", "tile_rid"]
@@ -173,7 +173,7 @@ class PostgisTileWriter:
                     for row in rows:
                         copy.write_row(row)
         except psycopg.Error as exc:
-            raise OutputError(pg_error(loc, exc, "writing tiles from a worker")) from None
+            raise pg_write_error(loc, exc, "writing tiles from a worker", f"{self.schema}.{self.partial}") from None
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         """Encode each tile's part of ``data`` (which covers ``window``) and insert them in one transaction."""
@@ -221,10 +221,12 @@ class PostgisRasterSink:
         resume: bool = False,
         rids: dict[tuple[int, int], int] | None = None,
         srid: int | None = None,
+        job: JobInfo = None,
     ) -> None:
         import psycopg
 
         self.loc = PgLocation.parse(location)
+        self.job = job
         self.if_exists = IfExists.parse(if_exists)
         self.resume = resume
         self.rids = dict(rids or {})
@@ -278,6 +280,7 @@ class PostgisRasterSink:
         return json.dumps(
             {
                 "rastercover": 1,
+                "job": self.job,
                 "size": [g.width, g.height],
                 "tile_size": list(g.tile_size),
                 "transform": list(g.transform)[:6],
@@ -297,6 +300,7 @@ class PostgisRasterSink:
         from psycopg import sql
 
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), float(nodata)
+        self.job = resolve_job(self.job)
         try:
             self.pixel_type = pixel_type_of(self.dtype)
         except (ValueError, TypeError) as exc:
@@ -311,10 +315,7 @@ class PostgisRasterSink:
                     (sql.Identifier(self.schema, self.partial).as_string(self._conn),),
                 ).fetchone()[0]
                 if note != self._fingerprint():
-                    raise InputError(
-                        f"{self.describe()}: the interrupted run ({self.schema}.{self.partial}) was started with "
-                        "another grid, methods or type; run again without --resume to start afresh"
-                    )
+                    refuse_other_job(self.describe(), f"{self.schema}.{self.partial}", note or "", self._fingerprint())
                 by_rid = {self._rid(t): t.index for t in grid.tiles()}
                 rows = self._conn.execute(sql.SQL("SELECT rid FROM {}").format(part)).fetchall()
                 self._done = {by_rid[r[0]] for r in rows if r[0] in by_rid}
@@ -330,7 +331,7 @@ class PostgisRasterSink:
                         sql.SQL("COMMENT ON TABLE {} IS {}").format(part, sql.Literal(self._fingerprint()))
                     )
         except psycopg.Error as exc:
-            raise OutputError(pg_error(self.loc, exc, "creating the output table")) from None
+            raise pg_write_error(self.loc, exc, "creating the output table") from None
 
     def done_tiles(self) -> set[tuple[int, int]]:
         """Tiles an interrupted run already wrote (resuming); the engine skips them."""
@@ -380,7 +381,7 @@ class PostgisRasterSink:
                     for row in self._buffer:
                         copy.write_row(row)
         except psycopg.Error as exc:
-            raise OutputError(pg_error(self.loc, exc, "writing tiles")) from None
+            raise pg_write_error(self.loc, exc, "writing tiles", f"{self.schema}.{self.partial}") from None
         self._buffer.clear()
         self._buffered = 0
 
@@ -454,7 +455,7 @@ class PostgisRasterSink:
                     )
             self._conn.execute(sql.SQL("ANALYZE {}").format(target))
         except psycopg.Error as exc:
-            raise OutputError(pg_error(self.loc, exc, "finishing the output table")) from None
+            raise pg_write_error(self.loc, exc, "finishing the output table", f"{self.schema}.{self.partial}") from None
         finally:
             self._conn.close()
         return self.describe()

@@ -4,7 +4,8 @@ The folder is built in place under the stable name ``.{name}.partial`` beside th
 :mod:`rastercover.io.resume`) and renamed when complete. Each tile file is written under a temporary name and
 renamed, so a tile file under its final name is complete: that is how a resumed run (``resume=True``) knows
 which tiles an interrupted run finished. Memory does not grow with the number of tiles: each tile file is
-written and closed at once.
+written and closed at once. A tile is encoded in memory and its bytes written by Python, so a failed write (a
+full disk) raises at once and never leaves a tile file that looks complete (see :mod:`rastercover.io.checked`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 
 from ..grid import TILE_STEM, Grid, Tile, Window
 from .atomic import check_target, commit, discard
+from .checked import checks_writes, encode_raster
 from .gtiff import constant_block, gtiff_profile
 from .gtiff_template import ConstantTile
-from .resume import drop_marks, job_fingerprint, partial_sibling, start_partial
+from .resume import JobInfo, drop_marks, job_fingerprint, partial_sibling, resolve_job, start_partial
 from .vrt import vrt_xml
 
 __all__ = ["TileFolderSink", "TileWriter", "constant_values"]
@@ -33,8 +35,12 @@ class TileWriter:
     values and copied with their own origin (:class:`~rastercover.io.gtiff_template.ConstantTile`).
     """
 
-    def __init__(self, folder: str, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
+    def __init__(
+        self, folder: str, bands: Sequence[str], dtype: np.dtype, nodata: float, output_label: str | None = None
+    ) -> None:
         self.folder, self.bands, self.dtype, self.nodata = folder, list(bands), np.dtype(dtype), nodata
+        self.output_label = output_label or folder
+        self.failure_note: str | None = None
         self._profiles: dict[tuple[int, int], dict] = {}
         self._constants: dict[tuple, ConstantTile | None] = {}
 
@@ -77,24 +83,33 @@ class TileWriter:
             discard(tmp)
             raise
 
+    @property
+    def write_path(self) -> str:
+        """Where the bytes go (for the free-space figure of an error)."""
+        return self.folder
+
     def _write_tile(self, tile: Tile, data: np.ndarray) -> None:
-        import rasterio
+        def fill(ds) -> None:
+            ds.write(data)
+            for i, name in enumerate(self.bands, start=1):
+                ds.set_band_description(i, name)
 
-        def encode(path: str) -> None:
-            with rasterio.open(path, "w", **self._profile(tile)) as ds:
-                ds.write(data)
-                for i, name in enumerate(self.bands, start=1):
-                    ds.set_band_description(i, name)
-
-        self._put(tile, encode)
+        self._store(tile, encode_raster(self._profile(tile), fill))
 
     def _copy_tile(self, tile: Tile, encoded: bytes) -> None:
+        """Store a constant tile rendered from its template."""
+        self._store(tile, encoded)
+
+    def _store(self, tile: Tile, encoded: bytes) -> None:
+        """Write ``tile``'s file from its bytes (a failed write raises: see :mod:`rastercover.io.checked`)."""
+
         def copy(path: str) -> None:
             with open(path, "wb") as f:
                 f.write(encoded)
 
         self._put(tile, copy)
 
+    @checks_writes
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         """Write each tile's part of ``data`` (which covers ``window``); a tile whose bands are each one value
         (a tile of a busy block that no feature reaches) is copied from its constant template."""
@@ -106,6 +121,7 @@ class TileWriter:
             else:
                 self._write_constant_tile(t, values)
 
+    @checks_writes
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere."""
         values = np.asarray(values, dtype=self.dtype)
@@ -158,13 +174,17 @@ class TileFolderSink:
         Replace an existing folder.
     resume
         Continue the partial folder ``.{name}.partial`` that an interrupted ``resume=True`` run left (after
-        checking it was started with the same grid, bands, type and nodata): its tile files are kept and
+        checking it was the same job: source, filter, methods, grid, type, nodata; ``job`` says what of the
+        job beyond the grid and bands the output records): its tile files are kept and
         only missing tiles are computed. When this run fails too, its partial folder is kept for the next
         ``resume=True`` run. Without ``resume`` a partial folder is started afresh and removed on failure.
     """
 
-    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False, job: JobInfo = None
+    ) -> None:
         self.path = os.fspath(path)
+        self.job = job
         check_target(self.path, overwrite=overwrite)
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             from ..errors import OutputError
@@ -178,14 +198,28 @@ class TileFolderSink:
 
     label = "tile folder"
 
+    @property
+    def write_path(self) -> str:
+        """Where the bytes go (for the free-space figure of an error)."""
+        return self._tmp or self.path
+
+    @property
+    def failure_note(self) -> str | None:
+        """What a failed ``resume=True`` run keeps for the next one."""
+        if self.resume and self._tmp:
+            return f"the tiles written so far are kept in {self._tmp}: run again with --resume to continue"
+        return None
+
+    @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata
         self._tmp = partial_sibling(self.path)
-        fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata)
+        fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata, resolve_job(self.job))
         if start_partial(self._tmp, resume=self.resume, fingerprint=fingerprint, what=self.path):
             self._done = self._tile_files()
             self._written |= self._done
-        self._writer = TileWriter(self._tmp, bands, dtype, nodata)
+        self._writer = TileWriter(self._tmp, bands, dtype, nodata, output_label=self.path)
+        self._writer.failure_note = self.failure_note
 
     def _tile_files(self) -> set[tuple[int, int]]:
         """Tiles whose file exists in the partial folder (complete: tile files appear by rename)."""
@@ -218,6 +252,7 @@ class TileFolderSink:
         self._writer.write_constant(tiles, values)
         self.record(tiles)
 
+    @checks_writes
     def close(self) -> str:
         tiles = [self.grid.tile(r, c) for r, c in sorted(self._written)]
         drop_marks(self._tmp)

@@ -43,8 +43,18 @@ from ..errors import OutputError
 from ..grid import Grid, Tile, Window
 from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard
+from .checked import checks_writes
 from .gtiff import constant_block
-from .resume import drop_marks, job_fingerprint, mark_done, marked_tiles, partial_sibling, start_partial
+from .resume import (
+    JobInfo,
+    drop_marks,
+    job_fingerprint,
+    mark_done,
+    marked_tiles,
+    partial_sibling,
+    resolve_job,
+    start_partial,
+)
 
 __all__ = ["VARIABLE", "ZarrSink", "ZarrTileWriter", "covered_rectangle"]
 
@@ -74,12 +84,25 @@ class ZarrTileWriter:
         """The store the chunks go to (workers that do not see it must not write)."""
         return self.store
 
-    def __init__(self, store: str, dtype: np.dtype, nodata: float) -> None:
+    def __init__(
+        self,
+        store: str,
+        dtype: np.dtype,
+        nodata: float,
+        output_label: str | None = None,
+        failure_note: str | None = None,
+    ) -> None:
         self.store, self.dtype, self.nodata = store, np.dtype(dtype), nodata
+        self.output_label, self.failure_note = output_label or store, failure_note
         self._array = None
 
     def __getstate__(self) -> dict:
-        return {"store": self.store, "dtype": self.dtype, "nodata": self.nodata, "_array": None}
+        return {**self.__dict__, "_array": None}
+
+    @property
+    def write_path(self) -> str:
+        """Where the bytes go (for the free-space figure of an error)."""
+        return self.store
 
     @property
     def array(self):
@@ -88,6 +111,7 @@ class ZarrTileWriter:
             self._array = _zarr().open_array(os.path.join(self.store, VARIABLE), mode="r+")
         return self._array
 
+    @checks_writes
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         """Write each tile's part of ``data`` (which covers ``window``) as its chunk.
 
@@ -109,6 +133,7 @@ class ZarrTileWriter:
         """
         return all(is_nodata(v, self.nodata) for v in values)
 
+    @checks_writes
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         """Write tiles whose band ``i`` is ``values[i]`` everywhere (nothing stored when all are nodata)."""
         if not self.stores_nothing_for(values):
@@ -152,15 +177,19 @@ class ZarrSink:
         Replace an existing store.
     resume
         Continue the partial store ``.{name}.partial`` that an interrupted ``resume=True`` run left (after
-        checking it was started with the same grid, bands, type and nodata), computing only missing tiles.
+        checking it was the same job: source, filter, methods, grid, type, nodata; ``job`` says what of the
+        job beyond the grid and bands the output records), computing only missing tiles.
         When this run fails too, the partial store is kept for the next ``resume=True`` run. Without
         ``resume`` a partial store is started afresh and removed on failure.
     """
 
     label = "Zarr store"
 
-    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False, job: JobInfo = None
+    ) -> None:
         self.path = os.fspath(path)
+        self.job = job
         _zarr()
         check_target(self.path, overwrite=overwrite)
         self.resume = resume
@@ -168,10 +197,23 @@ class ZarrSink:
         self._done: set[tuple[int, int]] = set()
         self._writer: ZarrTileWriter | None = None
 
+    @property
+    def write_path(self) -> str:
+        """Where the bytes go (for the free-space figure of an error)."""
+        return self._tmp or self.path
+
+    @property
+    def failure_note(self) -> str | None:
+        """What a failed ``resume=True`` run keeps for the next one."""
+        if self.resume and self._tmp:
+            return f"the tiles written so far are kept in {self._tmp}: run again with --resume to continue"
+        return None
+
+    @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata
         self._tmp = partial_sibling(self.path)
-        fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata)
+        fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata, resolve_job(self.job))
         if start_partial(self._tmp, resume=self.resume, fingerprint=fingerprint, what=self.path) and os.path.isfile(
             os.path.join(self._tmp, VARIABLE, ".zarray")
         ):
@@ -179,7 +221,7 @@ class ZarrSink:
         else:
             self._done = set()
             self._create()
-        self._writer = ZarrTileWriter(self._tmp, self.dtype, nodata)
+        self._writer = ZarrTileWriter(self._tmp, self.dtype, nodata, self.path, self.failure_note)
 
     def _create(self) -> None:
         zarr = _zarr()
@@ -240,6 +282,7 @@ class ZarrSink:
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
         self._writer.write_constant(tiles, values)
 
+    @checks_writes
     def close(self) -> str:
         drop_marks(self._tmp)
         _zarr().consolidate_metadata(self._tmp, zarr_format=2)

@@ -213,6 +213,32 @@ class FileVectorSource:
         """``path`` and ``layer`` for messages."""
         return f"{self.path} (layer {self.layer})" if self.layer is not None else self.path
 
+    def identity(self) -> dict:
+        """What makes this source this source, for a resumed run to compare: the file (absolute path; the size and
+        modification time of it and of its sidecars, e.g. a shapefile's ``.dbf``), layer, filter, value column
+        and feature count."""
+        files = []
+        if not self.path.startswith("/vsi"):
+            path = os.path.abspath(self.path)
+            if os.path.isdir(path):  # a dataset that is a folder (a FileGDB, a folder of shapefiles)
+                names = [os.path.join(path, n) for n in sorted(os.listdir(path))]
+            else:  # the file and its sidecars (same stem: a shapefile's .dbf, .shx, .prj, .cpg)
+                stem = os.path.splitext(os.path.basename(path))[0]
+                folder = os.path.dirname(path)
+                names = [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if os.path.splitext(n)[0] == stem]
+            for name in names:
+                st = os.stat(name)
+                files.append([os.path.basename(name), st.st_size, st.st_mtime_ns])
+        return {
+            "kind": "file",
+            "path": self.path if self.path.startswith("/vsi") else os.path.abspath(self.path),
+            "layer": self.layer,
+            "where": self.where,
+            "value": self.value,
+            "features": self._count,
+            "files": files,
+        }
+
     def values(self) -> np.ndarray:
         """The value column of every feature passing the filter (NaN for NULL), without geometries."""
         if not self.value:

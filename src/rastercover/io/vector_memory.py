@@ -147,6 +147,20 @@ class MemoryVectorSource:
     def describe(self) -> str:
         return self._name
 
+    def identity(self) -> dict:
+        """What makes these features these features, for a resumed run to compare: a digest of their geometries
+        (WKB), values and order, and the CRS."""
+        import hashlib
+
+        f = self._features
+        h = hashlib.sha256()
+        for wkb in shapely.to_wkb(f.geometry):
+            h.update(wkb)
+        h.update(np.ascontiguousarray(f.value, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(f.order, dtype=np.int64).tobytes())
+        h.update((self._crs_wkt or "").encode())
+        return {"kind": "memory", "name": self._name, "value": self.value, "features": len(f), "digest": h.hexdigest()}
+
     def values(self) -> np.ndarray:
         """Every feature's value (NaN for NULL)."""
         return self._features.value

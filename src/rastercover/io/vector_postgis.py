@@ -357,6 +357,35 @@ class PostgisVectorSource:
         """The location for messages (no password)."""
         return self._loc.describe()
 
+    def identity(self) -> dict:
+        """What makes this source this source, for a resumed run to compare: the table (its location without
+        password, and oid), filter, value and order columns, and the rows the filter passes: their count and,
+        for a table, the newest row version (``max(xmin)``: any insert or update since raises it)."""
+        import psycopg
+        from psycopg import sql
+
+        rel = self._rel
+        conn = pooled_connection(self._loc)
+        try:
+            if rel.kind in ("r", "p", "m"):
+                query = sql.SQL("SELECT count(*), max(xmin::text::bigint) FROM {}{}")
+            else:  # a view or foreign table has no row versions of its own
+                query = sql.SQL("SELECT count(*), NULL FROM {}{}")
+            count, newest = conn.execute(query.format(rel.identifier(), self._where_sql())).fetchone()
+        except psycopg.Error as exc:
+            raise SourceError(pg_error(self._loc, exc, "reading the table's row count")) from None
+        return {
+            "kind": "postgis",
+            "location": self.describe(),
+            "oid": rel.oid,
+            "geometry": self._geom,
+            "where": self.where,
+            "value": self.value,
+            "order": self.order,
+            "rows": int(count),
+            "newest_row_version": None if newest is None else int(newest),
+        }
+
     #: Above this many rows (by the planner's ``pg_class.reltuples``), :meth:`layer_info` gives the estimate.
     exact_count_limit = 1_000_000
 

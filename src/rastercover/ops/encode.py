@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..formats import Format
 from ..grid import Grid
 from ..io.atomic import discard
+from ..io.checked import checked_raster
 from ..io.gtiff import gtiff_profile
 from ..pixel_values import ByteScale, Cast, ValueStats, fits
 from .mosaic import Chunk
@@ -50,8 +51,8 @@ def creation_options(fmt: Format, dtype: np.dtype, grid: Grid, overview_resampli
         return {"zlevel": 6}
     if fmt.key == "jpeg":
         return {"quality": 95}
-    if fmt.key == "netcdf":
-        return {"format": "NC4", "compress": "DEFLATE"}
+    if fmt.key == "netcdf":  # GDAL's history attribute would name the server's temporary file
+        return {"format": "NC4", "compress": "DEFLATE", "write_gdal_history": "NO"}
     if fmt.key == "gpkg":  # lossless tiles: GDAL's AUTO picks JPEG for opaque RGB
         return {"tile_format": "TIFF" if dtype.kind == "f" else "PNG"}
     return {}
@@ -81,14 +82,17 @@ def convert(
     nodata: float | None,
     fn: Callable[[np.ndarray], np.ndarray],
     scale: ByteScale | None = None,
+    *,
+    what: str | None = None,
 ) -> None:
-    """Copy the GeoTIFF ``src`` to ``dst`` as ``dtype``, block by block through ``fn`` (a cast or a scaling)."""
+    """Copy the GeoTIFF ``src`` to ``dst`` as ``dtype``, block by block through ``fn`` (a cast or a scaling);
+    a failed write names ``what`` (default ``dst``)."""
     import rasterio
 
     with rasterio.open(src) as s:
         profile = dict(s.profile)
         profile.update(dtype=dtype.name, nodata=nodata, predictor=3 if dtype.kind == "f" else 2)
-        with rasterio.open(dst, "w", **profile) as d:
+        with checked_raster(dst, what, **profile) as d:
             for _, w in s.block_windows(1):
                 d.write(fn(s.read(window=w)), window=w)
             for i, desc in enumerate(s.descriptions, start=1):
@@ -109,8 +113,11 @@ def fit_format(
     nodata: float | None,
     count: int,
     notes: list[str],
+    *,
+    what: str | None = None,
 ) -> tuple[str, np.dtype, float | None]:
-    """Convert the work file to a pixel type ``fmt`` holds (exactly, or by JPEG's byte scaling)."""
+    """Convert the work file to a pixel type ``fmt`` holds (exactly, or by JPEG's byte scaling); a failed write
+    names ``what``."""
     scale = None
     try:
         target, new_nodata, note = fmt.fit_dtype(
@@ -132,7 +139,7 @@ def fit_format(
         return work, dtype, nodata
     converted = os.path.join(tmpdir, stem + ".fit.tif")
     fn = scale if scale is not None else Cast(dtype, nodata, target, new_nodata)
-    convert(work, converted, target, new_nodata, fn, scale)
+    convert(work, converted, target, new_nodata, fn, scale, what=what)
     discard(work)
     notes.append(note)
     return converted, target, new_nodata
@@ -188,15 +195,22 @@ def pixel_types(
 
 
 def write_chunks(
-    path: str, out_grid: Grid, names: list[str], chunks: Iterator[Chunk], cast: Cast, stats: ValueStats | None
+    path: str,
+    out_grid: Grid,
+    names: list[str],
+    chunks: Iterator[Chunk],
+    cast: Cast,
+    stats: ValueStats | None,
+    *,
+    what: str | None = None,
 ) -> int:
-    """Write the chunks into the GeoTIFF ``path`` as ``cast`` says; return the pixels kept."""
-    import rasterio
+    """Write the chunks into the GeoTIFF ``path`` as ``cast`` says; return the pixels kept. A failed write (checked:
+    see :mod:`rastercover.io.checked`) names ``what`` (default ``path``)."""
     from rasterio.windows import Window as RioWindow
 
     profile = gtiff_profile(out_grid, len(names), cast.dst, cast.dst_nodata)
     kept = 0
-    with rasterio.open(path, "w", **profile) as ds:
+    with checked_raster(path, what, **profile) as ds:
         for i, n in enumerate(names, start=1):
             if n:
                 ds.set_band_description(i, n)

@@ -27,10 +27,13 @@ import shapely
 from affine import Affine
 
 from ..crs import CRS, as_crs, crs_label, same_crs
-from ..errors import CRSError, GeometryError, InputError, UnknownOptionError
+from ..errors import CRSError, GeometryError, InputError, TooLargeError, UnknownOptionError
 from ..grid import ALIGN_TOL, Grid, Window
 
 __all__ = ["RESAMPLING", "check_resampling", "parse_resolution", "reproject_geometry", "warp_chunk", "warp_grid"]
+
+#: The longest side a warped piece may have (GDAL's raster size limit).
+_MAX_SIDE = 2**31 - 1
 
 #: Resampling methods a warp accepts (GDAL's names), with the reach of their kernel in source pixels.
 RESAMPLING: dict[str, int] = {
@@ -185,7 +188,19 @@ def warp_grid(
 
 
 def _whole_pixels(n: float) -> int:
-    """``ceil(n)`` pixels, at least one; ``n`` within :data:`~rastercover.grid.ALIGN_TOL` of a whole number is it."""
+    """``ceil(n)`` pixels, at least one; ``n`` within :data:`~rastercover.grid.ALIGN_TOL` of a whole number is it.
+
+    Examples
+    --------
+    >>> _whole_pixels(2.0000000001), _whole_pixels(2.1)
+    (2, 3)
+    >>> _whole_pixels(1e400)
+    Traceback (most recent call last):
+    ...
+    rastercover.errors.TooLargeError: the warped piece would be inf pixels a side: give a coarser resolution
+    """
+    if not math.isfinite(n) or n > _MAX_SIDE:
+        raise TooLargeError(f"the warped piece would be {n:.3g} pixels a side: give a coarser resolution")
     k = round(n)
     return max(1, k if abs(n - k) <= ALIGN_TOL else math.ceil(n))
 
@@ -207,6 +222,8 @@ def _rotated_default(grid: Grid, window: Window, dst: CRS, res: tuple[float, flo
     if res is None:
         size = math.hypot(x1 - x0, y1 - y0) / math.hypot(window.width, window.height)
         res = (size, size)
+    for n in ((x1 - x0) / res[0], (y1 - y0) / res[1]):
+        _whole_pixels(n)  # refuses a side that is not finite or too long
     w = max(1, math.ceil((x1 - x0) / res[0] - 1e-9))
     h = max(1, math.ceil((y1 - y0) / res[1] - 1e-9))
     return Affine(res[0], 0, x0, 0, -res[1], y1), w, h

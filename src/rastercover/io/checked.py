@@ -1,0 +1,240 @@
+"""Writes that cannot fail silently: every failed write is an :class:`~rastercover.errors.OutputError`.
+
+GDAL does not always tell its caller that a write failed. When the disk fills while a GeoTIFF is being
+closed (the block cache flushed, the directory written), libtiff prints ``_tiffWriteProc: No space left on
+device`` on stderr and ``close()`` returns as if all went well: a truncated file under a plausible name, with
+tiles whose byte counts are zero and so read back as nodata. So rastercover never lets GDAL write a file it
+cannot watch:
+
+- one large file (the single GeoTIFF of a rasterization, an export's working GeoTIFF) is written by GDAL
+  through a Python file object (:func:`checked_raster`, rasterio's ``opener``) that sees the result of every
+  ``write`` and ``close`` the operating system answers; the overhead is below the noise on a 30 MB file
+  (5.6 s either way for 3 x 3000 x 3000 float32, deflate);
+- small files (a tile of a tile folder) are encoded in memory and written by Python (:func:`encode_raster`):
+  as fast as GDAL writing the file itself (1.0 ms against 1.4 ms for a 100 x 100 tile; a Python opener per
+  small file would double it), and every ``write`` raises on failure;
+- everything else is written by Python (Zarr chunks, VRTs, sidecars) or PostgreSQL (``COPY``), whose failures
+  raise.
+
+:func:`write_error` turns the failure into one line naming the output and the cause; a full device or quota is
+a :class:`~rastercover.errors.NoSpaceError` (HTTP 507) that says how much space is left. :func:`checks_writes`
+wraps a sink's methods so that any ``OSError`` or GDAL error they raise becomes that line.
+
+Examples
+--------
+>>> import errno
+>>> err = write_error("out.tif", OSError(errno.ENOSPC, "No space left on device"))
+>>> type(err).__name__, str(err).split(" (")[0]
+('NoSpaceError', 'out.tif: no space left on the device')
+>>> str(write_error("out.tif", OSError(errno.EFBIG, "File too large"))).split(";")[0]
+'out.tif: the file grew past the largest file this system or process allows (File too large)'
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import io
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from ..errors import NoSpaceError, OutputError, RastercoverError
+
+__all__ = ["WriteCheck", "checked_raster", "checks_writes", "encode_raster", "os_error_of", "write_error"]
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+_MESSAGES_NO_SPACE = ("no space left on device", "disk quota exceeded")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def os_error_of(exc: BaseException) -> OSError | None:
+    """The operating system's error behind ``exc`` (itself, a cause or context), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _free_space(path: str) -> str:
+    folder = path
+    while folder and not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    try:
+        free = shutil.disk_usage(folder or ".").free
+    except OSError:
+        return ""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if free < 1024 or unit == "TB":
+            return f" ({free:.0f} {unit} free)" if unit == "bytes" else f" ({free:.1f} {unit} free)"
+        free /= 1024
+    return ""  # pragma: no cover
+
+
+def write_error(what: str, exc: BaseException, path: str | None = None) -> OutputError:
+    """One line saying that writing ``what`` failed, and why: a :class:`NoSpaceError` for a full device.
+
+    ``exc`` is the failure (an ``OSError``, a rasterio or GDAL error, or anything carrying one as its cause);
+    ``path`` is where the bytes went, for the free-space figure (default ``what``).
+    """
+    if isinstance(exc, OutputError):
+        return exc
+    ose = os_error_of(exc)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    code = ose.errno if ose is not None else None
+    if code is None and any(m in text.lower() for m in _MESSAGES_NO_SPACE):
+        code = errno.ENOSPC
+    if code in _NO_SPACE:
+        return NoSpaceError(
+            f"{what}: no space left on the device{_free_space(path or what)}; free some space or write elsewhere "
+            "(nothing was left under the output's name)"
+        )
+    reason = ose.strerror if ose is not None and ose.strerror else text
+    if code == errno.EFBIG:
+        return OutputError(
+            f"{what}: the file grew past the largest file this system or process allows ({reason}); write a "
+            "tile folder or a .zarr store instead, or raise the limit"
+        )
+    if code in _NOT_WRITABLE:
+        return OutputError(f"{what}: cannot write there ({reason}); pick a folder you can write to")
+    return OutputError(f"{what}: writing failed ({reason})")
+
+
+class _CheckedFile(io.FileIO):
+    """A file whose failed writes and close are recorded in its :class:`WriteCheck` (GDAL may swallow them)."""
+
+    def __init__(self, check: WriteCheck, path: str, mode: str) -> None:
+        super().__init__(path, mode.replace("b", "").replace("t", ""))
+        self._check = check
+
+    def write(self, b: Any) -> int:
+        # All or the reason why not: a raw write may store part of the bytes (a disk filling up) and the next
+        # one says why. The error is recorded, not raised: GDAL calls this through C and sees the short count.
+        view = memoryview(b).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                n = super().write(view[done:])
+                if not n:
+                    raise OSError(errno.EIO, f"short write: {done} of {len(view)} bytes")
+                done += n
+        except OSError as exc:
+            self._check.failed(exc)
+        return done
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:
+            self._check.failed(exc)
+
+
+class WriteCheck:
+    """An ``opener`` for :func:`rasterio.open` that records the first write or close the OS refused.
+
+    Examples
+    --------
+    >>> check = WriteCheck()
+    >>> check.error is None
+    True
+    >>> check.raise_for("out.tif")  # nothing failed: no error
+    """
+
+    def __init__(self) -> None:
+        self.error: OSError | None = None
+
+    def failed(self, exc: OSError) -> None:
+        """Record a refused write (the first one is the cause reported)."""
+        if self.error is None:
+            self.error = exc
+
+    def __call__(self, path: str, mode: str = "rb") -> _CheckedFile:
+        return _CheckedFile(self, path, mode)
+
+    def raise_for(self, what: str, path: str | None = None) -> None:
+        """Raise :func:`write_error` for ``what`` when a write failed."""
+        if self.error is not None:
+            raise write_error(what, self.error, path)
+
+
+@contextmanager
+def checked_raster(path: str, what: str | None = None, **profile: Any) -> Iterator[Any]:
+    """Open ``path`` for writing with rasterio (``profile`` as :func:`rasterio.open` takes it); every write GDAL
+    makes to it is checked, and a failure (during the writes or when closing) raises :func:`write_error`.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.tif")
+    >>> with checked_raster(p, driver="GTiff", width=2, height=2, count=1, dtype="uint8") as ds:
+    ...     ds.write(np.ones((1, 2, 2), "uint8"))
+    >>> os.path.getsize(p) > 0
+    True
+    """
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    what = what or path
+    check = WriteCheck()
+    try:
+        with rasterio.open(path, "w", opener=check, **profile) as ds:
+            yield ds
+    except (OSError, RasterioError) as exc:
+        raise write_error(what, check.error or exc, path) from None
+    check.raise_for(what, path)
+
+
+def encode_raster(profile: dict[str, Any], fill: Callable[[Any], None]) -> bytes:
+    """A raster file's bytes, encoded in memory by GDAL: ``fill(dataset)`` writes its pixels.
+
+    For small files (a tile), which Python then writes where they go (a failed write raises).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = encode_raster(dict(driver="GTiff", width=2, height=2, count=1, dtype="uint8"),
+    ...                      lambda ds: ds.write(np.ones((1, 2, 2), "uint8")))
+    >>> data[:2] in (b"II", b"MM")
+    True
+    """
+    from rasterio.io import MemoryFile
+
+    with MemoryFile() as mem:
+        with mem.open(**profile) as ds:
+            fill(ds)
+        return bytes(mem.getbuffer())
+
+
+def checks_writes(method: F) -> F:
+    """Decorate a sink's (or writer's) method: an ``OSError`` or GDAL error it raises becomes one line naming the
+    output (the object's ``output_label`` attribute, else its ``path``) and the cause, followed by its
+    ``failure_note`` when it has one (what was kept for ``--resume``); rastercover's own errors pass through."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except RastercoverError:
+            raise
+        except Exception as exc:
+            from rasterio.errors import RasterioError
+
+            if not isinstance(exc, OSError | RasterioError):
+                raise
+            what = getattr(self, "output_label", None) or getattr(self, "path", None) or "the output"
+            seen = getattr(getattr(self, "_check", None), "error", None)  # what the OS said, when GDAL hid it
+            err = write_error(str(what), seen or exc, getattr(self, "write_path", None))
+            note = getattr(self, "failure_note", None)
+            raise (type(err)(f"{err}; {note}") if note else err) from None
+
+    return wrapper  # type: ignore[return-value]
