@@ -3,6 +3,10 @@
 The property: no request, however malformed, gets a 5xx answer (a bad request is a 4xx problem, or an OWS
 exception report on ``/wcs``). Everything runs in-process (ASGI), with a fixed number of deterministic examples
 per operation, so that the file takes well under a minute and a half in CI.
+
+Extreme numbers get their own property: JSON bodies written as text, so that they can hold what ``json.dumps``
+cannot write (``1e400``, which Python's JSON reader turns into infinity; ``NaN``, ``Infinity``; integers past
+64 bits; ``-0.0``; subnormals), put into every numeric field of an export and of a ``/rasterize`` request.
 """
 
 from __future__ import annotations
@@ -146,7 +150,8 @@ _EXPORT_VALUES = {
     "format": ["gtiff", "cog", "aaigrid", "xyz", "png", "jpeg", "netcdf", "gpkg", "GTiff", "nope", ""],
     "bbox": ["-299500,299200,-298900,299900", "-72,46.85,-71.8,47", "-71.95,46.9,-71.9,46.95", "0,0,0,0",
              "1,2,3", "a,b,c,d", "nan,0,1,1", "inf,-inf,1,2", "-1e300,-1e300,1e300,1e300", "5,5,1,1",
-             "-180,-90,180,90", "-299500 299200 -298900 299900", ""],
+             "-180,-90,180,90", "-299500 299200 -298900 299900", "", "0,0,1e400,1", "-1e308,-1e308,1e308,1e308",
+             "-0.0,-0.0,1,1"],
     "bbox_crs": ["EPSG:4326", "EPSG:32198", "EPSG:3857", "EPSG:4978", "EPSG:0", "nope", "+proj=longlat", "ESRI:102003",
                  "EPSG:99999", ""],
     "crs": ["EPSG:4326", "EPSG:3857", "EPSG:32198", "EPSG:4978", "EPSG:32661", "EPSG:3031", "EPSG:0", "nope",
@@ -162,18 +167,19 @@ _EXPORT_VALUES = {
              '{"type":"GeometryCollection","geometries":[]}', "GEOMETRYCOLLECTION(POINT(0 0))", "POINT(1e400 0)", ""],
     "clip_layer": ["zones", "nope", ""],
     "clip_id": ["1", "2", "3", "0", "-1", "99999999999999999999", "a", "1.5", ""],
-    "buffer": ["0", "10", "-10", "-1e9", "1e308", "nan", "inf", "-inf", "0.001"],
+    "buffer": ["0", "10", "-10", "-1e9", "1e308", "nan", "inf", "-inf", "0.001", "1e400", "-0.0"],
     "envelope": ["true", "false"],
     "all_touched": ["true", "false"],
     "resampling": ["nearest", "bilinear", "cubic", "average", "mode", "max", "sum", "rms", "nope", ""],
     "dtype": ["uint8", "int8", "uint16", "int16", "int32", "uint32", "int64", "float32", "float64", "complex64",
               "bool", "nope", ""],
-    "nodata": ["0", "-9999", "255", "nan", "inf", "-inf", "1e40", "-1", "300", "1.5", "x", ""],
+    "nodata": ["0", "-9999", "255", "nan", "inf", "-inf", "1e40", "-1", "300", "1.5", "x", "", "1e400", "-0.0",
+               "1e308", "99999999999999999999999"],
     "zipped": ["true", "false"],
     "filename": ["out", "a.b", "..", "-", "x" * 100],
     "bands": ["1", "2", "3", "1,3", "3,2,1", "0", "-1", "4", "1,1", "a", "1,", ",", "99999999999999999999", ""],
     "resolution": ["30", "60,60", "0.01", "0.001,0.002", "0", "-5", "nan", "inf", "1e-9", "1e-300", "1e300", "a",
-                   "1,2,3", "5,", ""],
+                   "1,2,3", "5,", "", "1e400", "1e308,1e308", "-0.0", "5e-324"],
 }
 # fmt: on
 
@@ -252,10 +258,10 @@ _VALUES = {
     "crs": ["EPSG:4326", "EPSG:32198", "EPSG:3857", "EPSG:99999", "bad", ""],
     "bbox": ["-72,46.8,-71.7,47", "-299000,299200,-298500,299800", "0,0,0,0", "1,2,3", "a,b,c,d", "nan,0,1,1",
              "-1e300,-1e300,1e300,1e300", "5,5,1,1", "-180,-90,180,90", ""],
-    "width": ["10", "0", "-3", "1e9", "abc", "100000", "2.5", ""],
-    "height": ["10", "0", "-3", "1e9", "abc", "100000", "2.5", ""],
-    "resx": ["0.01", "30", "0", "-1", "nan", "1e-12", "x"],
-    "resy": ["0.01", "30", "0", "-1", "inf", "1e-12", "x"],
+    "width": ["10", "0", "-3", "1e9", "abc", "100000", "2.5", "", "99999999999999999999", "1e400", "-0"],
+    "height": ["10", "0", "-3", "1e9", "abc", "100000", "2.5", "", "99999999999999999999", "1e400", "-0"],
+    "resx": ["0.01", "30", "0", "-1", "nan", "1e-12", "x", "1e400", "1e308", "5e-324", "-0.0"],
+    "resy": ["0.01", "30", "0", "-1", "inf", "1e-12", "x", "1e400", "1e308", "5e-324", "-0.0"],
     "format": ["image/tiff", "GeoTIFF", "image/png", "application/netcdf", "image/jpeg", "text/xml", "nope", ""],
 }
 # fmt: on
@@ -287,3 +293,107 @@ def test_wcs_no_server_error(fuzz_client, pairs, op):
     if r.status_code >= 400:
         assert r.headers["content-type"] == "application/xml", r.text[:300]
         assert b"Exception" in r.content, r.text[:300]
+
+
+# ---------------------------------------------------------------------- extreme numbers in JSON bodies
+#: Number literals as JSON text: what json.dumps cannot write too (Python's reader takes NaN, Infinity, 1e400).
+_EXTREMES = [
+    "1e308", "-1e308", "1.7976931348623157e308", "1e400", "-1e400", "-0.0", "0", "5e-324", "1e-400",
+    "99999999999999999999999999", "-99999999999999999999999999", "9223372036854775808", "NaN", "Infinity",
+    "-Infinity", '"nan"', '"inf"', '"-Infinity"', '"1e400"', '"-0"', '"1e308"', "1e-300", "2147483648", "4096",
+]  # fmt: skip
+_SQUARE = [[-299900, 299300], [-299000, 299300], [-299000, 299900], [-299900, 299900], [-299900, 299300]]
+_EXPORT_SLOTS = ["bbox.0", "bbox.2", "bbox.3", "buffer", "nodata", "resolution", "resolution.0", "resolution.1",
+                 "bands.0", "clip_id", "clip.x", "clip.y"]  # fmt: skip
+_RASTERIZE_SLOTS = ["grid.bounds.0", "grid.bounds.1", "grid.bounds.2", "grid.bounds.3", "grid.resolution",
+                    "grid.resolution.0", "grid.resolution.1", "grid.tile_size", "bbox.0", "bbox.2", "nodata",
+                    "value", "x", "y"]  # fmt: skip
+
+
+def _hole(n: int) -> str:
+    return f"@@{n}@@"
+
+
+def _export_body(slots: list[str]) -> dict:
+    """A POST export body (a clip by a polygon, or by the layer) with holes where the extremes go."""
+    body: dict = {"format": "gtiff"}
+    if any(s.startswith("clip.") for s in slots):
+        ring = [list(p) for p in _SQUARE]
+        body["clip"] = {"type": "Polygon", "coordinates": [ring]}
+    for n, slot in enumerate(slots):
+        key, _, index = slot.partition(".")
+        if key == "clip":
+            body["clip"]["coordinates"][0][1]["xy".index(index)] = _hole(n)
+        elif key == "clip_id":
+            body.update(clip_layer="zones", clip_id=_hole(n))
+        elif index:
+            if not isinstance(body.get(key), list):
+                body[key] = {"bbox": [-299900.0, 299300.0, -299000.0, 299900.0], "bands": [1]}.get(key, [30.0, 30.0])
+            body[key][int(index)] = _hole(n)
+        else:
+            body[key] = _hole(n)
+    return body
+
+
+def _rasterize_body(slots: list[str], dtype: str, explicit: bool) -> dict:
+    """A /rasterize body (one inline polygon on the dem, or on an explicit grid) with holes for the extremes."""
+    ring = [list(p) for p in _SQUARE]
+    feature = {"type": "Feature", "properties": {"h": 7}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    body: dict = {"features": feature, "value": "h", "dtype": dtype, "methods": ["AREA_WEIGHTED_MEAN_OF_VALUES"]}
+    if explicit or any(s.startswith("grid.") for s in slots):
+        body["grid"] = {"crs": "EPSG:32198", "bounds": [-300000, 299100, -298800, 300000], "resolution": 30}
+    else:
+        body["like"] = "dem"
+    for n, slot in enumerate(slots):
+        parts = slot.split(".")
+        if parts[0] == "grid":
+            target, key = body["grid"], parts[1]
+            if len(parts) == 3:
+                target[key] = target[key] if isinstance(target[key], list) else [30, 30]
+                target[key][int(parts[2])] = _hole(n)
+            else:
+                target[key] = _hole(n)
+        elif parts[0] == "bbox":
+            body.setdefault("bbox", [-299900, 299300, -299000, 299900])[int(parts[1])] = _hole(n)
+        elif parts[0] == "value":
+            feature["properties"]["h"] = _hole(n)
+        elif parts[0] in ("x", "y"):
+            ring[2]["xy".index(parts[0])] = _hole(n)
+        else:
+            body[parts[0]] = _hole(n)
+    return body
+
+
+def _raw_json(body: dict, literals: list[str]) -> str:
+    import json
+
+    text = json.dumps(body)
+    for n, literal in enumerate(literals):
+        text = text.replace(json.dumps(_hole(n)), literal)
+    return text
+
+
+@given(
+    rasterize=st.booleans(),
+    slots=st.data(),
+    dtype=st.sampled_from(["float32", "float64", "int16", "uint8", "int64", "uint64"]),
+    explicit=st.booleans(),
+)
+@settings(FUZZ, max_examples=250)
+def test_extreme_numbers_no_server_error(fuzz_client, rasterize, slots, dtype, explicit):
+    """Every numeric field of POST /coverages/{id}/export and POST /rasterize given extreme numbers as raw JSON
+    text: an answer or a 4xx problem (422 naming the field for a non-finite number), never a 5xx."""
+    names = slots.draw(st.lists(st.sampled_from(_RASTERIZE_SLOTS if rasterize else _EXPORT_SLOTS), min_size=1,
+                                max_size=3, unique=True))  # fmt: skip
+    literals = slots.draw(st.lists(st.sampled_from(_EXTREMES), min_size=len(names), max_size=len(names)))
+    if rasterize:
+        url, body = "/rasterize", _rasterize_body(names, dtype, explicit)
+    else:
+        url, body = f"/coverages/{slots.draw(st.sampled_from(COVERAGES))}/export", _export_body(names)
+    text = _raw_json(body, literals)
+    r = fuzz_client.post(url, content=text, headers={"content-type": "application/json"})
+    assert r.status_code < 500, f"POST {url} {text} -> {r.status_code}: {r.text[:500]}"
+    if r.status_code >= 400:
+        assert r.headers["content-type"] == "application/problem+json", r.text[:300]
+        if r.status_code == 422 and any(v in ("1e400", "-1e400", "NaN", "Infinity", "-Infinity") for v in literals):
+            assert r.json()["detail"], r.text[:300]

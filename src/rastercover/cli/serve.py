@@ -31,6 +31,20 @@ _INSTALL = "the HTTP service needs FastAPI and uvicorn: pip install 'rastercover
     metavar="N",
     help="Rasterize requests up to N output pixels are answered directly, larger ones become jobs (default 4 million).",
 )
+@click.option(
+    "--max-concurrent-exports",
+    "max_exports",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Exports computed at once (file exports, WCS GetCoverage, direct rasterize); one more gets 429 with "
+    "Retry-After (default 4).",
+)
+@click.option(
+    "--gdal-cache-mb",
+    type=click.IntRange(min=0),
+    metavar="MB",
+    help="GDAL's block cache, shared by all requests (default 256; 0: GDAL's own default, 5% of the RAM).",
+)
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="Allow CORS from ORIGIN.")
 def serve(
     sources: tuple[str, ...],
@@ -41,6 +55,8 @@ def serve(
     max_pixels: int | None,
     max_jobs: int | None,
     direct_pixels: int | None,
+    max_exports: int | None,
+    gdal_cache_mb: int | None,
     cors_origins: tuple[str, ...],
 ) -> None:
     """Serve raster coverages and vector layers over HTTP.
@@ -52,6 +68,10 @@ def serve(
       rastercover serve /data
       rastercover serve dem.tif burned.gpkg --port 8080 --api-key secret
       rastercover serve --config catalog.toml --cors-origin https://maps.example.org
+
+    Memory: about 150 MB for the process, plus the GDAL cache (--gdal-cache-mb), plus some 50 MB per export or
+    job running (--max-concurrent-exports, --max-jobs): about 700 MB with the defaults, whatever the load.
+    Entries that cannot be read are served as unavailable (a warning each at start).
     """
     try:
         import fastapi  # noqa: F401
@@ -68,7 +88,14 @@ def serve(
     if not catalog.coverages and not catalog.layers:
         raise SourceError("nothing to serve: the sources hold no raster coverage nor vector layer")
     options: dict = {"api_key": api_key or None, "cors_origins": tuple(cors_origins)}
-    for name, value in (("max_pixels", max_pixels), ("max_jobs", max_jobs), ("direct_pixels", direct_pixels)):
+    given = (
+        ("max_pixels", max_pixels),
+        ("max_jobs", max_jobs),
+        ("direct_pixels", direct_pixels),
+        ("max_exports", max_exports),
+        ("gdal_cache_mb", gdal_cache_mb),
+    )
+    for name, value in given:
         if value is not None:
             options[name] = value
     settings = Settings.from_env(**options)

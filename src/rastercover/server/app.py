@@ -10,7 +10,12 @@ Endpoints (see ``/openapi.json``):
 
 Clients name coverages and layers by their catalogue id only (``clip_layer`` is a layer id, never a path);
 errors are RFC 9457 problem details (:mod:`rastercover.server.problems`), and messages never show the
-server's paths: a catalogue source in a message is replaced by its id.
+server's paths: a catalogue source in a message is replaced by its id, any other server path by its file name
+(:mod:`rastercover.server.redact`). Numbers must be finite (JSON's ``1e400`` is infinite): a request with
+another is a 422 naming the field. An entry whose source cannot be read is listed with ``"available": false``
+and its ``problem``; a request on it is a 503 problem. Exports run ``Settings.max_exports`` at a time (429 with
+``Retry-After`` beyond, :mod:`rastercover.server.limits`); GDAL's block cache is bounded when the service
+starts (``Settings.gdal_cache_mb``). With an API key, the access log shows ``api_key=***``.
 
 Examples
 --------
@@ -39,8 +44,8 @@ import contextlib
 import hmac
 import importlib
 import importlib.util
+import logging
 import math
-import os
 from typing import Annotated, Any
 
 import shapely
@@ -58,29 +63,37 @@ from ..export import export_file
 from ..formats import available_formats
 from ..geojson import read_geometry
 from ..io.registry import location_kind
-from .catalog import Catalog, CoverageEntry, LayerEntry
+from .catalog import Catalog, CoverageEntry, LayerEntry, UnavailableError
 from .jobs import JobManager, jobs_router
+from .limits import ExportSlots, set_gdal_cache, trim_memory
 from .problems import PROBLEM_MEDIA_TYPE, BadRequestError, Unauthorized, install_problem_handlers, problem_for
 from .rasterize import rasterize_router
+from .redact import Redactor, install_access_log_filter
 from .responses import TempFileResponse
 from .settings import Settings
 
 __all__ = ["ExportBody", "ExportQuery", "create_app"]
 
+log = logging.getLogger("rastercover.server")
+
 _ID = Path(description="A catalogue id (see /coverages and /layers).", pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MEDIA_TYPE: {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (400, 401, 404, 413, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (400, 401, 404, 413, 422, 503)}
+#: A feature id: a whole number as a database or a GeoPackage holds one (64 bits), or a text.
+_FEATURE_ID = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | str
 
 
 # ---------------------------------------------------------------------- request models
 class _ExportOptions(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)  # JSON's 1e400 is inf: a 422 naming the field
+
     format: str = Field("gtiff", description="Format key: gtiff, cog, aaigrid, xyz, png, jpeg, netcdf, gpkg.")
     bbox_crs: str | None = Field(None, description="CRS of bbox (default: the coverage's), e.g. EPSG:4326.")
     clip_crs: str | None = Field(None, description="CRS of clip (default: its GeoJSON crs, else the coverage's).")
     clip_layer: str | None = Field(
         None, description="Clip by a feature of this catalogue layer (a layer id of /layers), with clip_id."
     )
-    clip_id: int | str | None = Field(None, description="The feature's id in clip_layer.")
+    clip_id: _FEATURE_ID | None = Field(None, description="The feature's id in clip_layer.")
     buffer: float = Field(0.0, description="Buffer the clip by this distance in coverage units.")
     envelope: bool = Field(False, description="Use the clip's bounding box (before buffer).")
     all_touched: bool = Field(False, description="Keep every pixel the clip touches, not only centres inside.")
@@ -137,8 +150,19 @@ def _number(v: Any) -> Any:
     return None if v is None else (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
 
 
+def unavailable_metadata(entry: CoverageEntry | LayerEntry, kind: str = "coverages") -> dict[str, Any]:
+    """What a listing says of an entry whose source cannot be read: its id, title and why."""
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "available": False,
+        "problem": entry.problem or "its source cannot be read",
+        "links": {"self": f"/{kind}/{entry.id}"},
+    }
+
+
 def coverage_metadata(entry: CoverageEntry) -> dict[str, Any]:
-    """What ``GET /coverages/{id}`` answers (opens the coverage)."""
+    """What ``GET /coverages/{id}`` answers (opens the coverage; :class:`UnavailableError` when it cannot)."""
     cov = entry.open()
     g = cov.grid
     rows, cols = g.tile_layout
@@ -147,6 +171,7 @@ def coverage_metadata(entry: CoverageEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "title": entry.title,
+        "available": True,
         "crs": _crs_info(g.crs),
         "bounds": [float(v) for v in g.bounds],
         "bounds_wgs84": _wgs84(g.bounds, g.crs),
@@ -164,14 +189,19 @@ def coverage_metadata(entry: CoverageEntry) -> dict[str, Any]:
 
 
 def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
-    """What ``GET /layers/{id}`` answers (reads the layer's header)."""
-    out: dict[str, Any] = {"id": entry.id, "title": entry.title, "id_column": entry.id_column}
+    """What ``GET /layers/{id}`` answers (reads the layer's header; :class:`UnavailableError` when it cannot)."""
+    if entry.unreadable is not None:
+        raise UnavailableError(f"layer {entry.id!r} is unavailable: {entry.unreadable}")
+    out: dict[str, Any] = {"id": entry.id, "title": entry.title, "available": True, "id_column": entry.id_column}
     if location_kind(entry.source) == "postgis":
         from ..io.vector_postgis import PostgisVectorSource
 
-        src = PostgisVectorSource(entry.source)
-        crs, bounds = src.crs, src.bounds
-        out.update(src.layer_info())  # exact count unless the table is huge (then feature_count_estimated)
+        try:
+            src = PostgisVectorSource(entry.source)
+            crs, bounds = src.crs, src.bounds
+            out.update(src.layer_info())  # exact count unless the table is huge (then feature_count_estimated)
+        except SourceError as exc:  # the database or the table: the layer is unavailable, not the request wrong
+            raise entry.unavailable(exc) from None
     else:
         import pyogrio
 
@@ -180,7 +210,7 @@ def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
         try:
             info = pyogrio.read_info(entry.source, layer=entry.layer, force_feature_count=True, force_total_bounds=True)
         except Exception as exc:  # pyogrio's DataSourceError and friends
-            raise SourceError(f"{entry.source}: cannot read the layer ({str(exc).splitlines()[0]})") from None
+            raise entry.unavailable(exc) from None
         crs = as_crs(info.get("crs"))
         tb = info.get("total_bounds")
         bounds = tuple(float(v) for v in tb) if tb is not None and all(math.isfinite(v) for v in tb) else None
@@ -215,8 +245,33 @@ def _check_clip(clip: Any, max_vertices: int) -> None:
         raise TooLargeError(f"the clip has {n} vertices, the limit is {max_vertices}: simplify it")
 
 
+def _listed(entry: CoverageEntry | LayerEntry, kind: str) -> dict[str, Any]:
+    """An entry's metadata in a listing: its own, or what is known of it when its source cannot be read."""
+    try:
+        return coverage_metadata(entry) if kind == "coverages" else layer_metadata(entry)
+    except UnavailableError:
+        return unavailable_metadata(entry, kind)
+
+
+_NUMBERS = ("bbox", "resolution", "buffer", "nodata", "bands", "clip")
+
+
+def _out_of_range(exc: ArithmeticError, values: dict[str, Any]) -> InputError:
+    """The 422 of an export whose numbers overflowed a computation (logged with its traceback: a check is missing)."""
+    log.error("an export overflowed on the request's numbers %r", values, exc_info=exc)
+    given = [k for k in _NUMBERS if values.get(k) not in (None, 0.0)] or ["the request's numbers"]
+    return InputError(
+        f"{' or '.join(given)}: out of range for this coverage ({type(exc).__name__}); give smaller or coarser values"
+    )
+
+
 async def _run_export(
-    catalog: Catalog, settings: Settings, temp_dir: str | None, id: str, opts: _ExportOptions
+    catalog: Catalog,
+    settings: Settings,
+    temp_dir: str | None,
+    id: str,
+    opts: _ExportOptions,
+    slots: ExportSlots | None = None,
 ) -> TempFileResponse:
     entry = catalog.coverage(id)
     values = opts.model_dump()
@@ -235,17 +290,21 @@ async def _run_export(
 
     def work():
         cov = entry.open()
-        return export_file(
-            cov,
-            format=fmt,
-            zipped=zipped,
-            name=name or entry.id,
-            dir=temp_dir,
-            max_pixels=settings.max_pixels,
-            **values,
-        )
+        try:
+            return export_file(
+                cov,
+                format=fmt,
+                zipped=zipped,
+                name=name or entry.id,
+                dir=temp_dir,
+                max_pixels=settings.max_pixels,
+                **values,
+            )
+        except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
+            raise _out_of_range(exc, values) from None
 
-    out = await run_in_threadpool(work)
+    with slots.hold() if slots is not None else contextlib.nullcontext():
+        out = await run_in_threadpool(work)  # waits for the thread, also when the client goes away
     # deleted however the response ends (sent, client gone, read error), not only after a complete send
     return TempFileResponse(out.path, media_type=out.media_type, filename=out.filename, cleanup=out.cleanup)
 
@@ -301,21 +360,6 @@ def _key_dependency(settings: Settings):
     return require_api_key
 
 
-def _redactor(catalog: Catalog):
-    pairs = []
-    for entry in [*catalog.coverages.values(), *catalog.layers.values()]:
-        for form in {entry.source, os.path.abspath(entry.source) if "://" not in entry.source else entry.source}:
-            pairs.append((form, entry.id))
-    pairs.sort(key=lambda p: -len(p[0]))
-
-    def redact(text: str) -> str:
-        for src, id in pairs:
-            text = text.replace(src, id)
-        return text
-
-    return redact
-
-
 # ---------------------------------------------------------------------- routers of other modules
 #: ``(module of this package, attribute)``: an ``APIRouter``, or a callable ``(catalog, settings) -> APIRouter``.
 _OPTIONAL_ROUTERS = (("wcs", "wcs_router"), ("page", "page_router"))
@@ -354,13 +398,20 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         Limits, API key, CORS (default: :meth:`Settings.from_env`).
     temp_dir
         Where exports are written before they are sent (and deleted): default, the system's temporary folder.
+
+    When the application starts (its lifespan), it bounds GDAL's block cache (``settings.gdal_cache_mb``) and
+    opens every catalogue entry once (:meth:`Catalog.check`: one warning per entry that cannot be read).
     """
     settings = settings or Settings.from_env()
-    redact = _redactor(catalog)
+    redact = Redactor(catalog, [temp_dir])
     jobs = JobManager(settings, temp_dir, redact)
+    slots = ExportSlots(settings.max_exports, settings.export_retry_after, on_idle=trim_memory)
+    install_access_log_filter()  # uvicorn's access log: api_key=***
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        set_gdal_cache(settings.gdal_cache_mb)
+        await run_in_threadpool(catalog.check)
         yield
         await run_in_threadpool(jobs.shutdown)  # cancel running jobs, delete every job's folder
 
@@ -375,7 +426,7 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         lifespan=lifespan,
     )
     app.state.catalog, app.state.settings, app.state.temp_dir = catalog, settings, temp_dir
-    app.state.jobs = jobs
+    app.state.jobs, app.state.export_slots, app.state.redact = jobs, slots, redact
     install_problem_handlers(app, redact)
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     if settings.cors_origins:
@@ -396,8 +447,9 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
 
     @api.get("/coverages", tags=["coverages"])
     async def list_coverages() -> list[dict[str, Any]]:
-        """Every coverage of the catalogue, with its metadata."""
-        return [await run_in_threadpool(coverage_metadata, e) for e in catalog.coverages.values()]
+        """Every coverage of the catalogue, with its metadata (``available: false`` and a ``problem`` for one
+        whose source cannot be read)."""
+        return [await run_in_threadpool(_listed, e, "coverages") for e in catalog.coverages.values()]
 
     @api.get("/coverages/{id}", tags=["coverages"])
     async def get_coverage(id: Annotated[str, _ID]) -> dict[str, Any]:
@@ -406,8 +458,8 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
 
     @api.get("/layers", tags=["layers"])
     async def list_layers() -> list[dict[str, Any]]:
-        """Every vector layer of the catalogue (clip sources), with its metadata."""
-        return [await run_in_threadpool(layer_metadata, e) for e in catalog.layers.values()]
+        """Every vector layer of the catalogue (clip sources), with its metadata (or ``available: false``)."""
+        return [await run_in_threadpool(_listed, e, "layers") for e in catalog.layers.values()]
 
     @api.get("/layers/{id}", tags=["layers"])
     async def get_layer(id: Annotated[str, _ID]) -> dict[str, Any]:
@@ -415,16 +467,17 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         return await run_in_threadpool(layer_metadata, catalog.layer(id))
 
     file_response = {200: {"description": "The exported file, as an attachment.", "content": {"*/*": {}}}}
+    busy = {429: _PROBLEM, 507: _PROBLEM}
 
-    @api.get("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response)
+    @api.get("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response | busy)
     async def export_get(id: Annotated[str, _ID], options: Annotated[ExportQuery, Query()]) -> TempFileResponse:
         """Export the coverage (or a bbox / clipped piece of it) as a file attachment."""
-        return await _run_export(catalog, settings, temp_dir, id, options)
+        return await _run_export(catalog, settings, temp_dir, id, options, slots)
 
-    @api.post("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response)
+    @api.post("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response | busy)
     async def export_post(id: Annotated[str, _ID], options: ExportBody) -> TempFileResponse:
         """Export as ``GET`` does, with the options in a JSON body (a GeoJSON clip object, bbox as a list)."""
-        return await _run_export(catalog, settings, temp_dir, id, options)
+        return await _run_export(catalog, settings, temp_dir, id, options, slots)
 
     if not open_docs:
 
@@ -433,8 +486,9 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
             return app.openapi()
 
     app.include_router(api)
-    busy = {**_ERRORS, 429: _PROBLEM}
-    app.include_router(rasterize_router(catalog, settings, jobs, temp_dir), dependencies=deps, responses=busy)
+    app.include_router(
+        rasterize_router(catalog, settings, jobs, temp_dir, slots), dependencies=deps, responses={**_ERRORS, **busy}
+    )
     app.include_router(jobs_router(jobs), dependencies=deps, responses={**_ERRORS, 409: _PROBLEM})
     # ---- routers of other modules (WCS, the web page) are included here, behind the same API key
     _include_optional_routers(app, catalog, settings, deps)

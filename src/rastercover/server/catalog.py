@@ -13,6 +13,13 @@ Sources
   it, non-recursively: each raster and each vector file as above, each tile sub-folder as one coverage;
 - ``postgresql://...?table=`` → a raster coverage when the table has a raster column, else a vector layer.
 
+An entry whose source cannot be read (a text file named ``x.tif``, a corrupt GeoTIFF, a database that is down)
+stays in the catalogue as *unavailable*: :meth:`CoverageEntry.open` raises :class:`UnavailableError` (HTTP 503)
+with the reason, without the server's paths (``entry.problem``); every other entry keeps working.
+:meth:`Catalog.check` opens every entry once (the service does it at start) and logs one warning per
+unavailable entry; a source that comes back is available again at its next use. In a folder, a file that
+cannot be read as vector data becomes an unavailable layer rather than stopping the service.
+
 A TOML file lists entries explicitly::
 
     [coverages.landcover]
@@ -39,10 +46,17 @@ Examples
 Traceback (most recent call last):
 ...
 rastercover.server.catalog.NotFoundError: no coverage 'nope' in the catalogue; its coverages are land-cover
+>>> _ = open(os.path.join(d, "notes.tif"), "w").write("not a raster")
+>>> cat = Catalog.from_sources([d])
+>>> cat.check()
+['notes']
+>>> cat.coverage("notes").problem
+'not a raster GDAL can read'
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -51,18 +65,82 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, SourceError
+from ..errors import InputError, RastercoverError, SourceError
 from ..grid import TILE_STEM
 from ..io.raster_grid import RASTER_SUFFIXES
 from ..io.registry import location_kind
 
-__all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError"]
+__all__ = ["Catalog", "CoverageEntry", "LayerEntry", "NotFoundError", "UnavailableError"]
+
+log = logging.getLogger("rastercover.server")
 
 _VECTOR_SUFFIXES = frozenset({".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".csv", ".sqlite"})
 
 
 class NotFoundError(InputError):
     """A catalogue id that names no entry (HTTP 404)."""
+
+
+class UnavailableError(SourceError):
+    """A catalogue entry whose source cannot be read now (HTTP 503); the message names the entry and the reason."""
+
+
+def _source_forms(source: str) -> list[str]:
+    """The ways a message can spell ``source``, longest first: as given, absolute, resolved; a database location
+    as its messages show it (without the password)."""
+    if location_kind(source) == "postgis":
+        from ..io.pg import PgLocation
+
+        try:
+            forms = {source, PgLocation.parse(source).describe()}
+        except Exception:  # an unparsable location: its messages quote it as given
+            forms = {source}
+    else:
+        forms = {source, os.path.abspath(source), os.path.realpath(source)}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _reason(exc: BaseException, source: str, id: str) -> str:
+    """Why ``source`` cannot be read, in one short line, without the source (nor any other path or host).
+
+    The reason is the message's first clause: the GDAL, OGR or database text after it names files and hosts,
+    and stays in the server's log.
+
+    >>> _reason(OSError("/srv/x.tif: not a raster GDAL can read ('/srv/x.tif' not recognized)"), "/srv/x.tif", "x")
+    'not a raster GDAL can read'
+    """
+    text = (str(exc).strip().splitlines() or [""])[0]
+    for form in _source_forms(source):
+        text = text.replace(form, id)
+    text = re.sub(rf"^{re.escape(id)}(?:[/\\][^:]*)?: ", "", text)
+    text = text.split(" (", 1)[0].split(": ", 1)[0].strip()
+    if not text or "://" in text or re.search(r"(?:^|[\s'\"])(?:[/\\]|[A-Za-z]:\\)\w", text):
+        return "its source cannot be read"
+    return text
+
+
+class _Availability:
+    """Whether an entry's source could be read the last time it was tried, and why not; logs each change once."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        self.kind, self.id = kind, id
+        self.problem: str | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, exc: BaseException, source: str) -> UnavailableError:
+        reason = _reason(exc, source, self.id)
+        with self._lock:
+            changed, self.problem = self.problem != reason, reason
+        if changed:  # a bug rather than a bad source gets its traceback
+            trace = None if isinstance(exc, RastercoverError) else exc
+            log.warning("%s %r is unavailable: %s (%s)", self.kind, self.id, reason, str(exc).strip(), exc_info=trace)
+        return UnavailableError(f"{self.kind} {self.id!r} is unavailable: {reason}")
+
+    def ok(self) -> None:
+        with self._lock:
+            back, self.problem = self.problem is not None, None
+        if back:
+            log.warning("%s %r is available again", self.kind, self.id)
 
 
 def slug(name: str) -> str:
@@ -93,14 +171,30 @@ class CoverageEntry:
     source: str
     _coverage: Any = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _state: _Availability | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._state = _Availability("coverage", self.id)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the source could not be opened the last time it was tried (None: available, or not tried yet)."""
+        return self._state.problem
 
     def open(self) -> Any:
-        """The :class:`~rastercover.protocols.RasterCoverage` (opened once, then shared)."""
+        """The :class:`~rastercover.protocols.RasterCoverage` (opened once, then shared).
+
+        Raises :class:`UnavailableError` when the source cannot be opened (tried again at the next call).
+        """
         with self._lock:
             if self._coverage is None:
                 from ..export import open_coverage
 
-                self._coverage = open_coverage(self.source)
+                try:
+                    self._coverage = open_coverage(self.source)
+                except Exception as exc:  # RastercoverError, GDAL's, a database's: the entry is unavailable
+                    raise self._state.failed(exc, self.source) from None
+                self._state.ok()
             return self._coverage
 
 
@@ -123,6 +217,36 @@ class LayerEntry:
     source: str
     layer: str | None = None
     id_column: str | None = None
+    unreadable: str | None = field(default=None, repr=False)
+    _state: _Availability | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._state = _Availability("layer", self.id)
+        if self.unreadable is not None:
+            self._state.problem = self.unreadable
+
+    @property
+    def problem(self) -> str | None:
+        """Why the layer could not be read the last time it was tried (None: available, or not tried yet)."""
+        return self._state.problem
+
+    def unavailable(self, exc: BaseException) -> UnavailableError:
+        """The error to raise when reading the source failed with ``exc`` (recorded, and logged once)."""
+        return self._state.failed(exc, self.source)
+
+    def check(self) -> None:
+        """Raise :class:`UnavailableError` when the layer's source cannot be read (one short look at it)."""
+        if self.unreadable is not None:
+            raise UnavailableError(f"layer {self.id!r} is unavailable: {self.unreadable}")
+        if location_kind(self.source) == "postgis":
+            return  # a database: its errors come with the request that reads it
+        import pyogrio
+
+        try:
+            pyogrio.read_info(self.source, layer=self.layer)
+        except Exception as exc:  # pyogrio's DataSourceError and friends
+            raise self.unavailable(exc) from None
+        self._state.ok()
 
     def feature(self, feature_id: Any):
         """The geometry and CRS of one feature, by the id clients give (see :func:`read_clip_feature`)."""
@@ -147,11 +271,36 @@ class Catalog:
             raise NotFoundError(_missing("coverage", id, self.coverages)) from None
 
     def layer(self, id: str) -> LayerEntry:
-        """The layer ``id``; :class:`NotFoundError` (listing the ids) when there is none."""
+        """The layer ``id``; :class:`NotFoundError` (listing the ids) when there is none, :class:`UnavailableError`
+        when its file could not be read when the catalogue was built."""
         try:
-            return self.layers[id]
+            entry = self.layers[id]
         except KeyError:
             raise NotFoundError(_missing("layer", id, self.layers)) from None
+        if entry.unreadable is not None:
+            raise UnavailableError(f"layer {id!r} is unavailable: {entry.unreadable}")
+        return entry
+
+    def check(self) -> list[str]:
+        """Open every coverage and look at every file layer once; the ids of the unavailable entries.
+
+        Each unavailable entry is logged once (a warning naming it and the reason); the others are opened
+        and kept open, so that the first requests do not pay for it.
+        """
+        bad = []
+        for entry in self.coverages.values():
+            try:
+                entry.open()
+            except UnavailableError:
+                bad.append(entry.id)
+        for layer in self.layers.values():
+            try:
+                layer.check()
+            except UnavailableError:
+                if layer.unreadable is not None:  # found unreadable while the catalogue was built
+                    log.warning("layer %r is unavailable: %s", layer.id, layer.unreadable)
+                bad.append(layer.id)
+        return bad
 
     # ------------------------------------------------------------------ building
     def add_coverage(self, source: str, *, id: str | None = None, title: str | None = None) -> CoverageEntry:
@@ -170,11 +319,15 @@ class Catalog:
         id: str | None = None,
         title: str | None = None,
         id_column: str | None = None,
+        unreadable: str | None = None,
     ) -> LayerEntry:
-        """Add a vector layer; ``id`` defaults to a slug of the layer's (or file's) name, made unique."""
+        """Add a vector layer; ``id`` defaults to a slug of the layer's (or file's) name, made unique.
+
+        ``unreadable``: why the source cannot be read (the entry is then listed as unavailable).
+        """
         name = layer or Path(_name_of(source)).stem
         key = self._unique(id or slug(name), id)
-        entry = LayerEntry(key, title or name, source, layer, id_column)
+        entry = LayerEntry(key, title or name, source, layer, id_column, unreadable=unreadable)
         self.layers[key] = entry
         return entry
 
@@ -195,7 +348,7 @@ class Catalog:
                 if child.is_dir() and _is_tile_folder(child):
                     self.add_coverage(str(child))
                 elif child.is_file() and _is_vector(child):
-                    self._add_vector_file(child)
+                    self._add_vector_file(child, strict=False)
                 elif child.is_file() and child.suffix.lower() in RASTER_SUFFIXES:
                     self.add_coverage(str(child))
             return
@@ -234,12 +387,17 @@ class Catalog:
             out, n = f"{key}-{n}", n + 1
         return out
 
-    def _add_vector_file(self, path: Path) -> None:
+    def _add_vector_file(self, path: Path, *, strict: bool = True) -> None:
+        """Add the layers of a vector file; when it cannot be read, fail (``strict``: a source named on its own)
+        or add it as one unavailable layer (a file found in a served folder)."""
         import pyogrio
 
         try:
             layers = [str(row[0]) for row in pyogrio.list_layers(path)]
         except Exception as exc:  # pyogrio's DataSourceError and friends: one line
+            if not strict:
+                self.add_layer(str(path), title=path.name, unreadable="not a vector file GDAL can read")
+                return
             raise SourceError(f"{path}: cannot read it as a vector file ({str(exc).splitlines()[0]})") from None
         for name in layers:
             self.add_layer(str(path), layer=name if len(layers) > 1 else None, title=name)

@@ -12,11 +12,15 @@ serves only files under :data:`STATIC_DIR`: a path that resolves outside it (``.
 through a symbolic link out of it is a 404.
 
 With an API key, open the page as ``/?api_key=KEY``: the script reads the key from its own URL and adds it to
-the requests it makes (the page's HTML never holds it).
+the requests it makes (the page's HTML never holds it). The static files need the key too (header, query, or the
+cookie the page sets: an HttpOnly, SameSite=Strict token derived from the key, valid under ``/static`` only, that
+lets the browser load the page's scripts and styles).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import threading
 from collections import OrderedDict
@@ -31,10 +35,13 @@ from starlette.staticfiles import StaticFiles
 from ..formats import available_formats
 from .catalog import Catalog, NotFoundError
 from .preview import render_preview
-from .problems import problem_for, problem_response
+from .problems import Unauthorized, problem_for, problem_response
 from .settings import Settings
 
-__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "mount_static", "page_router"]
+__all__ = ["STATIC_COOKIE", "STATIC_DIR", "TEMPLATE_DIR", "mount_static", "page_router", "static_token"]
+
+#: The cookie that lets a browser holding the page load its static files when the service has an API key.
+STATIC_COOKIE = "rastercover_static"
 
 #: The page's static files (``app.js``, ``app.css``, ``leaflet/``), served at ``/static``.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -44,8 +51,43 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _PREVIEW_CACHE_SIZE = 64
 
 
+def static_token(api_key: str) -> str:
+    """The value of :data:`STATIC_COOKIE` for ``api_key``: a keyed hash, good for the static files only.
+
+    >>> static_token("k") == static_token("k") != static_token("other")
+    True
+    """
+    return hmac.new(api_key.encode(), b"rastercover static files", hashlib.sha256).hexdigest()
+
+
+class _KeyRequired:
+    """ASGI wrapper: the wrapped app answers only requests with the API key (``X-API-Key`` header, ``api_key``
+    query parameter, or the page's :data:`STATIC_COOKIE`); others get a 401 problem."""
+
+    def __init__(self, app: Any, api_key: str) -> None:
+        self.app = app
+        self._key, self._token = api_key.encode(), static_token(api_key).encode()
+
+    def _allowed(self, request: Request) -> bool:
+        given = request.headers.get("x-api-key") or request.query_params.get("api_key")
+        if given is not None:
+            return hmac.compare_digest(given.encode(), self._key)
+        cookie = request.cookies.get(STATIC_COOKIE)
+        return cookie is not None and hmac.compare_digest(cookie.encode(), self._token)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not self._allowed(Request(scope)):
+            status, body = problem_for(Unauthorized("give the API key: open the page as /?api_key=KEY"))
+            headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+            await problem_response(status, body, headers)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def mount_static(app: FastAPI, path: str = "/static") -> None:
     """Serve :data:`STATIC_DIR` at ``path`` (the page's scripts, styles and Leaflet).
+
+    With an API key (``app.state.settings``), a request needs the key or the cookie the page sets.
 
     Parameters
     ----------
@@ -54,7 +96,11 @@ def mount_static(app: FastAPI, path: str = "/static") -> None:
     path
         Where; the page refers to ``{root_path}/static``, so change it only with the template.
     """
-    app.mount(path, StaticFiles(directory=STATIC_DIR, follow_symlink=False), name="static")
+    files: Any = StaticFiles(directory=STATIC_DIR, follow_symlink=False)
+    settings = getattr(app.state, "settings", None)
+    if settings is not None and settings.api_key_required:
+        files = _KeyRequired(files, settings.api_key)
+    app.mount(path, files, name="static")
 
 
 def _format_options() -> str:
@@ -92,8 +138,19 @@ def page_router(catalog: Catalog, settings: Settings) -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
-        root = html.escape(request.scope.get("root_path", "").rstrip("/"), quote=True)
-        return HTMLResponse(template.replace("{{root}}", root), headers={"Cache-Control": "no-cache"})
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        root = html.escape(prefix, quote=True)
+        page = HTMLResponse(template.replace("{{root}}", root), headers={"Cache-Control": "no-cache"})
+        if settings.api_key_required:  # the request had the key: let the browser load the page's static files
+            page.set_cookie(
+                STATIC_COOKIE,
+                static_token(settings.api_key),
+                path=f"{prefix}/static",
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return page
 
     @router.get(
         "/coverages/{coverage_id}/preview.png",

@@ -10,7 +10,8 @@ exception                status  why
 NotFoundError            404     an id that names no coverage or layer of the catalogue
 Unauthorized             401     a missing or wrong API key
 TooLargeError            413     over a limit: pixels, clip vertices, request body size
-BusyError                429     too many jobs running and waiting (with ``Retry-After``)
+BusyError                429     too many jobs running and waiting, or too many exports at once (with
+                                 ``Retry-After``)
 Conflict                 409     the resource is not in a state that has what was asked (a running job's
                                  result)
 BadRequestError          400     a malformed parameter (``bbox`` not four numbers, a clip that is not WKT
@@ -18,16 +19,27 @@ BadRequestError          400     a malformed parameter (``bbox`` not four number
 UnknownOptionError       400     an option that is not one of its choices (format, resampling...)
 UnknownMethodError       400     a method name that is not registered
 MissingColumnError       422     a value column or property the layer or the features do not have
-SourceError              500     a catalogue source that cannot be read: a server problem (logged; the
-                                 detail is generic, it would name server paths)
+UnavailableError         503     a catalogue entry whose source cannot be read (the detail says which and
+                                 why, without the server's paths)
+SourceError              503     a catalogue source that fails while it is read: a server problem (logged;
+                                 the detail is generic, it would name server paths)
 CRSError                 422     an unknown CRS, or one that cannot be used (well-formed, unusable)
 GeometryError            422     an unusable geometry (a feature without one...)
 InputError               422     well-formed but unusable values: empty clip, clip or bbox outside the
                                  coverage, a band the coverage lacks, a type that cannot hold the values
-OutputError              500     should not happen in the service (logged)
+NoSpaceError             507     the server's disk is full (logged; generic detail)
+OutputError              422     an output that cannot be written as asked: a value the band's type cannot
+                                 hold (``choose a wider dtype``)
+RastercoverError         422     any other error rastercover raises on purpose: never a 500
+ArithmeticError          422     a computation overflowed on the request's numbers (``1e-320`` as a
+                                 resolution...): logged with its traceback, as a check is missing
 ProblemAnswer            any     a problem decided earlier, answered as it is (a failed job's own problem)
 anything else            500     logged with its traceback; the client gets a generic detail
 =======================  ======  ==========================================================================
+
+An exposed detail is the exception's first line, with the server's paths replaced (see
+:mod:`rastercover.server.redact`). An :class:`~rastercover.errors.OutputError` that carries (or was raised
+while handling) an ``OSError`` with ``errno`` ENOSPC is a 507 like a ``NoSpaceError``.
 
 FastAPI's request validation errors are ``422`` (``400`` when the body is not JSON at all); HTTP errors of
 the router (an unknown path: ``404``, a wrong method: ``405``) are problem details too.
@@ -44,6 +56,7 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -53,13 +66,15 @@ from ..errors import (
     GeometryError,
     InputError,
     MissingColumnError,
+    NoSpaceError,
     OutputError,
+    RastercoverError,
     SourceError,
     TooLargeError,
     UnknownMethodError,
     UnknownOptionError,
 )
-from .catalog import NotFoundError
+from .catalog import NotFoundError, UnavailableError
 
 __all__ = [
     "PROBLEMS",
@@ -80,6 +95,8 @@ log = logging.getLogger("rastercover.server")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _GENERIC = "an unexpected error happened on the server; it was logged"
 _SOURCE = "a catalogue source cannot be read on the server; it was logged"
+_NO_SPACE = "the server has no space left to write the output; it was logged: retry later, or ask for less"
+_RANGE = "a number of the request is out of range for the computation; it was logged: give smaller or coarser values"
 
 
 class BadRequestError(InputError):
@@ -91,9 +108,22 @@ class Unauthorized(Exception):
 
 
 class BusyError(Exception):
-    """Too many jobs running and waiting (HTTP 429, with ``Retry-After``): retry later."""
+    """Too many jobs running and waiting, or exports running (HTTP 429, with ``Retry-After``): retry later.
+
+    Parameters
+    ----------
+    message
+        What is busy and what the limit is.
+    retry_after
+        Seconds the client should wait (the ``Retry-After`` header; default 10).
+    """
 
     retry_after = 10
+
+    def __init__(self, message: str = "", *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        if retry_after is not None:
+            self.retry_after = int(retry_after)
 
 
 class Conflict(Exception):
@@ -124,17 +154,21 @@ PROBLEMS: tuple[Problem, ...] = (
     Problem(NotFoundError, 404, "not-found", "Not found"),
     Problem(Unauthorized, 401, "unauthorized", "API key missing or wrong"),
     Problem(TooLargeError, 413, "too-large", "Request too large"),
-    Problem(BusyError, 429, "busy", "Too many jobs"),
+    Problem(BusyError, 429, "busy", "Too many requests"),
     Problem(Conflict, 409, "conflict", "Not available in this state"),
     Problem(BadRequestError, 400, "bad-request", "Malformed request"),
     Problem(UnknownOptionError, 400, "unknown-option", "Unknown option value"),
     Problem(UnknownMethodError, 400, "unknown-method", "Unknown method"),
     Problem(MissingColumnError, 422, "missing-column", "No such column or property"),
-    Problem(SourceError, 500, "source-error", "Catalogue source unreadable", expose=False),
+    Problem(UnavailableError, 503, "unavailable", "Catalogue entry unavailable"),
+    Problem(SourceError, 503, "source-error", "Catalogue source unreadable", expose=False),
     Problem(CRSError, 422, "crs", "Unusable coordinate reference system"),
     Problem(GeometryError, 422, "geometry", "Unusable geometry"),
     Problem(InputError, 422, "invalid-input", "Unusable input"),
-    Problem(OutputError, 500, "output-error", "Output could not be written", expose=False),
+    Problem(NoSpaceError, 507, "no-space", "Insufficient storage", expose=False),
+    Problem(OutputError, 422, "output-error", "Output could not be written"),
+    Problem(RastercoverError, 422, "invalid-input", "Unusable input"),
+    Problem(ArithmeticError, 422, "out-of-range", "Number out of range", expose=False),
 )
 _UNEXPECTED = Problem(Exception, 500, "internal", "Internal server error", expose=False)
 
@@ -151,17 +185,30 @@ def problem_for(exc: BaseException, redact: Callable[[str], str] | None = None) 
     if isinstance(exc, ProblemAnswer):
         return exc.status, dict(exc.body)
     row = next((p for p in PROBLEMS if isinstance(exc, p.cls)), _UNEXPECTED)
+    if isinstance(exc, OutputError) and _no_space(exc):
+        row = next(p for p in PROBLEMS if p.cls is NoSpaceError)
     if row.expose:
         detail = str(exc).splitlines()[0] if str(exc) else row.title
         if redact is not None:
             detail = redact(detail)
     else:
-        if row is _UNEXPECTED:
+        if row is _UNEXPECTED or row.cls is ArithmeticError:
             log.error("unexpected error answering a request", exc_info=exc)
         else:
             log.error("%s: %s", type(exc).__name__, exc)
-        detail = _SOURCE if row.cls is SourceError else _GENERIC
+        detail = {SourceError: _SOURCE, NoSpaceError: _NO_SPACE, ArithmeticError: _RANGE}.get(row.cls, _GENERIC)
     return row.status, {"type": _type(row.slug), "title": row.title, "status": row.status, "detail": detail}
+
+
+def _no_space(exc: BaseException) -> bool:
+    """True when ``exc`` says, or was raised while handling an error that says, that a device is full."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):

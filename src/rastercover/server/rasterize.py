@@ -12,10 +12,14 @@ Inline features are in ``crs``, else in the CRS their GeoJSON ``"crs"`` member n
 (the rule of an export's clip); inline features of which none meets the grid are refused (``422``: the usual
 cause is lon/lat coordinates without ``"crs": "EPSG:4326"``).
 
-Everything is checked before any work starts (``4xx`` at once, never a failed job for a typo); then a request
-of at most ``Settings.direct_pixels`` output pixels (bands included) is answered with the file, a larger one
-(or one sent with ``Prefer: respond-async``) becomes a job: ``202 Accepted`` with ``Location: /jobs/{id}``
-(see :mod:`rastercover.server.jobs`). Over ``Settings.max_pixels``: ``413``.
+Everything is checked before any work starts (``4xx`` at once, never a failed job for a typo): numbers must be
+finite (JSON's ``1e400`` reads as infinity) and an explicit grid's bounds and resolution must make a raster
+(``422`` naming the field); a layer's ``value`` column fits PostgreSQL's identifiers (63 bytes) when the layer
+is a PostGIS table. Then a request of at most ``Settings.direct_pixels`` output pixels (bands included) is
+answered with the file (taking one of the ``Settings.max_exports`` export slots: ``429`` when none is free), a
+larger one (or one sent with ``Prefer: respond-async``) becomes a job: ``202 Accepted`` with ``Location:
+/jobs/{id}`` (see :mod:`rastercover.server.jobs`). Over ``Settings.max_pixels``: ``413``. A value the band's type
+cannot hold (``1e308`` in an ``int16`` band) is a ``422``, or a failed job saying so.
 
 Examples
 --------
@@ -42,6 +46,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import shutil
 import tempfile
@@ -52,7 +58,7 @@ from typing import Annotated, Any, Literal
 import shapely
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from ..api import DEFAULT_METHODS, RasterizePlan, band_type, open_vector, plan_rasterize
@@ -64,32 +70,64 @@ from ..features import Features
 from ..formats import get_format
 from ..geojson import read_features
 from ..grid import Grid
+from ..io.registry import location_kind
 from ..io.reproject import ReprojectedSource
 from ..io.vector_memory import MemoryVectorSource
 from .catalog import Catalog
 from .jobs import Job, JobManager, ResultFile
+from .limits import ExportSlots
 from .responses import TempFileResponse
 from .settings import Settings
 
 __all__ = ["GridSpec", "RasterizeBody", "rasterize_router"]
+
+#: Longest identifier PostgreSQL keeps (NAMEDATALEN - 1 bytes): a longer one is silently truncated.
+PG_IDENTIFIER_BYTES = 63
+#: Most pixels a side of a grid (GDAL's and numpy's sizes are 32-bit signed).
+_MAX_SIDE = 2**31 - 1
 
 
 # ---------------------------------------------------------------------- request
 class GridSpec(BaseModel):
     """An explicit north-up grid: CRS, bounds (snapped outward to multiples of the resolution), resolution."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     crs: str = Field(description="The grid's CRS, e.g. EPSG:32198.", examples=["EPSG:32198"])
     bounds: list[float] = Field(min_length=4, max_length=4, description="[xmin, ymin, xmax, ymax] in crs.")
-    resolution: float | list[float] = Field(description="Pixel size: R, or [XRES, YRES].")
+    resolution: float | list[float] = Field(description="Pixel size: R, or [XRES, YRES] (positive).")
     tile_size: int = Field(256, ge=16, le=4096, description="Tile size of the computation (pixels).")
+
+    @field_validator("resolution")
+    @classmethod
+    def _positive(cls, v: float | list[float]) -> float | list[float]:
+        values = [v] if isinstance(v, float | int) else v
+        if len(values) not in (1, 2) or not all(r > 0 for r in values):
+            raise ValueError("give one or two positive numbers: R, or [XRES, YRES]")
+        return v
+
+    @model_validator(mode="after")
+    def _a_raster(self) -> GridSpec:
+        """The bounds are a box, and at this resolution a raster GDAL can make (at most 2**31 - 1 px a side)."""
+        x0, y0, x1, y1 = self.bounds
+        xres, yres = (self.resolution, self.resolution) if isinstance(self.resolution, float | int) else (
+            self.resolution[0], self.resolution[-1]
+        )  # fmt: skip
+        if not (x0 < x1 and y0 < y1):
+            raise ValueError(f"bounds {self.bounds} are empty: give [xmin, ymin, xmax, ymax] with xmin < xmax")
+        sides = ((x1 - x0) / xres, (y1 - y0) / yres)
+        if not all(math.isfinite(n) and n <= _MAX_SIDE for n in sides):
+            raise ValueError(
+                f"bounds {self.bounds} at resolution {self.resolution} make a grid of {sides[0]:.3g} x {sides[1]:.3g} "
+                f"pixels, more than a raster can be ({_MAX_SIDE} a side): give a coarser resolution or smaller bounds"
+            )
+        return self
 
 
 class RasterizeBody(BaseModel):
     """``POST /rasterize``: features (inline or a layer id) + a grid (a coverage id or explicit) + methods."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # JSON's 1e400 is inf: 422 naming the field
 
     features: dict[str, Any] | None = Field(
         None, description="Inline features: a GeoJSON FeatureCollection, Feature or geometry (give this or layer)."
@@ -120,12 +158,24 @@ class RasterizeBody(BaseModel):
     semantics: Literal["exact", "postgis"] = Field("exact", description="exact, or the results of ST_ExtractToRaster.")
     invalid: Literal["fix", "error"] = Field("fix", description="Repair invalid polygons (fix) or refuse them.")
     dtype: str = Field("float32", description="Band type (float32, float64, int16, uint8...).")
-    nodata: float | str = Field(-9999, description="Nodata value (a number, or nan for a float type).")
+    nodata: float | str = Field(-9999, description="Nodata value (a finite number, or nan for a float type).")
     format: str = Field("gtiff", description="Output format key (gtiff, cog, aaigrid, png, netcdf...).")
     zipped: bool | None = Field(None, description="Deliver as a zip with sidecars (default: the format's own).")
     filename: str | None = Field(
         None, description="Download name stem (default: rasterized).", pattern=r"^[A-Za-z0-9._-]{1,100}$"
     )
+
+    @field_validator("nodata")
+    @classmethod
+    def _finite_or_nan(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            try:
+                number = float(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a number: give e.g. -9999, 0 or nan") from None
+            if math.isinf(number):
+                raise ValueError(f"{v!r} is infinite: give a finite number, or nan for a float type")
+        return v
 
 
 @dataclass
@@ -174,6 +224,26 @@ def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
     return source
 
 
+def _check_column(value: str | None, source: str) -> None:
+    """Refuse a column name a PostGIS layer cannot have: PostgreSQL would truncate it to its first 63 bytes."""
+    if value is None or location_kind(source) != "postgis":
+        return
+    size = len(value.encode("utf-8"))
+    if size > PG_IDENTIFIER_BYTES:
+        raise InputError(
+            f"value: the column name is {size} bytes long; PostgreSQL names are at most {PG_IDENTIFIER_BYTES} bytes, "
+            "so the layer has no such column"
+        )
+
+
+def _explicit_grid(spec: GridSpec) -> Grid:
+    """The grid of ``grid=`` (its numbers were checked by :class:`GridSpec`; anything left is a 422 too)."""
+    try:
+        return Grid.from_bounds(spec.bounds, spec.resolution, as_crs(spec.crs), spec.tile_size)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"grid: bounds {spec.bounds} at resolution {spec.resolution} make no raster ({exc})") from None
+
+
 def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _Plan:
     """Check a request and resolve its ids, grid and source (reads headers, never the features); the checks
     and errors of the options are :func:`rastercover.api.plan_rasterize`'s, as for every face."""
@@ -191,13 +261,13 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
         if grid.crs is None:
             raise CRSError(f"coverage {body.like!r} has no CRS: it cannot be a rasterize grid")
     else:
-        spec = body.grid
-        grid = reference = Grid.from_bounds(spec.bounds, spec.resolution, as_crs(spec.crs), spec.tile_size)
+        grid = reference = _explicit_grid(body.grid)
     if body.features is not None:
         source = _inline_source(body, grid, settings)
         origin = "inline features"
     else:
         entry = catalog.layer(body.layer)
+        _check_column(body.value, entry.source)
         source = open_vector(entry.source, layer=entry.layer, value=body.value)
         if source.crs is None:
             raise CRSError(f"layer {entry.id!r} has no CRS: it cannot be rasterized")
@@ -258,8 +328,15 @@ def run_plan(plan: _Plan, folder: str, job: Job | None = None) -> ResultFile:
 
 
 # ---------------------------------------------------------------------- HTTP
-def rasterize_router(catalog: Catalog, settings: Settings, jobs: JobManager, temp_dir: str | None = None) -> APIRouter:
-    """The ``POST /rasterize`` endpoint (jobs are run by ``jobs``; see :func:`.jobs.jobs_router` for /jobs)."""
+def rasterize_router(
+    catalog: Catalog,
+    settings: Settings,
+    jobs: JobManager,
+    temp_dir: str | None = None,
+    slots: ExportSlots | None = None,
+) -> APIRouter:
+    """The ``POST /rasterize`` endpoint (jobs are run by ``jobs``; see :func:`.jobs.jobs_router` for /jobs); a
+    request answered directly takes one of ``slots`` while it is computed (none: no bound)."""
     router = APIRouter(tags=["rasterize"])
 
     @router.post(
@@ -285,12 +362,13 @@ def rasterize_router(catalog: Catalog, settings: Settings, jobs: JobManager, tem
             if wants_async:
                 headers["Preference-Applied"] = "respond-async"
             return JSONResponse(job.describe(base), status_code=202, headers=headers)
-        folder = tempfile.mkdtemp(prefix="rastercover-rasterize-", dir=temp_dir)
-        try:
-            out = await run_in_threadpool(run_plan, plan, folder)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        with slots.hold("rasterize") if slots is not None else contextlib.nullcontext():
+            folder = tempfile.mkdtemp(prefix="rastercover-rasterize-", dir=temp_dir)
+            try:
+                out = await run_in_threadpool(run_plan, plan, folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         return TempFileResponse(
             out.path,
             media_type=out.media_type,

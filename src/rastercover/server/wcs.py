@@ -9,7 +9,10 @@ coverage's grid meeting it), ``OUTPUTCRS``/``RESPONSE_CRS`` its ``crs``, and a r
 
 Coordinates follow each CRS's own axis order in 2.0.1 (``Lat Lon`` for EPSG:4326, ``X Y`` for a projected CRS);
 WCS 1.0.0 is always x (easting / longitude) first. Errors are ``ows:ExceptionReport`` documents (2.0.1) or
-``ServiceExceptionReport`` documents (1.0.0) with HTTP 400, 404 or 413, never a traceback.
+``ServiceExceptionReport`` documents (1.0.0) with HTTP 400, 404 or 413, never a traceback; a coverage whose
+source cannot be read is left out of the capabilities and answers 503, a GetCoverage beyond
+``Settings.max_exports`` running answers 429 with ``Retry-After``, a full disk 507. Messages never show the
+server's paths (the application's :class:`~rastercover.server.redact.Redactor`).
 
 GDAL's WCS driver reads it: ``gdalinfo "WCS:http://host/wcs"`` lists the coverages as subdatasets and
 ``gdal_translate "WCS:http://host/wcs?version=2.0.1&coverage=ID" out.tif`` downloads one.
@@ -17,6 +20,7 @@ GDAL's WCS driver reads it: ``gdalinfo "WCS:http://host/wcs"`` lists the coverag
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -31,9 +35,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..crs import as_crs, bbox_in_crs, same_crs
-from ..errors import CRSError, InputError, RastercoverError, TooLargeError
+from ..errors import CRSError, InputError, NoSpaceError, RastercoverError, SourceError, TooLargeError
 from ..formats import Format, available_formats, get_format
-from .catalog import Catalog, NotFoundError
+from .catalog import Catalog, NotFoundError, UnavailableError
+from .problems import BusyError
+from .redact import redact_query
 from .responses import TempFileResponse
 from .settings import Settings
 
@@ -86,9 +92,9 @@ def _root(tag: str, namespaces: dict[str, str], **attrs: Any) -> ET.Element:
     return root
 
 
-def _xml_response(root: ET.Element, status: int = 200) -> Response:
+def _xml_response(root: ET.Element, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return Response(body, status_code=status, media_type=_XML)
+    return Response(body, status_code=status, media_type=_XML, headers=headers)
 
 
 def _num(v: float) -> str:
@@ -99,16 +105,44 @@ def _nums(values: Iterable[float]) -> str:
     return " ".join(_num(v) for v in values)
 
 
-def _error_response(err: WCSError, version: str) -> Response:
+def _error_response(err: WCSError, version: str, redact: Any = None, headers: dict[str, str] | None = None) -> Response:
+    message = redact(err.message) if redact is not None else err.message
     if version.startswith("1.0"):
         code = {"NoSuchCoverage": "CoverageNotDefined"}.get(err.code, err.code)
         root = _root("ServiceExceptionReport", {}, version="1.2.0", xmlns="http://www.opengis.net/ogc")
-        _el(root, "ServiceException", err.message, code=code, locator=err.locator)
-        return _xml_response(root, err.status)
+        _el(root, "ServiceException", message, code=code, locator=err.locator)
+        return _xml_response(root, err.status, headers)
     root = _root("ows:ExceptionReport", {"ows": _NS20["ows"]}, version="2.0.1", xml__lang="en")
     exc = _el(root, "ows:Exception", exceptionCode=err.code, locator=err.locator)
-    _el(exc, "ows:ExceptionText", err.message)
-    return _xml_response(root, err.status)
+    _el(exc, "ows:ExceptionText", message)
+    return _xml_response(root, err.status, headers)
+
+
+def _error_of(exc: Exception) -> tuple[WCSError, dict[str, str] | None]:
+    """The OGC exception (and HTTP headers) answering an error of the library or the service."""
+    if isinstance(exc, WCSError):
+        return exc, None
+    if isinstance(exc, NotFoundError):
+        return WCSError("NoSuchCoverage", str(exc), status=404), None
+    if isinstance(exc, BusyError):
+        return WCSError("NoApplicableCode", str(exc), status=429), {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, UnavailableError):
+        return WCSError("NoApplicableCode", str(exc), status=503), None
+    if isinstance(exc, SourceError):
+        _log.error("WCS: a catalogue source cannot be read: %s", exc)
+        return WCSError(
+            "NoApplicableCode", "a catalogue source cannot be read on the server (see its log)", status=503
+        ), None
+    if isinstance(exc, NoSpaceError):
+        _log.error("WCS: %s", exc)
+        return WCSError(
+            "NoApplicableCode", "the server has no space left to write the coverage (see its log)", status=507
+        ), None
+    if isinstance(exc, TooLargeError):
+        return WCSError("InvalidParameterValue", str(exc), status=413), None
+    if isinstance(exc, RastercoverError):
+        return WCSError("InvalidParameterValue", str(exc)), None
+    raise exc
 
 
 # ---------------------------------------------------------------------- request parameters
@@ -367,6 +401,14 @@ def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest, tem
             max_pixels=settings.max_pixels,
             dir=temp_dir,
         )
+    except SourceError:  # the coverage itself cannot be read: not the request's fault
+        raise
+    except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
+        _log.error("a GetCoverage overflowed on %r", req, exc_info=exc)
+        raise WCSError(
+            "InvalidParameterValue",
+            f"the requested size, resolution or area is out of range for this coverage ({type(exc).__name__})",
+        ) from None
     except TooLargeError as exc:
         raise WCSError("InvalidParameterValue", str(exc), locator="scalesize", status=413) from None
     except CRSError as exc:
@@ -572,12 +614,14 @@ def _capabilities_201(catalog: Catalog, href: str) -> ET.Element:
     codes: list[str] = []
     contents = _el(root, "wcs:Contents")
     for cid, entry in catalog.coverages.items():
-        summary = _el(contents, "wcs:CoverageSummary")
-        _el(summary, "ows:Title", entry.title)
         try:
             grid = entry.open().grid
-        except Exception:  # an unreadable source is listed without a box rather than failing the document
+        except UnavailableError:  # a source that cannot be read is left out (a client could not use it)
+            continue
+        except Exception:  # anything else: listed without a box rather than failing the document
             grid = None
+        summary = _el(contents, "wcs:CoverageSummary")
+        _el(summary, "ows:Title", entry.title)
         if grid is not None:
             box = _wgs84_bounds(grid)
             if box is not None:
@@ -677,14 +721,17 @@ def _capabilities_100(catalog: Catalog, href: str) -> ET.Element:
     _el(exc, "Format", "application/vnd.ogc.se_xml")
     meta = _el(root, "ContentMetadata")
     for cid, entry in catalog.coverages.items():
+        try:
+            grid = entry.open().grid
+        except UnavailableError:  # a source that cannot be read is left out (a client could not use it)
+            continue
+        except Exception:  # anything else: listed without a box rather than failing the document
+            grid = None
         brief = _el(meta, "CoverageOfferingBrief")
         _el(brief, "name", cid)
         _el(brief, "label", entry.title)
-        try:
-            grid = entry.open().grid
-        except Exception:  # an unreadable source is listed without a box rather than failing the document
-            continue
-        _lonlat_envelope(brief, grid)
+        if grid is not None:
+            _lonlat_envelope(brief, grid)
     return root
 
 
@@ -837,18 +884,14 @@ def wcs_router(catalog: Catalog, settings: Settings) -> APIRouter:
     async def wcs(request: Request) -> Response:
         p = _Params(request.query_params.multi_items())
         version = _version_of(p)
+        redact = getattr(request.app.state, "redact", None)
         try:
             return await _dispatch(request, p, version)
-        except WCSError as err:
-            return _error_response(err, version)
-        except NotFoundError as exc:
-            return _error_response(WCSError("NoSuchCoverage", str(exc), status=404), version)
-        except TooLargeError as exc:
-            return _error_response(WCSError("InvalidParameterValue", str(exc), status=413), version)
-        except RastercoverError as exc:
-            return _error_response(WCSError("InvalidParameterValue", str(exc)), version)
-        except Exception:  # a bug or an unreadable source: logged here, an exception report for the client
-            _log.exception("WCS request %s failed", request.url.query)
+        except (WCSError, RastercoverError, BusyError) as exc:
+            err, headers = _error_of(exc)
+            return _error_response(err, version, redact, headers)
+        except Exception:  # a bug: logged here (without the API key), an exception report for the client
+            _log.exception("WCS request %s failed", redact_query(request.url.query))
             return _error_response(
                 WCSError("NoApplicableCode", "the server could not answer this request (see its log)", status=500),
                 version,
@@ -887,7 +930,9 @@ def wcs_router(catalog: Catalog, settings: Settings) -> APIRouter:
                 req = _getcoverage_100(catalog, p) if v1 else _getcoverage_201(catalog, p)
                 return _run_export(catalog, settings, req, getattr(request.app.state, "temp_dir", None))
 
-            exported = await run_in_threadpool(work)
+            slots = getattr(request.app.state, "export_slots", None)  # the application's bound on exports
+            with slots.hold("GetCoverage") if slots is not None else contextlib.nullcontext():
+                exported = await run_in_threadpool(work)
             return _file_response(exported)
         raise WCSError(
             "OperationNotSupported",

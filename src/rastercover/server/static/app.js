@@ -1,7 +1,8 @@
 /* rastercover's web page: catalogue, map of footprints and previews, export form.
  *
  * Data comes from the JSON API: GET /coverages (id, title, bounds_wgs84 [w, s, e, n], crs {label, ...},
- * width, height, bands) and GET /layers (id, title). An API key given in the page's URL (?api_key=...) is
+ * width, height, bands; "available": false and a "problem" for an entry whose source cannot be read: listed,
+ * greyed out, not offered for export) and GET /layers (id, title). An API key given in the page's URL (?api_key=...) is
  * added to every request the page makes. No external resources: Leaflet is served from /static/leaflet, and the map has no
  * base layer.
  */
@@ -75,7 +76,18 @@
     return typeof c.crs === "object" ? c.crs.label || "" : String(c.crs);
   }
 
+  function addUnavailable(listId, c) {
+    var li = el("li", { "data-id": c.id, "class": "unavailable" });
+    li.appendChild(el("strong", {}, c.title || c.id));
+    li.appendChild(el("div", { "class": "muted" }, c.id + " · unavailable: " + (c.problem || "cannot be read")));
+    document.getElementById(listId).appendChild(li);
+  }
+
   function addCoverage(c) {
+    if (c.available === false) {
+      addUnavailable("coverages", c);
+      return null;
+    }
     coverages[c.id] = c;
     var li = el("li", { "data-id": c.id });
     li.appendChild(el("strong", {}, c.title || c.id));
@@ -218,6 +230,10 @@
     var llist = document.getElementById("layers");
     llist.textContent = "";
     layers.forEach(function (l) {
+      if (l.available === false) {
+        addUnavailable("layers", l);
+        return;
+      }
       var li = el("li", { "data-id": l.id });
       li.appendChild(el("strong", {}, l.title || l.id));
       li.appendChild(el("div", { "class": "muted" }, l.id));
@@ -225,7 +241,8 @@
       document.getElementById("clip_layer").appendChild(el("option", { value: l.id }, l.title || l.id));
     });
     if (!layers.length) llist.appendChild(el("li", { "class": "muted" }, "no layer"));
-    if (covs.length) selectCoverage(covs[0].id);
+    var usable = covs.filter(function (c) { return c.available !== false; });
+    if (usable.length) selectCoverage(usable[0].id);
   }).catch(function (err) {
     message("cannot load the catalogue: " + err.message, true);
   });
