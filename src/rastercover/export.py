@@ -56,7 +56,7 @@ from .formats import Format, driver_available, get_format
 from .grid import Grid, Window
 from .io import registry
 from .io.atomic import check_target, discard, temporary_sibling
-from .io.checked import os_error_of, write_error
+from .io.checked import gdal_errors, is_io_failure, os_error_of, verify_copy, write_error
 from .ops.deliver import (
     ExportedFile,
     ExportResult,
@@ -333,8 +333,6 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
     if plan.zipped and member_stem:
         stem = member_stem
 
-    from rasterio.errors import RasterioError
-
     tmpdir = temporary_sibling(path)
     os.mkdir(tmpdir)
     try:
@@ -378,17 +376,16 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
 
             options = creation_options(fmt, dtype, out_grid, req.overview_resampling)
             rasterio.shutil.copy(work, main, driver=fmt.driver, **options)
+            verify_copy(work, main, path, write_path=tmpdir, values=not fmt.lossy)  # the driver may not say
             discard(work)
         files, members = deliver(fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj)
-    except RasterioError as exc:
+    except (OSError, *gdal_errors()) as exc:
+        err = write_error(path, exc, tmpdir)  # before discarding: the free space the write met
         discard(tmpdir)
-        err = write_error(path, exc, tmpdir)
-        if not isinstance(err, NoSpaceError) and os_error_of(exc) is None:  # the driver's own reason
-            err = OutputError(f"{path}: GDAL could not write it as {fmt.key} ({first_line(exc)})")
+        gdal_own = not isinstance(exc, OSError) and os_error_of(exc) is None and not is_io_failure(str(exc))
+        if gdal_own and not isinstance(err, NoSpaceError):
+            err = OutputError(f"{path}: GDAL could not write it as {fmt.key} ({first_line(exc)})")  # its reason
         raise err from None
-    except OSError as exc:
-        discard(tmpdir)
-        raise write_error(path, exc, tmpdir) from None
     except BaseException:
         discard(tmpdir)
         raise

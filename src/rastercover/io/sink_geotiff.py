@@ -15,7 +15,7 @@ import numpy as np
 from ..grid import Grid, Tile, Window
 from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard, temporary_sibling
-from .checked import WriteCheck, checks_writes
+from .checked import WriteCheck, checks_writes, verify_copy
 from .gtiff import constant_block, gtiff_profile
 
 __all__ = ["GeoTiffSink"]
@@ -137,6 +137,7 @@ class GeoTiffSink:
                         blocksize=512 if min(self.grid.width, self.grid.height) >= 512 else 256,
                         bigtiff="IF_SAFER",
                     )
+                    verify_copy(self._tmp, cog_tmp, self.path, write_path=cog_tmp)
                 except BaseException:
                     discard(cog_tmp)
                     raise
