@@ -157,3 +157,21 @@ def test_an_export_of_a_sparse_vrt_reads_nodata_in_the_holes(tmp_path):
     rastercover.rasterize([(box, 7.0)], ref, output=out, extent="touched", assume_crs="EPSG:32198")
     arr = rastercover.open_coverage(out).read(rastercover.Window(0, 0, 20, 20))[0]
     assert (arr[:10, :10] == 7).all() and (arr[10:] == -9999).all() and (arr[:, 10:] == -9999).all()
+
+
+@pytest.mark.parametrize("block_pixels", [4, 8, 24, 1 << 20])
+def test_a_lazy_array_of_a_sparse_grid_equals_the_eager_result(block_pixels):
+    """Every face, the same bits: rasterize_lazy on a reference with missing tiles has their pixels nodata, and
+    its chunks tile the array whatever the block size (the blocks of a sparse grid shrink to the tiles it has)."""
+    from rastercover.grid import TileSet
+
+    g = Grid(10, 8, Affine(1, 0, 0, 0, -1, 8), "EPSG:3857", tile_size=2)
+    sparse = g.with_tiles(TileSet(g.tile_layout, [(0, 0), (1, 2), (3, 4), (2, 1), (3, 0)]))
+    src = [(shapely.box(0.5, 0.5, 9.5, 7.5), 2.0), (shapely.box(3, 1, 6, 6), 5.0)]
+    kw = dict(methods=["SUM_OF_AREAS", "AREA_WEIGHTED_MEAN_OF_VALUES"], assume_crs="EPSG:3857")
+    eager = rastercover.rasterize(src, sparse, **kw).values
+    lazy = rastercover.rasterize_lazy(src, sparse, block_pixels=block_pixels, **kw)
+    assert sum(lazy.data.chunks[1]) == 8 and sum(lazy.data.chunks[2]) == 10
+    got = lazy.compute(scheduler="sync").values
+    assert np.array_equal(got, eager)
+    assert (got[0, 2:4, 2:4] == -9999).all() and got[0, 0, 0] == 0.25  # a missing tile; a present one

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..grid import Grid
 from .blocks import busy_blocks, compute_and_write, empty_block
 from .compute import BlockResult, Job, compute_block
 from .executors import EXECUTORS, check_executor, require_dask
@@ -80,7 +81,8 @@ def block_array(job: Job, res: BlockResult) -> np.ndarray:
 
     win = res.block.window
     out = np.full((len(job.methods), win.height, win.width), job.nodata, dtype=job.dtype)
-    if res.data is not None and len(res.tiles) == len(res.block.tiles):
+    covered = sum(t.window.width * t.window.height for t in res.tiles) == win.width * win.height
+    if res.data is not None and covered:  # (a sparse grid's block window may hold tiles the grid lacks: nodata)
         out[...] = res.data
         return out
     values = job.empty_values if res.data is None else None
@@ -349,8 +351,21 @@ def _lazy_chunk(job: Job, block: Block, busy: bool) -> np.ndarray:
     return block_array(job, compute_block(job, block) if busy else empty_block(job, block))
 
 
+def _lattice_blocks(grid: Grid, block_pixels: int) -> Any:
+    """Blocks that tile the whole lattice (the chunks of an array must), each holding the grid's own tiles in it:
+    a sparse grid's missing tiles are nodata in the array, as every face reads them."""
+    if not grid.is_sparse:
+        return plan_blocks(grid, block_pixels)
+    dense = plan_blocks(grid.with_tiles(None), block_pixels)
+    return [
+        Block(b.index, b.window, tuple(grid.tile(t.row, t.col) for t in b.tiles if grid.has_tile(t.row, t.col)))
+        for b in dense
+    ]
+
+
 def lazy_array(job: Job, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Any:
-    """A dask array (band, y, x) of ``job`` over its grid, one chunk per block, computed on demand.
+    """A dask array (band, y, x) of ``job`` over its grid, one chunk per block, computed on demand; a sparse grid's
+    missing tiles are nodata.
 
     The job is one node of the graph (shipped once per worker); every chunk is one :func:`compute_block`.
     Compute it with any dask scheduler (threads, processes, a ``distributed.Client``).
@@ -377,7 +392,7 @@ def lazy_array(job: Job, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Any:
     import dask.array as da
     from dask.highlevelgraph import HighLevelGraph
 
-    blocks = plan_blocks(job.grid, block_pixels)
+    blocks = _lattice_blocks(job.grid, block_pixels)
     busy = busy_blocks(job, blocks)
     rows = sorted({b.window.row_off: b.window.height for b in blocks}.items())
     cols = sorted({b.window.col_off: b.window.width for b in blocks}.items())
