@@ -670,3 +670,20 @@ def test_workers_insert_their_own_tiles_and_the_table_equals_a_single_process_ta
     a = PostgisRasterCoverage(loc(pg_url, "wtiles_two")).read(Window(0, 0, 100, 100))
     want = rastercover.rasterize(list(zip(geoms, values)), ref_grid, methods=methods, assume_crs=CRS).values
     np.testing.assert_array_equal(a, want)
+
+
+def test_a_run_never_writes_a_table_another_live_run_is_writing(pg_url, pg_conn, ref_grid):
+    """Two runs on one output table: the second is refused while the first holds the table (its session lock,
+    gone with its connection, so a killed run does not block the next), and then proceeds."""
+    geoms, values = random_stands(3)
+    load_features(pg_conn, "stands_busy", geoms, values)
+    src, out = loc(pg_url, "stands_busy"), loc(pg_url, "busy_out")
+    pg_conn.execute("DROP TABLE IF EXISTS busy_out")
+    pg_conn.execute("SELECT pg_advisory_lock(hashtextextended('rastercover:public.busy_out', 0))")  # a live run
+    try:
+        with pytest.raises(OutputError, match="another run is writing this table now"):
+            rastercover.rasterize(src, ref_grid, value="value", methods=["SUM_OF_AREAS"], output=out, resume=True)
+    finally:
+        pg_conn.execute("SELECT pg_advisory_unlock(hashtextextended('rastercover:public.busy_out', 0))")
+    res = rastercover.rasterize(src, ref_grid, value="value", methods=["SUM_OF_AREAS"], output=out)
+    assert res.tiles_written == 9 and pg_conn.execute("SELECT count(*) FROM busy_out").fetchone()[0] == 9

@@ -238,6 +238,13 @@ class PostgisRasterSink:
             self.schema = self.loc.schema or self._conn.execute("SELECT current_schema()").fetchone()[0]
             if self.schema is None:
                 raise OutputError(f"{self.describe()}: no schema to create the table in; write table=schema.name")
+            # one run at a time per target: a session lock, gone with this connection (the run's end or death)
+            key = f"rastercover:{self.schema}.{self.loc.table}"
+            if not self._conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
+                raise OutputError(
+                    f"{self.describe()}: another run is writing this table now; wait for it to end, or write "
+                    "another table"
+                )
             exists = self._exists(self.loc.table)
             if exists and self.if_exists is IfExists.FAIL:
                 raise OutputError(
@@ -248,6 +255,9 @@ class PostgisRasterSink:
         except psycopg.Error as exc:
             self._conn.close()
             raise OutputError(pg_error(self.loc, exc, "checking the target table")) from None
+        except OutputError:
+            self._conn.close()
+            raise
         self.partial = partial_table_name(self.loc.table)
         self._buffer: list[tuple[int, bytes]] = []
         self._buffered = 0
