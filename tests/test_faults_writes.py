@@ -112,7 +112,7 @@ def _one_line_error(proc: subprocess.CompletedProcess, out: Path) -> str:
     return lines[0]
 
 
-FAULT = ("no space left on the device", "grew past the largest file", "the device refused a write")
+FAULT = ("no space left on the device", "a file grew past the largest file", "the device refused a write")
 
 
 # sizes that cut each output at a different point: the first tiles, or the last flush (the overviews of a COG)
@@ -229,6 +229,19 @@ def test_values_too_large_for_the_band_or_for_float64_are_clear_errors_never_inf
     # an area-weighted mean of 1e308 overflows float64 on the way (area x value): an error, not an inf pixel
     with pytest.raises(ValueRangeError, match="AREA_WEIGHTED_MEAN_OF_VALUES overflows float64"):
         _rasterize([1e308, 5.0], ["AREA_WEIGHTED_MEAN_OF_VALUES"], dtype="float64")
+    # so do sums numpy does not flag (np.bincount), here of two features of 1e308 on one pixel
+    import shapely
+
+    import rastercover
+
+    twice = [(shapely.box(0, 0, 20, 10), 1e308), (shapely.box(0, 0, 20, 10), 1e308)]
+    for m in (
+        "MEAN_OF_VALUES_AT_PIXEL_CENTROID",
+        "SUM_OF_VALUES_AT_PIXEL_CENTROID",
+        "STDDEV_OF_VALUES_AT_PIXEL_CENTROID",
+    ):
+        with pytest.raises(ValueRangeError, match=f"{m} overflows float64"):
+            rastercover.rasterize(twice, _grid(), methods=[m], dtype="float64", assume_crs="EPSG:3857")
     # postgis semantics: PostgreSQL refuses the cast to real too
     with pytest.raises(ValueRangeError, match="float32 that PostGIS"):
         _rasterize([1e308, 5.0], ["MEAN_OF_VALUES_AT_PIXEL_CENTROID"], semantics="postgis")
@@ -355,3 +368,100 @@ def test_a_run_never_takes_over_the_partial_output_of_a_live_run(tmp_path):
         holder.wait()
     _rasterize([5.0], ["LAST_VALUE_AT_PIXEL_CENTROID"], output=out)  # its writer is dead: started afresh
     assert sorted(os.listdir(tmp_path)) == ["tiles"]
+
+
+def test_a_zarr_store_whose_creation_met_a_full_disk_is_removed_or_recreated_never_resumed_half_made(
+    tmp_path, reference
+):
+    """A disk that fills while the store's metadata is written: without --resume nothing is left; with --resume the
+    half-made store is started afresh once there is room (it was resumed, and committed without its spatial_ref,
+    with exit 0)."""
+    import xarray as xr
+
+    with small_disk(tmp_path, 40) as disk:
+        out = disk.path / "z.zarr"
+        proc = disk.run(_job(out))
+        assert proc.returncode == 2 and disk.leftovers() == [], proc.stderr
+        proc = disk.run(_job(out, "--resume"))
+        assert proc.returncode == 2, proc.stderr
+        disk.grow(20_000)
+        proc = disk.run(_job(out, "--resume"))
+        assert proc.returncode == 0, proc.stderr
+        with xr.open_zarr(out) as ds:  # readable, with its CRS and transform
+            ref = ds["spatial_ref"].attrs
+            assert ref["GeoTransform"].split()[1] == "3000.0" and "Alaska Albers" in ref["crs_wkt"]
+        assert np.array_equal(_read(out), reference, equal_nan=True)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_gdal_writes_a_geotiff_is_a_clean_interruption_not_a_write_error(tmp_path, sig):
+    """Ctrl-C or SIGTERM raised while GDAL was inside rastercover's checked file (a write) printed tracebacks from
+    rasterio's C callbacks and then a false "the device refused a write" error with exit 2."""
+    import signal
+    import time
+
+    trees, _relief = demo_data()
+    out = tmp_path / "k.tif"
+    args = [trees, "--value", "VEG_ID", "--bounds", "-6232946.67", "-735684.66", "6363148.44", "9275122.97",
+            "--resolution", "500", "--crs", "EPSG:2964", "--tile-size", "512x512", "--no-progress",
+            "-m", "LAST_VALUE_AT_PIXEL_CENTROID", "-m", "AREA_WEIGHTED_MEAN_OF_VALUES", "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rastercover.cli.main", "rasterize", *args, "-o", str(out)],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until GDAL writes the file: its temporary copy grows
+        parts = [p for p in tmp_path.iterdir() if p.name.startswith(".k.tif.part-")]
+        if parts and parts[0].exists() and parts[0].stat().st_size > 200_000:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("the run never wrote its GeoTIFF")
+    if sig == "SIGINT":
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the process group
+    else:
+        proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == (143 if sig == "SIGTERM" else 130), err
+    assert "Traceback" not in err and "refused a write" not in err and "Exception ignored" not in err, err
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_an_interruption_inside_a_checked_write_is_raised_as_itself(tmp_path, capfd):
+    """A real signal arriving exactly while GDAL is inside the checked file's write, delivered as the command
+    line's handlers deliver Ctrl-C (deferred to the end of the GDAL call): the interruption comes out of
+    checked_raster as itself, with nothing printed from rasterio's C callbacks (it came out as a "writing
+    failed" OutputError after two "Exception ignored" tracebacks)."""
+    import signal
+
+    import rastercover.io.checked as checked
+
+    hits = []
+
+    def handler(signum, frame):
+        f = frame
+        while f is not None:
+            if f.f_code.co_filename == checked.__file__ and f.f_code.co_name == "write":
+                hits.append(1)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                if not checked.defer_interruption(KeyboardInterrupt()):
+                    raise KeyboardInterrupt
+                return
+            f = f.f_back
+
+    data = np.random.default_rng(0).random((1, 4096, 4096)).astype("float32")  # incompressible: many writes
+    profile = dict(driver="GTiff", width=4096, height=4096, count=1, dtype="float32", tiled=True, compress="deflate")
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        with pytest.raises(KeyboardInterrupt):
+            for _ in range(20):  # until a tick lands inside a write
+                with checked.checked_raster(str(tmp_path / "a.tif"), **profile) as ds, checked.uninterrupted():
+                    ds.write(data)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert hits
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err, err

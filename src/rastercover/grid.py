@@ -646,7 +646,7 @@ class Grid:
         >>> Grid.from_bounds((0, 0, 1e400, 1), 1, "EPSG:3857")
         Traceback (most recent call last):
         ...
-        rastercover.errors.InputError: bounds (0, 0, inf, 1) must be finite numbers: XMAX is inf
+        rastercover.errors.InputError: bounds 0 0 inf 1 must be finite numbers: XMAX is inf
         """
         try:
             if isinstance(resolution, int | float | np.number):
@@ -661,12 +661,14 @@ class Grid:
             x0, y0, x1, y1 = (float(v) for v in bounds)
         except (TypeError, ValueError):
             raise InputError(f"bounds {bounds!r} are not four numbers XMIN YMIN XMAX YMAX") from None
-        shown = tuple(int(v) if isinstance(v, int | float) and math.isfinite(v) and v == int(v) else v for v in bounds)
+        shown = " ".join(f"{v:.15g}" for v in (x0, y0, x1, y1))
         for name, v in zip(("XMIN", "YMIN", "XMAX", "YMAX"), (x0, y0, x1, y1), strict=True):
             if not math.isfinite(v):
                 raise InputError(f"bounds {shown} must be finite numbers: {name} is {v}")
         if not (x1 > x0 and y1 > y0):
-            raise InputError(f"bounds {tuple(bounds)} are empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX")
+            raise InputError(f"bounds {shown} are empty: give XMIN YMIN XMAX YMAX with XMIN < XMAX")
+        if not (math.isfinite(x1 - x0) and math.isfinite(y1 - y0)):
+            raise InputError(f"bounds {shown} span more than a number can hold: give bounds a computer can measure")
         scaled = (x0 / xres, y0 / yres, x1 / xres, y1 / yres)
         if not all(abs(v) < 2.0**62 for v in scaled):  # whole pixels counted from 0 must fit an int64
             raise InputError(

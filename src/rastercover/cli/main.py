@@ -20,6 +20,7 @@ import click
 
 from .. import __version__
 from ..errors import RastercoverError
+from ..io.checked import defer_interruption
 from .demo import demo
 from .export import export, formats
 from .methods import methods
@@ -53,18 +54,29 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process without cleaning up
-    raise Terminated(signum)
+    if not defer_interruption(Terminated(signum)):  # inside a GDAL write that calls back into Python: at its end
+        raise Terminated(signum)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    if not defer_interruption(KeyboardInterrupt()):  # Ctrl-C, as Python's own handler, but never inside GDAL
+        raise KeyboardInterrupt
 
 
 @contextmanager
 def _terminating_signals() -> Iterator[None]:
-    """Turn ``SIGTERM`` and ``SIGHUP`` into :class:`Terminated` while the command runs (main thread only)."""
+    """Turn ``SIGTERM`` and ``SIGHUP`` into :class:`Terminated` while the command runs (main thread only), and
+    deliver those and Ctrl-C between GDAL's calls, not inside one (:func:`rastercover.io.checked.uninterrupted`)."""
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name, default, handler in (
+        ("SIGTERM", signal.SIG_DFL, _terminate),
+        ("SIGHUP", signal.SIG_DFL, _terminate),
+        ("SIGINT", signal.default_int_handler, _interrupt),
+    ):
         sig = getattr(signal, name, None)
         try:
-            if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
-                previous[sig] = signal.signal(sig, _terminate)
+            if sig is not None and signal.getsignal(sig) is default:
+                previous[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread: leave signals alone
             break
     try:

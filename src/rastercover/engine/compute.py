@@ -199,6 +199,10 @@ def compute_block(job: Job, block: Block) -> BlockResult:
         with np.errstate(over="raise", invalid="ignore", divide="ignore"):
             try:
                 result = np.asarray(method.reduce(h), dtype=np.float64)
+                # values are finite (checked above): an infinite result overflowed in a sum numpy does not flag
+                # (np.bincount's, np.add.reduceat's)
+                if method.needs_value and np.isinf(result).any():
+                    raise FloatingPointError
             except FloatingPointError:
                 raise ValueRangeError(
                     f"{method.name} overflows float64 on the values of {job.source.describe()} (magnitudes near "

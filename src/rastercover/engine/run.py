@@ -119,7 +119,11 @@ def run(
     empty = job.empty_values
     written = 0
     results: Iterator[tuple[BlockResult, bool]] | None = None
-    sink.open(job.grid, names, job.dtype, job.nodata)
+    try:
+        sink.open(job.grid, names, job.dtype, job.nodata)
+    except BaseException:  # half-created (a disk full while writing its metadata): cleaned as any failed run
+        sink.abort()
+        raise
     try:
         # a resumed output: skip the blocks whose tiles are all written already, drop written tiles of the rest
         finished = sink.done_tiles()

@@ -30,7 +30,7 @@ Examples
 >>> type(err).__name__, str(err).split(" (")[0]
 ('NoSpaceError', 'out.tif: no space left on the device')
 >>> str(write_error("out.tif", OSError(errno.EFBIG, "File too large"))).split(";")[0]
-'out.tif: the file grew past the largest file this system or process allows (File too large)'
+'out.tif: a file grew past the largest file this system or process allows (File too large)'
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ import errno
 import functools
 import io
 import os
+import re
 import shutil
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,10 +53,12 @@ __all__ = [
     "WriteCheck",
     "checked_raster",
     "checks_writes",
+    "defer_interruption",
     "encode_raster",
     "gdal_errors",
     "is_io_failure",
     "os_error_of",
+    "uninterrupted",
     "verify_copy",
     "write_error",
 ]
@@ -133,6 +137,7 @@ def write_error(what: str, exc: BaseException, path: str | None = None) -> Outpu
         return exc
     ose = os_error_of(exc)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"/vsiriopener_[0-9a-f]+/", "", text)  # the name rasterio gives a file GDAL reaches through us
     code = ose.errno if ose is not None else None
     if code is None and any(m in text.lower() for m in _MESSAGES_NO_SPACE):
         code = errno.ENOSPC
@@ -146,8 +151,8 @@ def write_error(what: str, exc: BaseException, path: str | None = None) -> Outpu
     reason = ose.strerror if ose is not None and ose.strerror else text
     if code == errno.EFBIG:
         return OutputError(
-            f"{what}: the file grew past the largest file this system or process allows ({reason}); write a "
-            "tile folder or a .zarr store instead, or raise the limit"
+            f"{what}: a file grew past the largest file this system or process allows ({reason}); raise the "
+            "limit (ulimit -f), or split the output (a single .tif into a tile folder or a .zarr store)"
         )
     if code in _NOT_WRITABLE:
         return OutputError(f"{what}: cannot write there ({reason}); pick a folder you can write to")
@@ -177,9 +182,9 @@ class _CheckedFile(io.FileIO):
     def write(self, b: Any) -> int:
         # All or the reason why not: a raw write may store part of the bytes (a disk filling up) and the next
         # one says why. The error is recorded, not raised: GDAL calls this through C and sees the short count.
-        view = memoryview(b).cast("B")
         done = 0
         try:
+            view = memoryview(b).cast("B")
             while done < len(view):
                 n = super().write(view[done:])
                 if not n:
@@ -187,13 +192,42 @@ class _CheckedFile(io.FileIO):
                 done += n
         except OSError as exc:
             self._check.failed(exc)
+        except BaseException as exc:  # Ctrl-C or SIGTERM while GDAL called us: C cannot carry it, we keep it
+            self._check.interrupted(exc)
         return done
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return super().read(size)
+        except BaseException as exc:
+            self._stop(exc)
+            return b""
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        try:
+            return super().seek(pos, whence)
+        except BaseException as exc:
+            self._stop(exc)
+            return -1
+
+    def tell(self) -> int:
+        try:
+            return super().tell()
+        except BaseException as exc:
+            self._stop(exc)
+            return -1
 
     def close(self) -> None:
         try:
             super().close()
-        except OSError as exc:
+        except BaseException as exc:
+            self._stop(exc)
+
+    def _stop(self, exc: BaseException) -> None:
+        if isinstance(exc, OSError):
             self._check.failed(exc)
+        else:
+            self._check.interrupted(exc)
 
 
 class WriteCheck:
@@ -209,6 +243,13 @@ class WriteCheck:
 
     def __init__(self) -> None:
         self.error: OSError | None = None
+        self.interrupt: BaseException | None = None
+
+    def interrupted(self, exc: BaseException) -> None:
+        """Record an interruption (Ctrl-C, ``SIGTERM``) raised while GDAL called the file: raised again, as
+        itself, by :meth:`raise_for` (GDAL then fails a write: that is not the output's fault)."""
+        if self.interrupt is None:
+            self.interrupt = exc
 
     def failed(self, exc: OSError) -> None:
         """Record a refused write (the first one is the cause reported)."""
@@ -219,9 +260,53 @@ class WriteCheck:
         return _CheckedFile(self, path, mode)
 
     def raise_for(self, what: str, path: str | None = None) -> None:
-        """Raise :func:`write_error` for ``what`` when a write failed."""
+        """Raise the interruption a write met, else :func:`write_error` for ``what`` when a write failed."""
+        if self.interrupt is not None:
+            raise self.interrupt
         if self.error is not None:
             raise write_error(what, self.error, path)
+
+
+_SECTION = {"depth": 0, "pending": None}
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A stretch of GDAL work that calls back into Python (a write through a :class:`WriteCheck` file): an
+    interruption the command line receives meanwhile (Ctrl-C, ``SIGTERM``: see :func:`defer_interruption`) is
+    raised when the stretch ends, not inside one of GDAL's callbacks, where C cannot carry it (rasterio prints
+    "Exception ignored" and GDAL fails the write, which then looked like a full disk).
+
+    Examples
+    --------
+    >>> with uninterrupted():  # a handler defers its exception (a KeyboardInterrupt, in a real one)
+    ...     deferred = defer_interruption(RuntimeError("interrupted"))
+    ...     print("the stretch ends first")
+    Traceback (most recent call last):
+    ...
+    RuntimeError: interrupted
+    >>> deferred, defer_interruption(RuntimeError("now"))  # outside a stretch: the handler raises it itself
+    (True, False)
+    """
+    _SECTION["depth"] += 1
+    try:
+        yield
+    finally:
+        _SECTION["depth"] -= 1
+        pending = _SECTION["pending"]
+        if _SECTION["depth"] == 0 and pending is not None:
+            _SECTION["pending"] = None
+            raise pending
+
+
+def defer_interruption(exc: BaseException) -> bool:
+    """For a signal handler: keep ``exc`` for the end of the current :func:`uninterrupted` stretch and return True,
+    or return False when none runs (the handler then raises it itself)."""
+    if _SECTION["depth"] > 0 and threading.current_thread() is threading.main_thread():
+        if _SECTION["pending"] is None:
+            _SECTION["pending"] = exc
+        return True
+    return False
 
 
 @contextmanager
@@ -243,9 +328,16 @@ def checked_raster(path: str, what: str | None = None, **profile: Any) -> Iterat
     what = what or path
     check = WriteCheck()
     try:
-        with rasterio.open(path, "w", opener=check, **profile) as ds:
+        with uninterrupted():
+            ds = rasterio.open(path, "w", opener=check, **profile)
+        try:
             yield ds
+        finally:
+            with uninterrupted():
+                ds.close()
     except (OSError, *gdal_errors()) as exc:
+        if check.interrupt is not None:
+            raise check.interrupt from None
         raise write_error(what, check.error or exc, path) from None
     check.raise_for(what, path)
 
@@ -361,7 +453,10 @@ def checks_writes(method: F) -> F:
             if not isinstance(exc, (OSError, *gdal_errors())):
                 raise
             what = getattr(self, "output_label", None) or getattr(self, "path", None) or "the output"
-            seen = getattr(getattr(self, "_check", None), "error", None)  # what the OS said, when GDAL hid it
+            check = getattr(self, "_check", None)
+            if getattr(check, "interrupt", None) is not None:  # Ctrl-C or SIGTERM met a write: not a write error
+                raise check.interrupt from None
+            seen = getattr(check, "error", None)  # what the OS said, when GDAL hid it
             err = write_error(str(what), seen or exc, getattr(self, "write_path", None))
             note = getattr(self, "failure_note", None)
             raise (type(err)(f"{err}; {note}") if note else err) from None

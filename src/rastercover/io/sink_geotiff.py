@@ -15,7 +15,7 @@ import numpy as np
 from ..grid import Grid, Tile, Window
 from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard, temporary_sibling
-from .checked import WriteCheck, checks_writes, verify_copy
+from .checked import WriteCheck, checks_writes, uninterrupted, verify_copy
 from .gtiff import constant_block, gtiff_profile
 
 __all__ = ["GeoTiffSink"]
@@ -85,9 +85,12 @@ class GeoTiffSink:
         self._env = rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True)
         self._env.__enter__()
         self._check = WriteCheck()
-        self._ds = rasterio.open(self._tmp, "w", opener=self._check, **gtiff_profile(grid, len(bands), dtype, nodata))
-        for i, name in enumerate(self.bands, start=1):
-            self._ds.set_band_description(i, name)
+        with uninterrupted():
+            self._ds = rasterio.open(
+                self._tmp, "w", opener=self._check, **gtiff_profile(grid, len(bands), dtype, nodata)
+            )
+            for i, name in enumerate(self.bands, start=1):
+                self._ds.set_band_description(i, name)
 
     @checks_writes
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
@@ -99,8 +102,9 @@ class GeoTiffSink:
             if full
             else [(t.window, data[(slice(None), *t.window.relative_to(window).slices)]) for t in tiles]
         )
-        for w, d in parts:
-            self._ds.write(d, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+        with uninterrupted():
+            for w, d in parts:
+                self._ds.write(d, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
         self._check.raise_for(self.path, self._tmp)  # a block GDAL flushed may have failed without a word
 
     @checks_writes
@@ -111,15 +115,15 @@ class GeoTiffSink:
 
         for t in tiles:
             w = t.window
-            self._ds.write(
-                constant_block(w.height, w.width, values, self.dtype),
-                window=RioWindow(w.col_off, w.row_off, w.width, w.height),
-            )
+            block = constant_block(w.height, w.width, values, self.dtype)
+            with uninterrupted():
+                self._ds.write(block, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
 
     @checks_writes
     def close(self) -> str:
         try:
-            self._ds.close()
+            with uninterrupted():
+                self._ds.close()
             self._ds = None
             self._check.raise_for(self.path, self._tmp)  # libtiff reports a failed flush on stderr only
             if self.cog:

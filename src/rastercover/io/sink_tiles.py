@@ -213,9 +213,11 @@ class TileFolderSink:
     @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata
-        self._tmp = partial_sibling(self.path)
+        tmp = partial_sibling(self.path)
         fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata, resolve_job(self.job))
-        if start_partial(self._tmp, resume=self.resume, fingerprint=fingerprint, what=self.path):
+        continuing = start_partial(tmp, resume=self.resume, fingerprint=fingerprint, what=self.path)
+        self._tmp = tmp  # ours from here on (refused above when a live run or another job holds it: not ours to clean)
+        if continuing:
             self._done = self._tile_files()
             self._written |= self._done
         self._writer = TileWriter(self._tmp, bands, dtype, nodata, output_label=self.path)

@@ -46,6 +46,7 @@ from .atomic import check_target, commit, discard
 from .checked import checks_writes
 from .gtiff import constant_block
 from .resume import (
+    MARK_DIR,
     JobInfo,
     drop_marks,
     job_fingerprint,
@@ -212,15 +213,22 @@ class ZarrSink:
     @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata
-        self._tmp = partial_sibling(self.path)
+        tmp = partial_sibling(self.path)
         fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata, resolve_job(self.job))
-        if start_partial(self._tmp, resume=self.resume, fingerprint=fingerprint, what=self.path) and os.path.isfile(
-            os.path.join(self._tmp, VARIABLE, ".zarray")
-        ):
-            self._done = marked_tiles(self._tmp)
-        else:
-            self._done = set()
-            self._create()
+        created = os.path.join(tmp, MARK_DIR, "created")
+        continuing = start_partial(tmp, resume=self.resume, fingerprint=fingerprint, what=self.path)
+        self._tmp = tmp  # ours from here on (refused above when a live run or another job holds it: not ours to clean)
+        if continuing:
+            if os.path.isfile(created):
+                self._done = marked_tiles(self._tmp)
+                self._writer = ZarrTileWriter(self._tmp, self.dtype, nodata, self.path, self.failure_note)
+                return
+            # the interrupted run never finished creating the store (no tile was written): start it afresh
+            start_partial(self._tmp, resume=False, fingerprint=fingerprint, what=self.path)
+        self._done = set()
+        self._create()
+        with open(created, "w", encoding="utf-8"):  # the store's metadata is complete: its tiles may be resumed
+            pass
         self._writer = ZarrTileWriter(self._tmp, self.dtype, nodata, self.path, self.failure_note)
 
     def _create(self) -> None:

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..formats import Format
 from ..grid import Grid
 from ..io.atomic import discard
-from ..io.checked import checked_raster
+from ..io.checked import checked_raster, uninterrupted
 from ..io.gtiff import gtiff_profile
 from ..pixel_values import ByteScale, Cast, ValueStats, fits
 from .mosaic import Chunk
@@ -94,7 +94,9 @@ def convert(
         profile.update(dtype=dtype.name, nodata=nodata, predictor=3 if dtype.kind == "f" else 2)
         with checked_raster(dst, what, **profile) as d:
             for _, w in s.block_windows(1):
-                d.write(fn(s.read(window=w)), window=w)
+                block = fn(s.read(window=w))
+                with uninterrupted():
+                    d.write(block, window=w)
             for i, desc in enumerate(s.descriptions, start=1):
                 if desc:
                     d.set_band_description(i, desc)
@@ -219,6 +221,7 @@ def write_chunks(
                 data = cast(data)
             if stats is not None:
                 stats.update(data, cast.dst_nodata)
-            ds.write(data, window=RioWindow(rel.col_off, rel.row_off, rel.width, rel.height))
+            with uninterrupted():
+                ds.write(data, window=RioWindow(rel.col_off, rel.row_off, rel.width, rel.height))
             kept += n_kept
     return kept
