@@ -91,7 +91,8 @@ def os_error_of(exc: BaseException) -> OSError | None:
     return None
 
 
-def _free_space(path: str) -> str:
+def _usage(path: str) -> Any:
+    """``shutil.disk_usage`` of the device holding ``path`` (its nearest existing folder), or None."""
     folder = path
     while folder and not os.path.isdir(folder):
         parent = os.path.dirname(folder)
@@ -99,9 +100,16 @@ def _free_space(path: str) -> str:
             break
         folder = parent
     try:
-        free = shutil.disk_usage(folder or ".").free
+        return shutil.disk_usage(folder or ".")
     except OSError:
+        return None
+
+
+def _free_space(path: str) -> str:
+    usage = _usage(path)
+    if usage is None:
         return ""
+    free = float(usage.free)
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if free < 1024 or unit == "TB":
             return f" ({free:.0f} {unit} free)" if unit == "bytes" else f" ({free:.1f} {unit} free)"
@@ -111,17 +119,8 @@ def _free_space(path: str) -> str:
 
 def _nearly_full(path: str) -> bool:
     """True when the device holding ``path`` has less than 1 MiB left (or 0.1 % of its size)."""
-    folder = path
-    while folder and not os.path.isdir(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    try:
-        usage = shutil.disk_usage(folder or ".")
-    except OSError:
-        return False
-    return usage.free < max(1 << 20, usage.total // 1000)
+    usage = _usage(path)
+    return usage is not None and usage.free < max(1 << 20, usage.total // 1000)
 
 
 def write_error(what: str, exc: BaseException, path: str | None = None) -> OutputError:

@@ -50,6 +50,7 @@ from .atomic import discard, writer_alive, writer_tag
 __all__ = [
     "MARK_DIR",
     "JobInfo",
+    "PartialOutput",
     "drop_marks",
     "fingerprint_differences",
     "job_fingerprint",
@@ -64,6 +65,27 @@ __all__ = [
 
 MARK_DIR = ".rastercover"
 _MARK = re.compile(r"^r\d+_c\d+(-[0-9a-f]+)?$")
+
+
+class PartialOutput:
+    """What a sink built under ``.{name}.partial`` says of it when a write fails (a mixin: the sink has ``path``,
+    ``resume`` and ``_tmp``, its partial output once it holds one)."""
+
+    path: str
+    resume: bool
+    _tmp: str | None
+
+    @property
+    def write_path(self) -> str:
+        """Where the bytes go (for the free-space figure of an error)."""
+        return self._tmp or self.path
+
+    @property
+    def failure_note(self) -> str | None:
+        """What a failed ``resume=True`` run keeps for the next one."""
+        if self.resume and self._tmp:
+            return f"the tiles written so far are kept in {self._tmp}: run again with --resume to continue"
+        return None
 
 
 def partial_sibling(path: str) -> str:

@@ -21,7 +21,7 @@ from .atomic import check_target, commit, discard
 from .checked import checks_writes, encode_raster
 from .gtiff import constant_block, gtiff_profile
 from .gtiff_template import ConstantTile
-from .resume import JobInfo, drop_marks, job_fingerprint, partial_sibling, resolve_job, start_partial
+from .resume import JobInfo, PartialOutput, drop_marks, job_fingerprint, partial_sibling, resolve_job, start_partial
 from .vrt import vrt_xml
 
 __all__ = ["TileFolderSink", "TileWriter", "constant_values"]
@@ -160,7 +160,7 @@ def constant_values(data: np.ndarray) -> np.ndarray | None:
     return flat[:, 0].copy() if bool((bits == bits[:, :1]).all()) else None
 
 
-class TileFolderSink:
+class TileFolderSink(PartialOutput):
     """Write each tile as its own GeoTIFF in the folder ``path``, plus ``index.vrt``.
 
     Tile files are independent, so the engine lets worker processes write them (:meth:`detached_writer`)
@@ -197,18 +197,6 @@ class TileFolderSink:
         self._writer: TileWriter | None = None
 
     label = "tile folder"
-
-    @property
-    def write_path(self) -> str:
-        """Where the bytes go (for the free-space figure of an error)."""
-        return self._tmp or self.path
-
-    @property
-    def failure_note(self) -> str | None:
-        """What a failed ``resume=True`` run keeps for the next one."""
-        if self.resume and self._tmp:
-            return f"the tiles written so far are kept in {self._tmp}: run again with --resume to continue"
-        return None
 
     @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:

@@ -48,6 +48,7 @@ from .gtiff import constant_block
 from .resume import (
     MARK_DIR,
     JobInfo,
+    PartialOutput,
     drop_marks,
     job_fingerprint,
     mark_done,
@@ -167,7 +168,7 @@ def covered_rectangle(tiles: Sequence[Tile]) -> Window | None:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-class ZarrSink:
+class ZarrSink(PartialOutput):
     """Write tiles into the Zarr store ``path`` (a name ending in ``.zarr``).
 
     Parameters
@@ -197,18 +198,6 @@ class ZarrSink:
         self._tmp: str | None = None
         self._done: set[tuple[int, int]] = set()
         self._writer: ZarrTileWriter | None = None
-
-    @property
-    def write_path(self) -> str:
-        """Where the bytes go (for the free-space figure of an error)."""
-        return self._tmp or self.path
-
-    @property
-    def failure_note(self) -> str | None:
-        """What a failed ``resume=True`` run keeps for the next one."""
-        if self.resume and self._tmp:
-            return f"the tiles written so far are kept in {self._tmp}: run again with --resume to continue"
-        return None
 
     @checks_writes
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
