@@ -30,8 +30,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import shapely
 
+from ..features import vertex_bounds
 from ..grid import TileSet, Window
 from .compute import BlockResult, Job, _padded, compute_block
 from .plan import DEFAULT_BLOCK_PIXELS, Block, BlockPlan, Extent
@@ -42,7 +42,6 @@ __all__ = [
     "empty_block",
     "narrow_to_reached",
     "reached_tiles",
-    "vertex_boxes",
     "worth_narrowing",
 ]
 
@@ -140,37 +139,10 @@ def reached_tiles(job: Job, *, reads: int = PLAN_READS) -> np.ndarray:
         feats = job.source.read(tuple(box))
         if len(feats) == 0:
             continue
-        ranges = grid.tile_ranges_of_boxes(vertex_boxes(feats.geometry), pad=REACH_PAD)
+        ranges = grid.tile_ranges_of_boxes(vertex_bounds(feats.geometry), pad=REACH_PAD)
         tr0, tr1, tc0, tc1 = grid.tile_range(Window(c0, r0, w, h))
         _mark(mask, ranges, (tr0, tr1, tc0, tc1))
     return mask
-
-
-def vertex_boxes(geoms: np.ndarray) -> np.ndarray:
-    """The box of every vertex of each geometry, holes included, shape (n, 4) (NaN for an empty geometry).
-
-    Not GEOS's envelope, which is the shell's: an invalid polygon's hole outside its shell is part of what
-    ``make_valid`` gives back, and the sources select features by this box too.
-
-    Examples
-    --------
-    >>> from shapely import Polygon
-    >>> bad = Polygon([(0, 0), (3, 0), (3, 3), (0, 3)], [[(4, 4), (5, 4), (5, 5)]])
-    >>> shapely.bounds(bad).tolist(), vertex_boxes(np.array([bad, None])).tolist()
-    ([0.0, 0.0, 3.0, 3.0], [[0.0, 0.0, 5.0, 5.0], [nan, nan, nan, nan]])
-    """
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.full((len(geoms), 4), np.nan)
-    coords, index = shapely.get_coordinates(geoms, return_index=True)
-    if len(coords) == 0:
-        return out
-    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-    which = index[starts]
-    out[which, 0] = np.minimum.reduceat(coords[:, 0], starts)
-    out[which, 1] = np.minimum.reduceat(coords[:, 1], starts)
-    out[which, 2] = np.maximum.reduceat(coords[:, 0], starts)
-    out[which, 3] = np.maximum.reduceat(coords[:, 1], starts)
-    return out
 
 
 def _mark(mask: np.ndarray, ranges: np.ndarray, within: tuple[int, int, int, int]) -> None:

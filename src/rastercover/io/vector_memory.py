@@ -19,37 +19,9 @@ import shapely
 
 from ..crs import CRS, as_crs
 from ..errors import CRSError, InputError, MissingColumnError, SourceError
-from ..features import Features
+from ..features import Features, vertex_bounds
 
 __all__ = ["MemoryVectorSource", "vertex_bounds"]
-
-
-def vertex_bounds(geoms: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` bounding boxes ``xmin, ymin, xmax, ymax`` of every vertex of each geometry (NaN: none).
-
-    Not GEOS's envelope (``shapely.bounds``), which for a polygon is its shell's: a hole drawn outside its shell
-    lies outside it, and so does the part of the polygon that ``make_valid`` makes of such a hole. The repair of
-    any geometry lies within the bounding box of all its vertices, so selecting features by this box gives every
-    block that the repaired geometry reaches.
-
-    Examples
-    --------
-    >>> bad = shapely.Polygon([(0, 0), (3, 0), (3, 3), (0, 3)], [[(4, 4), (5, 4), (5, 5)]])
-    >>> shapely.bounds(bad).tolist(), vertex_bounds(np.array([bad])).tolist()
-    ([0.0, 0.0, 3.0, 3.0], [[0.0, 0.0, 5.0, 5.0]])
-    """
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.full((len(geoms), 4), np.nan)
-    xy, which = shapely.get_coordinates(geoms, return_index=True)
-    if len(xy) == 0:
-        return out
-    starts = np.nonzero(np.r_[True, which[1:] != which[:-1]])[0]  # coordinates come geometry by geometry
-    at = which[starts]
-    out[at, 0] = np.minimum.reduceat(xy[:, 0], starts)
-    out[at, 1] = np.minimum.reduceat(xy[:, 1], starts)
-    out[at, 2] = np.maximum.reduceat(xy[:, 0], starts)
-    out[at, 3] = np.maximum.reduceat(xy[:, 1], starts)
-    return out
 
 
 def _to_geometry(obj: Any) -> shapely.Geometry:
