@@ -3,7 +3,10 @@
 Each row is a frozen :class:`Format`: its key, GDAL driver, file extension, media type, how it is delivered
 (one file, or a zip with sidecars) and what it can hold (band counts, pixel types, rotated grids). The rules
 here decide *before anything is written* whether an export can be encoded without loss; a format that
-cannot hold the data is refused with the reason, never written as a garbage file.
+cannot hold the data is refused with the reason, never written as a garbage file. "Without loss" means as GDAL
+reads the file back: the text formats carry decimals long enough that a reader parsing them as float64 gets
+each float32 value itself, and the CRS goes where GDAL's driver looks for it (``.prj`` beside an ASCII grid,
+``.aux.xml`` beside an XYZ, PNG or JPEG file). Each row's ``notes`` say what the format still loses.
 
 =========  =======  =========  ================================================  =============================
 key        driver   extension  media type                                        delivered as
@@ -12,7 +15,7 @@ gtiff      GTiff    .tif       image/tiff; application=geotiff                  
 cog        COG      .tif       image/tiff; application=geotiff;                  one file (with overviews)
                                profile=cloud-optimized
 aaigrid    AAIGrid  .asc       application/zip                                   zip of ``.asc`` + ``.prj``
-xyz        XYZ      .xyz       text/plain                                        one file
+xyz        XYZ      .xyz       text/plain                                        one file; zip: + ``.aux.xml``
 png        PNG      .png       image/png                                         one file; zip: + world file
 jpeg       JPEG     .jpg       image/jpeg                                        one file; zip: + world file
 netcdf     netCDF   .nc        application/x-netcdf                              one file
@@ -91,9 +94,16 @@ class Format:
     extra_extensions
         Other extensions accepted for the data file (``.tiff``, ``.jpeg``).
     notes
-        One line for ``rastercover formats``.
+        What the format keeps and loses, in one line for ``rastercover formats``.
     file_media_type
         Media type of the bare data file when it differs from ``media_type`` (``text/plain`` for ``.asc``).
+    reads_prj
+        GDAL's driver reads the CRS from the ``.prj`` beside the data file (AAIGrid). A format that neither
+        embeds its CRS nor reads a ``.prj`` gets it in a GDAL ``.aux.xml`` beside the data file in a zip (XYZ;
+        PNG and JPEG, whose ``.aux.xml`` GDAL writes itself), the only sidecar its driver reads it from.
+    min_size
+        Fewest columns and rows GDAL can read the file back with (XYZ: 2, its reader infers the pixel size
+        from the spacing of the points).
     """
 
     key: str
@@ -113,6 +123,8 @@ class Format:
     extra_extensions: tuple[str, ...] = ()
     notes: str = ""
     file_media_type: str | None = None
+    reads_prj: bool = False
+    min_size: int = 1
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -160,6 +172,29 @@ class Format:
         if self.north_up_only and not rectilinear:
             raise InputError(
                 f"{self.key} cannot hold a rotated or skewed grid; export as gtiff (or cog) to keep the transform"
+            )
+
+    def check_size(self, width: int, height: int) -> None:
+        """Refuse a grid too small for GDAL to read the format back.
+
+        Raises
+        ------
+        InputError
+            With the reason and what to do instead.
+
+        Examples
+        --------
+        >>> get_format("xyz").check_size(5, 1)                           # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ...
+        rastercover.errors.InputError: xyz needs at least 2 columns and 2 rows (GDAL infers the pixel size from the
+        spacing of the points), this export is 5x1 px: ask for a larger bbox or clip, or export as aaigrid or gtiff
+        """
+        if min(width, height) < self.min_size:
+            raise InputError(
+                f"{self.key} needs at least {self.min_size} columns and {self.min_size} rows (GDAL infers the pixel "
+                f"size from the spacing of the points), this export is {width}x{height} px: ask for a larger bbox "
+                "or clip, or export as aaigrid or gtiff"
             )
 
     def allowed_dtypes(self, count: int) -> tuple[str, ...] | None:
@@ -248,12 +283,19 @@ class Format:
                 if nodata is not None and not np.isnan(nodata) and float(np.float32(nodata)) != nodata:
                     continue
                 return target, nodata, f"{dtype.name} values written as float32 (every value fits)"
+            if target == np.float64 and dtype.kind in "iu":  # whole numbers: exact in float64 up to 2**53
+                if any(v is not None and not np.isnan(v) and abs(v) >= _FLOAT64_EXACT for v in (vmin, vmax, nodata)):
+                    continue
+                return target, nodata, f"{dtype.name} values written as float64 (every value fits)"
         kinds = " or ".join(allowed)
-        if not integral and not any(np.dtype(a).kind == "f" for a in allowed):
+        floats = [a for a in allowed if np.dtype(a).kind == "f"]
+        if not integral and not floats:
             where = "" if vmin is None else f" (values range from {vmin:g} to {vmax:g})"
             why = f"has non-integer values{where}"
         elif vmin is None:
             why = f"has a nodata value ({nodata:g}) that none of them holds"
+        elif floats == ["float32"] and not float32_exact:
+            why = f"has values (from {vmin:g} to {vmax:g}) that float32 cannot all hold exactly"
         else:
             why = f"has values from {vmin:g} to {vmax:g}"
         multi = f" with {count} bands" if count > 1 and self.multiband_dtypes is not None else ""
@@ -263,6 +305,9 @@ class Format:
         )
 
 
+#: Largest magnitude up to which every whole number is exactly a float64.
+_FLOAT64_EXACT = 2.0**53
+
 #: Every format rastercover knows, in the order of the spec's table.
 FORMATS: tuple[Format, ...] = (
     Format(
@@ -271,7 +316,7 @@ FORMATS: tuple[Format, ...] = (
         ".tif",
         "image/tiff; application=geotiff",
         extra_extensions=(".tiff",),
-        notes="CRS, nodata and band descriptions kept; tiled 256x256 (or the coverage's tiles), deflate",
+        notes="exact values, CRS, nodata and band descriptions kept; tiled 256x256 (or the coverage's tiles), deflate",
     ),
     Format(
         "cog",
@@ -279,7 +324,7 @@ FORMATS: tuple[Format, ...] = (
         ".tif",
         "image/tiff; application=geotiff; profile=cloud-optimized",
         extra_extensions=(".tiff",),
-        notes="Cloud Optimized GeoTIFF with internal overviews, deflate",
+        notes="Cloud Optimized GeoTIFF: as gtiff, with internal overviews, deflate",
     ),
     Format(
         "aaigrid",
@@ -289,9 +334,13 @@ FORMATS: tuple[Format, ...] = (
         zip_default=True,
         file_media_type="text/plain",
         embeds_crs=False,
+        reads_prj=True,
         band_counts=(1,),
+        dtypes=("uint8", "int16", "uint16", "int32", "float32", "float64"),  # GDAL writes int8 as floats
         north_up_only=True,
-        notes="ESRI ASCII grid: a zip of .asc + .prj (ESRI WKT); -o NAME.asc writes both side by side",
+        notes="ESRI ASCII grid, 1 band: a zip of .asc + .prj (the CRS, ESRI WKT); -o NAME.asc writes both side by "
+        "side; decimals a float64 parse turns back into each value exactly; GDAL reads decimals as float32 "
+        "unless AAIGRID_DATATYPE=Float64 (QGIS sets it); band description lost",
     ),
     Format(
         "xyz",
@@ -300,9 +349,12 @@ FORMATS: tuple[Format, ...] = (
         "text/plain",
         embeds_crs=False,
         band_counts=(1,),
+        dtypes=("uint8", "int16", "uint16", "int32", "float32"),  # GDAL writes other types as float32
         north_up_only=True,
         holds_nodata=False,
-        notes="one 'x y value' line per pixel centre; no CRS (a .zip output adds a .prj)",
+        min_size=2,
+        notes="one 'x y value' line per pixel centre, exact as decimals, float64 only when float32 holds it; no "
+        "nodata; the CRS only in a .zip output (.xyz.aux.xml, which GDAL reads, + .prj)",
     ),
     Format(
         "png",
@@ -313,7 +365,8 @@ FORMATS: tuple[Format, ...] = (
         world_file=".pgw",
         band_counts=(1, 2, 3, 4),
         dtypes=("uint8", "uint16"),
-        notes="8/16-bit unsigned integers only; a .zip output adds the .pgw world file, .prj and .aux.xml",
+        notes="8/16-bit unsigned integers, exact; nodata kept (transparency); the CRS and position only in a .zip "
+        "output (.png.aux.xml, which GDAL reads, + .pgw world file and .prj)",
     ),
     Format(
         "jpeg",
@@ -327,7 +380,8 @@ FORMATS: tuple[Format, ...] = (
         lossy=True,
         scaled=True,
         extra_extensions=(".jpeg",),
-        notes="8-bit, lossy; other data scaled to 1-255 (0 nodata); a .zip adds the .jgw world file, .prj, .aux.xml",
+        notes="8-bit, lossy; other data scaled to 1-255; nodata kept as the file's 1-bit mask (1 band only: 3 bands "
+        "with pixels without data are refused); the CRS and position only in a .zip (.jpg.aux.xml + .jgw, .prj)",
     ),
     Format(
         "netcdf",
@@ -335,7 +389,8 @@ FORMATS: tuple[Format, ...] = (
         ".nc",
         "application/x-netcdf",
         north_up_only=True,
-        notes="netCDF-4, deflate (where the GDAL build has the driver)",
+        notes="netCDF-4, deflate: exact values, CRS and nodata kept, band descriptions lost (where the GDAL build "
+        "has the driver)",
     ),
     Format(
         "gpkg",
@@ -346,7 +401,8 @@ FORMATS: tuple[Format, ...] = (
         dtypes=("uint8", "uint16", "float32"),  # GDAL forces nodata -32768 on int16: those go as float32
         multiband_dtypes=("uint8",),
         north_up_only=True,
-        notes="tiled raster in a GeoPackage (lossless tiles): 1 band of uint8/uint16/float32, or 3 of uint8",
+        notes="tiled raster in a GeoPackage (lossless tiles): exact values, CRS and nodata kept; 1 band of "
+        "uint8/uint16/float32 (int16 goes as float32), or 3 of uint8",
     ),
 )
 

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ..errors import NoSpaceError, OutputError, RastercoverError
+from ..errors import InputError, NoSpaceError, OutputError, RastercoverError
 
 __all__ = [
     "WriteCheck",
@@ -382,11 +382,17 @@ def _bands_of(ds: Any) -> list[tuple[Any, int]]:
 
 def verify_copy(src: str, dst: str, what: str, *, write_path: str | None = None, values: bool = True) -> None:
     """Read the file GDAL copied from ``src`` to ``dst`` back and raise :func:`write_error` unless it holds the
-    same pixels (``values=False``, for a lossy format: only that every block decodes).
+    same pixels (``values=False``, for a lossy format: every block decodes and every band's mask, the pixels
+    without data, is the same).
 
     For drivers that do not write through GDAL's file layer, or do not check what it answers: the netCDF
     library writing onto a full disk left a file of 1.2 MB of the 2.1 MB it needed, a successful return, and
     two million wrong pixels of six. Cost: one read of both files (0.3 s for 3 x 2000 x 2000 float32 netCDF).
+
+    An ASCII grid is read as float64 (``AAIGRID_DATATYPE=Float64``, as QGIS reads it), so its decimals must be
+    the exact values, not merely close enough to give the same float32. A lossy copy with no mask where the
+    source has pixels without data (GDAL's JPEG driver writes its 1-bit mask for one band only) is refused with
+    an :class:`~rastercover.errors.InputError` saying what to export instead.
 
     Examples
     --------
@@ -404,7 +410,6 @@ def verify_copy(src: str, dst: str, what: str, *, write_path: str | None = None,
     ...
     rastercover.errors.OutputError: b.png: writing failed (...)
     """
-    import numpy as np
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -413,28 +418,51 @@ def verify_copy(src: str, dst: str, what: str, *, write_path: str | None = None,
                           write_path or dst)  # fmt: skip
 
     try:
-        with warnings.catch_warnings():
+        with rasterio.Env(AAIGRID_DATATYPE="Float64"), warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a netCDF container of variables has no grid
             s, d = rasterio.open(src), rasterio.open(dst)
-        with s, d:
-            bands = _bands_of(d)
-            try:
-                if len(bands) != s.count or any((b.width, b.height) != (s.width, s.height) for b, _ in bands):
-                    fail(f"{len(bands)} band(s), not {s.count} of {s.width}x{s.height} px")
-                rows = max(1, VERIFY_CHUNK_PIXELS // max(1, s.width * s.count))
-                for r0 in range(0, s.height, rows):
-                    win = rasterio.windows.Window(0, r0, s.width, min(rows, s.height - r0))
-                    for i, (ds, j) in enumerate(bands, start=1):
-                        got = ds.read(j, window=win)
-                        if values:
-                            want = s.read(i, window=win).astype(got.dtype, copy=False)
-                            if not np.array_equal(got, want, equal_nan=got.dtype.kind == "f"):
-                                fail(f"band {i} differs from row {r0}")
-            finally:
-                for sub in {id(b): b for b, _ in bands if b is not d}.values():
-                    sub.close()
+            with s, d:
+                bands = _bands_of(d)
+                try:
+                    if len(bands) != s.count or any((b.width, b.height) != (s.width, s.height) for b, _ in bands):
+                        fail(f"{len(bands)} band(s), not {s.count} of {s.width}x{s.height} px")
+                    rows = max(1, VERIFY_CHUNK_PIXELS // max(1, s.width * s.count))
+                    for r0 in range(0, s.height, rows):
+                        win = rasterio.windows.Window(0, r0, s.width, min(rows, s.height - r0))
+                        for i, (ds, j) in enumerate(bands, start=1):
+                            problem = _compare(s, i, ds, j, win, values)
+                            if problem == "no mask":
+                                raise InputError(
+                                    f"{what}: {d.driver} keeps pixels without data only as a mask, which GDAL "
+                                    f"writes for 1 band, and this {s.count}-band export has pixels without data: "
+                                    "export 1 band (--bands / bands=), or as png or gtiff, which keep nodata"
+                                )
+                            if problem:
+                                fail(f"{problem} from row {r0}")
+                finally:
+                    for sub in {id(b): b for b, _ in bands if b is not d}.values():
+                        sub.close()
     except (OSError, *gdal_errors()) as exc:
         raise write_error(what, exc, write_path or dst) from None
+
+
+def _compare(src: Any, i: int, dst: Any, j: int, win: Any, values: bool) -> str | None:
+    """What differs between band ``i`` of ``src`` and band ``j`` of ``dst`` in ``win``: its values (or, for a lossy
+    copy, its mask), ``"no mask"`` when the lossy copy has no mask of its own (at most a nodata value, which lossy
+    decoding moves) where the source has pixels without data, or None.
+    """
+    import numpy as np
+    from rasterio.enums import MaskFlags
+
+    got = dst.read(j, window=win)  # every block decodes
+    if values:
+        want = src.read(i, window=win).astype(got.dtype, copy=False)
+        return None if np.array_equal(got, want, equal_nan=got.dtype.kind == "f") else f"band {i} differs"
+    if np.array_equal(dst.read_masks(j, window=win) == 0, src.read_masks(i, window=win) == 0):
+        return None
+    if MaskFlags.per_dataset not in dst.mask_flag_enums[j - 1]:  # none written: a nodata value, if any, is lossy
+        return "no mask"
+    return f"the mask of band {i} differs"
 
 
 def checks_writes(method: F) -> F:

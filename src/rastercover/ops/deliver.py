@@ -1,5 +1,5 @@
-"""Deliver: name the output, write its sidecars (``.prj``, world file), zip when asked, and move everything to
-its final name at once; what was written (:class:`ExportResult`, :class:`ExportedFile`).
+"""Deliver: name the output, write its sidecars (``.prj``, world file, ``.aux.xml``), zip when asked, and move
+everything to its final name at once; what was written (:class:`ExportResult`, :class:`ExportedFile`).
 
 Examples
 --------
@@ -25,7 +25,7 @@ from ..formats import Format, format_for_path, get_format
 from ..grid import Grid
 from ..io.atomic import commit, discard
 from ..protocols import RasterCoverage
-from .encode import esri_wkt, world_file
+from .encode import esri_wkt, pam_xml, world_file
 
 __all__ = [
     "ExportResult",
@@ -167,8 +167,16 @@ def deliver(
     out_grid: Grid,
     zipped: bool,
     sidecar_prj: str | None,
+    *,
+    nodata: float | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Write the sidecars, zip when asked, and move everything to its final name: ``(files, members)``."""
+    """Write the sidecars, zip when asked, and move everything to its final name: ``(files, members)``.
+
+    A format that does not store its CRS gets a ``.prj`` (ESRI WKT: GDAL's AAIGrid driver reads it, and so do
+    ESRI tools beside a world file). In a zip, a format whose GDAL driver reads no ``.prj`` (XYZ, PNG, JPEG) also
+    gets the ``.aux.xml`` GDAL reads the CRS from: the one GDAL wrote beside a PNG or JPEG (CRS, transform, nodata,
+    scale/offset), else one made here with the CRS and ``nodata`` (an XYZ file cannot declare nodata itself).
+    """
     sidecars: dict[str, str] = {}  # member name -> path in tmpdir
     if out_grid.crs is not None and (not fmt.embeds_crs):
         prj = os.path.join(tmpdir, stem + ".prj")
@@ -180,8 +188,12 @@ def deliver(
         with open(wld, "w", encoding="ascii") as f:
             f.write(world_file(out_grid.transform))
         sidecars[stem + fmt.world_file] = wld
+    if zipped and not fmt.embeds_crs and not fmt.reads_prj:
         aux = main + ".aux.xml"
-        if os.path.exists(aux):  # GDAL's reader finds the CRS and nodata of a PNG/JPEG only there
+        if not os.path.exists(aux) and (out_grid.crs is not None or nodata is not None):
+            with open(aux, "w", encoding="utf-8") as f:
+                f.write(pam_xml(out_grid.crs, nodata))
+        if os.path.exists(aux):  # GDAL's reader finds the CRS of an XYZ, PNG or JPEG file only there
             sidecars[os.path.basename(aux)] = aux
     if zipped:
         packed = os.path.join(tmpdir, stem + ".zip")

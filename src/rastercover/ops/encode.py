@@ -32,11 +32,43 @@ from ..io.gtiff import gtiff_profile
 from ..pixel_values import ByteScale, Cast, ValueStats, fits
 from .mosaic import Chunk
 
-__all__ = ["convert", "creation_options", "esri_wkt", "fit_format", "pixel_types", "world_file", "write_chunks"]
+__all__ = [
+    "convert",
+    "creation_options",
+    "esri_wkt",
+    "fit_format",
+    "pam_xml",
+    "pixel_types",
+    "world_file",
+    "write_chunks",
+]
 
 
 def creation_options(fmt: Format, dtype: np.dtype, grid: Grid, overview_resampling: str | None = None) -> dict:
-    digits = {4: 9, 8: 17}.get(dtype.itemsize, 17) if dtype.kind == "f" else None
+    """GDAL creation options for writing ``grid`` as ``fmt`` with pixels of ``dtype``.
+
+    The text formats (``aaigrid``, ``xyz``) get none: GDAL's own defaults (``%.20g`` for an ASCII grid, 17 or
+    18 significant digits, by GDAL version, for XYZ values and coordinates) write every float32 and float64 with
+    enough digits that a reader parsing it as float64 (QGIS sets ``AAIGRID_DATATYPE=Float64``) gets the value
+    itself, and the XYZ coordinates keep the grid's exact origin. ``SIGNIFICANT_DIGITS=9`` (enough to tell
+    float32s apart) wrote ``1762.00562`` for ``1762.005615234375``: 4.8e-6 off for a float64 reader, and XYZ
+    coordinates rounded to 9 digits. Integers are written as integers either way.
+
+    Raises
+    ------
+    InputError
+        When the grid is too small for GDAL to read the format back (:meth:`Format.check_size`).
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from rastercover.formats import get_format
+    >>> g = Grid(4, 3, Affine(10, 0, 0, 0, -10, 30), "EPSG:32198")
+    >>> creation_options(get_format("aaigrid"), np.dtype("float32"), g), creation_options(get_format("jpeg"),
+    ...                                                                                    np.dtype("uint8"), g)
+    ({}, {'quality': 95, 'internal_mask': 'YES'})
+    """
+    fmt.check_size(grid.width, grid.height)  # the last stop before encoding (the plan should have refused it)
     if fmt.key == "cog":
         return {
             "compress": "DEFLATE",
@@ -45,12 +77,10 @@ def creation_options(fmt: Format, dtype: np.dtype, grid: Grid, overview_resampli
             "blocksize": 512 if min(grid.width, grid.height) >= 512 else 256,
             "bigtiff": "IF_SAFER",
         }
-    if fmt.key in ("aaigrid", "xyz"):
-        return {"significant_digits": digits} if digits else {}
     if fmt.key == "png":
         return {"zlevel": 6}
-    if fmt.key == "jpeg":
-        return {"quality": 95}
+    if fmt.key == "jpeg":  # the mask: GDAL appends one when band 1 has pixels without data (see verify_copy)
+        return {"quality": 95, "internal_mask": "YES"}
     if fmt.key == "netcdf":  # GDAL's history attribute would name the server's temporary file
         return {"format": "NC4", "compress": "DEFLATE", "write_gdal_history": "NO"}
     if fmt.key == "gpkg":  # lossless tiles: GDAL's AUTO picks JPEG for opaque RGB
@@ -63,6 +93,41 @@ def world_file(transform: Affine) -> str:
     cx = t.c + t.a / 2 + t.b / 2
     cy = t.f + t.d / 2 + t.e / 2
     return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, cx, cy)) + "\n"
+
+
+def pam_xml(crs: CRS | None, nodata: float | None = None) -> str:
+    """A GDAL ``.aux.xml`` (PAM) holding ``crs`` (and the band's ``nodata``), for a file whose driver reads its CRS
+    only there (XYZ; GDAL writes its own for PNG and JPEG).
+
+    The SRS carries no axis mapping, so GDAL applies its traditional GIS order (x east, y north), which is the
+    grid's.
+
+    Examples
+    --------
+    >>> print(pam_xml(CRS.from_epsg(4326), nodata=-9999.0))           # doctest: +ELLIPSIS
+    <PAMDataset>
+      <SRS>GEOGCS["WGS 84",...AUTHORITY["EPSG","4326"]]</SRS>
+      <PAMRasterBand band="1">
+        <NoDataValue>-9999</NoDataValue>
+      </PAMRasterBand>
+    </PAMDataset>
+    <BLANKLINE>
+    """
+    from xml.sax.saxutils import escape
+
+    from pyproj.enums import WktVersion
+
+    lines = ["<PAMDataset>"]
+    if crs is not None:
+        try:
+            wkt = crs.to_wkt(WktVersion.WKT1_GDAL)
+        except Exception:  # pragma: no cover - pyproj raises for CRSs WKT1 cannot express
+            wkt = None
+        lines.append(f"  <SRS>{escape(wkt or crs.to_wkt(WktVersion.WKT2_2019))}</SRS>")
+    if nodata is not None:
+        value = "nan" if np.isnan(nodata) else format(float(nodata), ".17g")
+        lines += ['  <PAMRasterBand band="1">', f"    <NoDataValue>{value}</NoDataValue>", "  </PAMRasterBand>"]
+    return "\n".join([*lines, "</PAMDataset>"]) + "\n"
 
 
 def esri_wkt(crs: CRS) -> str:
