@@ -91,8 +91,8 @@ DEFAULT_FLOAT_NODATA = -9999.0
 
 
 # ---------------------------------------------------------------------- opening coverages
-def open_coverage(spec: Any) -> RasterCoverage:
-    """A raster coverage from a path, a ``postgresql://`` URL, or an object that already is one.
+def open_coverage(spec: Any, *, query: Any = None, params: Any = None, column: str | None = None) -> RasterCoverage:
+    """A raster coverage from a path, a ``postgresql://`` URL, an object that already is one, or a SQL query.
 
     Parameters
     ----------
@@ -101,7 +101,14 @@ def open_coverage(spec: Any) -> RasterCoverage:
         a ``.zarr`` store (→ :class:`~rastercover.io.coverage_zarr.ZarrCoverage`);
         a ``postgresql://`` / ``postgres://`` string (→ ``PostgisRasterCoverage``); or any object with the
         :class:`~rastercover.protocols.RasterCoverage` protocol, returned as it is. The backend registry
-        (:mod:`rastercover.io.registry`) decides.
+        (:mod:`rastercover.io.registry`) decides. With ``query``: the database to run it on (a
+        ``postgresql://`` DSN, a DB-API connection such as psycopg's or Django's ``connection``, or an
+        SQLAlchemy engine, connection or session).
+    query, params, column
+        A query written by the application (SQL text with ``%s`` placeholders bound to ``params``, or an
+        SQLAlchemy / GeoAlchemy2 selectable) whose rows hold rasters; every raster it returns is mosaicked onto
+        one grid (see :mod:`rastercover.io.coverage_query`). ``column`` names the raster column when the rows
+        have several. Never pass text from an HTTP client as ``query``: bind it through ``params``.
 
     Examples
     --------
@@ -119,6 +126,12 @@ def open_coverage(spec: Any) -> RasterCoverage:
     ...
     rastercover.errors.InputError: cannot open a raster coverage from a int: ...
     """
+    if query is not None:
+        from .io.coverage_query import open_query_coverage
+
+        return open_query_coverage(spec, query, params, column=column)
+    if params is not None or column is not None:
+        raise InputError("params= and column= go with query=: give the query too")
     return registry.open_coverage(spec)
 
 
