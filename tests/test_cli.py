@@ -286,3 +286,71 @@ def test_console_script_exit_status():
         text=True,
     )
     assert proc.returncode == 2 and proc.stderr.startswith("rastercover: error:")
+
+
+# ---------------------------------------------------------------------------------------------- export
+def _sparse(path, side=8192):
+    """A sparse uint8 GeoTIFF (tiny on disk) of ``side`` x ``side`` px in 256 px tiles: several export chunks."""
+    with rasterio.open(
+        path, "w", driver="GTiff", width=side, height=side, count=1, dtype="uint8", nodata=0, crs="EPSG:32198",
+        transform=Affine(10, 0, 0, 0, -10, side * 10), tiled=True, blockxsize=256, blockysize=256, sparse_ok=True,
+    ) as ds:  # fmt: skip
+        ds.write(np.full((1, 256, 256), 3, "uint8"), window=rasterio.windows.Window(0, 0, 256, 256))
+    return str(path)
+
+
+def test_export_shows_a_progress_bar_of_chunks_on_stderr(tmp_path, capsys):
+    """--progress draws a tqdm bar over the plan's chunks on stderr; --no-progress and a stderr that is not a
+    terminal (the default) draw none; stdout says what was written either way."""
+    from rastercover.export import plan_export
+
+    src = _sparse(tmp_path / "big.tif")
+    steps = plan_export(src, None).steps
+    assert steps == 4
+    code, out, err = run(["export", src, "-o", str(tmp_path / "a.tif"), "--progress"], capsys)
+    assert code == 0, err
+    assert "wrote " in out and "8192x8192 px" in out
+    assert "export:" in err and f"0/{steps}" in err and "chunk" in err
+    for flag in (["--no-progress"], []):
+        code, out, err = run(["export", src, "-o", str(tmp_path / "b.tif"), "--overwrite", *flag], capsys)
+        assert code == 0 and err == "" and "wrote " in out
+
+
+def test_export_options_reach_the_library(data, capsys):
+    """--buffer-segments, --clip-footprint, --crop and --per-tile give what the Python API gives."""
+    from rastercover.export import export as export_api
+
+    tmp, ref, vec = data
+    zone = write_raster(tmp / "zone.tif", 20, 20, Affine(30, 0, 151000, 0, -30, 418000), dtype="uint8", nodata=0)
+    with rasterio.open(zone, "r+") as ds:
+        ds.write(np.tri(20, dtype="uint8")[None])  # a triangle of data: footprint "data" is not the extent
+    cases = [
+        (["--clip", "POINT(152000 417000)", "--buffer", "300", "--buffer-segments", "1"],
+         {"clip": "POINT(152000 417000)", "buffer": 300, "buffer_segments": 1}),
+        (["--clip-layer", zone, "--clip-footprint", "data", "--crop", "postgis"],
+         {"clip_layer": zone, "clip_footprint": "data", "crop": "postgis"}),
+        (["--clip-layer", vec, "--clip-id", "2", "--crop", "bounds"], {"clip_layer": vec, "clip_id": 2}),
+    ]  # fmt: skip
+    for i, (args, options) in enumerate(cases):
+        out = tmp / f"cli{i}.tif"
+        code, _, err = run(["export", ref, "-o", str(out), "--no-progress", *args], capsys)
+        assert code == 0, (args, err)
+        expected = export_api(ref, str(tmp / f"api{i}.tif"), **options)
+        with rasterio.open(out) as got, rasterio.open(expected.path) as want:
+            assert got.transform == want.transform
+            np.testing.assert_array_equal(got.read(), want.read())
+    diamond = rasterio.open(tmp / "cli0.tif").read(1)
+    circle = export_api(ref, str(tmp / "circle.tif"), clip="POINT(152000 417000)", buffer=300)
+    assert (diamond != -9999).sum() < (rasterio.open(circle.path).read(1) != -9999).sum()
+    # one file per tile, into a zip
+    code, out, err = run(["export", ref, "-o", str(tmp / "tiles.zip"), "--per-tile", "--bbox", "150000", "414000",
+                          "154500", "420000", "--no-progress"], capsys)  # fmt: skip
+    assert code == 0, err
+    import zipfile
+
+    assert sorted(zipfile.ZipFile(tmp / "tiles.zip").namelist()) == ["ref_r0_c0.tif", "ref_r0_c1.tif",
+                                                                    "ref_r1_c0.tif", "ref_r1_c1.tif"]  # fmt: skip
+    code, _, err = run(["export", ref, "-o", str(tmp / "x.tif"), "--buffer-segments", "0"], capsys)
+    assert code == 2 and "--buffer-segments" in err
+    code, _, err = run(["export", ref, "-o", str(tmp / "x.tif"), "--clip-footprint", "pixels"], capsys)
+    assert code == 2 and "--clip-footprint" in err

@@ -325,3 +325,31 @@ def test_max_pixels_refuses_before_anything_is_written(big, tmp_path):
     assert os.listdir(tmp_path) == []
     r = rastercover.export(big, tmp_path / "y.tif", bbox=(150000, 419000, 151000, 420000), max_pixels=50_000)
     assert (r.width, r.height) == (34, 34)
+
+
+def test_a_warp_inside_a_coverage_without_nodata_invents_none(tmp_path):
+    """Every output pixel centre of a coarser grid inside the coverage falls on a source pixel: the output has
+    no pixel without data, so no nodata value is made up (one is, when the grid reaches past the coverage)."""
+    a = np.arange(W * H, dtype="int16").reshape(1, H, W)
+    src = _write(tmp_path / "nonodata.tif", a, dtype="int16")
+    r = rastercover.export(src, tmp_path / "coarse.tif", resolution=60, resampling="nearest")
+    data, transform, _crs, nodata, _ = _read(r.path)
+    assert nodata is None and transform == Affine(60, 0, T.c, 0, -60, T.f) and data.shape == (1, H // 2, W // 2)
+    np.testing.assert_array_equal(data[0], a[0, 1::2, 1::2])  # nearest: the source pixel under each centre
+    assert not any("nodata" in n for n in r.notes)
+    # a grid given whole: on the coverage's lattice and inside it, a read of its own pixels; off it, a warp
+    from rastercover.grid import Grid
+
+    piece = Grid(7, 5, Affine(30, 0, T.c + 90, 0, -30, T.f - 60), CRS_CODE)
+    r = rastercover.export(src, tmp_path / "piece.tif", grid=piece)
+    data, transform, _crs, nodata, _ = _read(r.path)
+    assert transform == piece.transform and nodata is None and not any(n.startswith("warped") for n in r.notes)
+    np.testing.assert_array_equal(data[0], a[0, 2:7, 3:10])
+    beyond = Grid(4, 4, Affine(30, 0, T.c + (W - 2) * 30, 0, -30, T.f), CRS_CODE)  # two columns past the edge
+    r = rastercover.export(src, tmp_path / "beyond.tif", grid=beyond)
+    data, transform, _crs, nodata, _ = _read(r.path)
+    assert nodata == -32768 and transform == beyond.transform
+    np.testing.assert_array_equal(data[0, :, :2], a[0, :4, W - 2 :])
+    assert (data[0, :, 2:] == -32768).all()
+    with pytest.raises(InputError, match="grid= is the whole output grid: drop crs="):
+        rastercover.export(src, tmp_path / "x.tif", grid=piece, crs="EPSG:4326")

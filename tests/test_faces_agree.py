@@ -958,7 +958,7 @@ def oracle_geometry(clip: Clip) -> shapely.Geometry | None:
     if clip.envelope:
         geom = geom.envelope
     if clip.buffer:
-        geom = geom.buffer(clip.buffer)
+        geom = geom.buffer(clip.buffer, quad_segs=8)  # ST_Buffer's segments, as the export
     return None if geom.is_empty else geom
 
 

@@ -611,7 +611,7 @@ def test_the_seed_clip_landcover_by_the_buffered_envelope_of_burned_area_2(pg_ur
     assert code == 0, err
     import rasterio.mask
 
-    zone = shapely.box(*burned[1].bounds).buffer(1000)
+    zone = shapely.box(*burned[1].bounds).buffer(1000, quad_segs=8)  # ST_Buffer's 8 segments per quarter circle
     with rasterio.open(path) as src:
         ref, ref_t = rasterio.mask.mask(src, [zone], crop=True)
     with rasterio.open(out) as ds:

@@ -42,7 +42,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +68,9 @@ from .ops.deliver import (
     what,
 )
 from .ops.encode import creation_options, fit_format, pixel_types, write_chunks
-from .ops.mosaic import source_chunks, warped_chunks
-from .ops.piece import fmt_bounds, parse_bands, piece_window, prepare_clip
-from .ops.warp import check_resampling, reproject_geometry, warp_grid
+from .ops.mosaic import Chunk, source_chunks, warped_chunks
+from .ops.piece import check_crop, fmt_bounds, parse_bands, piece_window, prepare_clip
+from .ops.warp import check_resampling, covers, reproject_geometry, warp_grid
 from .pixel_values import Cast, ValueStats, check_dtype
 from .protocols import RasterCoverage
 
@@ -150,11 +150,16 @@ class _Request:
     clip_id: Any = None
     clip_id_column: str | None = None
     buffer: float = 0.0
+    buffer_segments: int = 8
     envelope: bool = False
+    clip_footprint: str = "extent"
+    crop: str = "bounds"
     all_touched: bool = False
+    per_tile: bool = False
     bands: Sequence[int] | str | int | None = None
     crs: Any = None
     resolution: Any = None
+    grid: Grid | None = None
     resampling: str = "nearest"
     dtype: Any = None
     nodata: float | str | None = None
@@ -183,16 +188,17 @@ def _clip_geometry(req: _Request) -> tuple[Any, Any]:
     if req.clip_layer is None:
         if req.clip_id is not None or req.clip_layer_name is not None or req.clip_id_column is not None:
             raise InputError("clip_id, clip_layer_name and clip_id_column choose a feature of clip_layer: give it too")
+        if req.clip_footprint != "extent":
+            raise InputError("clip_footprint applies to a raster clip layer: give clip_layer= (--clip-layer) too")
         return req.clip, req.clip_crs
     if req.clip is not None:
         raise InputError("give the clip inline (clip=, --clip) or as a layer's feature (clip_layer=), not both")
-    if req.clip_id is None:
-        raise InputError("clip_layer needs the id of the feature to clip by: give clip_id= (--clip-id)")
     from .io.clip_feature import read_clip_feature
 
     geom, layer_crs = read_clip_feature(
-        req.clip_layer, req.clip_id, layer=req.clip_layer_name, id_column=req.clip_id_column
-    )
+        req.clip_layer, req.clip_id, layer=req.clip_layer_name, id_column=req.clip_id_column,
+        footprint=req.clip_footprint,
+    )  # fmt: skip
     return geom, req.clip_crs if req.clip_crs is not None else layer_crs
 
 
@@ -232,6 +238,16 @@ class ExportPlan:
         """Output pixels, bands included."""
         return self.out_grid.width * self.out_grid.height * len(self.bands)
 
+    @property
+    def steps(self) -> int:
+        """Chunks :func:`run_export` reads and writes (tiles, one file each, with ``per_tile``): the total of
+        its ``progress``."""
+        from .ops.mosaic import count_chunks
+
+        if self.request.per_tile:
+            return sum(1 for _ in self.coverage.grid.tiles(self.window))
+        return count_chunks(self.coverage.grid, self.window, self.out_grid, self.warp)
+
 
 def plan_export(
     coverage: Any, output: str | os.PathLike | None, *, overwrite: bool = False, **options: Any
@@ -257,6 +273,8 @@ def plan_export(
     fmt = None if req.format is None else get_format(req.format)
     if output is None:
         path, fmt, zipped = None, fmt or get_format("gtiff"), False
+    elif req.per_tile:
+        path, fmt, zipped = _per_tile_output(os.fspath(output), fmt, coverage_name(cov) + what(req))
     else:
         path, fmt, zipped = resolve_output(os.fspath(output), fmt, coverage_name(cov) + what(req))
     if not driver_available(fmt):
@@ -266,15 +284,32 @@ def plan_export(
     resampling = check_resampling(req.resampling)
     dtype_asked = None if req.dtype is None else check_dtype(req.dtype)
     nodata_asked = _parse_nodata(req.nodata)
+    target = req.grid
+    if target is not None:
+        if not isinstance(target, Grid):
+            raise InputError(f"grid= is the output grid, a rastercover Grid, not a {type(target).__name__}")
+        if req.crs is not None or req.resolution is not None or req.bbox is not None or req.per_tile:
+            raise InputError("grid= is the whole output grid: drop crs=, resolution=, bbox= and per_tile=")
+        if target.crs is None and grid.crs is not None:
+            raise CRSError("grid= has no CRS: give the output grid the CRS of its coordinates")
     dst_crs = None if req.crs is None else as_crs(req.crs)
+    if target is not None:
+        dst_crs = target.crs
     if dst_crs is not None and grid.crs is None:
         raise CRSError(f"the coverage has no CRS, so it cannot be warped to {crs_label(dst_crs)}")
     warp = (dst_crs is not None and not same_crs(dst_crs, grid.crs)) or req.resolution is not None
+    if target is not None:  # a read when it is a piece of the coverage's own lattice, else a warp onto it
+        warp = not (same_crs(target.crs, grid.crs) and grid.aligned_with(target) and covers(grid, target))
     if not warp and resampling != "nearest":
         raise InputError("resampling applies to a warp: give crs= (--crs) or resolution= (--resolution) too")
     out_crs = dst_crs if warp and dst_crs is not None else grid.crs
+    if req.per_tile and warp:
+        raise InputError(
+            "per_tile writes the coverage's own tiles, which a warp does not keep: drop crs=/resolution= "
+            "(--crs/--resolution), or per_tile"
+        )
     sidecar_prj = None
-    if path is not None and not zipped and fmt.key == "aaigrid" and out_crs is not None:
+    if path is not None and not zipped and not req.per_tile and fmt.key == "aaigrid" and out_crs is not None:
         sidecar_prj = os.path.splitext(path)[0] + ".prj"
     if path is not None:
         check_target(path, overwrite=overwrite)
@@ -285,17 +320,24 @@ def plan_export(
     clip, clip_crs = _clip_geometry(req)
     geom = None
     if clip is not None:
-        geom = prepare_clip(clip, clip_crs, grid.crs, buffer=req.buffer, envelope=req.envelope)
+        geom = prepare_clip(
+            clip, clip_crs, grid.crs, buffer=req.buffer, envelope=req.envelope, segments=req.buffer_segments
+        )
     elif req.buffer or req.envelope:
         raise InputError("buffer and envelope apply to a clip geometry: give clip= (--clip) too")
     bounds = None if req.bbox is None else bbox_in_crs(req.bbox, req.bbox_crs, grid.crs)
-    window = piece_window(grid, bounds, geom)
+    if target is not None:  # the source pixels under the output grid
+        bounds = bbox_in_crs(target.bounds, target.crs, grid.crs)
+    window = piece_window(grid, bounds, geom, check_crop(req.crop))
 
     # ---- the output grid: the piece itself, or its warp
     notes: list[str] = []
     geom_out = geom
     if warp:
-        out_grid = warp_grid(grid, window, None if geom is None else geom.bounds, dst_crs, req.resolution)
+        if target is not None:
+            out_grid = target
+        else:
+            out_grid = warp_grid(grid, window, None if geom is None else geom.bounds, dst_crs, req.resolution)
         if geom is not None and not same_crs(out_grid.crs, grid.crs):
             geom_out = reproject_geometry(geom, grid.crs, out_grid.crs, step=min(grid.res))
         rx, ry = out_grid.res
@@ -303,6 +345,8 @@ def plan_export(
     else:
         out_grid = grid.subgrid(window)
     fmt.check_layout(len(band_list), rectilinear=out_grid.is_rectilinear)
+    if not req.per_tile:  # each tile's own size is checked when it is written
+        fmt.check_size(out_grid.width, out_grid.height)
     size = out_grid.width * out_grid.height * len(band_list)
     limit = MAX_FILE_PIXELS if req.max_pixels is None else req.max_pixels
     if size > limit:  # one file: by default what one file can sensibly hold (rastercover.engine.limits)
@@ -315,9 +359,11 @@ def plan_export(
         )
 
     # ---- pixel types and nodata: the coverage's (work), then the output's
+    # a warp whose every output pixel centre falls on a source pixel has no pixel without data: no nodata invented
+    uncovered = warp and not covers(grid, out_grid)
     work_dtype, work_nodata, out_dtype, out_nodata = pixel_types(
         cov.dtype, cov.nodata, dtype_asked, nodata_asked, masks="outside the clip" if geom is not None else
-        ("without data" if warp else None), default_float_nodata=DEFAULT_FLOAT_NODATA, notes=notes,
+        ("without data" if uncovered else None), default_float_nodata=DEFAULT_FLOAT_NODATA, notes=notes,
     )  # fmt: skip
     names = tuple(cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list)
     return ExportPlan(
@@ -326,14 +372,19 @@ def plan_export(
     )  # fmt: skip
 
 
-def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportResult:
+def run_export(
+    plan: ExportPlan, *, member_stem: str | None = None, progress: Callable[[int], None] | None = None
+) -> ExportResult:
     """Write an :class:`ExportPlan`: read the piece chunk by chunk, encode it, deliver it under its final name.
 
-    ``member_stem`` names the files inside a zip (default: the zip's own name). Nothing is left under the final
-    name unless the whole output was written.
+    ``member_stem`` names the files inside a zip (default: the zip's own name). ``progress`` is called with 1
+    after each chunk written (``plan.steps`` in all). Nothing is left under the final name unless the whole
+    output was written.
     """
     if plan.path is None:
         raise InputError("this export plan has no output: plan it with an output path")
+    if plan.request.per_tile:
+        return _run_per_tile(plan, progress)
     cov, req, fmt, path, out_grid = plan.coverage, plan.request, plan.fmt, plan.path, plan.out_grid
     band_list = list(plan.bands)
     notes = list(plan.notes)
@@ -360,6 +411,8 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
             )  # fmt: skip
         else:
             chunks = source_chunks(cov, grid, window, band_list, geom, req.all_touched, work_dtype, work_nodata)
+        if progress is not None:
+            chunks = _reporting(chunks, progress)
         kept = write_chunks(work, out_grid, list(plan.band_names), chunks, cast, stats, what=path)
         if geom is not None and kept == 0:
             if not geom.intersects(shapely.Polygon(grid.corners())):
@@ -391,7 +444,9 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
             rasterio.shutil.copy(work, main, driver=fmt.driver, **options)
             verify_copy(work, main, path, write_path=tmpdir, values=not fmt.lossy)  # the driver may not say
             discard(work)
-        files, members = deliver(fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj)
+        files, members = deliver(
+            fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj, nodata=nodata
+        )
     except (OSError, *gdal_errors()) as exc:
         err = write_error(path, exc, tmpdir)  # before discarding: the free space the write met
         discard(tmpdir)
@@ -419,6 +474,137 @@ def run_export(plan: ExportPlan, *, member_stem: str | None = None) -> ExportRes
     )
 
 
+# ---------------------------------------------------------------------- one file per tile
+def _per_tile_output(output: str, fmt: Format | None, name: str) -> tuple[str, Format, bool]:
+    """Where a per-tile export goes: ``(path, format, zipped)``; a ``.zip``, or a folder (made in an existing one)."""
+    fmt = fmt or get_format("gtiff")
+    if output.lower().endswith(".zip"):
+        return output, fmt, True
+    if os.path.isdir(output):
+        return os.path.join(output, f"{name}_tiles"), fmt, False
+    if os.path.splitext(output)[1].lower() in fmt.extensions:
+        raise InputError(
+            f"{output}: per_tile writes one file per tile into a folder or a .zip; name a folder (or X.zip)"
+        )
+    return output, fmt, False
+
+
+def _tile_plans(plan: ExportPlan, folder: str) -> Iterator[ExportPlan | None]:
+    """A plan per storage tile the piece meets and the clip keeps a pixel of, writing ``folder/<tile><ext>``;
+    None for a tile the clip keeps nothing of (so that every tile is a step of the progress).
+
+    A tile is named for its place in the coverage's layout (``r{row}_c{col}``) or, in a PostGIS raster table,
+    for its row (``rid{rid}``). Each plan is the whole export's plan cut to the tile: same pixels, same mask.
+    """
+    import dataclasses
+
+    from .ops.mosaic import clip_mask, is_areal
+    from .ops.piece import geometry_window
+
+    cov, req, grid = plan.coverage, plan.request, plan.coverage.grid
+    geom = plan.geom
+    if geom is not None:
+        shapely.prepare(geom)
+    centres_only = geom is not None and not req.all_touched and is_areal(geom)
+    anchor = None if geom is None else geometry_window(grid, geom)
+    ids = getattr(cov, "tile_ids", None) or {}
+    base = coverage_name(cov)
+    sub_req = dataclasses.replace(req, per_tile=False)
+    for tile in grid.tiles(plan.window):
+        window = tile.window.intersection(plan.window)
+        if window is None:
+            yield None
+            continue
+        if geom is not None:
+            keep = clip_mask(geom, grid, window, req.all_touched, centres_only, anchor)
+            if keep is False or (keep is not True and not keep.any()):
+                yield None
+                continue
+        label = f"rid{ids[tile.index]}" if tile.index in ids else tile.name
+        stem = f"{base}_{label}"
+        path = os.path.join(folder, stem + plan.fmt.extension)
+        prj = os.path.join(folder, stem + ".prj") if plan.fmt.key == "aaigrid" and grid.crs is not None else None
+        yield dataclasses.replace(
+            plan, request=sub_req, path=path, zipped=False, sidecar_prj=prj, window=window,
+            out_grid=grid.subgrid(window),
+        )  # fmt: skip
+
+
+def _run_per_tile(plan: ExportPlan, progress: Callable[[int], None] | None) -> ExportResult:
+    """Write each tile the piece meets as its own file, into a folder or a zip; all or nothing."""
+    import zipfile
+
+    from .io.atomic import commit
+
+    path = plan.path
+    assert path is not None
+    tmp = temporary_sibling(path)
+    os.mkdir(tmp)
+    files: list[str] = []
+    notes: set[str] = set()
+    result: ExportResult | None = None
+    try:
+        for sub in _tile_plans(plan, tmp):
+            if sub is not None:
+                result = run_export(sub)
+                files.extend(result.files)
+                notes.update(result.notes)
+            if progress is not None:
+                progress(1)
+        if result is None:
+            raise InputError(
+                "the clip keeps no pixel of any tile: pass all_touched=True (--all-touched) or a buffer"
+                if plan.geom is not None
+                else "the piece meets no tile of the coverage (a sparse coverage's missing tiles are not written)"
+            )
+        names = tuple(sorted(os.path.relpath(f, tmp) for f in files))
+        if plan.zipped:
+            packed = tmp + ".zip"
+            try:
+                with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as z:
+                    for name in names:
+                        z.write(os.path.join(tmp, name), name)
+                commit(packed, path)
+            except BaseException:
+                discard(packed)
+                raise
+            out_files: tuple[str, ...] = (path,)
+            members = names
+        else:
+            commit(tmp, path)
+            out_files = (path, *(os.path.join(path, n) for n in names))
+            members = ()
+    except (OSError, *gdal_errors()) as exc:
+        err = write_error(path, exc, tmp)
+        discard(tmp)
+        raise err from None
+    except BaseException:
+        discard(tmp)
+        raise
+    discard(tmp)
+    n = len([f for f in names if f.endswith(plan.fmt.extension)])
+    return ExportResult(
+        path=path,
+        format=plan.fmt.key,
+        width=plan.out_grid.width,
+        height=plan.out_grid.height,
+        bands=plan.bands,
+        dtype=result.dtype,
+        nodata=result.nodata,
+        crs=plan.out_grid.crs,
+        transform=plan.out_grid.transform,
+        files=out_files,
+        members=members,
+        notes=(f"{n} tile file(s), one per tile of the coverage the piece meets", *sorted(notes)),
+    )
+
+
+def _reporting(chunks: Iterator[Chunk], progress: Callable[[int], None]) -> Iterator[Chunk]:
+    for chunk in chunks:
+        yield chunk
+        progress(1)
+
+
 def export(
     coverage: Any,
     output: str | os.PathLike,
@@ -433,11 +619,16 @@ def export(
     clip_id: Any = None,
     clip_id_column: str | None = None,
     buffer: float = 0.0,
+    buffer_segments: int = 8,
     envelope: bool = False,
+    clip_footprint: str = "extent",
+    crop: str = "bounds",
     all_touched: bool = False,
+    per_tile: bool = False,
     bands: Sequence[int] | str | int | None = None,
     crs: Any = None,
     resolution: Any = None,
+    grid: Grid | None = None,
     resampling: str = "nearest",
     dtype: Any = None,
     nodata: float | str | None = None,
@@ -468,14 +659,38 @@ def export(
         Clip by one feature of a vector layer instead: a vector file or a ``postgresql://...?table=`` location,
         the layer's name in a multi-layer file, and the feature's id: its FID (a PostGIS table's primary key),
         or its value in ``clip_id_column``. The layer's CRS is the clip's (``clip_crs`` overrides it).
+        A raster is a clip layer too (:mod:`rastercover.io.clip_raster`): a PostGIS raster table (``clip_id`` is
+        the ``rid``), a tile folder (``clip_id`` names a tile file; none: the whole folder) or a raster file
+        (no ``clip_id``); the clip is its footprint.
     buffer
         Distance in coverage units applied to the clip (after ``envelope``); negative shrinks.
+    buffer_segments
+        Segments per quarter circle of the buffer's round corners: 8, as PostGIS's ``ST_Buffer``.
     envelope
         Use the clip's bounding box instead of the clip.
+    clip_footprint
+        What a raster clip layer stands for: ``"extent"`` (its outline, PostGIS's ``ST_ConvexHull(rast)``,
+        which ``envelope`` makes ``ST_Envelope(rast)``) or ``"data"`` (its pixels with data in band 1,
+        ``ST_Polygon(rast)``).
+    crop
+        How the output is cropped to a clip: ``"bounds"``, the clip's bounds snapped outward to the pixel grid
+        (``rasterio.mask.mask(..., crop=True)``), or ``"postgis"``, the window PostGIS's ``ST_Clip`` gives
+        (:func:`~rastercover.ops.piece.postgis_clip_window`), so that the file equals
+        ``ST_Union(ST_Clip(rast, clip))`` in extent too. The pixels kept are the same; only nodata borders
+        differ (a column or row more or less).
     all_touched
         Keep every pixel the clip touches, not only those whose centre it contains.
+    per_tile
+        Write each storage tile of the coverage that the piece meets (and the clip keeps a pixel of) as its own
+        file, named ``<coverage>_r{row}_c{col}`` (``<coverage>_rid{rid}`` for a PostGIS table's rows), into a
+        folder (``output``; inside it as ``<coverage>[_clip|_bbox]_tiles`` when it exists) or a ``.zip``.
+        The tiles hold exactly the pixels of the single-file export. Not with a warp.
     bands
         1-based band numbers (``[1, 3]`` or ``"1,3"``); all by default.
+    grid
+        Deliver exactly this output grid (a :class:`~rastercover.grid.Grid`: extent, size and CRS), e.g. a WCS
+        request's: a read of the coverage's own pixels when it is a piece of the coverage's lattice, else a warp
+        onto it with ``resampling``. Not with ``crs``, ``resolution`` or ``bbox``.
     crs, resolution, resampling
         Warp the piece to another CRS and/or pixel size (``R`` or ``(XRES, YRES)`` in the output CRS's units).
         The output grid is the one ``gdalwarp`` chooses for the piece (anchored at its upper-left corner);
@@ -546,11 +761,16 @@ def export(
         clip_id=clip_id,
         clip_id_column=clip_id_column,
         buffer=buffer,
+        buffer_segments=buffer_segments,
         envelope=envelope,
+        clip_footprint=clip_footprint,
+        crop=crop,
         all_touched=all_touched,
+        per_tile=per_tile,
         bands=bands,
         crs=crs,
         resolution=resolution,
+        grid=grid,
         resampling=resampling,
         dtype=dtype,
         nodata=nodata,
@@ -602,12 +822,16 @@ def export_file(
     req = _Request(format=format, **options)
     cov = open_coverage(coverage)
     fmt = get_format(format)
+    if req.per_tile:
+        if zipped is False:
+            raise InputError("per_tile files are delivered as one zip: drop zipped=False")
+        zipped = True
     zipped = fmt.zip_default if zipped is None else bool(zipped)
     if fmt.zip_default and not zipped:
         raise InputError(f"{fmt.key} is delivered as a zip (the data file alone would lose its CRS)")
     ext = ".zip" if zipped else fmt.extension
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") if name else coverage_name(cov)
-    filename = f"{base or 'coverage'}{what(req)}{ext}"
+    filename = f"{base or 'coverage'}{what(req)}{'_tiles' if req.per_tile else ''}{ext}"
     fd, path = tempfile.mkstemp(prefix="rastercover-", suffix=ext, dir=dir)
     os.close(fd)
     try:

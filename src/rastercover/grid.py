@@ -110,6 +110,19 @@ class Window:
         r1 = min(self.row_off + self.height, other.row_off + other.height)
         return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
+    def union(self, other: Window) -> Window:
+        """The smallest window holding both.
+
+        Examples
+        --------
+        >>> Window(0, 0, 2, 2).union(Window(5, 1, 1, 4))
+        Window(col_off=0, row_off=0, width=6, height=5)
+        """
+        c0, r0 = min(self.col_off, other.col_off), min(self.row_off, other.row_off)
+        c1 = max(self.col_off + self.width, other.col_off + other.width)
+        r1 = max(self.row_off + self.height, other.row_off + other.height)
+        return Window(c0, r0, c1 - c0, r1 - r0)
+
 
 def _tile_size(value: int | Sequence[int] | None) -> tuple[int, int]:
     if value is None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import click
 
 from ..errors import InputError
-from ..export import export as export_api
+from ..export import plan_export, run_export
 from ..formats import FORMATS, available_formats, missing_formats
 from ..ops.warp import RESAMPLING
 from ..pixel_values import DTYPES
 
-__all__ = ["export", "formats", "read_clip_option"]
+__all__ = ["chunk_progress", "export", "formats", "read_clip_option"]
 
 
 def read_clip_option(value: str | None) -> str | None:
@@ -53,7 +57,27 @@ def read_clip_option(value: str | None) -> str | None:
 @click.option("--clip-id", metavar="ID", help="The feature's id: its FID (a table's primary key), or see next.")
 @click.option("--clip-id-column", metavar="COL", help="Match --clip-id against this column instead of the FID.")
 @click.option("--buffer", type=float, default=0.0, metavar="D", help="Buffer the clip by D coverage units.")
+@click.option(
+    "--buffer-segments",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Segments per quarter circle of the buffer's rounded corners (default 8, as PostGIS's ST_Buffer).",
+)
+@click.option(
+    "--clip-footprint",
+    type=click.Choice(["extent", "data"], case_sensitive=False),
+    default=None,
+    help="With a raster --clip-layer: clip by its outline (extent, the default) or by its pixels with data.",
+)
 @click.option("--envelope", is_flag=True, help="Use the clip's bounding box (before --buffer).")
+@click.option(
+    "--crop",
+    type=click.Choice(["bounds", "postgis"], case_sensitive=False),
+    default=None,
+    help="Crop to the clip's bounds snapped outward (bounds, the default, as rasterio.mask) or to the window "
+    "PostGIS's ST_Clip gives (postgis): the same pixels kept, a nodata column or row more or less.",
+)
 @click.option("--all-touched", is_flag=True, help="Keep every pixel the clip touches.")
 @click.option("--bands", metavar="1,2", help="Bands to export, 1-based (default: all).")
 @click.option("--crs", metavar="CRS", help="Warp to this CRS (EPSG:4326, a WKT or PROJ string...).")
@@ -74,7 +98,13 @@ def read_clip_option(value: str | None) -> str | None:
     metavar="N",
     help="Refuse an output of more pixels (bands included); default 2^36 (6.9e10), what one file can sensibly hold.",
 )
+@click.option(
+    "--per-tile",
+    is_flag=True,
+    help="Write each storage tile the bbox or clip meets as its own file: -o is then a folder or a .zip.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def export(
     coverage: str,
     output: str,
@@ -84,7 +114,10 @@ def export(
     clip: str | None,
     clip_crs: str | None,
     buffer: float,
+    buffer_segments: int | None,
+    clip_footprint: str | None,
     envelope: bool,
+    crop: str | None,
     all_touched: bool,
     clip_layer: str | None,
     clip_layer_name: str | None,
@@ -97,7 +130,9 @@ def export(
     dtype: str | None,
     nodata: str | None,
     max_pixels: int | None,
+    per_tile: bool,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Export the raster COVERAGE (a raster file, a .vrt, a tile folder or a PostGIS table) as one file.
 
@@ -110,10 +145,24 @@ def export(
       rastercover export landcover/ -o lc.tif --clip-layer burned.gpkg --clip-id 2 --envelope --buffer 1000
       rastercover export dem.tif -o out/ --format aaigrid --bbox 262900 4455000 270000 4460000
       rastercover export dem.tif -o dem_ll.tif --crs EPSG:4326 --resampling bilinear
+      rastercover export tiles/ -o burned_tiles.zip --per-tile --clip-layer burned.gpkg --clip-id 2
+
+    A progress bar (chunks read and written) shows on stderr when it is a terminal (--progress forces it).
     """
-    result = export_api(
+    # options the library gained lately are passed only when given, so their defaults stay the library's
+    extra: dict[str, Any] = {}
+    if buffer_segments is not None:
+        extra["buffer_segments"] = buffer_segments
+    if clip_footprint is not None:
+        extra["clip_footprint"] = clip_footprint.lower()
+    if crop is not None:
+        extra["crop"] = crop.lower()
+    if per_tile:
+        extra["per_tile"] = True
+    plan = plan_export(
         coverage,
         output,
+        overwrite=overwrite,
         format=format_key,
         bbox=bbox or None,
         bbox_crs=bbox_crs,
@@ -133,9 +182,31 @@ def export(
         dtype=dtype,
         nodata=nodata,
         max_pixels=max_pixels,
-        overwrite=overwrite,
+        **extra,
     )
+    with chunk_progress(plan.steps, enabled=progress) as advance:
+        result = run_export(plan, progress=advance)
     click.echo(f"wrote {result}")
+
+
+@contextmanager
+def chunk_progress(total: int, *, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
+    """Yield a callback advancing a tqdm bar of ``total`` export chunks on stderr; ``enabled=None`` shows it on a
+    terminal only (the bar of :func:`rastercover.cli.progress.tile_progress`, named for an export)."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="chunk",
+        desc="export",
+        disable=None if enabled is None else not enabled,
+        dynamic_ncols=True,
+        leave=False,
+    )
+    try:
+        yield bar.update
+    finally:
+        bar.close()
 
 
 @click.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..errors import InputError
 from .registry import Backend, is_path, refuse, register_backend
 
 __all__ = ["FILES", "is_geotiff_path"]
@@ -62,10 +63,23 @@ def _sink(
     return TileFolderSink(path, overwrite=overwrite, resume=resume, job=job)
 
 
-def _clip_feature(location: Any, feature_id: Any, layer: str | None, id_column: str | None) -> Any:
+def _clip_feature(
+    location: Any, feature_id: Any, layer: str | None, id_column: str | None, footprint: str = "extent"
+) -> Any:
+    from .clip_raster import check_footprint, is_raster_path
+
+    path = os.fspath(location)
+    check_footprint(footprint)
+    if is_raster_path(path):
+        from .clip_raster import read_raster_footprint
+
+        refuse(f"a raster clip layer ({path})", clip_layer_name=layer, clip_id_column=id_column)
+        return read_raster_footprint(path, feature_id, footprint=footprint)
+    if footprint != "extent":
+        raise InputError(f"{path} is a vector layer: clip_footprint={footprint!r} applies to a raster clip layer")
     from .clip_feature import read_file_feature
 
-    return read_file_feature(os.fspath(location), feature_id, layer, id_column)
+    return read_file_feature(path, feature_id, layer, id_column)
 
 
 FILES = register_backend(

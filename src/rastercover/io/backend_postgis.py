@@ -87,10 +87,12 @@ def _postgis_sink() -> Any:
 
 
 @_need_psycopg("tables")
-def _clip_feature(location: Any, feature_id: Any, layer: str | None, id_column: str | None) -> Any:
+def _clip_feature(
+    location: Any, feature_id: Any, layer: str | None, id_column: str | None, footprint: str = "extent"
+) -> Any:
     from .clip_feature import read_postgis_feature
 
-    return read_postgis_feature(str(location), feature_id, layer, id_column)
+    return read_postgis_feature(str(location), feature_id, layer, id_column, footprint)
 
 
 POSTGIS = register_backend(

@@ -40,22 +40,32 @@ _PG_FLOAT = {"real", "double precision"}
 
 
 def read_clip_feature(
-    source: str | os.PathLike, feature_id: Any, *, layer: str | None = None, id_column: str | None = None
+    source: str | os.PathLike,
+    feature_id: Any,
+    *,
+    layer: str | None = None,
+    id_column: str | None = None,
+    footprint: str = "extent",
 ) -> tuple[shapely.Geometry, CRS | None]:
-    """The geometry (2D, curves linearised) of one feature of a vector layer, and the layer's CRS.
+    """The geometry (2D, curves linearised) of one feature of a vector layer, or the footprint of a raster, and
+    the layer's CRS.
 
     Parameters
     ----------
     source
         A vector file (GeoPackage, Shapefile, GeoJSON, ...) or a PostGIS location
-        ``postgresql://user@host:port/db?table=schema.name[&column=geom]``.
+        ``postgresql://user@host:port/db?table=schema.name[&column=geom]``; or a raster: a raster file, a
+        tile folder or a PostGIS raster table (:mod:`rastercover.io.clip_raster`).
     feature_id
-        The feature's id: its OGR feature id (fid) in a file, its primary key in a PostGIS table, or its value
-        in ``id_column``. A string such as ``"2"`` is converted to the column's type.
+        The feature's id: its OGR feature id (fid) in a file, its primary key in a PostGIS table (a raster
+        table's ``rid``), or its value in ``id_column``; a tile's file name in a tile folder; None for a raster
+        file. A string such as ``"2"`` is converted to the column's type.
     layer
         The layer of a file holding several; must be None for PostGIS (the table is in the location).
     id_column
         Find the feature whose ``id_column`` equals ``feature_id`` instead (it must be the only one).
+    footprint
+        For a raster: ``"extent"`` (its outline) or ``"data"`` (its pixels with data in band 1).
 
     Returns
     -------
@@ -69,7 +79,12 @@ def read_clip_feature(
     """
     from .registry import open_clip_feature
 
-    return open_clip_feature(source, feature_id, layer, id_column)
+    return open_clip_feature(source, feature_id, layer, id_column, footprint)
+
+
+def _need_id(feature_id: Any) -> None:
+    if feature_id is None:
+        raise InputError("clip_layer needs the id of the feature to clip by: give clip_id= (--clip-id)")
 
 
 def _coerce(value: Any, kind: str, subject: str) -> Any:
@@ -120,6 +135,7 @@ def read_file_feature(path: str, feature_id: Any, layer: str | None, id_column: 
     import pyogrio
     import pyogrio.raw
 
+    _need_id(feature_id)
     if not path.startswith("/vsi") and not os.path.exists(path):
         raise SourceError(f"{path}: no such file")
     try:
@@ -187,8 +203,12 @@ def read_file_feature(path: str, feature_id: Any, layer: str | None, id_column: 
     return geom, as_crs(meta["crs"]) if meta.get("crs") else None
 
 
-def read_postgis_feature(url: str, feature_id: Any, layer: str | None, id_column: str | None):
-    """One row of a PostGIS table by primary key or id column (the PostGIS backend's clip feature)."""
+def read_postgis_feature(
+    url: str, feature_id: Any, layer: str | None, id_column: str | None, footprint: str = "extent"
+):
+    """One row of a PostGIS table by primary key or id column (the PostGIS backend's clip feature): its geometry,
+    or for a raster table its footprint computed by PostGIS (``ST_ConvexHull``, or ``ST_Polygon`` for
+    ``footprint="data"``; see :mod:`rastercover.io.clip_raster`)."""
     import psycopg
     from psycopg import sql
 
@@ -196,6 +216,10 @@ def read_postgis_feature(url: str, feature_id: Any, layer: str | None, id_column
 
     loc = PgLocation.parse(url)
     where = loc.describe()
+    _need_id(feature_id)
+    from .clip_raster import check_footprint
+
+    check_footprint(footprint)
     if layer is not None:
         raise InputError(
             f"{where}: a layer name does not apply to PostGIS (the location names the table): drop --clip-layer-name"
@@ -204,15 +228,26 @@ def read_postgis_feature(url: str, feature_id: Any, layer: str | None, id_column
         try:
             rel = resolve_relation(conn, loc)
             geoms = [c for c, t in rel.columns.items() if t == "geometry"]
-            if loc.column is not None and rel.columns.get(loc.column) != "geometry":
+            rasters = [c for c, t in rel.columns.items() if t == "raster"]
+            if loc.column is not None and rel.columns.get(loc.column) not in ("geometry", "raster"):
                 raise MissingColumnError(
-                    f"{where} has no geometry column {loc.column!r}; its columns are {', '.join(rel.columns)}"
+                    f"{where} has no geometry or raster column {loc.column!r}; its columns are "
+                    f"{', '.join(rel.columns)}"
                 )
-            if loc.column is None and len(geoms) != 1:
+            if loc.column is None and not geoms and len(rasters) == 1:
+                geom_col, is_raster = rasters[0], True  # a raster table: the rid's footprint
+            elif loc.column is None and len(geoms) != 1:
                 raise SourceError(
-                    f"{where} has {len(geoms)} geometry columns ({', '.join(geoms) or 'none'}): name one with &column="
+                    f"{where} has {len(geoms)} geometry columns ({', '.join(geoms) or 'none'}) and "
+                    f"{len(rasters)} raster columns: name one with &column="
                 )
-            geom_col = loc.column or geoms[0]
+            else:
+                geom_col = loc.column or geoms[0]
+                is_raster = rel.columns[geom_col] == "raster"
+            if footprint != "extent" and not is_raster:
+                raise InputError(
+                    f"{where} is a vector layer: clip_footprint={footprint!r} applies to a raster clip layer"
+                )
             if id_column is None:
                 pk = conn.execute(
                     "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
@@ -234,9 +269,12 @@ def read_postgis_feature(url: str, feature_id: Any, layer: str | None, id_column
             kind = "int" if pg_type in _PG_INT else "float" if pg_type in _PG_FLOAT else "str"
             value = _coerce(feature_id, kind, f"column {id_column} holds")
             g, k, t = sql.Identifier(geom_col), sql.Identifier(id_column), rel.identifier()
+            if is_raster:  # PostGIS's own footprint: the outline (ST_Envelope of a north-up raster) or its data
+                shape = "ST_ConvexHull({g})" if footprint == "extent" else "ST_Polygon({g})"
+            else:
+                shape = "ST_Force2D(CASE WHEN ST_HasArc({g}) THEN ST_CurveToLine({g}) ELSE {g} END)"
             query = sql.SQL(
-                "SELECT ST_AsBinary(ST_Force2D(CASE WHEN ST_HasArc({g}) THEN ST_CurveToLine({g}) ELSE {g} END)), "
-                "ST_SRID({g}), count(*) OVER () FROM {t} WHERE {k} = %s LIMIT 2"
+                "SELECT ST_AsBinary(" + shape + "), ST_SRID({g}), count(*) OVER () FROM {t} WHERE {k} = %s LIMIT 2"
             ).format(g=g, k=k, t=t)
             try:
                 rows = conn.execute(query, (value,)).fetchall()
@@ -258,5 +296,10 @@ def read_postgis_feature(url: str, feature_id: Any, layer: str | None, id_column
             crs = crs_of_srid(conn, srid) if srid else None
         except psycopg.Error as exc:
             raise SourceError(pg_error(loc, exc, "reading the clip feature")) from None
+    if is_raster and footprint == "data" and (wkb is None or shapely.is_empty(shapely.from_wkb(wkb))):
+        raise GeometryError(
+            f"the raster with {id_column} = {value!r} in {where} holds no pixel with data in band 1, so its data "
+            "footprint is empty: pick another, or clip by its extent"
+        )
     geom = _checked(shapely.from_wkb(wkb) if wkb is not None else None, id_column, value, where)
     return geom, crs

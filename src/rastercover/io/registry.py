@@ -71,7 +71,7 @@ class Backend:
     vector, coverage, sink, clip_feature
         Factories per role, ``None`` when the backend does not play it: ``vector(location, **options)``,
         ``coverage(location, tile_size=None)``, ``sink(location, **options)`` (see :func:`open_sink`),
-        ``clip_feature(location, feature_id, layer, id_column) -> (geometry, crs)``.
+        ``clip_feature(location, feature_id, layer, id_column, footprint) -> (geometry, crs)``.
     priority
         Backends with a lower priority are asked first.
     one_file
@@ -157,7 +157,7 @@ def backend_for(location: Any, role: str) -> Backend:
         "vector": "a path to a vector file, a postgresql:// URL, a GeoDataFrame or (geometry, value) pairs",
         "coverage": "a raster file, .vrt, tile folder or .zarr path, a postgresql:// URL or a RasterCoverage",
         "sink": "a .tif path, a folder, a .zarr path, a postgresql:// URL, or None for an in-memory result",
-        "clip_feature": "a vector file path or a postgresql:// URL",
+        "clip_feature": "a vector or raster file path, a tile folder or a postgresql:// URL",
     }[role]
     raise InputError(f"cannot open {_ROLE_WORDS[role]} from a {type(location).__name__}: give {accepted}")
 
@@ -240,9 +240,12 @@ def check_cog_path(path: Any, *, overwrite: bool) -> str:
     return os.fspath(path)
 
 
-def open_clip_feature(location: Any, feature_id: Any, layer: str | None, id_column: str | None) -> tuple[Any, Any]:
-    """One feature's geometry and CRS, by id, from a vector location."""
-    return backend_for(location, "clip_feature").clip_feature(location, feature_id, layer, id_column)
+def open_clip_feature(
+    location: Any, feature_id: Any, layer: str | None, id_column: str | None, footprint: str = "extent"
+) -> tuple[Any, Any]:
+    """One feature's geometry and CRS, by id, from a vector location; or a raster's footprint (``"extent"`` or
+    ``"data"``) from a raster location."""
+    return backend_for(location, "clip_feature").clip_feature(location, feature_id, layer, id_column, footprint)
 
 
 def is_path(location: Any) -> bool:

@@ -22,7 +22,16 @@ from ..grid import Grid, Window
 from ..protocols import RasterCoverage
 from .warp import warp_chunk
 
-__all__ = ["CHUNK_PIXELS", "Chunk", "chunks", "clip_mask", "source_chunks", "warped_chunks"]
+__all__ = [
+    "CHUNK_PIXELS",
+    "Chunk",
+    "chunks",
+    "clip_mask",
+    "count_chunks",
+    "source_chunks",
+    "warp_chunks",
+    "warped_chunks",
+]
 
 CHUNK_PIXELS = 1 << 24  # pixels per band read at once (whole storage tiles; at least one tile)
 
@@ -136,6 +145,17 @@ def source_chunks(
         yield rel, *masked(data, keep, nodata)
 
 
+def warp_chunks(window: Window, out: Grid) -> Iterator[Window]:
+    """The chunks of the output grid ``out`` a warp of ``window`` writes (smaller as the source is denser)."""
+    ratio = max(1.0, window.width * window.height / (out.width * out.height))
+    return chunks(out, Window(0, 0, out.width, out.height), max(1, int(CHUNK_PIXELS / 4 / ratio)))
+
+
+def count_chunks(grid: Grid, window: Window, out: Grid, warp: bool) -> int:
+    """How many chunks an export of ``window`` of ``grid`` to ``out`` reads and writes (its progress total)."""
+    return sum(1 for _ in (warp_chunks(window, out) if warp else chunks(grid, window, CHUNK_PIXELS)))
+
+
 def warped_chunks(
     cov: RasterCoverage,
     grid: Grid,
@@ -150,9 +170,7 @@ def warped_chunks(
 ) -> Iterator[Chunk]:
     """The piece warped to ``out``, chunk by chunk (each reads only the source pixels it needs)."""
     centres_only = geom is not None and not all_touched and is_areal(geom)
-    ratio = max(1.0, window.width * window.height / (out.width * out.height))
-    full = Window(0, 0, out.width, out.height)
-    for chunk in chunks(out, full, max(1, int(CHUNK_PIXELS / 4 / ratio))):
+    for chunk in warp_chunks(window, out):
         keep: np.ndarray | bool = True
         if geom is not None:
             keep = clip_mask(geom, out, chunk, all_touched, centres_only)

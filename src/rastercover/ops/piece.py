@@ -32,7 +32,18 @@ from ..geojson import read_geometry
 from ..grid import Grid, Window
 from .warp import reproject_geometry
 
-__all__ = ["fmt_bounds", "geometry_window", "parse_bands", "parse_clip", "piece_window", "prepare_clip"]
+__all__ = [
+    "CROPS",
+    "check_crop",
+    "check_segments",
+    "fmt_bounds",
+    "geometry_window",
+    "parse_bands",
+    "parse_clip",
+    "piece_window",
+    "postgis_clip_window",
+    "prepare_clip",
+]
 
 
 def parse_bands(bands: Any, count: int) -> list[int]:
@@ -61,7 +72,15 @@ def parse_clip(clip: Any) -> tuple[shapely.Geometry, CRS | None]:
     return read_geometry(clip, what="the clip")
 
 
-def prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool) -> shapely.Geometry:
+def prepare_clip(
+    clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float, envelope: bool, segments: int = 8
+) -> shapely.Geometry:
+    """The clip as a valid geometry in the coverage's CRS: parsed, reprojected, enveloped, then buffered.
+
+    ``segments`` is the buffer's number of segments per quarter circle: 8 by default, as PostGIS's
+    ``ST_Buffer`` (shapely's own default is 16), so that a clip buffered here and in PostGIS is the same polygon.
+    """
+    segments = check_segments(segments)
     geom, declared = parse_clip(clip)
     given = as_crs(clip_crs)
     if given is not None and declared is not None and not same_crs(given, declared):
@@ -89,7 +108,7 @@ def prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float
         if not math.isfinite(buffer):
             raise InputError(f"buffer {buffer!r} is not a finite distance")
         try:
-            geom = geom.buffer(buffer)
+            geom = shapely.buffer(geom, buffer, quad_segs=segments)
         except shapely.errors.GEOSException as exc:  # GEOS overflows on coordinates near the float limits
             raise GeometryError(f"the clip cannot be buffered by {buffer:g} ({exc}): check its coordinates") from None
         if geom.is_empty:
@@ -97,6 +116,21 @@ def prepare_clip(clip: Any, clip_crs: Any, cov_crs: CRS | None, *, buffer: float
         if not np.isfinite(geom.bounds).all():
             raise InputError(f"a buffer of {buffer:g} overflows the clip's coordinates: give a smaller buffer")
     return geom
+
+
+def check_segments(segments: Any) -> int:
+    """A buffer's segments per quarter circle, checked: a whole number from 1 to 1000."""
+    try:
+        n = int(segments)
+        ok = float(segments) == n and 1 <= n <= 1000
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise InputError(
+            f"buffer_segments {segments!r} is not a whole number from 1 to 1000 (segments per quarter circle; "
+            "PostGIS's ST_Buffer uses 8)"
+        )
+    return n
 
 
 def geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
@@ -119,9 +153,77 @@ def geometry_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
     return Window(c0, r0, c1 - c0, r1 - r0).intersection(Window(0, 0, grid.width, grid.height))
 
 
-def piece_window(grid: Grid, bounds: Sequence[float] | None, geom: shapely.Geometry | None) -> Window:
+#: How an export is cropped to its clip: the clip's bounds snapped outward to the pixel grid (rasterio.mask's
+#: ``crop=True``), or the window PostGIS's ``ST_Clip`` gives (:func:`postgis_clip_window`).
+CROPS = ("bounds", "postgis")
+
+_FLT_EPSILON = float(np.finfo(np.float32).eps)  # PostGIS's FLT_EQ/FLT_NEQ tolerance
+
+
+def check_crop(crop: Any) -> str:
+    """``crop`` checked: one of :data:`CROPS`."""
+    if crop not in CROPS:
+        raise InputError(f"crop {crop!r} is not one of {', '.join(CROPS)}")
+    return crop
+
+
+def postgis_clip_window(grid: Grid, geom: shapely.Geometry) -> Window | None:
+    """The window of ``grid`` that ``ST_Union(ST_Clip(tile, geom))`` over its tiles covers (None: no tile met).
+
+    PostGIS clips each tile (row) by the part of the clip inside it, rasterized on a raster as wide as that part's
+    envelope in whole pixels, rounded half up (at least one), whose upper-left corner is the envelope's moved
+    onto the lattice (left and up to a pixel corner); when it moved, one more column (row) is added. Each tile is
+    cropped to that raster, and the union spans the pieces. Unlike :func:`geometry_window` this may end one
+    nodata column or row short of the clip's far edge, or one beyond it, and it depends on the tiling (as
+    PostGIS's answer does on how the table was tiled); the pixels kept (centres inside) are the same.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> g = Grid(400, 400, Affine(30, 0, 150000, 0, -30, 404500), tile_size=400)
+    >>> clip = shapely.box(152004.5, 400000, 154954.5, 401000)   # 98.33 px wide, 0.82 px into column 66
+    >>> postgis_clip_window(g, clip), geometry_window(g, clip)
+    (Window(col_off=66, row_off=116, width=99, height=34), Window(col_off=66, row_off=116, width=100, height=34))
+    """
+    t = grid.transform
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+        raise InputError("crop='postgis' needs a north-up coverage (no rotation): use crop='bounds'")
+    reach = geometry_window(grid, geom)
+    if reach is None:
+        return None
+    sx, sy = t.a, -t.e
+    out: Window | None = None
+    for tile in grid.tiles(reach):
+        part = shapely.intersection(geom, shapely.Polygon(grid.corners(tile.window)))
+        if part.is_empty:
+            continue
+        x0, y0, x1, y1 = part.bounds
+        width = max(int((abs(x1 - x0) + sx / 2) / sx), 1)
+        height = max(int((abs(y1 - y0) + sy / 2) / sy), 1)
+        col, row = _postgis_cell((x0 - t.c) / sx), _postgis_cell((t.f - y1) / sy)
+        if abs(t.c + col * sx - x0) > _FLT_EPSILON:  # the corner moved onto the lattice: one more column
+            width += 1
+        if abs(t.f - row * sy - y1) > _FLT_EPSILON:
+            height += 1
+        piece = Window(col, row, width, height).intersection(tile.window)
+        if piece is not None:
+            out = piece if out is None else out.union(piece)
+    return out
+
+
+def _postgis_cell(v: float) -> int:
+    """PostGIS's pixel of a coordinate (``rt_raster_geopoint_to_cell``): floor, unless within FLT_EPSILON of a
+    whole number."""
+    r = round(v)
+    return int(r) if abs(r - v) <= _FLT_EPSILON else math.floor(v)
+
+
+def piece_window(
+    grid: Grid, bounds: Sequence[float] | None, geom: shapely.Geometry | None, crop: str = "bounds"
+) -> Window:
     """The window of ``grid`` an export delivers: the pixels meeting ``bounds`` (the grid's rule,
-    :meth:`~rastercover.grid.Grid.pixel_window`), within the window of the clip ``geom``; all without either.
+    :meth:`~rastercover.grid.Grid.pixel_window`), within the window of the clip ``geom`` (its bounds snapped
+    outward, or with ``crop="postgis"`` :func:`postgis_clip_window`); all without either.
 
     Raises
     ------
@@ -139,6 +241,8 @@ def piece_window(grid: Grid, bounds: Sequence[float] | None, geom: shapely.Geome
         # shapely's answer for a clip touching the edge up to float noise is not GDAL's); a clip whose window
         # meets the coverage but that keeps no pixel is refused when the piece is read
         gwin = geometry_window(grid, geom)
+        if gwin is not None and check_crop(crop) == "postgis":
+            gwin = postgis_clip_window(grid, geom)
         if gwin is None:
             raise InputError(f"the clip {fmt_bounds(geom.bounds)} does not meet {where}")
         window = window.intersection(gwin)

@@ -30,7 +30,15 @@ from ..crs import CRS, as_crs, crs_label, same_crs
 from ..errors import CRSError, GeometryError, InputError, TooLargeError, UnknownOptionError
 from ..grid import ALIGN_TOL, Grid, Window
 
-__all__ = ["RESAMPLING", "check_resampling", "parse_resolution", "reproject_geometry", "warp_chunk", "warp_grid"]
+__all__ = [
+    "RESAMPLING",
+    "check_resampling",
+    "covers",
+    "parse_resolution",
+    "reproject_geometry",
+    "warp_chunk",
+    "warp_grid",
+]
 
 #: The longest side a warped piece may have (GDAL's raster size limit).
 _MAX_SIDE = 2**31 - 1
@@ -320,3 +328,45 @@ def check_resampling(name: str) -> str:
     if key not in RESAMPLING:
         raise UnknownOptionError(f"unknown resampling {name!r}: choose one of {', '.join(RESAMPLING)}")
     return key
+
+
+def covers(grid: Grid, target: Grid) -> bool:
+    """Whether every pixel centre of ``target`` falls on a pixel of ``grid``.
+
+    A nearest-neighbour warp onto ``target`` then has a source pixel everywhere and needs no nodata. The centres'
+    outline is mapped into ``grid``'s pixels: exact in one CRS (the map is affine), with a margin of one pixel
+    and a dense outline across CRSs. A sparse grid (tiles missing) covers nothing for sure.
+
+    Examples
+    --------
+    >>> g = Grid(10, 10, Affine(1, 0, 0, 0, -1, 10), "EPSG:32198")
+    >>> covers(g, Grid(4, 4, Affine(2.5, 0, 0, 0, -2.5, 10), "EPSG:32198"))
+    True
+    >>> covers(g, Grid(4, 4, Affine(2.5, 0, 2, 0, -2.5, 10), "EPSG:32198"))   # the last centres fall off
+    False
+    """
+    if grid.crs is None or target.crs is None or grid.present is not None:
+        return False
+    same = same_crs(grid.crs, target.crs)
+    n = 5 if same else 201
+    u = np.linspace(0.5, target.width - 0.5, n)
+    v = np.linspace(0.5, target.height - 0.5, n)
+    cols = np.concatenate([u, u, np.full(n, 0.5), np.full(n, target.width - 0.5)])
+    rows = np.concatenate([np.full(n, 0.5), np.full(n, target.height - 0.5), v, v])
+    x, y = target.to_map(cols, rows)
+    margin = 0.0
+    if not same:
+        from pyproj import Transformer
+
+        try:
+            x, y = Transformer.from_crs(target.crs, grid.crs, always_xy=True).transform(x, y)
+        except Exception:  # pyproj errors: not known to be covered
+            return False
+        margin = 1.0
+    sc, sr = grid.to_pixel(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    if not (np.isfinite(sc).all() and np.isfinite(sr).all()):
+        return False
+    return bool(
+        (sc >= margin).all() and (sc < grid.width - margin).all() and (sr >= margin).all()
+        and (sr < grid.height - margin).all()
+    )  # fmt: skip
