@@ -391,6 +391,9 @@ def _from_file(face: str, path: str) -> Answer:
 
 
 def _from_response(face: str, resp, refusal: tuple[int, str | None]) -> Answer:
+    if resp.status_code == 200 and resp.headers["content-type"].startswith("application/vnd.ogc.se_xml"):
+        # WCS 1.0.0 answers a refusal with status 200 and a ServiceExceptionReport (its spec; OWSLib reads it)
+        return Answer(face, False, error=f"WCS 1.0.0 ServiceException {resp.text}")
     if resp.status_code != 200:
         status, marker = refusal
         ok = resp.status_code == status and (marker is None or marker in resp.text)

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -92,8 +91,8 @@ def client(catalog) -> TestClient:
     return TestClient(_app(catalog))
 
 
-def _xml(resp) -> ET.Element:
-    assert resp.headers["content-type"].startswith("application/xml"), resp.text[:300]
+def _xml(resp, media_type: str = "application/xml") -> ET.Element:
+    assert resp.headers["content-type"].startswith(media_type), resp.text[:300]
     return ET.fromstring(resp.content)
 
 
@@ -296,7 +295,9 @@ def test_errors_are_exception_reports(client):
     _exception(_get(client, coverageid="dem", scalesize="X(0),Y(3)"), 400, "InvalidParameterValue")
     _exception(_get(client, coverageid="rgb", rangesubset="nir"), 400, "NoSuchField")
     _exception(_get(client, coverageid="dem", scalefactor="2"), 400, "OperationNotSupported")
-    _exception(client.get("/wcs?request=GetCapabilities&version=3.0"), 400, "VersionNegotiationFailed")
+    _exception(client.get("/wcs?request=GetCapabilities&acceptversions=3.0.0,1.1.0"), 400, "VersionNegotiationFailed")
+    _exception(client.get("/wcs?request=GetCoverage&version=1.1.0&coverage=dem"), 400, "InvalidParameterValue")
+    _exception(client.get("/wcs?request=GetCapabilities&version=two"), 400, "InvalidParameterValue")
 
 
 def test_max_pixels_is_enforced(catalog):
@@ -339,16 +340,198 @@ def test_v100_getcoverage(client, data_dir, tmp_path):
         assert got.res == (50, 50) and got.shape == (8, 12)
 
 
-def test_v100_errors(client):
-    resp = client.get("/wcs?service=WCS&version=1.0.0&request=GetCoverage&coverage=nope&format=GeoTIFF")
-    assert resp.status_code == 404
-    root = _xml(resp)
-    assert root.tag == f"{{{NS['ogc']}}}ServiceExceptionReport"
-    assert root.find("ogc:ServiceException", NS).get("code") == "CoverageNotDefined"
-    resp = client.get("/wcs?service=WCS&version=1.0.0&request=GetCoverage&coverage=lc&bbox=1,2,3")
-    assert (
-        resp.status_code == 400 and _xml(resp).find("ogc:ServiceException", NS).get("code") == "InvalidParameterValue"
+def _service_exception(resp, code: str) -> str:
+    """The text of a WCS 1.0.0 exception report: HTTP 200, application/vnd.ogc.se_xml, one ServiceException."""
+    assert resp.status_code == 200, resp.text[:500]
+    root = _xml(resp, "application/vnd.ogc.se_xml")
+    assert root.tag == f"{{{NS['ogc']}}}ServiceExceptionReport" and root.get("version") == "1.2.0"
+    exc = root.find("ogc:ServiceException", NS)
+    assert exc.get("code") == code, resp.text
+    assert exc.text and "Traceback" not in resp.text
+    return exc.text
+
+
+def test_v100_errors_are_service_exception_reports_with_status_200(client):
+    v100 = "/wcs?service=WCS&version=1.0.0&request="
+    text = _service_exception(client.get(v100 + "GetCoverage&coverage=nope&format=GeoTIFF"), "CoverageNotDefined")
+    assert "nope" in text
+    _service_exception(client.get(v100 + "GetCoverage&coverage=lc&bbox=1,2,3"), "InvalidParameterValue")
+    text = _service_exception(
+        client.get(v100 + "GetCoverage&coverage=lc&crs=EPSG:32198&bbox=0,0,10,10&width=2&height=2"),
+        "InvalidParameterValue",
     )
+    assert "does not meet the coverage" in text
+    text = _service_exception(client.get(v100 + "GetCoverage&coverage=lc&format=image/bmp"), "InvalidFormat")
+    assert "image/tiff" in text  # names the formats to use
+    _service_exception(client.get(v100 + "DescribeCoverage&coverage=nope"), "CoverageNotDefined")
+    _service_exception(client.get(v100 + "GetCoverage"), "MissingParameterValue")
+    _service_exception(client.get(v100 + "GetCoverage&coverage=lc&interpolation=bicubic"), "InvalidParameterValue")
+    _service_exception(client.get(v100 + "GetCoverage&coverage=lc&width=0&height=3"), "InvalidParameterValue")
+
+
+def test_v100_too_large_is_a_service_exception(catalog):
+    c = TestClient(_app(catalog, Settings(max_pixels=100)))
+    text = _service_exception(
+        c.get("/wcs?service=WCS&version=1.0.0&request=GetCoverage&coverage=dem&width=40&height=30"),
+        "InvalidParameterValue",
+    )
+    assert "over the limit of 100" in text
+
+
+def _v100(client, **params):
+    return client.get("/wcs", params={"service": "WCS", "version": "1.0.0", "request": "GetCoverage", **params})
+
+
+def _nearest(src_path: Path, transform: Affine, shape: tuple[int, int], dtype, fill) -> np.ndarray:
+    """The oracle of a warp onto a grid: GDAL's own nearest-neighbour reprojection of the whole source."""
+    from rasterio.warp import Resampling, reproject
+
+    with rasterio.open(src_path) as src:
+        out = np.full(shape, fill, dtype=dtype)
+        reproject(
+            src.read(1), out, src_transform=src.transform, src_crs=src.crs, src_nodata=src.nodata,
+            dst_transform=transform, dst_crs=src.crs, dst_nodata=fill, resampling=Resampling.nearest,
+        )  # fmt: skip
+    return out
+
+
+def test_v100_native_resolution_with_float_noise_is_a_read(client, data_dir, tmp_path):
+    # a box on pixel edges up to float noise, RESX/RESY the pixel size up to float noise: the coverage's own pixels
+    bbox = (-189925 + 1e-9, 489850 + 2e-9, -189750 - 1e-9, 489950 - 1e-9)
+    resp = _v100(
+        client, coverage="lc", crs="EPSG:32198", bbox=",".join(map(repr, bbox)), resx=repr(25 * (1 + 1e-13)),
+        resy="25", format="GeoTIFF",
+    )  # fmt: skip
+    with _tif(resp, tmp_path) as got, rasterio.open(data_dir / "lc.tif") as src:
+        assert got.shape == (4, 7) and got.nodata is None and got.transform == Affine(25, 0, -189925, 0, -25, 489950)
+        np.testing.assert_array_equal(got.read(1), src.read(1)[2:6, 3:10])
+
+
+def test_v100_bbox_and_size_give_exactly_that_grid(client, data_dir, tmp_path):
+    # off the coverage's lattice (half a pixel) at its resolution, and a coarser size: exactly BBOX in
+    # WIDTH x HEIGHT pixels, nearest neighbour, and no nodata invented for pixels that all have data
+    for bbox, size in (
+        ((-189887.5, 489712.5, -189687.5, 489937.5), (8, 9)),
+        ((-189990, 489610, -189420, 489990), (7, 5)),
+    ):
+        resp = _v100(
+            client, coverage="lc", crs="EPSG:32198", bbox=",".join(map(str, bbox)), width=size[0], height=size[1],
+            format="image/tiff",
+        )  # fmt: skip
+        with _tif(resp, tmp_path) as got:
+            assert (got.width, got.height) == size and got.nodata is None
+            assert got.bounds == pytest.approx(bbox, abs=1e-9)
+            want = _nearest(data_dir / "lc.tif", got.transform, (size[1], size[0]), "int16", 0)
+            np.testing.assert_array_equal(got.read(1), want)
+
+
+def test_v100_box_beyond_the_coverage_gets_nodata_only_there(client, data_dir, tmp_path):
+    bbox = (-190100, 489800, -189900, 490100)  # 4 of 8 columns and 2 of 6 rows are outside the coverage
+    resp = _v100(client, coverage="lc", crs="EPSG:32198", bbox=",".join(map(str, bbox)), width=8, height=6)
+    with _tif(resp, tmp_path) as got:
+        assert got.bounds == pytest.approx(bbox) and got.nodata == -32768  # needed: the int16 minimum
+        a = got.read(1)
+        assert (a[:2] == -32768).all() and (a[:, :4] == -32768).all()
+        np.testing.assert_array_equal(a, _nearest(data_dir / "lc.tif", got.transform, (6, 8), "int16", -32768))
+    resp = _v100(client, coverage="dem", crs="EPSG:32198", bbox="-200100,499800,-199900,500100", width=8, height=6)
+    with _tif(resp, tmp_path, "dem.tif") as got:
+        assert got.nodata == -9999  # the coverage's own
+
+
+def test_201_scalesize_inside_the_coverage_invents_no_nodata(client, data_dir, tmp_path):
+    resp = _get(client, coverageid="lc", subset=["X(-189900,-189500)", "Y(489700,489950)"], scalesize="X(5),Y(3)")
+    with _tif(resp, tmp_path) as got:
+        assert (got.width, got.height) == (5, 3) and got.nodata is None
+        assert got.bounds == pytest.approx((-189900, 489700, -189500, 489950))
+        np.testing.assert_array_equal(got.read(1), _nearest(data_dir / "lc.tif", got.transform, (3, 5), "int16", 0))
+
+
+def test_201_interpolation_nearest_only(client, tmp_path):
+    nearest = "http://www.opengis.net/def/interpolation/OGC/1/nearest-neighbour"
+    with _tif(_get(client, coverageid="lc", scalesize="X(6),Y(4)", interpolation=nearest), tmp_path) as got:
+        assert got.shape == (4, 6)
+    exc = _exception(
+        _get(client, coverageid="lc", interpolation="http://www.opengis.net/def/interpolation/OGC/1/linear"),
+        400,
+        "InterpolationMethodNotSupported",
+    )
+    assert nearest in exc.findtext("ows:ExceptionText", namespaces=NS)
+    root = _xml(client.get("/wcs?request=GetCapabilities"))
+    ns = {**NS, "int": "http://www.opengis.net/wcs/interpolation/1.0"}
+    supported = root.findtext(
+        "wcs:ServiceMetadata/wcs:Extension/int:InterpolationMetadata/int:InterpolationSupported", namespaces=ns
+    )
+    assert supported == nearest
+
+
+def test_capabilities_201_summary_follows_the_schema(client):
+    root = _xml(client.get("/wcs?request=GetCapabilities&version=2.0.1"))
+    for summary in root.iterfind("wcs:Contents/wcs:CoverageSummary", NS):
+        tags = [child.tag.split("}")[1] for child in summary]
+        assert tags == ["Title", "CoverageId", "CoverageSubtype", "WGS84BoundingBox", "BoundingBox"], tags
+    dem = next(s for s in root.iterfind(".//wcs:CoverageSummary", NS) if s.findtext("wcs:CoverageId", "", NS) == "dem")
+    box = dem.find("ows:BoundingBox", NS)
+    assert box.get("crs") == "http://www.opengis.net/def/crs/EPSG/0/32198"
+    assert box.findtext("ows:LowerCorner", namespaces=NS) == "-200000 499700"
+    geo = next(s for s in root.iterfind(".//wcs:CoverageSummary", NS) if s.findtext("wcs:CoverageId", "", NS) == "geo")
+    assert geo.findtext("ows:BoundingBox/ows:LowerCorner", namespaces=NS) == "43 -75"  # EPSG:4326: lat first
+
+
+def test_v100_describe_coverage_fields_clients_read(client):
+    root = _xml(client.get("/wcs?service=WCS&version=1.0.0&request=DescribeCoverage&coverage=dem,geo"))
+    dem, geo = root.findall("wcs10:CoverageOffering", NS)
+    assert dem.findtext("wcs10:supportedCRSs/wcs10:nativeCRSs", namespaces=NS) == "EPSG:32198"
+    crss = [e.text for e in dem.findall("wcs10:supportedCRSs/wcs10:requestResponseCRSs", NS)]
+    assert crss == ["EPSG:32198", "EPSG:4326", "EPSG:3857"]
+    envs = dem.findall("wcs10:domainSet/wcs10:spatialDomain/gml10:Envelope", NS)
+    assert [e.get("srsName") for e in envs] == ["EPSG:32198", "EPSG:4326"]
+    assert [p.text for p in envs[0].findall("gml10:pos", NS)] == ["-200000 499700", "-199600 500000"]
+    lonlat = [float(v) for p in dem.findall("wcs10:lonLatEnvelope/gml10:pos", NS) for v in p.text.split()]
+    assert -72 < lonlat[0] < lonlat[2] < -71 and 45 < lonlat[1] < lonlat[3] < 49
+    assert dem.findtext("wcs10:rangeSet/wcs10:RangeSet/wcs10:nullValues/wcs10:singleValue", namespaces=NS) == "-9999"
+    assert geo.find("wcs10:rangeSet/wcs10:RangeSet/wcs10:nullValues", NS) is None
+    interp = dem.find("wcs10:supportedInterpolations", NS)
+    assert interp.get("default") == "nearest neighbor"
+    assert [e.text for e in interp] == ["nearest neighbor"]
+    assert dem.find("wcs10:supportedFormats", NS).get("nativeFormat") == "GeoTIFF"
+    assert [e.get("srsName") for e in geo.findall(".//gml10:Envelope", NS)] == ["EPSG:4326"]
+
+
+# ---------------------------------------------------------------------- version negotiation
+@pytest.mark.parametrize(
+    ("query", "version"),
+    [
+        ("", "2.0.1"),
+        ("&version=2.0.1", "2.0.1"),
+        ("&version=2.0.0", "2.0.1"),  # a corrigendum apart: the same protocol
+        ("&version=1.0.0", "1.0.0"),
+        ("&version=1.1.0", "1.0.0"),  # unknown: the highest served below it
+        ("&version=1.1.2", "1.0.0"),
+        ("&version=3.0.0", "2.0.1"),
+        ("&version=0.9", "1.0.0"),  # below every served version: the lowest
+        ("&acceptversions=2.0.1,1.0.0", "2.0.1"),
+        ("&acceptversions=1.0.0,2.0.1", "1.0.0"),  # the client's order
+        ("&acceptversions=1.1.0,1.0.0", "1.0.0"),  # QGIS's second try
+        ("&AcceptVersions=3.0.0,2.0.0", "2.0.1"),
+        ("&acceptversions=1.0.0&version=2.0.1", "1.0.0"),  # AcceptVersions wins
+    ],
+)
+def test_getcapabilities_negotiates_the_version(client, query, version):
+    resp = client.get("/wcs?service=WCS&request=GetCapabilities" + query)
+    assert resp.status_code == 200, resp.text
+    root = _xml(resp)
+    assert root.get("version") == version
+    want = f"{{{NS['wcs']}}}Capabilities" if version == "2.0.1" else f"{{{NS['wcs10']}}}WCS_Capabilities"
+    assert root.tag == want
+
+
+def test_failed_negotiation_names_the_versions_served(client):
+    exc = _exception(client.get("/wcs?request=GetCapabilities&acceptversions=1.1.1"), 400, "VersionNegotiationFailed")
+    assert "2.0.1 and 1.0.0" in exc.findtext("ows:ExceptionText", namespaces=NS)
+    exc = _exception(
+        client.get("/wcs?request=DescribeCoverage&version=1.1.1&coverage=dem"), 400, "InvalidParameterValue"
+    )
+    assert "VERSION=2.0.1 or VERSION=1.0.0" in exc.findtext("ows:ExceptionText", namespaces=NS)
 
 
 # ---------------------------------------------------------------------- the real client: GDAL's WCS driver
@@ -362,21 +545,21 @@ gdal_client = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def server(catalog):
+    """A uvicorn server in a thread on a socket this process already listens on: a client connecting before
+    uvicorn runs waits in the socket's backlog, so nothing polls for the start."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(_app(catalog), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(_app(catalog), log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     yield f"http://127.0.0.1:{port}/wcs"
     srv.should_exit = True
     thread.join(10)
+    sock.close()
 
 
 def _gdal(tmp_path: Path, *args: str) -> str:

@@ -2,20 +2,36 @@
 
 WCS 2.0.1 (GetCapabilities, DescribeCoverage, GetCoverage with ``SUBSET``, ``SCALESIZE``, ``OUTPUTCRS``,
 ``SUBSETTINGCRS``, ``FORMAT``) and WCS 1.0.0 (the same three operations; GetCoverage with ``COVERAGE``, ``CRS``,
-``BBOX``, ``WIDTH``/``HEIGHT`` or ``RESX``/``RESY``, ``RESPONSE_CRS``, ``FORMAT``). Every GetCoverage is an
-:func:`~rastercover.export.export_file` of the coverage: ``SUBSET``/``BBOX`` is its ``bbox`` (whole pixels of the
-coverage's grid meeting it), ``OUTPUTCRS``/``RESPONSE_CRS`` its ``crs``, and a requested size is turned into the
-``resolution`` that gives exactly that many pixels over the piece's extent in the output CRS.
+``BBOX``, ``WIDTH``/``HEIGHT`` or ``RESX``/``RESY``, ``RESPONSE_CRS``, ``FORMAT``, ``INTERPOLATION``). Every
+GetCoverage runs an export plan of :mod:`rastercover.export`:
+
+- a request at the coverage's own resolution and alignment, in its own CRS, is a read of the coverage's own
+  pixels, never a warp: 2.0.1 ``SUBSET`` and every ``BBOX`` without a size select the whole pixels meeting the
+  box (an export's ``bbox``), and a 1.0.0 ``RESX``/``RESY`` equal to the coverage's resolution up to float
+  noise does the same;
+- any other size or resolution gives exactly the grid asked for: 1.0.0 ``BBOX`` + ``WIDTH``/``HEIGHT`` (or
+  ``RESX``/``RESY``) is the output's extent, its pixels edge to edge, as GDAL, QGIS and GeoServer read it;
+  2.0.1 ``SCALESIZE`` divides the trimmed extent into exactly that many pixels. Those are nearest-neighbour
+  warps, and a grid on the coverage's own lattice is still a read;
+- ``OUTPUTCRS``/``RESPONSE_CRS`` warps; a warp gets a nodata value only when the source has one or some output
+  pixel falls outside the coverage (none is invented for a piece inside it).
+
+Versions are negotiated as OWS Common says: ``AcceptVersions`` (the first version of the client's list that is
+served, else ``VersionNegotiationFailed``), and the older ``VERSION`` rule for GetCapabilities (an unknown
+version gets the highest served version below it, or the lowest served). Versions a corrigendum apart (2.0.0
+and 2.0.1) are the same protocol.
 
 Coordinates follow each CRS's own axis order in 2.0.1 (``Lat Lon`` for EPSG:4326, ``X Y`` for a projected CRS);
-WCS 1.0.0 is always x (easting / longitude) first. Errors are ``ows:ExceptionReport`` documents (2.0.1) or
-``ServiceExceptionReport`` documents (1.0.0) with HTTP 400, 404 or 413, never a traceback; a coverage whose
-source cannot be read is left out of the capabilities and answers 503, a GetCoverage beyond
+WCS 1.0.0 is always x (easting / longitude) first. Errors are ``ows:ExceptionReport`` documents with HTTP 400,
+404 or 413 in 2.0.1, and 1.0.0 ``ServiceExceptionReport`` documents (``application/vnd.ogc.se_xml``) with HTTP
+200 in 1.0.0, as that standard and its clients (OWSLib, QGIS) expect; never a traceback. A coverage whose source
+cannot be read is left out of the capabilities and answers 503 (2.0.1), a GetCoverage beyond
 ``Settings.max_exports`` running answers 429 with ``Retry-After``, a full disk 507. Messages never show the
 server's paths (the application's :class:`~rastercover.server.redact.Redactor`).
 
-GDAL's WCS driver reads it: ``gdalinfo "WCS:http://host/wcs"`` lists the coverages as subdatasets and
-``gdal_translate "WCS:http://host/wcs?version=2.0.1&coverage=ID" out.tif`` downloads one.
+Clients checked by the test suite: GDAL's WCS driver (``gdalinfo "WCS:http://host/wcs"`` lists the coverages
+as subdatasets, ``gdal_translate "WCS:http://host/wcs?version=2.0.1&coverage=ID" out.tif`` downloads one),
+OWSLib's ``WebCoverageService`` (1.0.0 and 2.0.1) and QGIS's ``wcs`` provider (1.0.0).
 """
 
 from __future__ import annotations
@@ -23,27 +39,32 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from affine import Affine
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..crs import as_crs, bbox_in_crs, same_crs
+from ..engine.limits import count_text
 from ..errors import CRSError, InputError, NoSpaceError, RastercoverError, SourceError, TooLargeError
 from ..formats import Format, available_formats, get_format
+from ..grid import ALIGN_TOL, MAX_SIDE, Grid
 from .catalog import Catalog, NotFoundError, UnavailableError
 from .problems import BusyError
 from .redact import redact_query
 from .responses import TempFileResponse
 from .settings import Settings
 
-__all__ = ["WCSError", "wcs_router"]
+__all__ = ["VERSIONS", "WCSError", "negotiate_version", "wcs_router"]
 
 _NS20 = {
     "wcs": "http://www.opengis.net/wcs/2.0",
@@ -53,6 +74,7 @@ _NS20 = {
     "swe": "http://www.opengis.net/swe/2.0",
     "xlink": "http://www.w3.org/1999/xlink",
     "crs": "http://www.opengis.net/wcs/crs/1.0",
+    "int": "http://www.opengis.net/wcs/interpolation/1.0",
 }
 _NS10 = {
     "wcs": "http://www.opengis.net/wcs",
@@ -60,11 +82,23 @@ _NS10 = {
     "xlink": "http://www.w3.org/1999/xlink",
 }
 _XML = "application/xml"
+_SE_XML = "application/vnd.ogc.se_xml"  # WCS 1.0.0's exception format
 _log = logging.getLogger(__name__)
 _EPSG_URL = "http://www.opengis.net/def/crs/EPSG/0/"
 _EAST_LABELS = {"x", "e", "easting", "lon", "long", "longitude", "i"}
 _NORTH_LABELS = {"y", "n", "northing", "lat", "latitude", "j"}
 _FORMAT_ALIASES = {"geotiff": "gtiff", "tiff": "gtiff", "tif": "gtiff", "netcdf": "netcdf", "png": "png"}
+#: Versions served, highest first.
+VERSIONS = ("2.0.1", "1.0.0")
+_NEAREST_201 = "http://www.opengis.net/def/interpolation/OGC/1/nearest-neighbour"
+_NEAREST_100 = "nearest neighbor"
+#: WCS 1.0.0's names for OWS exception codes it lacks (its own list: Table 8 of OGC 03-065r6).
+_CODES_100 = {
+    "NoSuchCoverage": "CoverageNotDefined",
+    "InvalidSubsetting": "InvalidParameterValue",
+    "InvalidAxisLabel": "InvalidParameterValue",
+    "NoSuchField": "InvalidParameterValue",
+}
 
 
 class WCSError(Exception):
@@ -92,9 +126,11 @@ def _root(tag: str, namespaces: dict[str, str], **attrs: Any) -> ET.Element:
     return root
 
 
-def _xml_response(root: ET.Element, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _xml_response(
+    root: ET.Element, status: int = 200, headers: dict[str, str] | None = None, media_type: str = _XML
+) -> Response:
     body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return Response(body, status_code=status, media_type=_XML, headers=headers)
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 
 def _num(v: float) -> str:
@@ -106,12 +142,17 @@ def _nums(values: Iterable[float]) -> str:
 
 
 def _error_response(err: WCSError, version: str, redact: Any = None, headers: dict[str, str] | None = None) -> Response:
+    """The exception report of ``version``: WCS 1.0.0's ``ServiceExceptionReport`` with HTTP 200 (the 1.0.0 way:
+    clients such as OWSLib read the report only then), else an OWS 2.0 ``ows:ExceptionReport`` with the error's
+    HTTP status."""
     message = redact(err.message) if redact is not None else err.message
     if version.startswith("1.0"):
-        code = {"NoSuchCoverage": "CoverageNotDefined"}.get(err.code, err.code)
+        code = _CODES_100.get(err.code, err.code)
+        if code == "InvalidParameterValue" and err.locator == "format":
+            code = "InvalidFormat"
         root = _root("ServiceExceptionReport", {}, version="1.2.0", xmlns="http://www.opengis.net/ogc")
         _el(root, "ServiceException", message, code=code, locator=err.locator)
-        return _xml_response(root, err.status, headers)
+        return _xml_response(root, 200, headers, media_type=_SE_XML)
     root = _root("ows:ExceptionReport", {"ows": _NS20["ows"]}, version="2.0.1", xml__lang="en")
     exc = _el(root, "ows:Exception", exceptionCode=err.code, locator=err.locator)
     _el(exc, "ows:ExceptionText", message)
@@ -303,7 +344,7 @@ def _format_of(text: str | None) -> Format:
     )
 
 
-# ---------------------------------------------------------------------- GetCoverage: the export's options
+# ---------------------------------------------------------------------- GetCoverage: export plans
 def _predict_grid(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, resolution: Any) -> Any:
     """The output grid the export of this request writes: its plan's (nothing read); None outside the coverage."""
     from ..export import plan_export
@@ -316,29 +357,7 @@ def _predict_grid(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, resolution: Any)
         raise
 
 
-def _resolution_for_size(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, size: tuple[int, int]) -> tuple[float, float]:
-    """The resolution giving exactly ``size`` (width, height) pixels over the piece's extent in the output CRS."""
-    natural = _predict_grid(cov, bbox, bbox_crs, crs, None) if crs is not None else None
-    if natural is None:
-        natural = _predict_grid(cov, bbox, bbox_crs, cov.grid.crs, None)
-    if natural is None:
-        raise WCSError("InvalidSubsetting", "the subset does not meet the coverage", locator="subset")
-    x0, y0, x1, y1 = natural.bounds
-    w, h = size
-    res = [(x1 - x0) / w, (y1 - y0) / h]
-    for _ in range(8):  # rasterio takes ceil(extent / res): nudge the resolution until the size is exact
-        out = _predict_grid(cov, bbox, bbox_crs, crs, tuple(res))
-        if (out.width, out.height) == (w, h):
-            break
-        if out.width != w:
-            res[0] *= 1 + (1e-12 if out.width > w else -1e-12)
-        if out.height != h:
-            res[1] *= 1 + (1e-12 if out.height > h else -1e-12)
-    return res[0], res[1]
-
-
 def _check_window(cov: Any, bbox: Any, bbox_crs: Any, code: str, locator: str) -> None:
-
     grid = cov.grid
     try:
         bounds = bbox_in_crs(bbox, bbox_crs, grid.crs)
@@ -353,7 +372,11 @@ def _check_window(cov: Any, bbox: Any, bbox_crs: Any, code: str, locator: str) -
 
 @dataclass
 class _CoverageRequest:
-    """What a GetCoverage asks for, in the export's terms."""
+    """What a GetCoverage asks for, in the export's terms.
+
+    ``exact`` (WCS 1.0.0): ``bbox`` is the output's extent, edge to edge, when given in the output CRS; otherwise
+    (WCS 2.0.1 trimming) the output covers the whole pixels of the coverage meeting ``bbox``.
+    """
 
     coverage_id: str
     fmt: Format
@@ -365,42 +388,87 @@ class _CoverageRequest:
     bands: list[int] | None = None
     subset_code: str = "InvalidSubsetting"
     subset_locator: str = "subset"
+    exact: bool = False
 
 
-def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest, temp_dir: str | None = None) -> Any:
-    from ..export import export_file
+def _same_crs(a: Any, b: Any, native: Any) -> bool:
+    """Whether two CRSs of a request are one (None: the coverage's ``native`` CRS)."""
+    a, b = (native if a is None else a), (native if b is None else b)
+    if a is None or b is None:
+        return a is None and b is None
+    return same_crs(a, b)
 
-    try:
-        entry = catalog.coverage(req.coverage_id)
-    except NotFoundError as exc:
-        raise WCSError("NoSuchCoverage", str(exc), locator="coverageid", status=404) from None
-    cov = entry.open()
-    bbox, bbox_crs = req.bbox, req.bbox_crs
-    if bbox is not None:
-        _check_window(cov, bbox, bbox_crs, req.subset_code, req.subset_locator)
-        # a box on pixel edges up to float noise selects exactly those pixels: Grid.pixel_window, as every face
-    crs = req.crs
-    if crs is not None and cov.grid.crs is not None and same_crs(crs, cov.grid.crs):
-        crs = None
-    resolution = req.resolution
+
+def _same_resolution(res: tuple[float, float], native: tuple[float, float]) -> bool:
+    """Whether a requested resolution is the coverage's own, up to float noise (a printed float, a computed one)."""
+    return all(math.isclose(r, n, rel_tol=1e-9, abs_tol=0.0) for r, n in zip(res, native, strict=True))
+
+
+def _pixel_count(extent: float, res: float, locator: str) -> int:
+    """Pixels of size ``res`` covering ``extent``: within ALIGN_TOL of a whole number is that number, else more."""
+    n = extent / res
+    if not math.isfinite(n) or n > MAX_SIDE:
+        raise TooLargeError(f"{locator.upper()}: the output would be {n:.3g} pixels a side: give a coarser resolution")
+    k = round(n)
+    return max(1, k if abs(n - k) <= ALIGN_TOL else math.ceil(n))
+
+
+def _target_grid(cov: Any, req: _CoverageRequest, out_crs: Any, max_pixels: int) -> Grid | None:
+    """The exact output grid a request with a size or a resolution asks for; None when it asks for none (the
+    export's own grid: the coverage's pixels, or GDAL's suggested warp) or for the coverage's own resolution."""
+    grid = cov.grid
+    if req.size is None and req.resolution is None:
+        return None
+    if req.size is None and out_crs is None and _same_resolution(req.resolution, grid.res):
+        return None  # RESX/RESY at the coverage's own resolution: its own pixels, as an export of the box
+    if req.exact and req.bbox is not None and _same_crs(req.bbox_crs, out_crs, grid.crs):
+        x0, y0, x1, y1 = req.bbox  # WCS 1.0.0: the box is the output's extent
+    else:
+        natural = _predict_grid(cov, req.bbox, req.bbox_crs, out_crs, None)
+        if natural is None:
+            raise WCSError(req.subset_code, "the requested area does not meet the coverage", req.subset_locator)
+        x0, y0, x1, y1 = natural.bounds
     if req.size is not None:
-        native = _predict_grid(cov, bbox, bbox_crs, None, None) if crs is None else None
-        if native is None or (native.width, native.height) != req.size:  # else: the pixels as they are
-            resolution = _resolution_for_size(cov, bbox, bbox_crs, crs, req.size)
-    try:
-        return export_file(
-            cov,
-            format=req.fmt,
-            zipped=False,
-            name=entry.id,
-            bbox=bbox,
-            bbox_crs=bbox_crs,
-            bands=req.bands,
-            crs=crs,
-            resolution=resolution,
-            max_pixels=settings.max_pixels,
-            dir=temp_dir,
+        width, height = req.size
+        rx, ry = (x1 - x0) / width, (y1 - y0) / height
+    else:
+        rx, ry = req.resolution
+        width, height = _pixel_count(x1 - x0, rx, "resx"), _pixel_count(y1 - y0, ry, "resy")
+    bands = len(req.bands) if req.bands else cov.count
+    pixels = width * height * bands
+    if pixels > max_pixels:
+        raise TooLargeError(
+            f"the coverage asked for would be {width}x{height} px x {bands} band(s) = {count_text(pixels)} pixels, "
+            f"over the limit of {count_text(max_pixels)}: ask for a smaller area or size, a coarser resolution or "
+            "fewer bands"
         )
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise TooLargeError(f"the output would be {width}x{height} pixels: give a smaller size")
+    return Grid(width, height, Affine(rx, 0.0, x0, 0.0, -ry, y1), out_crs if out_crs is not None else grid.crs)
+
+
+def _plan(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> Any:
+    """The export plan answering ``req`` into ``path``: a read of the coverage's pixels, or a warp onto the grid
+    the request asks for (see the module's notes); the export's plan decides which (``grid=``)."""
+    from ..export import plan_export
+
+    grid = cov.grid
+    out_crs = req.crs
+    if out_crs is not None and grid.crs is not None and same_crs(out_crs, grid.crs):
+        out_crs = None
+    options: dict[str, Any] = {"format": req.fmt, "bands": req.bands, "max_pixels": settings.max_pixels}
+    target = _target_grid(cov, req, out_crs, settings.max_pixels)
+    if target is None:
+        return plan_export(cov, path, overwrite=True, bbox=req.bbox, bbox_crs=req.bbox_crs, crs=out_crs, **options)
+    return plan_export(cov, path, overwrite=True, grid=target, **options)
+
+
+def _write(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> None:
+    """Run the export plan answering ``req`` into ``path``; the library's refusals become OGC exceptions."""
+    from ..export import run_export
+
+    try:
+        run_export(_plan(cov, req, path, settings))
     except SourceError:  # the coverage itself cannot be read: not the request's fault
         raise
     except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
@@ -410,11 +478,40 @@ def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest, tem
             f"the requested size, resolution or area is out of range for this coverage ({type(exc).__name__})",
         ) from None
     except TooLargeError as exc:
-        raise WCSError("InvalidParameterValue", str(exc), locator="scalesize", status=413) from None
+        locator = ("width" if req.size else "resx" if req.resolution else "bbox") if req.exact else "scalesize"
+        raise WCSError("InvalidParameterValue", str(exc), locator=locator, status=413) from None
     except CRSError as exc:
-        raise WCSError("InvalidParameterValue", str(exc), locator="outputcrs") from None
+        raise WCSError(
+            "InvalidParameterValue", str(exc), locator="response_crs" if req.exact else "outputcrs"
+        ) from None
     except InputError as exc:
         raise WCSError("InvalidParameterValue", str(exc)) from None
+
+
+def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest, temp_dir: str | None = None) -> Any:
+    """Write the answer to a GetCoverage into a temporary file: an :class:`~rastercover.export.ExportedFile`."""
+    from ..export import ExportedFile
+    from ..io.atomic import discard
+
+    try:
+        entry = catalog.coverage(req.coverage_id)
+    except NotFoundError as exc:
+        raise WCSError("NoSuchCoverage", str(exc), locator="coverageid", status=404) from None
+    cov = entry.open()
+    if req.bbox is not None:
+        _check_window(cov, req.bbox, req.bbox_crs, req.subset_code, req.subset_locator)
+    fmt = req.fmt
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", entry.id).strip("._") or "coverage"
+    suffix = ("_bbox" if req.bbox is not None else "") + ("_b" + "-".join(map(str, req.bands)) if req.bands else "")
+    filename = f"{base}{suffix}{fmt.extension}"
+    fd, path = tempfile.mkstemp(prefix="rastercover-", suffix=fmt.extension, dir=temp_dir)
+    os.close(fd)
+    try:
+        _write(cov, req, path, settings)
+    except BaseException:  # nothing half-written is left behind
+        discard(path)
+        raise
+    return ExportedFile(path, filename, fmt.media_type_of(filename))
 
 
 def _file_response(exported: Any) -> TempFileResponse:
@@ -457,9 +554,16 @@ def _getcoverage_201(catalog: Catalog, p: _Params) -> _CoverageRequest:
             "InvalidParameterValue", "multipart responses are not offered: leave MEDIATYPE out", locator="mediatype"
         )
     fmt = _format_of(p.get("format"))
-    for key in ("scalefactor", "scaleaxes", "scaleextent", "interpolation"):
+    for key in ("scalefactor", "scaleaxes", "scaleextent"):
         if p.get(key):
             raise WCSError("OperationNotSupported", f"{key.upper()} is not supported by this server", locator=key)
+    interpolation = p.get("interpolation")
+    if interpolation and interpolation.strip() not in (_NEAREST_201, "nearest-neighbour", "nearest"):
+        raise WCSError(
+            "InterpolationMethodNotSupported",
+            f"INTERPOLATION {interpolation!r} is not offered: use {_NEAREST_201} (the only one served)",
+            locator="interpolation",
+        )
     cov = entry.open()
     native = cov.grid.crs
     subsetting = _parse_crs(p.get("subsettingcrs"), "subsettingcrs") if p.get("subsettingcrs") else None
@@ -583,6 +687,7 @@ def _service_identification_201(root: ET.Element) -> None:
         "http://www.opengis.net/spec/WCS_protocol-binding_get-kvp/1.0/conf/get-kvp",
         "http://www.opengis.net/spec/WCS_service-extension_crs/1.0/conf/crs",
         "http://www.opengis.net/spec/WCS_service-extension_scaling/1.0/conf/scaling",
+        "http://www.opengis.net/spec/WCS_service-extension_interpolation/1.0/conf/interpolation",
         "http://www.opengis.net/spec/GMLCOV/1.0/conf/gml-coverage",
     ):
         _el(si, "ows:Profile", profile)
@@ -611,6 +716,7 @@ def _capabilities_201(catalog: Catalog, href: str) -> ET.Element:
         _el(sm, "wcs:formatSupported", mt)
     ext = _el(sm, "wcs:Extension")
     crs_meta = _el(ext, "crs:CrsMetadata")
+    _el(_el(ext, "int:InterpolationMetadata"), "int:InterpolationSupported", _NEAREST_201)
     codes: list[str] = []
     contents = _el(root, "wcs:Contents")
     for cid, entry in catalog.coverages.items():
@@ -620,8 +726,10 @@ def _capabilities_201(catalog: Catalog, href: str) -> ET.Element:
             continue
         except Exception:  # anything else: listed without a box rather than failing the document
             grid = None
-        summary = _el(contents, "wcs:CoverageSummary")
+        summary = _el(contents, "wcs:CoverageSummary")  # the schema's order: description, id, subtype, boxes
         _el(summary, "ows:Title", entry.title)
+        _el(summary, "wcs:CoverageId", cid)
+        _el(summary, "wcs:CoverageSubtype", "RectifiedGridCoverage")
         if grid is not None:
             box = _wgs84_bounds(grid)
             if box is not None:
@@ -629,10 +737,13 @@ def _capabilities_201(catalog: Catalog, href: str) -> ET.Element:
                 _el(wb, "ows:LowerCorner", _nums(box[:2]))
                 _el(wb, "ows:UpperCorner", _nums(box[2:]))
             info = _crs_info(grid.crs)
-            if info.uri and info.uri not in codes:
-                codes.append(info.uri)
-        _el(summary, "wcs:CoverageId", cid)
-        _el(summary, "wcs:CoverageSubtype", "RectifiedGridCoverage")
+            if info.uri:
+                x0, y0, x1, y1 = grid.bounds
+                bb = _el(summary, "ows:BoundingBox", crs=info.uri, dimensions="2")
+                _el(bb, "ows:LowerCorner", _nums(_ordered(info, x0, y0)))
+                _el(bb, "ows:UpperCorner", _nums(_ordered(info, x1, y1)))
+                if info.uri not in codes:
+                    codes.append(info.uri)
     for uri in [*codes, _EPSG_URL + "4326", _EPSG_URL + "3857"]:
         if uri not in [e.text for e in crs_meta]:
             _el(crs_meta, "crs:crsSupported", uri)
@@ -743,7 +854,15 @@ def _lonlat_envelope(parent: ET.Element, grid: Any) -> None:
         _el(env, "gml:pos", _nums(box[2:]))
 
 
+def _crs_codes_100(grid: Any) -> list[str]:
+    """CRSs a 1.0.0 GetCoverage takes, as ``AUTHORITY:CODE`` (the coverage's own first; any other is warped to)."""
+    codes = [c for c in (_crs_info(grid.crs).code, "EPSG:4326", "EPSG:3857") if c]
+    return list(dict.fromkeys(codes))
+
+
 def _describe_100(catalog: Catalog, ids: list[str]) -> ET.Element:
+    """WCS 1.0.0 ``CoverageDescription``: what OWSLib and QGIS read (``lonLatEnvelope``, the native envelope and
+    grid, ``supportedCRSs`` with ``nativeCRSs``, formats, interpolations, the range set with its null value)."""
     root = _root(
         "CoverageDescription", {"gml": _NS10["gml"], "xlink": _NS10["xlink"]}, version="1.0.0", xmlns=_NS10["wcs"]
     )
@@ -761,9 +880,14 @@ def _describe_100(catalog: Catalog, ids: list[str]) -> ET.Element:
         _lonlat_envelope(off, grid)
         spatial = _el(_el(off, "domainSet"), "spatialDomain")
         x0, y0, x1, y1 = grid.bounds
-        env = _el(spatial, "gml:Envelope", srsName=info.code or "")
+        env = _el(spatial, "gml:Envelope", srsName=info.code or "")  # QGIS: the native box is the one named so
         _el(env, "gml:pos", _nums((x0, y0)))
         _el(env, "gml:pos", _nums((x1, y1)))
+        box = _wgs84_bounds(grid)
+        if box is not None and info.code != "EPSG:4326":  # the box in EPSG:4326 too (x = longitude first in 1.0.0)
+            env = _el(spatial, "gml:Envelope", srsName="EPSG:4326")
+            _el(env, "gml:pos", _nums(box[:2]))
+            _el(env, "gml:pos", _nums(box[2:]))
         rg = _el(spatial, "gml:RectifiedGrid", dimension="2", srsName=info.code or "")
         ge = _el(_el(rg, "gml:limits"), "gml:GridEnvelope")
         _el(ge, "gml:low", "0 0")
@@ -776,7 +900,7 @@ def _describe_100(catalog: Catalog, ids: list[str]) -> ET.Element:
         _el(rg, "gml:offsetVector", _nums((t.b, t.e)))
         rs = _el(_el(off, "rangeSet"), "RangeSet")
         _el(rs, "name", "bands")
-        _el(rs, "label", "bands")
+        _el(rs, "label", f"{cov.count} band(s) of {np.dtype(cov.dtype)}: {', '.join(_band_names(cov))}")
         ad = _el(_el(rs, "axisDescription"), "AxisDescription")
         _el(ad, "name", "Band")
         _el(ad, "label", "Band")
@@ -786,15 +910,16 @@ def _describe_100(catalog: Catalog, ids: list[str]) -> ET.Element:
         if cov.nodata is not None:
             _el(_el(rs, "nullValues"), "singleValue", _num(cov.nodata))
         crss = _el(off, "supportedCRSs")
-        for c in dict.fromkeys([info.code, "EPSG:4326"]):
-            if c:
-                _el(crss, "requestResponseCRSs", c)
+        for c in _crs_codes_100(grid):  # one per element: QGIS reads each element's text as one CRS
+            _el(crss, "requestResponseCRSs", c)
+        if info.code:
+            _el(crss, "nativeCRSs", info.code)
         fmts = _el(off, "supportedFormats", nativeFormat="GeoTIFF")
         _el(fmts, "formats", "GeoTIFF")
         for mt in _advertised_formats():
             _el(fmts, "formats", mt)
-        interp = _el(off, "supportedInterpolations", default="nearest neighbor")
-        _el(interp, "interpolationMethod", "nearest neighbor")
+        interp = _el(off, "supportedInterpolations", default=_NEAREST_100)
+        _el(interp, "interpolationMethod", _NEAREST_100)
     return root
 
 
@@ -809,7 +934,16 @@ def _getcoverage_100(catalog: Catalog, p: _Params) -> _CoverageRequest:
     crs = _parse_crs(crs_text, "crs") if crs_text else None
     resp = p.get("response_crs")
     out = _parse_crs(resp, "response_crs") if resp else crs
-    req = _CoverageRequest(entry.id, fmt, crs=out, subset_code="InvalidParameterValue", subset_locator="bbox")
+    interpolation = p.get("interpolation")
+    if interpolation and interpolation.strip().lower().replace("_", " ") not in (_NEAREST_100, "nearest"):
+        raise WCSError(
+            "InvalidParameterValue",
+            f"INTERPOLATION {interpolation!r} is not offered: use {_NEAREST_100!r} (the only one served)",
+            locator="interpolation",
+        )
+    req = _CoverageRequest(
+        entry.id, fmt, crs=out, subset_code="InvalidParameterValue", subset_locator="bbox", exact=True
+    )
     if p.get("band"):
         req.bands = _bands(p.get("band"), entry.open(), "band")
     bbox = p.get("bbox")
@@ -839,18 +973,78 @@ def _getcoverage_100(catalog: Catalog, p: _Params) -> _CoverageRequest:
 
 
 # ---------------------------------------------------------------------- the router
-def _version_of(p: _Params) -> str:
-    v = p.get("version")
-    if v:
-        return v.strip()
+def _version_tuple(text: str) -> tuple[int, int, int] | None:
+    m = re.fullmatch(r"\s*(\d{1,4})(?:\.(\d{1,4}))?(?:\.(\d{1,4}))?\s*", text)
+    return None if m is None else (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))
+
+
+def _served(version: tuple[int, int, int]) -> str | None:
+    """The served version of the same major.minor (a corrigendum apart is the same protocol), or None."""
+    return next((v for v in VERSIONS if _version_tuple(v)[:2] == version[:2]), None)
+
+
+def negotiate_version(params: Iterable[tuple[str, str]] | _Params) -> str:
+    """The WCS version that answers a request (key-value parameters, keys in any case).
+
+    GetCapabilities negotiates as OWS Common says: ``ACCEPTVERSIONS`` (comma-separated, most wanted first)
+    gets the first version served, else ``VersionNegotiationFailed``; without it, the older ``VERSION`` rule:
+    a version served is answered in it, an unknown one with the highest served version below it, or the lowest
+    served when it is below them all. Other operations must name a served ``VERSION`` (default 2.0.1).
+    Versions a corrigendum apart (2.0.0 and 2.0.1, 1.0.x) are the same protocol.
+
+    Examples
+    --------
+    >>> negotiate_version([("request", "GetCapabilities"), ("version", "1.1.0")])
+    '1.0.0'
+    >>> negotiate_version([("request", "GetCapabilities"), ("AcceptVersions", "1.1.0,2.0.0,1.0.0")])
+    '2.0.1'
+    >>> negotiate_version([("request", "GetCoverage"), ("version", "1.1.2")])
+    Traceback (most recent call last):
+    ...
+    rastercover.server.wcs.WCSError: WCS version '1.1.2' is not served: use VERSION=2.0.1 or VERSION=1.0.0
+    """
+    p = params if isinstance(params, _Params) else _Params(params)
+    op = (p.get("request") or "").strip().lower()
     accept = p.get("acceptversions")
-    if accept:
-        for cand in (a.strip() for a in accept.split(",")):
-            if cand.startswith("2.0"):
-                return "2.0.1"
-            if cand.startswith("1.0"):
-                return "1.0.0"
-    return "2.0.1"
+    if op == "getcapabilities" and accept is not None and accept.strip():
+        for candidate in (a.strip() for a in accept.split(",")):
+            parsed = _version_tuple(candidate)
+            served = _served(parsed) if parsed else None
+            if served:
+                return served
+        raise WCSError(
+            "VersionNegotiationFailed",
+            f"none of the versions {accept.strip()!r} is served: this server answers {' and '.join(VERSIONS)}",
+        )
+    text = p.get("version")
+    if text is None or not text.strip():
+        return VERSIONS[0]
+    parsed = _version_tuple(text)
+    if parsed is None:
+        raise WCSError(
+            "InvalidParameterValue", f"VERSION {text!r} is not a version number such as 2.0.1", locator="version"
+        )
+    served = _served(parsed)
+    if served:
+        return served
+    if op == "getcapabilities":
+        below = [v for v in VERSIONS if _version_tuple(v) < parsed]
+        return below[0] if below else VERSIONS[-1]
+    raise WCSError(
+        "InvalidParameterValue",
+        f"WCS version {text.strip()!r} is not served: use {' or '.join('VERSION=' + v for v in VERSIONS)}",
+        locator="version",
+    )
+
+
+def _report_version(p: _Params) -> str:
+    """The version whose exception format reports an error found before the version is negotiated."""
+    for key in ("version", "acceptversions"):
+        value = (p.get(key) or "").strip()
+        parsed = _version_tuple(value.split(",")[0]) if value else None
+        if parsed is not None and _served(parsed) == "1.0.0":
+            return "1.0.0"
+    return VERSIONS[0]
 
 
 def wcs_router(catalog: Catalog, settings: Settings) -> APIRouter:
@@ -879,13 +1073,14 @@ def wcs_router(catalog: Catalog, settings: Settings) -> APIRouter:
         "/wcs",
         summary="OGC Web Coverage Service (2.0.1 and 1.0.0, KVP)",
         response_class=Response,
-        responses={200: {"content": {_XML: {}, "image/tiff": {}}}, 400: {"content": {_XML: {}}}},
+        responses={200: {"content": {_XML: {}, "image/tiff": {}, _SE_XML: {}}}, 400: {"content": {_XML: {}}}},
     )
     async def wcs(request: Request) -> Response:
         p = _Params(request.query_params.multi_items())
-        version = _version_of(p)
+        version = _report_version(p)
         redact = getattr(request.app.state, "redact", None)
         try:
+            version = negotiate_version(p)
             return await _dispatch(request, p, version)
         except (WCSError, RastercoverError, BusyError) as exc:
             err, headers = _error_of(exc)
@@ -905,12 +1100,6 @@ def wcs_router(catalog: Catalog, settings: Settings) -> APIRouter:
         if op is None or not op.strip():
             raise WCSError("MissingParameterValue", "the request needs the REQUEST parameter", locator="request")
         op = op.strip().lower()
-        if not (version.startswith("2.0") or version.startswith("1.0")):
-            raise WCSError(
-                "VersionNegotiationFailed" if op == "getcapabilities" else "InvalidParameterValue",
-                f"WCS version {version!r} is not served: use 2.0.1 or 1.0.0",
-                locator="version",
-            )
         v1 = version.startswith("1.0")
         href = str(request.url.replace(query=""))
         if op == "getcapabilities":
