@@ -155,6 +155,46 @@ def test_preview_is_private_with_an_api_key(catalog):
     assert r.status_code == 200 and r.headers["cache-control"].startswith("private")
 
 
+# ---------------------------------------------------------------------------------------------- API docs
+@pytest.mark.parametrize(
+    ("path", "assets"),
+    [
+        ("/docs", ["/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css"]),
+        ("/redoc", ["/static/redoc/redoc.standalone.js"]),
+    ],
+)
+def test_api_docs_load_only_the_packages_own_files(client, catalog, path, assets):
+    """/docs (Swagger UI) and /redoc (ReDoc) refer to no CDN nor font service: their scripts and styles are
+    shipped in the package (static/swagger-ui, static/redoc, with their licences) and served."""
+    r = client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    refs = re.findall(r'(?:src|href)="([^"]*)"', r.text) + re.findall(r"url: '([^']*)'", r.text)
+    refs += re.findall(r'spec-url="([^"]*)"', r.text)
+    assert set(assets) <= set(refs) and "/openapi.json" in refs
+    assert "http://" not in r.text.replace("http://www.w3.org", "") and "https://" not in r.text
+    assert "googleapis" not in r.text and "jsdelivr" not in r.text
+    for ref in refs:
+        assert ref.startswith("/"), ref
+        got = client.get(ref)
+        assert got.status_code == 200 and got.content, ref
+    under = TestClient(make_app(catalog), root_path="/svc").get(path).text
+    assert all(f"/svc{a}" in under for a in assets) and "/svc/openapi.json" in under
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/swagger-ui/LICENSE", "/static/swagger-ui/NOTICE", "/static/redoc/LICENSE", "/static/redoc/README.md"],
+)
+def test_vendored_docs_licences_are_shipped(client, path):
+    assert client.get(path).status_code == 200
+
+
+def test_api_docs_are_off_with_an_api_key(catalog):
+    c = TestClient(make_app(catalog, Settings(api_key="k")))
+    for path in ("/docs", "/redoc"):
+        assert c.get(path, headers={"X-API-Key": "k"}).status_code == 404
+
+
 # ---------------------------------------------------------------------------------------------- browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -204,7 +244,7 @@ def test_page_in_a_browser(live_server, catalog, tmp_path):
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             # (a navigation that turns into a download is reported as aborted: not an error)
-            page.on("requestfailed", lambda r: None if "/export?" in r.url else errors.append(f"{r.url}: {r.failure}"))
+            page.on("requestfailed", lambda r: None if "/result" in r.url else errors.append(f"{r.url}: {r.failure}"))
             page.goto(live_server + "/")
             page.wait_for_selector("#coverages li[data-id]")
             n = len(catalog.coverages)
@@ -217,6 +257,7 @@ def test_page_in_a_browser(live_server, catalog, tmp_path):
                 f" i.naturalWidth > 0).length === {n}"
             )
             assert page.locator("#clip_layer option[value='zones']").count() == 1
+            assert page.locator("#clip_layer option[value='ortho']").count() == 1  # a coverage's footprint
             assert page.locator("#coverage option").count() == n
             # a bbox drawn with two clicks on the map fills the form in lon/lat
             page.click("#draw")
@@ -230,7 +271,7 @@ def test_page_in_a_browser(live_server, catalog, tmp_path):
             page.fill("#bbox", "1,2,3")
             page.click("#download")
             assert "4 numbers" in page.text_content("#message")
-            # download the whole ortho coverage as a GeoTIFF
+            # download the whole ortho coverage as a GeoTIFF: a job, its progress shown, then the file
             page.click("#clear-bbox")
             page.select_option("#coverage", "ortho")
             page.select_option("#format", "gtiff")
@@ -240,8 +281,89 @@ def test_page_in_a_browser(live_server, catalog, tmp_path):
             assert download.suggested_filename == "ortho.tif"
             target = tmp_path / "downloaded.tif"
             download.save_as(target)
+            page.wait_for_function("document.getElementById('progress').value === 100")
+            assert page.is_visible("#progress") and "exported ortho" in page.text_content("#message")
+            assert not page.is_disabled("#download")
+            assert not errors, errors
+            # a request the service refuses is told in the page (not a JSON page in place of the form)
+            page.fill("#bbox", "0,0,1,1")
+            page.select_option("#bbox_crs", "")
+            page.click("#download")
+            page.wait_for_function("document.getElementById('message').classList.contains('error')")
+            assert "cannot export ortho" in page.text_content("#message")
+            assert [e for e in errors if "status of 422" not in e] == []  # the browser logs the refused request
+            errors.clear()
         finally:
             b.close()
     with rasterio.open(target) as ds:
         assert ds.driver == "GTiff" and ds.count == 3 and (ds.width, ds.height) == (200, 100)
     assert not errors, errors
+
+
+def _offline_page(b, base: str, errors: list[str], outside: list[str]):
+    """A page that may load only ``base``'s URLs: any other request is recorded in ``outside`` and refused."""
+    page = b.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def guard(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    return page
+
+
+@browser
+def test_api_docs_render_offline_in_a_browser(live_server):
+    """Swagger UI and ReDoc draw the operations with every request but the service's own refused."""
+    assert not _browser_missing, "RASTERCOVER_REQUIRE_POSTGIS=1: CI must have chromium and playwright"
+    errors: list[str] = []
+    outside: list[str] = []
+    with _playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = _offline_page(b, live_server, errors, outside)
+            page.goto(live_server + "/docs")
+            page.wait_for_selector(".opblock-summary-path")
+            paths = page.locator(".opblock-summary-path").all_text_contents()
+            assert "/coverages/{id}/export" in [t.replace("\u200b", "") for t in paths]
+            assert page.locator(".opblock-get").count() >= 5 and page.locator(".opblock-post").count() >= 2
+            page = _offline_page(b, live_server, errors, outside)
+            page.goto(live_server + "/redoc")
+            page.wait_for_function("document.body.innerText.includes('/coverages/{id}/export')", timeout=30000)
+            assert "/layers/{id}/features" in page.inner_text("body")
+        finally:
+            b.close()
+    assert outside == [] and errors == [], (outside, errors)
+
+
+@browser
+def test_vector_layers_drawn_on_the_map(live_server, catalog):
+    """Ticking a layer draws its features (GeoJSON from /layers/{id}/features); clicking one makes it the clip."""
+    assert not _browser_missing, "RASTERCOVER_REQUIRE_POSTGIS=1: CI must have chromium and playwright"
+    errors: list[str] = []
+    outside: list[str] = []
+    with _playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = _offline_page(b, live_server, errors, outside)
+            page.goto(live_server + "/")
+            page.wait_for_selector("#show-zones")
+            assert page.locator("#map path.layer-feature").count() == 0
+            page.check("#show-zones")
+            page.wait_for_selector("#map path.layer-feature")
+            assert page.locator("#map path.layer-feature").count() == 1  # zones.gpkg has one feature
+            assert "1 feature drawn" in page.text_content("#layers li[data-id='zones']")
+            page.click("#map path.layer-feature")
+            assert page.input_value("#clip_layer") == "zones" and page.input_value("#clip_id") == "1"
+            page.uncheck("#show-zones")
+            assert page.locator("#map path.layer-feature").count() == 0
+            page.check("#show-zones")  # drawn again from what was loaded
+            assert page.locator("#map path.layer-feature").count() == 1
+        finally:
+            b.close()
+    assert outside == [] and errors == [], (outside, errors)

@@ -258,7 +258,7 @@ def test_unexpected_error_is_a_generic_500(served, tmpdir_, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError(f"{served}/secret went wrong")
 
-    monkeypatch.setattr(app_module, "export_file", boom)
+    monkeypatch.setattr(app_module, "run_export", boom)
     app = create_app(Catalog.from_sources([served]), Settings(), temp_dir=str(tmpdir_))
     r = TestClient(app, raise_server_exceptions=False).get("/coverages/dem/export")
     body = _problem(r, 500)

@@ -24,12 +24,15 @@ _INSTALL = "the HTTP service needs FastAPI and uvicorn: pip install 'rastercover
     "[env: RASTERCOVER_API_KEY].",
 )
 @click.option("--max-pixels", type=click.IntRange(min=1), metavar="N", help="Pixels per export (default 100 million).")
-@click.option("--max-jobs", type=click.IntRange(min=1), metavar="N", help="Rasterize jobs running at once (default 2).")
+@click.option(
+    "--max-jobs", type=click.IntRange(min=1), metavar="N", help="Jobs (rasterize, export) running at once (default 2)."
+)
 @click.option(
     "--direct-pixels",
     type=click.IntRange(min=0),
     metavar="N",
-    help="Rasterize requests up to N output pixels are answered directly, larger ones become jobs (default 4 million).",
+    help="Rasterize requests and export POSTs up to N output pixels are answered directly, larger ones become jobs "
+    "(default 4 million).",
 )
 @click.option(
     "--max-concurrent-exports",

@@ -6,9 +6,18 @@ Endpoints (see ``/openapi.json``):
 - ``GET /coverages``, ``GET /coverages/{id}``: a coverage's CRS, bounds (and WGS 84 bounds for a web map),
   resolution, size, bands, dtype, nodata, tiling, export formats and links;
 - ``GET /layers``, ``GET /layers/{id}``: a vector layer's CRS, bounds, feature count, geometry type and fields;
-- ``GET|POST /coverages/{id}/export``: the export of :func:`rastercover.export.export_file` as an attachment.
+- ``GET /layers/{id}/features``: a layer's first features as GeoJSON in WGS 84 for a web map (simplified, at most
+  :data:`MAP_FEATURES` features and :data:`MAP_VERTICES` vertices), each with the id an export's ``clip_id`` takes;
+- ``GET|POST /coverages/{id}/export``: an export (:func:`rastercover.export.plan_export` and
+  :func:`~rastercover.export.run_export`, every option of ``rastercover export``) as an attachment, or as a job:
+  with ``Prefer: respond-async`` (GET or POST), or a POST whose output is over ``Settings.direct_pixels`` (the rule
+  of ``POST /rasterize``), the answer is ``202`` with ``Location: /jobs/{id}``; the job's progress counts the
+  chunks read and written (the tiles, with ``per_tile``) and its result is the file. A GET without the header
+  always answers the file: it is the link a browser, ``curl`` or a desktop client downloads.
 
-Clients name coverages and layers by their catalogue id only (``clip_layer`` is a layer id, never a path);
+Clients name coverages and layers by their catalogue id only: ``clip_layer`` is a layer id (a feature of it is the
+clip) or a coverage id (its footprint is the clip, ``clip_id`` a PostGIS raster's rid or a tile's file name),
+never a path;
 errors are RFC 9457 problem details (:mod:`rastercover.server.problems`), and messages never show the
 server's paths: a catalogue source in a message is replaced by its id, any other server path by its file name
 (:mod:`rastercover.server.redact`). Numbers must be finite (JSON's ``1e400`` is infinite): a request with
@@ -46,12 +55,17 @@ import importlib
 import importlib.util
 import logging
 import math
-from typing import Annotated, Any
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import shapely
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -59,20 +73,21 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..crs import crs_label
 from ..errors import CRSError, InputError, SourceError, TooLargeError
-from ..export import export_file
-from ..formats import available_formats
+from ..export import ExportPlan, plan_export, run_export
+from ..formats import available_formats, get_format
 from ..geojson import read_geometry
 from ..io.registry import location_kind
+from ..ops.deliver import what
 from .catalog import Catalog, CoverageEntry, LayerEntry, UnavailableError
-from .jobs import JobManager, jobs_router
+from .jobs import Job, JobManager, ResultFile, jobs_router
 from .limits import ExportSlots, set_gdal_cache, trim_memory
 from .problems import PROBLEM_MEDIA_TYPE, BadRequestError, Unauthorized, install_problem_handlers, problem_for
-from .rasterize import rasterize_router
+from .rasterize import check_column, rasterize_router
 from .redact import Redactor, install_access_log_filter
 from .responses import TempFileResponse
 from .settings import Settings
 
-__all__ = ["ExportBody", "ExportQuery", "create_app"]
+__all__ = ["MAP_FEATURES", "MAP_VERTICES", "MAX_BUFFER_SEGMENTS", "ExportBody", "ExportQuery", "create_app"]
 
 log = logging.getLogger("rastercover.server")
 
@@ -81,6 +96,18 @@ _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_MED
 _ERRORS: dict[int | str, dict[str, Any]] = {s: _PROBLEM for s in (400, 401, 404, 413, 422, 503)}
 #: A feature id: a whole number as a database or a GeoPackage holds one (64 bits), or a text.
 _FEATURE_ID = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | str
+#: Most segments per quarter circle a client may ask of a clip's buffer (the clip's vertices grow with it).
+MAX_BUFFER_SEGMENTS = 100
+#: Features ``GET /layers/{id}/features`` sends at most (its ``limit``), and its default.
+MAP_FEATURES, _MAP_FEATURES_DEFAULT = 5000, 1000
+#: Vertices ``GET /layers/{id}/features`` sends at most (after simplification).
+MAP_VERTICES = 50_000
+#: A tile's file name, as a coverage clip's ``clip_id`` may give it (a name, never a path).
+_TILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+_PREFER = Header(
+    description="respond-async: answer with a job (202, Location: /jobs/{id}) instead of the file.",
+    examples=["respond-async"],
+)
 
 
 # ---------------------------------------------------------------------- request models
@@ -91,10 +118,43 @@ class _ExportOptions(BaseModel):
     bbox_crs: str | None = Field(None, description="CRS of bbox (default: the coverage's), e.g. EPSG:4326.")
     clip_crs: str | None = Field(None, description="CRS of clip (default: its GeoJSON crs, else the coverage's).")
     clip_layer: str | None = Field(
-        None, description="Clip by a feature of this catalogue layer (a layer id of /layers), with clip_id."
+        None,
+        description="Clip by a feature of this catalogue layer (a layer id of /layers, with clip_id), or by the "
+        "footprint of this catalogue coverage (a coverage id of /coverages; see clip_footprint).",
+        max_length=200,
     )
-    clip_id: _FEATURE_ID | None = Field(None, description="The feature's id in clip_layer.")
+    clip_id: _FEATURE_ID | None = Field(
+        None,
+        description="The feature's id in clip_layer: its FID or primary key, or its value in clip_id_column. For a "
+        "coverage: a PostGIS raster table's rid, or the file name of one tile of a tile folder (none: the whole "
+        "coverage's footprint).",
+    )
+    clip_id_column: str | None = Field(
+        None,
+        description="Match clip_id against this column of the layer instead of its FID or primary key (default: "
+        "the layer's id_column in the catalogue).",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+    )
+    clip_footprint: Literal["extent", "data"] | None = Field(
+        None,
+        description="With a coverage as clip_layer: its outline (extent, the default) or the polygon of its "
+        "pixels with data (data).",
+    )
+    crop: Literal["bounds", "postgis"] | None = Field(
+        None,
+        description="Crop to the clip's bounds snapped outward to the pixel grid (bounds, the default) or to the "
+        "window PostGIS's ST_Clip gives (postgis): the same pixels kept, a nodata column or row more or less.",
+    )
     buffer: float = Field(0.0, description="Buffer the clip by this distance in coverage units.")
+    buffer_segments: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_BUFFER_SEGMENTS,
+        description="Segments per quarter circle of the buffer's rounded corners (default 8, as PostGIS's "
+        "ST_Buffer quad_segs).",
+    )
     envelope: bool = Field(False, description="Use the clip's bounding box (before buffer).")
     all_touched: bool = Field(False, description="Keep every pixel the clip touches, not only centres inside.")
     crs: str | None = Field(None, description="Warp to this CRS.")
@@ -102,6 +162,9 @@ class _ExportOptions(BaseModel):
     dtype: str | None = Field(None, description="Output pixel type (uint8 ... float64).")
     nodata: float | str | None = Field(None, description="Output nodata value (a number or nan).")
     zipped: bool | None = Field(None, description="Deliver as a zip with sidecars (default: the format's own).")
+    per_tile: bool = Field(
+        False, description="Write each storage tile the bbox or clip meets as its own file, delivered as one zip."
+    )
     filename: str | None = Field(
         None, description="Download name stem (default: the coverage id).", pattern=r"^[A-Za-z0-9._-]{1,100}$"
     )
@@ -265,48 +328,184 @@ def _out_of_range(exc: ArithmeticError, values: dict[str, Any]) -> InputError:
     )
 
 
-async def _run_export(
-    catalog: Catalog,
-    settings: Settings,
-    temp_dir: str | None,
-    id: str,
-    opts: _ExportOptions,
-    slots: ExportSlots | None = None,
-) -> TempFileResponse:
-    entry = catalog.coverage(id)
+@dataclass
+class _Options:
+    """An export request's options, checked and resolved: ids replaced by the catalogue's sources."""
+
+    format: str
+    zipped: bool | None
+    name: str | None
+    values: dict[str, Any]  # the library's options (plan_export's keyword arguments)
+    clip_coverage: CoverageEntry | None = None  # a coverage clip_layer: opened when planned (503 when it cannot)
+
+
+def _export_options(catalog: Catalog, settings: Settings, opts: _ExportOptions) -> _Options:
+    """Check the cheap things (bbox, clip size, ids) and give the library's options; no source is opened."""
     values = opts.model_dump()
     if isinstance(opts, ExportQuery) and opts.bbox is not None:
         values["bbox"] = _parse_bbox(opts.bbox)
     if opts.clip is not None:
         _check_clip(opts.clip, settings.max_vertices)
     fmt, zipped, name = values.pop("format"), values.pop("zipped"), values.pop("filename")
-    layer_id = values.pop("clip_layer")
-    if layer_id is not None:
-        layer = catalog.layer(layer_id)
-        values.update(clip_layer=layer.source, clip_layer_name=layer.layer, clip_id_column=layer.id_column)
+    clip_id_column = values.pop("clip_id_column")
+    source_id = values.pop("clip_layer")
+    clip_coverage = None
+    if source_id is not None:
+        source = catalog.clip_source(source_id)
+        if isinstance(source, LayerEntry):
+            column = clip_id_column or source.id_column
+            check_column(column, source.source, "clip_id_column")
+            values.update(clip_layer=source.source, clip_layer_name=source.layer, clip_id_column=column)
+        else:  # a coverage's footprint: the id is a rid or a tile's file name, never a path
+            clip_id = values.get("clip_id")
+            if isinstance(clip_id, str) and not _TILE_NAME.fullmatch(clip_id):
+                raise BadRequestError(
+                    f"clip_id {clip_id[:100]!r}: with a coverage as clip_layer, give a PostGIS raster's rid or the "
+                    "file name of one of its tiles (letters, digits, '.', '_', '-'), or no clip_id for its footprint"
+                )
+            values.update(clip_layer=source.source, clip_id_column=clip_id_column)
+            clip_coverage = source
+    elif clip_id_column is not None:
+        values["clip_id_column"] = clip_id_column  # the library says it needs a clip_layer
     if values["nodata"] is None:
         values.pop("nodata")
+    if not values["per_tile"]:
+        values.pop("per_tile")  # options the library gained lately are passed only when asked for
     values = {k: v for k, v in values.items() if v is not None or k in ("bbox", "clip")}
+    return _Options(fmt, zipped, name, values, clip_coverage)
 
-    def work():
-        cov = entry.open()
+
+@dataclass
+class _Planned:
+    """A checked export, planned into a folder of its own: how it runs, and how it is delivered."""
+
+    plan: ExportPlan
+    folder: str
+    filename: str
+    media_type: str
+    values: dict[str, Any]
+    describe: dict[str, Any]
+
+    @property
+    def steps(self) -> int:
+        """The chunks the export reads and writes (a job's progress total)."""
+        return int(self.describe["request"]["chunks"])
+
+    def run(self, job: Job | None = None) -> ResultFile:
+        """Write the file (reporting each chunk to ``job``); the folder is left to the caller (or the job)."""
+        progress = None
+        if job is not None:
+            job.phase = "exporting"
+            progress = job.advance
         try:
-            return export_file(
-                cov,
-                format=fmt,
-                zipped=zipped,
-                name=name or entry.id,
-                dir=temp_dir,
-                max_pixels=settings.max_pixels,
-                **values,
-            )
+            out = run_export(self.plan, member_stem=self.filename.rsplit(".", 1)[0], progress=progress)
         except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
-            raise _out_of_range(exc, values) from None
+            raise _out_of_range(exc, self.values) from None
+        return ResultFile(out.path, self.filename, self.media_type)
 
+    def discard(self) -> None:
+        """Delete the folder and whatever is in it."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _plan(entry: CoverageEntry, options: _Options, settings: Settings, temp_dir: str | None) -> _Planned:
+    """Open the coverage and plan the export into a new folder (every check of the library runs here)."""
+    fmt = get_format(options.format)
+    per_tile = bool(options.values.get("per_tile"))
+    zipped = options.zipped
+    if zipped is None:
+        zipped = fmt.zip_default or per_tile
+    elif per_tile and not zipped:
+        raise InputError("per_tile is delivered as a zip of the tiles' files: drop zipped=false")
+    if fmt.zip_default and not zipped:
+        raise InputError(f"{fmt.key} is delivered as a zip (the data file alone would lose its CRS)")
+    ext = ".zip" if zipped else fmt.extension
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", options.name or entry.id).strip("._") or "coverage"
+    cov = entry.open()
+    if options.clip_coverage is not None:
+        options.clip_coverage.open()  # 503 when the clip's source cannot be read
+    folder = tempfile.mkdtemp(prefix="rastercover-export-", dir=temp_dir)
+    try:
+        plan = plan_export(
+            cov,
+            os.path.join(folder, f"{base}{ext}"),
+            overwrite=True,
+            format=fmt.key,
+            max_pixels=settings.max_pixels,
+            **options.values,
+        )
+        filename = f"{base}{what(plan.request)}{'_tiles' if per_tile else ''}{ext}"
+        g = plan.out_grid
+        describe = {
+            "request": {
+                "coverage": entry.id,
+                "format": fmt.key,
+                "filename": filename,
+                "crs": crs_label(g.crs) if g.crs is not None else None,
+                "bounds": [float(v) for v in g.bounds],
+                "width": g.width,
+                "height": g.height,
+                "bands": list(plan.bands),
+                "pixels": plan.pixels,
+                "chunks": plan.steps,
+            }
+        }
+    except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
+        shutil.rmtree(folder, ignore_errors=True)
+        raise _out_of_range(exc, options.values) from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return _Planned(plan, folder, filename, fmt.media_type_of(filename), options.values, describe)
+
+
+def _job_answer(jobs: JobManager, planned: _Planned, request: Request, *, asked: bool) -> JSONResponse:
+    """Run ``planned`` as a job: ``202 Accepted`` with its status and ``Location: /jobs/{id}``."""
+    try:
+        job = jobs.submit(
+            planned.run, title="export", info=planned.describe, folder=planned.folder, total=planned.steps
+        )
+    except BaseException:
+        planned.discard()
+        raise
+    base = request.scope.get("root_path", "")
+    headers = {"Location": f"{base}/jobs/{job.id}"}
+    if asked:
+        headers["Preference-Applied"] = "respond-async"
+    return JSONResponse(job.describe(base), status_code=202, headers=headers)
+
+
+async def _answer_export(
+    app_state: Any,
+    id: str,
+    opts: _ExportOptions,
+    request: Request,
+    prefer: str | None,
+    *,
+    large_is_job: bool,
+) -> Response:
+    """The file (``200``), or a job (``202``) when the client prefers it or (``large_is_job``) when the output is
+    over ``Settings.direct_pixels``. A file answered directly takes an export slot from before the export is
+    planned (reading a clip feature included) until the file is written; a job takes none."""
+    catalog, settings, temp_dir = app_state.catalog, app_state.settings, app_state.temp_dir
+    jobs, slots = app_state.jobs, app_state.export_slots
+    entry = catalog.coverage(id)
+    options = _export_options(catalog, settings, opts)
+    asked = prefer is not None and "respond-async" in prefer.lower()
+    if asked:
+        planned = await run_in_threadpool(_plan, entry, options, settings, temp_dir)
+        return _job_answer(jobs, planned, request, asked=True)
     with slots.hold() if slots is not None else contextlib.nullcontext():
-        out = await run_in_threadpool(work)  # waits for the thread, also when the client goes away
-    # deleted however the response ends (sent, client gone, read error), not only after a complete send
-    return TempFileResponse(out.path, media_type=out.media_type, filename=out.filename, cleanup=out.cleanup)
+        planned = await run_in_threadpool(_plan, entry, options, settings, temp_dir)
+        if not (large_is_job and planned.plan.pixels > settings.direct_pixels):
+            try:
+                out = await run_in_threadpool(planned.run)  # waits for the thread, also when the client goes away
+            except BaseException:
+                planned.discard()
+                raise
+            # deleted however the response ends (sent, client gone, read error), not only after a complete send
+            return TempFileResponse(out.path, media_type=out.media_type, filename=out.filename, cleanup=planned.discard)
+    return _job_answer(jobs, planned, request, asked=False)
 
 
 # ---------------------------------------------------------------------- safety
@@ -421,8 +620,8 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         version=__version__,
         description="Raster coverages and vector layers of a catalogue: metadata and exports as files.",
         openapi_url="/openapi.json" if open_docs else None,
-        docs_url="/docs" if open_docs else None,
-        redoc_url="/redoc" if open_docs else None,
+        docs_url=None,  # /docs and /redoc: the page's router serves them from the package's own static files
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.catalog, app.state.settings, app.state.temp_dir = catalog, settings, temp_dir
@@ -466,18 +665,47 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
         """A layer's CRS, bounds, feature count, geometry type and fields."""
         return await run_in_threadpool(layer_metadata, catalog.layer(id))
 
-    file_response = {200: {"description": "The exported file, as an attachment.", "content": {"*/*": {}}}}
+    @api.get("/layers/{id}/features", tags=["layers"], responses={200: {"content": {"application/geo+json": {}}}})
+    async def get_layer_features(
+        id: Annotated[str, _ID],
+        limit: Annotated[int, Query(ge=1, le=MAP_FEATURES, description="Features at most.")] = _MAP_FEATURES_DEFAULT,
+    ) -> JSONResponse:
+        """The layer's first features (FID or key order) for a web map: GeoJSON in WGS 84, simplified to 1/2000 of
+        their extent, at most ``limit`` features and ``MAP_VERTICES`` (50,000) vertices (``truncated``: some were
+        left out). Each feature's ``id`` is what an export's ``clip_id`` takes."""
+        entry = catalog.layer(id)
+        data = await run_in_threadpool(lambda: entry.map_features(limit=limit, max_vertices=MAP_VERTICES))
+        return JSONResponse(data, media_type="application/geo+json")
+
+    file_response = {
+        200: {"description": "The exported file, as an attachment.", "content": {"*/*": {}}},
+        202: {"description": "A job was created (Prefer: respond-async, or a large POST): poll Location (/jobs/{id})."},
+    }
     busy = {429: _PROBLEM, 507: _PROBLEM}
 
     @api.get("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response | busy)
-    async def export_get(id: Annotated[str, _ID], options: Annotated[ExportQuery, Query()]) -> TempFileResponse:
-        """Export the coverage (or a bbox / clipped piece of it) as a file attachment."""
-        return await _run_export(catalog, settings, temp_dir, id, options, slots)
+    async def export_get(
+        id: Annotated[str, _ID],
+        options: Annotated[ExportQuery, Query()],
+        request: Request,
+        prefer: Annotated[str | None, _PREFER] = None,
+    ) -> Response:
+        """Export the coverage (or a bbox / clipped piece of it) as a file attachment, whatever its size (a link a
+        browser or ``curl`` downloads); with ``Prefer: respond-async``, as a job with progress (``202``)."""
+        return await _answer_export(app.state, id, options, request, prefer, large_is_job=False)
 
     @api.post("/coverages/{id}/export", tags=["export"], response_class=FileResponse, responses=file_response | busy)
-    async def export_post(id: Annotated[str, _ID], options: ExportBody) -> TempFileResponse:
-        """Export as ``GET`` does, with the options in a JSON body (a GeoJSON clip object, bbox as a list)."""
-        return await _run_export(catalog, settings, temp_dir, id, options, slots)
+    async def export_post(
+        id: Annotated[str, _ID],
+        options: ExportBody,
+        request: Request,
+        prefer: Annotated[str | None, _PREFER] = None,
+    ) -> Response:
+        """Export as ``GET`` does, with the options in a JSON body (a GeoJSON clip object, bbox as a list). As for
+        ``POST /rasterize``, an output over ``direct_pixels`` (bands included), or a request with ``Prefer:
+        respond-async``, becomes a job: ``202`` with ``Location: /jobs/{id}``, whose progress counts the chunks
+        read and written, and whose result (``/jobs/{id}/result``) is the file."""
+        return await _answer_export(app.state, id, options, request, prefer, large_is_job=True)
 
     if not open_docs:
 

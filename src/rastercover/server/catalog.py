@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, RastercoverError, SourceError
+from ..errors import CRSError, InputError, RastercoverError, SourceError
 from ..grid import TILE_STEM
 from ..io.raster_grid import RASTER_SUFFIXES
 from ..io.registry import location_kind
@@ -254,6 +254,102 @@ class LayerEntry:
 
         return read_clip_feature(self.source, feature_id, layer=self.layer, id_column=self.id_column)
 
+    def map_features(self, *, limit: int, max_vertices: int, detail: int = 2000) -> dict[str, Any]:
+        """The layer's first features for a web map: a GeoJSON ``FeatureCollection`` in WGS 84, bounded.
+
+        Parameters
+        ----------
+        limit
+            Features read at most (in FID / primary key order).
+        max_vertices
+            Vertices sent at most, after simplification: the features past it are left out.
+        detail
+            Geometries are simplified (topology kept) to 1/``detail`` of the larger side of the features' extent.
+
+        Returns
+        -------
+        dict
+            A GeoJSON ``FeatureCollection`` (RFC 7946: lon/lat); each feature's ``id`` (and ``properties.id``) is
+            the id to give as an export's ``clip_id`` (the layer's ``id_column`` value, else its FID or primary
+            key; None when a PostGIS view has no key); ``numberReturned``; ``truncated`` (True when features
+            were left out by ``limit`` or ``max_vertices``); ``simplified_to`` (the tolerance, in layer units).
+
+        Raises :class:`UnavailableError` when the source cannot be read, ``CRSError`` when the layer has no CRS.
+        """
+        if self.unreadable is not None:
+            raise UnavailableError(f"layer {self.id!r} is unavailable: {self.unreadable}")
+        try:
+            if location_kind(self.source) == "postgis":
+                geoms, ids, crs = self._postgis_rows(limit + 1)
+            else:
+                geoms, ids, crs = self._file_rows(limit + 1)
+        except (CRSError, InputError):
+            raise
+        except Exception as exc:  # the file's or the database's errors: the layer is unavailable, the request fine
+            raise self.unavailable(exc) from None
+        self._state.ok()
+        if crs is None:
+            raise CRSError(f"layer {self.id!r} has no CRS: it cannot be drawn on a map")
+        return _feature_collection(geoms, ids, crs, limit=limit, max_vertices=max_vertices, detail=detail)
+
+    def _file_rows(self, n: int) -> tuple[Any, list[Any], Any]:
+        import pyogrio
+        import pyogrio.raw
+        import shapely
+
+        from ..crs import as_crs
+
+        info = pyogrio.read_info(self.source, layer=self.layer)
+        fields = [str(f) for f in info["fields"]]
+        column = self.id_column if self.id_column in fields and self.id_column != info.get("fid_column") else None
+        meta, fids, wkb, data = pyogrio.raw.read(
+            self.source, layer=self.layer, max_features=n, columns=[column] if column else [], return_fids=True,
+            force_2d=True,
+        )  # fmt: skip
+        ids = list(data[0]) if column else list(fids)
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        return geoms, ids, as_crs(meta.get("crs"))
+
+    def _postgis_rows(self, n: int) -> tuple[Any, list[Any], Any]:
+        import shapely
+        from psycopg import sql
+
+        from ..io.pg import PgLocation, connect
+        from ..io.vector_postgis import crs_of_srid, resolve_relation
+
+        loc = PgLocation.parse(self.source)
+        with connect(loc, autocommit=True) as conn:
+            rel = resolve_relation(conn, loc)
+            geoms = [c for c, t in rel.columns.items() if t == "geometry"]
+            if loc.column is not None and rel.columns.get(loc.column) == "geometry":
+                column = loc.column
+            elif loc.column is None and len(geoms) == 1:
+                column = geoms[0]
+            else:
+                raise SourceError(f"{loc.describe()}: no single geometry column to draw (name one with &column=)")
+            key = self.id_column
+            if key is None:
+                pk = conn.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                    "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary",
+                    (rel.oid,),
+                ).fetchall()
+                key = pk[0][0] if len(pk) == 1 else None
+            g = sql.Identifier(column)
+            k = sql.Identifier(key) if key is not None else sql.SQL("NULL")
+            order = sql.SQL(" ORDER BY {}").format(k) if key is not None else sql.SQL("")  # a view: as it comes
+            query = sql.SQL(
+                "SELECT ST_AsBinary(ST_Force2D(CASE WHEN ST_HasArc({g}) THEN ST_CurveToLine({g}) ELSE {g} END)), {k}, "
+                "ST_SRID({g}) FROM {t} WHERE {g} IS NOT NULL{order} LIMIT %s"
+            ).format(g=g, k=k, t=rel.identifier(), order=order)
+            rows = conn.execute(query, (n,)).fetchall()
+            srids = {int(r[2]) for r in rows if r[2]}
+            if len(srids) > 1:
+                raise CRSError(f"layer {self.id!r} mixes SRIDs {sorted(srids)}: it cannot be drawn on a map")
+            crs = crs_of_srid(conn, srids.pop()) if srids else None
+        wkb = [bytes(r[0]) if r[0] is not None else None for r in rows]
+        return shapely.from_wkb(wkb, on_invalid="ignore"), [r[1] for r in rows], crs
+
 
 @dataclass
 class Catalog:
@@ -280,6 +376,23 @@ class Catalog:
         if entry.unreadable is not None:
             raise UnavailableError(f"layer {id!r} is unavailable: {entry.unreadable}")
         return entry
+
+    def clip_source(self, id: str) -> CoverageEntry | LayerEntry:
+        """What an export's ``clip_layer`` names: a vector layer (its features are clips), or a raster coverage
+        (its footprint is the clip); :class:`NotFoundError` (listing both) when ``id`` is neither.
+
+        Ids are unique across coverages and layers, so an id names one entry at most.
+        """
+        if id in self.layers:
+            return self.layer(id)
+        if id in self.coverages:
+            return self.coverages[id]
+        layers = ", ".join(sorted(self.layers)) or "(none)"
+        coverages = ", ".join(sorted(self.coverages)) or "(none)"
+        raise NotFoundError(
+            f"no layer nor coverage {id!r} in the catalogue to clip by; its layers are {layers}, its coverages "
+            f"are {coverages}"
+        )
 
     def check(self) -> list[str]:
         """Open every coverage and look at every file layer once; the ids of the unavailable entries.
@@ -459,6 +572,64 @@ def _name_of(source: str) -> str:
 
         return PgLocation.parse(source).table
     return Path(source.rstrip("/\\")).name
+
+
+def _json_id(value: Any) -> Any:
+    """A feature id as JSON holds it: an int, a float, a text (anything else as its text)."""
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    return str(value)
+
+
+def _feature_collection(
+    geoms: Any, ids: list[Any], crs: Any, *, limit: int, max_vertices: int, detail: int
+) -> dict[str, Any]:
+    """A bounded, simplified GeoJSON ``FeatureCollection`` in WGS 84 of ``geoms`` (in ``crs``) with their ids."""
+    import json
+    import math
+
+    import numpy as np
+    import shapely
+    from pyproj import Transformer
+
+    geoms = np.asarray(geoms, dtype=object)
+    truncated = len(geoms) > limit
+    geoms, ids = geoms[:limit], ids[:limit]
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    tolerance = 0.0
+    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms[keep]))
+    if all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        tolerance = max(x1 - x0, y1 - y0) / max(1, detail)
+    if tolerance > 0:
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    features: list[dict[str, Any]] = []
+    sent = 0
+    for geom, fid, ok in zip(geoms, ids, keep, strict=True):
+        if not ok:
+            continue
+        n = int(shapely.get_num_coordinates(geom))
+        if sent + n > max_vertices:
+            truncated = True
+            break
+        lonlat = shapely.transform(geom, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
+        if not bool(np.isfinite(shapely.get_coordinates(lonlat)).all()):
+            continue  # outside the area where the CRS maps to lon/lat
+        sent += n
+        fid = _json_id(fid)
+        geometry = json.loads(shapely.to_geojson(lonlat))
+        features.append({"type": "Feature", "id": fid, "geometry": geometry, "properties": {"id": fid}})
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberReturned": len(features),
+        "truncated": truncated,
+        "simplified_to": tolerance,
+    }
 
 
 def _is_vector(p: Path) -> bool:

@@ -5,7 +5,8 @@ A job is a function that writes one file (``work(job) -> ResultFile``) run on a 
 is refused (``BusyError``, HTTP 429) rather than queued without bound. The vocabulary is that of OGC API
 - Processes: a job is ``accepted``, then ``running``, then ``successful``, ``failed`` or ``dismissed``.
 
-While it runs, a job reports progress (``job.advance(n)`` of ``job.total`` steps: the engine's tiles) and
+While it runs, a job reports progress (``job.advance(n)`` of ``job.total`` steps: the engine's tiles for a
+rasterization, the chunks read and written for an export) and
 checks for cancellation at each step (``DELETE /jobs/{id}`` sets a flag; the next step raises
 :class:`JobCancelled`, and the engine aborts its output). A finished job keeps its file for
 ``Settings.job_ttl`` seconds, then it is forgotten and its folder deleted; every job's folder is deleted when
@@ -178,8 +179,29 @@ class JobManager:
         self._closed = False
 
     # ------------------------------------------------------------------ submitting
-    def submit(self, work: Callable[[Job], ResultFile], *, title: str, info: dict[str, Any] | None = None) -> Job:
-        """Queue ``work`` as a new job; ``BusyError`` (HTTP 429) when ``max_jobs + max_queued`` are active."""
+    def submit(
+        self,
+        work: Callable[[Job], ResultFile],
+        *,
+        title: str,
+        info: dict[str, Any] | None = None,
+        folder: str | None = None,
+        total: int = 0,
+    ) -> Job:
+        """Queue ``work`` as a new job; ``BusyError`` (HTTP 429) when ``max_jobs + max_queued`` are active.
+
+        Parameters
+        ----------
+        work
+            Writes the job's file in ``job.folder`` and returns it; reports progress with ``job.advance``.
+        title, info
+            What ``GET /jobs/{id}`` shows of the job (``info``'s keys are added to its status).
+        folder
+            A folder made for the job beforehand (the request planned its output there), which the job owns
+            from now on (deleted with it); default: a new one. Not taken when the job is refused.
+        total
+            The job's steps, when known before it starts (its status shows them at once).
+        """
         self.prune()
         with self._lock:
             if self._closed:
@@ -191,8 +213,8 @@ class JobManager:
                     f"{active} jobs are running or waiting, the limit is {limit}: retry later, or cancel one "
                     "(DELETE /jobs/{id})"
                 )
-            folder = tempfile.mkdtemp(prefix="rastercover-job-", dir=self.temp_dir)
-            job = Job(uuid.uuid4().hex, title, folder, info=dict(info or {}))
+            folder = folder or tempfile.mkdtemp(prefix="rastercover-job-", dir=self.temp_dir)
+            job = Job(uuid.uuid4().hex, title, folder, total=max(0, int(total)), info=dict(info or {}))
             self._jobs[job.id] = job
             self._done_events[job.id] = threading.Event()
         self._pool.submit(self._run, job, work)
@@ -285,7 +307,9 @@ class JobManager:
 
 
 # ---------------------------------------------------------------------- HTTP
-_JOB_ID = Path(description="A job id (from the 202 answer of POST /rasterize).", pattern=r"^[0-9a-f]{32}$")
+_JOB_ID = Path(
+    description="A job id (from the 202 answer of POST /rasterize or of an export).", pattern=r"^[0-9a-f]{32}$"
+)
 
 
 def jobs_router(manager: JobManager) -> APIRouter:
@@ -321,7 +345,8 @@ def jobs_router(manager: JobManager) -> APIRouter:
 
     @router.delete("/jobs/{id}")
     def delete_job(id: Annotated[str, _JOB_ID]) -> dict[str, Any]:
-        """Cancel a job (a running one stops at its next tile) and delete it and its file."""
+        """Cancel a job (a running one stops at its next step: a tile, or an export chunk) and delete it and its
+        file."""
         job = manager.cancel(id)
         out = job.describe()
         out["status"] = DISMISSED

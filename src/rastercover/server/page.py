@@ -2,9 +2,14 @@
 
 The page (``templates/index.html``, with ``static/app.js`` and ``static/app.css``) lists the catalogue, shows a
 Leaflet map (vendored in ``static/leaflet/``: no CDN, and no base layer since tile servers may be out of reach)
-with each coverage's footprint and preview, and a form that builds an export URL the browser downloads. It gets
-its data from the JSON API (``GET /coverages``, ``GET /layers``); the formats offered are
-:func:`rastercover.formats.available_formats`, written into the page when the router is made.
+with each coverage's footprint and preview and the vector layers ticked in the list (``GET /layers/{id}/features``:
+clicking a feature makes it the export's clip), and a form that asks for the export as a job, shows its progress
+and downloads its result. It gets its data from the JSON API (``GET /coverages``, ``GET /layers``); the formats
+offered are :func:`rastercover.formats.available_formats`, written into the page when the router is made.
+
+The API's documentation pages are served here too, from the package's own files (no CDN, no font service, so
+they work offline): ``GET /docs`` (Swagger UI, vendored in ``static/swagger-ui/``) and ``GET /redoc`` (ReDoc,
+``static/redoc/``), both reading ``/openapi.json``; they are off when the service has an API key.
 
 Static files are served by Starlette's :class:`~starlette.staticfiles.StaticFiles` mounted at ``/static``
 (:func:`mount_static`: a router cannot mount an application, so the app factory calls it). ``StaticFiles``
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
@@ -43,7 +49,7 @@ __all__ = ["STATIC_COOKIE", "STATIC_DIR", "TEMPLATE_DIR", "mount_static", "page_
 #: The cookie that lets a browser holding the page load its static files when the service has an API key.
 STATIC_COOKIE = "rastercover_static"
 
-#: The page's static files (``app.js``, ``app.css``, ``leaflet/``), served at ``/static``.
+#: The page's static files (``app.js``, ``app.css``, ``leaflet/``, ``swagger-ui/``, ``redoc/``), served at ``/static``.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: The page's HTML template.
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -125,9 +131,10 @@ def page_router(catalog: Catalog, settings: Settings) -> APIRouter:
     Returns
     -------
     fastapi.APIRouter
-        ``GET /`` (the HTML page) and ``GET /coverages/{id}/preview.png`` (PNG quick look, ``size`` query
-        parameter: the longest side, 16 to 2048, default 512; rendered in a worker thread and kept in a small
-        in-memory cache; an unknown id is a 404 problem). Call :func:`mount_static` on the app too.
+        ``GET /`` (the HTML page), ``GET /docs`` and ``GET /redoc`` (the API's documentation, without an API key)
+        and ``GET /coverages/{id}/preview.png`` (PNG quick look, ``size`` query parameter: the longest side, 16 to
+        2048, default 512; rendered in a worker thread and kept in a small in-memory cache; an unknown id is a 404
+        problem). Call :func:`mount_static` on the app too.
     """
     router = APIRouter()
     template = (TEMPLATE_DIR / "index.html").read_text(encoding="utf-8")
@@ -151,6 +158,31 @@ def page_router(catalog: Catalog, settings: Settings) -> APIRouter:
                 secure=request.url.scheme == "https",
             )
         return page
+
+    if not settings.api_key_required:  # with an API key, /openapi.json needs it, and the docs pages are off
+
+        @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+        def swagger_ui(request: Request) -> HTMLResponse:
+            root = request.scope.get("root_path", "").rstrip("/")
+            return get_swagger_ui_html(
+                openapi_url=f"{root}/openapi.json",
+                title="rastercover API",
+                swagger_js_url=f"{root}/static/swagger-ui/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}/static/swagger-ui/swagger-ui.css",
+                swagger_favicon_url=f"{root}/static/swagger-ui/favicon-32x32.png",
+                swagger_ui_parameters={"validatorUrl": None},  # no call to swagger.io's online validator
+            )
+
+        @router.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+        def redoc(request: Request) -> HTMLResponse:
+            root = request.scope.get("root_path", "").rstrip("/")
+            return get_redoc_html(
+                openapi_url=f"{root}/openapi.json",
+                title="rastercover API",
+                redoc_js_url=f"{root}/static/redoc/redoc.standalone.js",
+                redoc_favicon_url=f"{root}/static/swagger-ui/favicon-32x32.png",
+                with_google_fonts=False,
+            )
 
     @router.get(
         "/coverages/{coverage_id}/preview.png",

@@ -79,7 +79,7 @@ from .limits import ExportSlots
 from .responses import TempFileResponse
 from .settings import Settings
 
-__all__ = ["GridSpec", "RasterizeBody", "rasterize_router"]
+__all__ = ["GridSpec", "RasterizeBody", "check_column", "rasterize_router"]
 
 #: Longest identifier PostgreSQL keeps (NAMEDATALEN - 1 bytes): a longer one is silently truncated.
 PG_IDENTIFIER_BYTES = 63
@@ -224,15 +224,16 @@ def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
     return source
 
 
-def _check_column(value: str | None, source: str) -> None:
-    """Refuse a column name a PostGIS layer cannot have: PostgreSQL would truncate it to its first 63 bytes."""
+def check_column(value: str | None, source: str, field: str = "value") -> None:
+    """Refuse a column name (of request ``field``) a PostGIS layer cannot have: PostgreSQL would truncate it to its
+    first 63 bytes, and so match another column."""
     if value is None or location_kind(source) != "postgis":
         return
     size = len(value.encode("utf-8"))
     if size > PG_IDENTIFIER_BYTES:
         raise InputError(
-            f"value: the column name is {size} bytes long; PostgreSQL names are at most {PG_IDENTIFIER_BYTES} bytes, "
-            "so the layer has no such column"
+            f"{field}: the column name is {size} bytes long; PostgreSQL names are at most {PG_IDENTIFIER_BYTES} "
+            "bytes, so the layer has no such column"
         )
 
 
@@ -267,7 +268,7 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
         origin = "inline features"
     else:
         entry = catalog.layer(body.layer)
-        _check_column(body.value, entry.source)
+        check_column(body.value, entry.source)
         source = open_vector(entry.source, layer=entry.layer, value=body.value)
         if source.crs is None:
             raise CRSError(f"layer {entry.id!r} has no CRS: it cannot be rasterized")

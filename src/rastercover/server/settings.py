@@ -40,13 +40,14 @@ class Settings:
     max_body_bytes
         Size of a request body (413 above).
     max_jobs
-        Rasterize jobs running at once (others wait in the queue).
+        Jobs (rasterize and export) running at once (others wait in the queue).
     max_queued
         Jobs waiting for a free slot at most (429 when ``max_jobs`` run and this many wait).
     job_ttl
         Seconds a finished job's result is kept for download before it is deleted.
     direct_pixels
-        A rasterize request up to this many pixels is answered directly; larger ones become jobs (202).
+        A rasterize request (or an export POST) up to this many pixels is answered directly; larger ones become
+        jobs (202). An export GET is always answered directly unless it says ``Prefer: respond-async``.
     cors_origins
         Origins allowed by CORS (none: CORS off).
     max_exports

@@ -1,10 +1,13 @@
-/* rastercover's web page: catalogue, map of footprints and previews, export form.
+/* rastercover's web page: catalogue, map of footprints, previews and vector layers, export form with progress.
  *
  * Data comes from the JSON API: GET /coverages (id, title, bounds_wgs84 [w, s, e, n], crs {label, ...},
  * width, height, bands; "available": false and a "problem" for an entry whose source cannot be read: listed,
- * greyed out, not offered for export) and GET /layers (id, title). An API key given in the page's URL (?api_key=...) is
- * added to every request the page makes. No external resources: Leaflet is served from /static/leaflet, and the map has no
- * base layer.
+ * greyed out, not offered for export), GET /layers (id, title) and GET /layers/{id}/features (a layer's first
+ * features as GeoJSON in lon/lat, each with the id an export's clip_id takes: drawn when its box is ticked;
+ * clicking a feature chooses it as the clip). An export is asked for as a job (Prefer: respond-async): the page
+ * polls /jobs/{id}, shows its progress, then downloads /jobs/{id}/result. An API key given in the page's URL
+ * (?api_key=...) is added to every request the page makes. No external resources: Leaflet is served from
+ * /static/leaflet, and the map has no base layer.
  */
 (function () {
   "use strict";
@@ -13,12 +16,23 @@
   var apiKey = new URLSearchParams(window.location.search).get("api_key");
   var coverages = {};
   var footprints = {};
+  var layers = {};
 
   function url(path, params) {
     var q = new URLSearchParams(params || {});
     if (apiKey) q.set("api_key", apiKey);
     var s = q.toString();
     return root + path + (s ? "?" + s : "");
+  }
+
+  // a link the API gave (it holds the root path already), with the API key added
+  function linkUrl(href) {
+    if (!apiKey) return href;
+    return href + (href.indexOf("?") < 0 ? "?" : "&") + "api_key=" + encodeURIComponent(apiKey);
+  }
+
+  function problemText(r, p) {
+    return p.detail || p.title || r.status + " " + r.statusText;
   }
 
   function el(tag, attrs, text) {
@@ -34,11 +48,11 @@
     m.className = "message" + (isError ? " error" : "");
   }
 
-  function getJSON(path) {
-    return fetch(url(path), { headers: { Accept: "application/json" } }).then(function (r) {
+  function getJSON(path, isLink) {
+    return fetch(isLink ? linkUrl(path) : url(path), { headers: { Accept: "application/json" } }).then(function (r) {
       if (!r.ok) {
         return r.json().catch(function () { return {}; }).then(function (p) {
-          throw new Error(path + ": " + (p.detail || p.title || r.status + " " + r.statusText));
+          throw new Error(path + ": " + problemText(r, p));
         });
       }
       return r.json();
@@ -98,10 +112,12 @@
     li.addEventListener("click", function () { selectCoverage(c.id); });
     document.getElementById("coverages").appendChild(li);
     document.getElementById("coverage").appendChild(el("option", { value: c.id }, c.title || c.id));
+    document.getElementById("clip-coverages").appendChild(el("option", { value: c.id }, c.title || c.id));
 
     var b = c.bounds_wgs84;
     if (!Array.isArray(b) || b.length !== 4 || !b.every(isFinite)) return null;
-    var bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+    // a coverage across the antimeridian has east < west: draw it eastwards past 180 rather than round the world
+    var bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2] < b[0] ? b[2] + 360 : b[2]]);
     L.imageOverlay(url("/coverages/" + encodeURIComponent(c.id) + "/preview.png"), bounds,
       { opacity: 0.85, alt: "preview of " + c.id }).addTo(map);
     var rect = L.rectangle(bounds, { color: "#3388ff", weight: 2, fill: true, fillOpacity: 0 })
@@ -110,6 +126,74 @@
     rect.on("click", function () { if (!drawing) selectCoverage(c.id); });
     footprints[c.id] = rect;
     return bounds;
+  }
+
+  // ------------------------------------------------------------------ vector layers drawn on the map
+  var LAYER_STYLE = { color: "#7b2cbf", weight: 2, fillOpacity: 0.15, className: "layer-feature" };
+
+  function chooseClip(layerId, featureId) {
+    document.getElementById("clip_layer").value = layerId;
+    document.getElementById("clip_id").value = featureId === null || featureId === undefined ? "" : String(featureId);
+    message("clip: feature " + featureId + " of " + layerId);
+  }
+
+  // a longitude moved by whole turns to within 180 degrees of the map's centre (data near the antimeridian
+  // then lines up with the coverages drawn there, instead of being drawn on the far side of the world)
+  function nearCentre(lng, centre) {
+    return lng + 360 * Math.round((centre - lng) / 360);
+  }
+
+  function drawLayer(l, on, note) {
+    var entry = layers[l.id];
+    if (!on) {
+      if (entry.overlay) map.removeLayer(entry.overlay);
+      return;
+    }
+    if (entry.overlay) {
+      entry.overlay.addTo(map);
+      return;
+    }
+    note.textContent = "loading…";
+    getJSON("/layers/" + encodeURIComponent(l.id) + "/features").then(function (fc) {
+      var centre = map.getCenter().lng;
+      entry.overlay = L.geoJSON(fc, {
+        coordsToLatLng: function (c) { return L.latLng(c[1], nearCentre(c[0], centre)); },
+        style: function () { return LAYER_STYLE; },
+        pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 5, className: "layer-feature" }); },
+        onEachFeature: function (f, layer) {
+          layer.bindTooltip((l.title || l.id) + " · id " + f.id);
+          layer.on("click", function (e) {
+            if (drawing) return;
+            L.DomEvent.stopPropagation(e);
+            chooseClip(l.id, f.id);
+          });
+        }
+      });
+      var n = fc.features.length;
+      note.textContent = n + " feature" + (n === 1 ? "" : "s") + " drawn" + (fc.truncated ? " (the first ones only)" : "");
+      if (document.getElementById("show-" + l.id).checked) entry.overlay.addTo(map);
+    }).catch(function (err) {
+      note.textContent = "";
+      message("cannot draw " + l.id + ": " + err.message, true);
+    });
+  }
+
+  function addLayer(l) {
+    layers[l.id] = { layer: l, overlay: null };
+    var li = el("li", { "data-id": l.id });
+    var label = el("label", {});
+    var box = el("input", { type: "checkbox", id: "show-" + l.id });
+    label.appendChild(box);
+    label.appendChild(document.createTextNode(" "));
+    label.appendChild(el("strong", {}, l.title || l.id));
+    li.appendChild(label);
+    var facts = [l.id, l.geometry_type || "", typeof l.feature_count === "number" ? l.feature_count + " features" : ""];
+    li.appendChild(el("div", { "class": "muted count" }, facts.filter(Boolean).join(" · ")));
+    var note = el("div", { "class": "muted count note" });
+    li.appendChild(note);
+    box.addEventListener("change", function () { drawLayer(l, box.checked, note); });
+    document.getElementById("layers").appendChild(li);
+    document.getElementById("clip-layers").appendChild(el("option", { value: l.id }, l.title || l.id));
   }
 
   // ------------------------------------------------------------------ bbox drawn on the map
@@ -184,9 +268,10 @@
     var layer = f("clip_layer");
     var fid = f("clip_id");
     if (layer || fid) {
-      if (!layer || !fid) throw new Error("a clip needs both a layer and a feature id");
+      if (!layer) throw new Error("a feature id needs its layer");
+      if (!fid && !coverages[layer]) throw new Error("a clip by a layer needs a feature id");
       p.clip_layer = layer;
-      p.clip_id = fid;
+      if (fid) p.clip_id = fid;
     }
     var buffer = f("buffer");
     if (buffer) {
@@ -194,6 +279,7 @@
       p.buffer = buffer;
     }
     if (document.getElementById("envelope").checked) p.envelope = "true";
+    if (document.getElementById("per_tile").checked) p.per_tile = "true";
     return p;
   }
 
@@ -208,15 +294,62 @@
       message(err.message, true);
       return;
     }
-    message("exporting " + id + "… the download starts when the file is ready");
-    // A navigation, not a fetch: the browser streams the attachment to disk.
-    window.location.href = url("/coverages/" + encodeURIComponent(id) + "/export", params);
+    exportAsJob(id, params);
   });
+
+  // ------------------------------------------------------------------ an export as a job, with its progress
+  var bar = document.getElementById("progress");
+  var button = document.getElementById("download");
+
+  function finish(text, isError) {
+    button.disabled = false;
+    bar.hidden = isError || bar.hidden;
+    message(text, isError);
+  }
+
+  function follow(id, job) {
+    var p = job.progress || {};
+    bar.hidden = false;
+    bar.value = job.status === "successful" ? 100 : p.percent || 0;
+    if (job.status === "successful") {
+      finish("exported " + id + ": " + ((job.result || {}).filename || "the file") + " downloads");
+      // a navigation, not a fetch: the browser streams the attachment to disk
+      window.location.href = linkUrl(job.links.result);
+      return;
+    }
+    if (job.status === "failed" || job.status === "dismissed") {
+      finish("the export of " + id + " " + job.status + ": " + ((job.error || {}).detail || "no reason given"), true);
+      return;
+    }
+    message("exporting " + id + "… " + (p.percent || 0) + " % (" + (p.done || 0) + " of " + (p.total || "?") +
+      " chunks)");
+    window.setTimeout(function () {
+      getJSON(job.links.self, true).then(function (next) { follow(id, next); }).catch(function (err) {
+        finish(err.message, true);
+      });
+    }, 300);
+  }
+
+  function exportAsJob(id, params) {
+    button.disabled = true;
+    bar.value = 0;
+    bar.hidden = false;
+    message("exporting " + id + "…");
+    var headers = { Accept: "application/json", Prefer: "respond-async" };
+    fetch(url("/coverages/" + encodeURIComponent(id) + "/export", params), { headers: headers }).then(function (r) {
+      if (r.status === 202) return r.json().then(function (job) { follow(id, job); });
+      return r.json().catch(function () { return {}; }).then(function (p) {
+        finish("cannot export " + id + ": " + problemText(r, p), true);
+      });
+    }).catch(function (err) {
+      finish("cannot export " + id + ": " + err.message, true);
+    });
+  }
 
   // ------------------------------------------------------------------ load the catalogue
   Promise.all([getJSON("/coverages"), getJSON("/layers")]).then(function (res) {
     var covs = asList(res[0], "coverages");
-    var layers = asList(res[1], "layers");
+    var layerList = asList(res[1], "layers");
     var list = document.getElementById("coverages");
     list.textContent = "";
     var all = null;
@@ -229,18 +362,14 @@
 
     var llist = document.getElementById("layers");
     llist.textContent = "";
-    layers.forEach(function (l) {
+    layerList.forEach(function (l) {
       if (l.available === false) {
         addUnavailable("layers", l);
         return;
       }
-      var li = el("li", { "data-id": l.id });
-      li.appendChild(el("strong", {}, l.title || l.id));
-      li.appendChild(el("div", { "class": "muted" }, l.id));
-      llist.appendChild(li);
-      document.getElementById("clip_layer").appendChild(el("option", { value: l.id }, l.title || l.id));
+      addLayer(l);
     });
-    if (!layers.length) llist.appendChild(el("li", { "class": "muted" }, "no layer"));
+    if (!layerList.length) llist.appendChild(el("li", { "class": "muted" }, "no layer"));
     var usable = covs.filter(function (c) { return c.available !== false; });
     if (usable.length) selectCoverage(usable[0].id);
   }).catch(function (err) {
