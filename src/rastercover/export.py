@@ -66,6 +66,7 @@ from .ops.deliver import (
     member_names,
     resolve_output,
     what,
+    write_zip,
 )
 from .ops.encode import creation_options, fit_format, pixel_types, write_chunks
 from .ops.mosaic import Chunk, source_chunks, warped_chunks
@@ -532,8 +533,6 @@ def _tile_plans(plan: ExportPlan, folder: str) -> Iterator[ExportPlan | None]:
 
 def _run_per_tile(plan: ExportPlan, progress: Callable[[int], None] | None) -> ExportResult:
     """Write each tile the piece meets as its own file, into a folder or a zip; all or nothing."""
-    import zipfile
-
     from .io.atomic import commit
 
     path = plan.path
@@ -561,9 +560,7 @@ def _run_per_tile(plan: ExportPlan, progress: Callable[[int], None] | None) -> E
         if plan.zipped:
             packed = tmp + ".zip"
             try:
-                with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as z:
-                    for name in names:
-                        z.write(os.path.join(tmp, name), name)
+                write_zip(packed, {name: os.path.join(tmp, name) for name in names})
                 commit(packed, path)
             except BaseException:
                 discard(packed)

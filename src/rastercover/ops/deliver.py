@@ -36,6 +36,7 @@ __all__ = [
     "member_names",
     "resolve_output",
     "what",
+    "write_zip",
 ]
 
 
@@ -198,10 +199,7 @@ def deliver(
     if zipped:
         packed = os.path.join(tmpdir, stem + ".zip")
         member_list = [os.path.basename(main), *sidecars]
-        with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            z.write(main, os.path.basename(main))
-            for member, p in sidecars.items():
-                z.write(p, member)
+        write_zip(packed, {os.path.basename(main): main, **sidecars})
         commit(packed, path)
         return (path,), tuple(member_list)
     commit(main, path)
@@ -209,6 +207,34 @@ def deliver(
         commit(sidecars[stem + ".prj"], sidecar_prj)
         return (path, sidecar_prj), ()
     return (path,), ()
+
+
+#: The date every zip member carries: the same request gives the same bytes, whenever it is made.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def write_zip(path: str, members: dict[str, str]) -> None:
+    """Write the zip ``path`` holding ``members`` (name in the zip -> file), deflated, in the given order, each
+    dated :data:`ZIP_DATE` so that the bytes depend on the contents only.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with open(os.path.join(d, "a.txt"), "w") as f:
+    ...     _ = f.write("hello")
+    >>> write_zip(os.path.join(d, "a.zip"), {"a.txt": os.path.join(d, "a.txt")})
+    >>> zipfile.ZipFile(os.path.join(d, "a.zip")).infolist()[0].date_time
+    (1980, 1, 1, 0, 0, 0)
+    """
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, src in members.items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with open(src, "rb") as f, z.open(info, "w") as out:
+                while chunk := f.read(1 << 20):
+                    out.write(chunk)
 
 
 def member_names(path: str, fmt: Format, zipped: bool) -> tuple[str, str]:
