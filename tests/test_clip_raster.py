@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rastercover
-from rastercover.errors import InputError
+from rastercover.errors import InputError, OutputError
 from rastercover.grid import Grid
 from rastercover.io.clip_feature import read_clip_feature
 from rastercover.io.clip_raster import is_raster_path, read_raster_footprint
@@ -196,6 +196,8 @@ def test_a_raster_clip_layer_by_an_id_column_and_its_errors(pg_url, article):
         read_clip_feature(loc(pg_url, "burnedarea"), None)
     with pytest.raises(InputError, match="clip_footprint 'pixels' is not one of extent, data"):
         read_clip_feature(loc(pg_url, "burnedarea"), 1, footprint="pixels")
+    with pytest.raises(InputError, match="column rast of .* holds raster values, not ids"):
+        read_clip_feature(loc(pg_url, "burnedarea"), 1, id_column="rast")
     conn.execute(  # rid 4: every pixel nodata
         "INSERT INTO burnedarea (rast) SELECT ST_AddBand(ST_MakeEmptyRaster(10, 10, 155000, 400400, 10, -10, 0, 0, "
         "32198), '8BUI'::text, 0, 0)"
@@ -320,7 +322,7 @@ def test_per_tile_writes_each_tile_the_clip_meets_with_the_single_files_pixels(a
 def test_per_tile_of_a_postgis_table_names_tiles_by_rid_and_refuses_what_it_cannot(pg_url, article, tmp_path):
     files, _conn = article
     bbox = (151000, 402000, 152600, 403000)
-    r = rastercover.export(loc(pg_url, "landcover"), tmp_path, per_tile=True, bbox=bbox)
+    r = rastercover.export(loc(pg_url, "landcover"), tmp_path / "landcover_bbox_tiles", per_tile=True, bbox=bbox)
     assert r.path == str(tmp_path / "landcover_bbox_tiles")
     names = sorted(os.listdir(r.path))
     assert names == ["landcover_rid5.tif", "landcover_rid6.tif"]  # tiles (1, 0), (1, 1): rid = 4 * row + col + 1
@@ -359,9 +361,88 @@ def test_per_tile_for_a_web_view_is_one_zip_of_tiles(article_files):
     with rastercover.export_file(lc, per_tile=True, format="aaigrid", bbox=(150000, 403000, 152000, 404500)) as f:
         assert f.filename == "landcover_bbox_tiles.zip" and f.media_type == "application/zip"
         with zipfile.ZipFile(f.path) as z:
-            assert sorted(z.namelist()) == sorted(
-                f"landcover_r0_c{c}{ext}" for c in range(2) for ext in (".asc", ".prj")
+            assert sorted(z.namelist()) == sorted(  # named for the download, as the zip is
+                f"landcover_bbox_r0_c{c}{ext}" for c in range(2) for ext in (".asc", ".prj")
             )
     assert not os.path.exists(f.path)
     with pytest.raises(InputError, match="per_tile files are delivered as one zip"):
         rastercover.export_file(lc, per_tile=True, zipped=False)
+
+
+def test_per_tile_replaces_a_folder_only_with_overwrite_and_refuses_formats_without_position(article_files, tmp_path):
+    lc = FileCoverage(article_files / "landcover.tif", tile_size=50)
+    out = tmp_path / "tiles"
+    rastercover.export(lc, out, per_tile=True, bbox=(150000, 403000, 151000, 404500))
+    with pytest.raises(OutputError, match="exists already"):
+        rastercover.export(lc, out, per_tile=True, bbox=(151600, 403000, 152000, 404500))
+    rastercover.export(lc, out, per_tile=True, bbox=(151600, 403000, 152000, 404500), overwrite=True)
+    assert sorted(os.listdir(out)) == ["landcover_r0_c1.tif"]  # replaced, not nested
+    for fmt in ("png", "jpeg", "xyz"):
+        with pytest.raises(InputError, match=f"per_tile writes bare {fmt} files, which would lose their position"):
+            rastercover.export(lc, tmp_path / "t.zip", per_tile=True, format=fmt)
+    with pytest.raises(InputError, match=r"gpkg cannot hold int16 pixels, .* one pixel type: give dtype="):
+        rastercover.export(FileCoverage(article_files / "landcover.tif"), tmp_path / "g.zip", per_tile=True,
+                           format="gpkg", dtype="int16")  # fmt: skip
+    assert not (tmp_path / "t.zip").exists() and not (tmp_path / "g.zip").exists()
+
+
+def test_sparse_tile_folders_missing_tiles_are_never_data(article_files, tmp_path):
+    """A sparse folder without nodata: its missing tiles are not data for a data footprint, and an export gives
+    them the nodata value it declares (they used to be 0 under nodata -1)."""
+    folder = tmp_path / "sparse"
+    data = np.arange(150 * 200, dtype="int32").reshape(150, 200) % 97 + 1
+    folder.mkdir()
+    for r, c in [(0, 0), (0, 1), (1, 1), (2, 3)]:  # 4 of the 12 tiles of 50 px
+        with rasterio.open(
+            folder / f"r{r}_c{c}.tif", "w", driver="GTiff", width=50, height=50, count=1, dtype="int32", crs=CRS,
+            transform=LANDCOVER.transform * Affine.translation(c * 50, r * 50),
+        ) as ds:  # fmt: skip
+            ds.write(data[r * 50 : r * 50 + 50, c * 50 : c * 50 + 50], 1)
+    outline, _ = read_raster_footprint(folder, None)
+    footprint, _ = read_raster_footprint(folder, None, footprint="data")
+    assert shapely.equals(footprint, outline) and footprint.area == 4 * 50 * 50 * 900
+    r = rastercover.export(folder, tmp_path / "s.tif", nodata=-1)
+    with rasterio.open(r.path) as ds:
+        got = ds.read(1)
+        assert ds.nodata == -1 and ds.shape == (150, 200)
+    present = np.zeros((150, 200), bool)
+    for r_, c_ in [(0, 0), (0, 1), (1, 1), (2, 3)]:
+        present[r_ * 50 : r_ * 50 + 50, c_ * 50 : c_ * 50 + 50] = True
+    np.testing.assert_array_equal(got[present], data[present])
+    assert (got[~present] == -1).all()
+    r = rastercover.export(folder, tmp_path / "w.tif", resolution=60)  # a warp over the holes: nodata there too
+    with rasterio.open(r.path) as ds:
+        assert ds.nodata == -(2**31) and (ds.read(1)[-20:, :20] == ds.nodata).all()
+
+
+def test_each_band_keeps_its_own_nodata(pg_url, pg_conn, tmp_path):
+    """A table whose bands declare different nodata values: a band exported alone carries its own, several at
+    once are refused (never masked with band 1's value)."""
+    pg_conn.execute("DROP TABLE IF EXISTS twobands")
+    pg_conn.execute(
+        "CREATE TABLE twobands AS SELECT 1 AS rid, ST_SetValues(ST_SetValues(ST_AddBand(ST_MakeEmptyRaster(3, 2, "
+        "150000, 404500, 30, -30, 0, 0, 32198), ARRAY[ROW(NULL, '8BUI', 0, 0), ROW(NULL, '16BSI', -999, -999)]"
+        "::addbandarg[]), 1, 1, 1, ARRAY[[1, 2, 3], [0, 0, 0]]::double precision[][]), 2, 1, 1, "
+        "ARRAY[[1, 2, 3], [-999, -999, -999]]::double precision[][]) AS rast"
+    )
+    r = rastercover.export(loc(pg_url, "twobands"), tmp_path / "b2.tif", bands=[2])
+    with rasterio.open(r.path) as ds:
+        assert ds.nodata == -999 and ds.read(1).tolist() == [[1, 2, 3], [-999, -999, -999]]
+    with pytest.raises(InputError, match=r"band 1 has nodata 0.0 but band 2 has -999.0: .* one at a time"):
+        rastercover.export(loc(pg_url, "twobands"), tmp_path / "b.tif")
+
+
+def test_an_exact_grid_is_the_grid_even_with_a_clip(article_files, tmp_path):
+    from rastercover.grid import Window
+
+    lc = article_files / "landcover.tif"
+    target = LANDCOVER.subgrid(Window(100, 100, 60, 40))
+    clip = shapely.box(*target.bounds).buffer(-300)
+    r = rastercover.export(lc, tmp_path / "g.tif", grid=target, clip=clip)
+    with rasterio.open(r.path) as ds, rasterio.open(lc) as src:
+        assert ds.transform == target.transform and ds.shape == (40, 60)
+        got, ref = ds.read(1), src.read(1)[100:140, 100:160]
+    inner = np.zeros((40, 60), bool)
+    inner[10:30, 10:50] = True  # 300 m = 10 px inside each edge
+    np.testing.assert_array_equal(got[inner], ref[inner])
+    assert (got[~inner] == 255).all()

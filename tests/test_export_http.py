@@ -329,10 +329,13 @@ def test_per_tile_is_a_zip_of_the_tiles_as_a_file_or_a_job(client, served, tmp_p
     expected = tmp_path / "expected.zip"
     export_api(str(served / "dem.tif"), str(expected), bbox=bbox, per_tile=True)
     with zipfile.ZipFile(io.BytesIO(r.content)) as got, zipfile.ZipFile(expected) as ref:
-        names = sorted(got.namelist())
-        assert names == sorted(ref.namelist()) and len(names) == 4
+        names = sorted(ref.namelist())  # dem_r0_c0.tif...: the tiles are named for the download, dem_bbox_r0_c0.tif
+        assert sorted(got.namelist()) == [n.replace("dem_", "dem_bbox_", 1) for n in names] and len(names) == 4
         for n in names:
-            _same(got.read(n), _pixels(ref.read(n)))
+            _same(got.read(n.replace("dem_", "dem_bbox_", 1)), _pixels(ref.read(n)))
+    r2 = client.get("/coverages/dem/export", params={**params, "filename": "mydem"})
+    with zipfile.ZipFile(io.BytesIO(r2.content)) as got:  # the client's name, never the server's file or table
+        assert sorted(got.namelist()) == [n.replace("dem_", "mydem_bbox_", 1) for n in names]
     job = client.get("/coverages/dem/export", params=params, headers={"Prefer": "respond-async"}).json()
     assert job["progress"]["total"] == 4  # a step per tile
     assert client.app.state.jobs.wait(job["id"], timeout=60).status == "successful"
@@ -365,7 +368,15 @@ def test_postgis_raster_table_and_layer_as_clips(served, temp, tmp_path, pg_url,
     pg_conn.execute("DROP VIEW IF EXISTS http_clips_v")
     pg_conn.execute("CREATE VIEW http_clips_v AS SELECT code, geom FROM http_clips")
     tile_raster_in_sql(pg_conn, "http_zones", served / "zone.tif", 10)
-    sources = [served, *(loc(pg_url, t) for t in ("http_clips", "http_zones", "http_clips_v"))]
+    pg_conn.execute("DROP TABLE IF EXISTS http_burned")
+    pg_conn.execute("CREATE TABLE http_burned (rid serial PRIMARY KEY, rast raster)")
+    for px, x, y in ((30.0, X0 + 60, Y0 + 500), (27.5, X0 + 200, Y0 + 400)):  # two pixel sizes: not a coverage
+        pg_conn.execute(
+            "INSERT INTO http_burned (rast) SELECT ST_AddBand(ST_MakeEmptyRaster(8, 6, %s, %s, %s, %s, 0, 0, "
+            "ST_SRID(geom)), '8BUI'::text, 1, 0) FROM http_clips LIMIT 1",
+            (x, y, px, -px),
+        )
+    sources = [served, *(loc(pg_url, t) for t in ("http_clips", "http_zones", "http_clips_v", "http_burned"))]
     catalog = Catalog.from_sources(sources)
     assert "http_zones" in catalog.coverages and "http_clips" in catalog.layers
     with TestClient(create_app(catalog, Settings(), temp_dir=str(temp))) as c:
@@ -380,6 +391,12 @@ def test_postgis_raster_table_and_layer_as_clips(served, temp, tmp_path, pg_url,
         long = "c" * 64
         _problem(c.get("/coverages/dem/export", params={"clip_layer": "http_clips", "clip_id": "k1",
                                                          "clip_id_column": long}), 422, "63 bytes")  # fmt: skip
+        # the article's burnedarea: rasters on grids of their own, which do not form a coverage (listed as
+        # unavailable), still clip by one row's footprint
+        r = c.get("/coverages/dem/export", params={"clip_layer": "http_burned", "clip_id": 2, "envelope": "true"})
+        assert r.status_code == 200, r.text
+        _same(r.content, _library(served / "dem.tif", tmp_path, clip_layer=loc(pg_url, "http_burned"), clip_id=2,
+                                  envelope=True))  # fmt: skip
         fc = c.get("/layers/http_clips/features").json()
         assert [f["id"] for f in fc["features"]] == [1]
         assert shapely.geometry.shape(fc["features"][0]["geometry"]).area > 0

@@ -184,6 +184,24 @@ def _parse_nodata(value: Any) -> float | None:
     return out
 
 
+def _bands_nodata(cov: Any, bands: list[int]) -> float | None:
+    """The nodata value of the bands exported: one for all (a coverage whose bands differ gives each band's,
+    ``nodatas``); bands with different values are refused, never masked with the first band's."""
+    per_band = getattr(cov, "nodatas", None)
+    if not per_band:
+        return cov.nodata
+    values = [per_band[b - 1] if b - 1 < len(per_band) else None for b in bands]
+    first = values[0]
+    for b, v in zip(bands, values, strict=True):
+        same = v == first or (v is not None and first is not None and math.isnan(v) and math.isnan(first))
+        if not same:
+            raise InputError(
+                f"band {bands[0]} has nodata {first} but band {b} has {v}: one file holds one nodata value, so "
+                "export these bands one at a time (bands=, --bands)"
+            )
+    return first
+
+
 def _clip_geometry(req: _Request) -> tuple[Any, Any]:
     """The clip (inline, or one feature of a vector layer) and the CRS it is in."""
     if req.clip_layer is None:
@@ -275,13 +293,14 @@ def plan_export(
     if output is None:
         path, fmt, zipped = None, fmt or get_format("gtiff"), False
     elif req.per_tile:
-        path, fmt, zipped = _per_tile_output(os.fspath(output), fmt, coverage_name(cov) + what(req))
+        path, fmt, zipped = _per_tile_output(os.fspath(output), fmt)
     else:
         path, fmt, zipped = resolve_output(os.fspath(output), fmt, coverage_name(cov) + what(req))
     if not driver_available(fmt):
         raise InputError(f"this GDAL build has no {fmt.driver} driver, so {fmt.key} is not available here")
     grid = cov.grid
     band_list = parse_bands(req.bands, cov.count)
+    cov_nodata = _bands_nodata(cov, band_list)
     resampling = check_resampling(req.resampling)
     dtype_asked = None if req.dtype is None else check_dtype(req.dtype)
     nodata_asked = _parse_nodata(req.nodata)
@@ -327,9 +346,11 @@ def plan_export(
     elif req.buffer or req.envelope:
         raise InputError("buffer and envelope apply to a clip geometry: give clip= (--clip) too")
     bounds = None if req.bbox is None else bbox_in_crs(req.bbox, req.bbox_crs, grid.crs)
-    if target is not None:  # the source pixels under the output grid
+    if target is not None:  # the source pixels under the output grid; a clip masks it, never crops it
         bounds = bbox_in_crs(target.bounds, target.crs, grid.crs)
-    window = piece_window(grid, bounds, geom, check_crop(req.crop))
+        window = piece_window(grid, bounds, None)
+    else:
+        window = piece_window(grid, bounds, geom, check_crop(req.crop))
 
     # ---- the output grid: the piece itself, or its warp
     notes: list[str] = []
@@ -362,10 +383,20 @@ def plan_export(
     # ---- pixel types and nodata: the coverage's (work), then the output's
     # a warp whose every output pixel centre falls on a source pixel has no pixel without data: no nodata invented
     uncovered = warp and not covers(grid, out_grid)
+    masks = "outside the clip" if geom is not None else ("without data" if uncovered else None)
+    if masks is None and grid.present is not None and grid.lacks(window) is not None:
+        masks = "in the tiles the coverage lacks"
     work_dtype, work_nodata, out_dtype, out_nodata = pixel_types(
-        cov.dtype, cov.nodata, dtype_asked, nodata_asked, masks="outside the clip" if geom is not None else
-        ("without data" if uncovered else None), default_float_nodata=DEFAULT_FLOAT_NODATA, notes=notes,
+        cov.dtype, cov_nodata, dtype_asked, nodata_asked, masks=masks, default_float_nodata=DEFAULT_FLOAT_NODATA,
+        notes=notes,
     )  # fmt: skip
+    if req.per_tile:
+        allowed = fmt.allowed_dtypes(len(band_list))
+        if allowed is not None and out_dtype.name not in allowed:
+            raise InputError(
+                f"{fmt.key} cannot hold {out_dtype.name} pixels, and per_tile writes every tile with one pixel "
+                f"type: give dtype= (--dtype) one of {', '.join(allowed)}"
+            )
     names = tuple(cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list)
     return ExportPlan(
         cov, req, path, fmt, zipped, sidecar_prj, tuple(band_list), names, window, geom, geom_out, out_grid, warp,
@@ -385,7 +416,7 @@ def run_export(
     if plan.path is None:
         raise InputError("this export plan has no output: plan it with an output path")
     if plan.request.per_tile:
-        return _run_per_tile(plan, progress)
+        return _run_per_tile(plan, progress, member_stem or coverage_name(plan.coverage))
     cov, req, fmt, path, out_grid = plan.coverage, plan.request, plan.fmt, plan.path, plan.out_grid
     band_list = list(plan.bands)
     notes = list(plan.notes)
@@ -476,13 +507,21 @@ def run_export(
 
 
 # ---------------------------------------------------------------------- one file per tile
-def _per_tile_output(output: str, fmt: Format | None, name: str) -> tuple[str, Format, bool]:
-    """Where a per-tile export goes: ``(path, format, zipped)``; a ``.zip``, or a folder (made in an existing one)."""
+#: Formats whose bare file carries no georeferencing: not written per tile.
+_NOT_PER_TILE = frozenset({"png", "jpeg", "xyz"})
+
+
+def _per_tile_output(output: str, fmt: Format | None) -> tuple[str, Format, bool]:
+    """Where a per-tile export goes: ``(path, format, zipped)``: a ``.zip``, or the folder ``output`` (made; an
+    existing one is replaced with ``overwrite``, as a tile folder output of ``rasterize``)."""
     fmt = fmt or get_format("gtiff")
+    if fmt.key in _NOT_PER_TILE:
+        raise InputError(
+            f"per_tile writes bare {fmt.key} files, which would lose their position (GDAL reads it from sidecars "
+            "of a single file only): use gtiff, cog, aaigrid, netcdf or gpkg tiles, or export one file"
+        )
     if output.lower().endswith(".zip"):
         return output, fmt, True
-    if os.path.isdir(output):
-        return os.path.join(output, f"{name}_tiles"), fmt, False
     if os.path.splitext(output)[1].lower() in fmt.extensions:
         raise InputError(
             f"{output}: per_tile writes one file per tile into a folder or a .zip; name a folder (or X.zip)"
@@ -490,7 +529,7 @@ def _per_tile_output(output: str, fmt: Format | None, name: str) -> tuple[str, F
     return output, fmt, False
 
 
-def _tile_plans(plan: ExportPlan, folder: str) -> Iterator[ExportPlan | None]:
+def _tile_plans(plan: ExportPlan, folder: str, base: str) -> Iterator[ExportPlan | None]:
     """A plan per storage tile the piece meets and the clip keeps a pixel of, writing ``folder/<tile><ext>``;
     None for a tile the clip keeps nothing of (so that every tile is a step of the progress).
 
@@ -509,7 +548,6 @@ def _tile_plans(plan: ExportPlan, folder: str) -> Iterator[ExportPlan | None]:
     centres_only = geom is not None and not req.all_touched and is_areal(geom)
     anchor = None if geom is None else geometry_window(grid, geom)
     ids = getattr(cov, "tile_ids", None) or {}
-    base = coverage_name(cov)
     sub_req = dataclasses.replace(req, per_tile=False)
     for tile in grid.tiles(plan.window):
         window = tile.window.intersection(plan.window)
@@ -531,8 +569,9 @@ def _tile_plans(plan: ExportPlan, folder: str) -> Iterator[ExportPlan | None]:
         )  # fmt: skip
 
 
-def _run_per_tile(plan: ExportPlan, progress: Callable[[int], None] | None) -> ExportResult:
-    """Write each tile the piece meets as its own file, into a folder or a zip; all or nothing."""
+def _run_per_tile(plan: ExportPlan, progress: Callable[[int], None] | None, base: str) -> ExportResult:
+    """Write each tile the piece meets as its own file ``<base>_<tile>``, into a folder or a zip; all or
+    nothing."""
     from .io.atomic import commit
 
     path = plan.path
@@ -543,7 +582,7 @@ def _run_per_tile(plan: ExportPlan, progress: Callable[[int], None] | None) -> E
     notes: set[str] = set()
     result: ExportResult | None = None
     try:
-        for sub in _tile_plans(plan, tmp):
+        for sub in _tile_plans(plan, tmp, base):
             if sub is not None:
                 result = run_export(sub)
                 files.extend(result.files)
@@ -674,14 +713,16 @@ def export(
         (``rasterio.mask.mask(..., crop=True)``), or ``"postgis"``, the window PostGIS's ``ST_Clip`` gives
         (:func:`~rastercover.ops.piece.postgis_clip_window`), so that the file equals
         ``ST_Union(ST_Clip(rast, clip))`` in extent too. The pixels kept are the same; only nodata borders
-        differ (a column or row more or less).
+        differ (a column or row more or less). With ``all_touched``, pixels the clip touches beyond PostGIS's
+        window are left out, as PostGIS's window does not grow for them.
     all_touched
         Keep every pixel the clip touches, not only those whose centre it contains.
     per_tile
         Write each storage tile of the coverage that the piece meets (and the clip keeps a pixel of) as its own
-        file, named ``<coverage>_r{row}_c{col}`` (``<coverage>_rid{rid}`` for a PostGIS table's rows), into a
-        folder (``output``; inside it as ``<coverage>[_clip|_bbox]_tiles`` when it exists) or a ``.zip``.
-        The tiles hold exactly the pixels of the single-file export. Not with a warp.
+        file, named ``<coverage>_r{row}_c{col}`` (``<coverage>_rid{rid}`` for a PostGIS table's rows), into the
+        folder ``output`` (replaced with ``overwrite``) or a ``.zip``. The tiles hold exactly the pixels of the
+        single-file export, all with one pixel type. Not with a warp, nor as png, jpeg or xyz (a bare file of
+        those has no position).
     bands
         1-based band numbers (``[1, 3]`` or ``"1,3"``); all by default.
     grid
@@ -828,11 +869,12 @@ def export_file(
         raise InputError(f"{fmt.key} is delivered as a zip (the data file alone would lose its CRS)")
     ext = ".zip" if zipped else fmt.extension
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") if name else coverage_name(cov)
-    filename = f"{base or 'coverage'}{what(req)}{'_tiles' if req.per_tile else ''}{ext}"
+    stem = f"{base or 'coverage'}{what(req)}"
+    filename = f"{stem}{'_tiles' if req.per_tile else ''}{ext}"
     fd, path = tempfile.mkstemp(prefix="rastercover-", suffix=ext, dir=dir)
     os.close(fd)
     try:
-        run_export(plan_export(cov, path, overwrite=True, format=format, **options), member_stem=filename[: -len(ext)])
+        run_export(plan_export(cov, path, overwrite=True, format=format, **options), member_stem=stem)
     except BaseException:
         discard(path)
         raise

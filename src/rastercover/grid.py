@@ -541,6 +541,25 @@ class Grid:
         rows, cols = self.tile_layout
         return rows * cols
 
+    def lacks(self, window: Window) -> np.ndarray | None:
+        """Which pixels of ``window`` lie in tiles the grid does not have: a boolean array, or None when it has
+        every tile the window meets (always, for a grid that is not sparse).
+
+        Examples
+        --------
+        >>> g = Grid(4, 2, Affine(1, 0, 0, 0, -1, 2), tile_size=2, present=[(0, 0)])
+        >>> g.lacks(Window(1, 0, 2, 1)).tolist()
+        [[False, True]]
+        """
+        if self.present is None:
+            return None
+        out = np.ones((window.height, window.width), dtype=bool)
+        for tile in self.tiles(window):
+            part = tile.window.intersection(window)
+            if part is not None:
+                out[part.relative_to(window).slices] = False
+        return out if out.any() else None
+
     def has_tile(self, row: int, col: int) -> bool:
         """True when the grid has tile ``(row, col)`` (every tile of the layout unless sparse)."""
         if self.present is not None:

@@ -266,6 +266,11 @@ def read_postgis_feature(
                     f"{where} has no column {id_column!r}; its columns are {', '.join(rel.columns)}"
                 )
             pg_type = rel.columns[id_column]
+            if pg_type in ("raster", "geometry", "geography"):
+                raise InputError(
+                    f"column {id_column} of {where} holds {pg_type} values, not ids: name the column of the ids "
+                    "with --clip-id-column / id_column= (or none, for the primary key)"
+                )
             kind = "int" if pg_type in _PG_INT else "float" if pg_type in _PG_FLOAT else "str"
             value = _coerce(feature_id, kind, f"column {id_column} holds")
             g, k, t = sql.Identifier(geom_col), sql.Identifier(id_column), rel.identifier()

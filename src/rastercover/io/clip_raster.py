@@ -128,6 +128,9 @@ def raster_data_footprint(coverage: Any, what: str) -> shapely.Geometry:
         valid = ~np.isnan(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
         if nodata is not None and not np.isnan(nodata):
             valid &= data != nodata
+        lacking = grid.lacks(window)  # a sparse folder's missing tiles are never data
+        if lacking is not None:
+            valid &= ~lacking
         if not valid.any():
             continue
         at = Affine.translation(window.col_off, window.row_off)

@@ -43,12 +43,11 @@ The mosaic
     ``ST_SetBandNoDataValue``...). The coverage's grid is the union of their extents. Where rows overlap, **the
     later row wins wherever it has data** (per band: its nodata pixels let the earlier rows show), which is
     ``ST_Union``'s default ``LAST``: order the rows (``ORDER BY``) to choose. Pixels that no raster covers are
-    the band's nodata, or 0 when the rasters declare none, as for a PostGIS raster table with missing tiles
-    (give the rasters a nodata in the query, ``ST_SetBandNoDataValue``, to tell such gaps from data; PostGIS's
-    ``ST_Union`` would declare the pixel type's minimum). When the rasters form a regular tiling (a raster table's
-    tiles: one size, edge tiles smaller, filling at least a quarter of their layout), the grid keeps it (its tiles
-    are the rows' rasters, the grid sparse where none is); otherwise the grid is tiled 256x256, holding the tiles
-    some raster meets.
+    the band's nodata; when the rasters declare none and leave such gaps, the coverage declares the pixel type's
+    minimum, as ``ST_Union`` does, so that a gap never reads as data. When the rasters form a regular tiling (a
+    raster table's tiles: one size, edge tiles smaller, filling at least a quarter of their layout), the grid
+    keeps it (its tiles are the rows' rasters, the grid sparse where none is); otherwise the grid is tiled
+    256x256, holding the tiles some raster meets.
 
 Memory
     The query runs **once**, when the coverage is opened: never again per chunk read (it may be costly, or not
@@ -248,11 +247,24 @@ class _Mosaic:
                     "(ST_Transform)"
                 )
         grid, cols, rows = _grid_of(self.rasters, crs)
+        nodata = tuple(ref.nodata)
+        if None in nodata and _has_gaps(self.rasters, cols, rows, grid):
+            # pixels no raster gives must read as nodata, never as 0: declare one, the type's minimum, as ST_Union
+            low = np.iinfo(ref.dtype).min if ref.dtype.kind in "iu" else np.finfo(ref.dtype).min
+            nodata = tuple(float(low) if v is None else v for v in nodata)
         return QueryCoverage(
-            _grid=grid, _rasters=tuple(self.rasters), _cols=cols, _rows=rows, _dtype=ref.dtype, _nodata=ref.nodata,
+            _grid=grid, _rasters=tuple(self.rasters), _cols=cols, _rows=rows, _dtype=ref.dtype, _nodata=nodata,
             _types=ref.types, _names=ref.names, _srid=ref.srid, _name=name, _what=self.what, _folder=self.folder,
             _skipped=self.skipped,
         )  # fmt: skip
+
+
+def _has_gaps(rasters: Sequence[DecodedRaster], cols: np.ndarray, rows: np.ndarray, grid: Grid) -> bool:
+    """True when the rasters' extents leave pixels of ``grid`` uncovered (a union of boxes in pixel units)."""
+    import shapely
+
+    boxes = shapely.box(cols, rows, cols + [r.width for r in rasters], rows + [r.height for r in rasters])
+    return bool(shapely.union_all(boxes).area < grid.width * grid.height)
 
 
 def _grid_of(rasters: Sequence[DecodedRaster], crs: CRS | None) -> tuple[Grid, np.ndarray, np.ndarray]:
@@ -343,7 +355,8 @@ class QueryCoverage:
 
     @property
     def nodata(self) -> float | None:
-        """Nodata value of the first band (None when the rasters declare none); see :attr:`nodatas`."""
+        """Nodata value of the first band; see :attr:`nodatas`. None when the rasters declare none and cover the
+        whole grid; where they leave gaps, the pixel type's minimum (as ``ST_Union`` declares)."""
         return self._nodata[0]
 
     @property
@@ -403,7 +416,7 @@ class QueryCoverage:
         """Pixels of ``window`` as (bands, rows, cols); ``bands`` are 1-based, all when None.
 
         The rasters the window meets are pasted in the query's row order, each where it has data (a later row
-        wins); pixels no raster gives are the band's nodata (0 when none).
+        wins); pixels no raster gives are the band's nodata (0 only where no raster leaves a gap).
         """
         if self._closed:
             raise SourceError(f"{self._what}: the coverage is closed; open the query again")

@@ -242,8 +242,13 @@ class PostgisRasterCoverage:
 
     @property
     def nodata(self) -> float | None:
-        """Nodata value of the first band."""
+        """Nodata value of the first band (each band's: :attr:`nodatas`)."""
         return self._nodata[0] if self._nodata else None
+
+    @property
+    def nodatas(self) -> tuple[float | None, ...]:
+        """Nodata value of each band (None where a band declares none)."""
+        return self._nodata
 
     @property
     def band_names(self) -> tuple[str, ...]:

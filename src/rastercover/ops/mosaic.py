@@ -98,6 +98,8 @@ def clip_mask(
     if geom.covers(box):
         return True
     a = anchor or chunk
+    if chunk.col_off < a.col_off or chunk.row_off < a.row_off:  # a piece wider than the clip (an exact grid=)
+        a = Window(min(a.col_off, chunk.col_off), min(a.row_off, chunk.row_off), 1, 1)
     dc, dr = chunk.col_off - a.col_off, chunk.row_off - a.row_off
     keep = geometry_mask(
         [geom],
@@ -142,6 +144,9 @@ def source_chunks(
         data = np.asarray(cov.read(chunk, bands))
         if data.dtype != dtype:
             data = data.astype(dtype)
+        lacking = grid.lacks(chunk)  # a sparse coverage's missing tiles are nodata, whatever its reader fills
+        if lacking is not None and nodata is not None:
+            data[:, lacking] = nodata
         yield rel, *masked(data, keep, nodata)
 
 

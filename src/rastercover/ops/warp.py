@@ -286,6 +286,10 @@ def warp_chunk(
     src = np.asarray(cov.read(src_window, bands))
     if src.dtype != dtype:
         src = src.astype(dtype)
+    lacking = grid.lacks(src_window)  # a sparse coverage's missing tiles are nodata, whatever its reader fills
+    if lacking is not None and src_nodata is not None:
+        src = src.copy() if not src.flags.writeable else src
+        src[:, lacking] = src_nodata
     dst = np.empty((len(bands), chunk.height, chunk.width), dtype=dtype)
     dst[...] = dst_nodata if dst_nodata is not None else 0
     reproject(

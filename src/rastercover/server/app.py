@@ -336,7 +336,7 @@ class _Options:
     zipped: bool | None
     name: str | None
     values: dict[str, Any]  # the library's options (plan_export's keyword arguments)
-    clip_coverage: CoverageEntry | None = None  # a coverage clip_layer: opened when planned (503 when it cannot)
+    clip_coverage: CoverageEntry | None = None  # a coverage as clip_layer (its rasters need not form a coverage)
 
 
 def _export_options(catalog: Catalog, settings: Settings, opts: _ExportOptions) -> _Options:
@@ -398,7 +398,10 @@ class _Planned:
             job.phase = "exporting"
             progress = job.advance
         try:
-            out = run_export(self.plan, member_stem=self.filename.rsplit(".", 1)[0], progress=progress)
+            stem = self.filename.rsplit(".", 1)[0]
+            if self.plan.request.per_tile:  # the tiles are <name>[_bbox]_r0_c0...; the zip is <name>[_bbox]_tiles
+                stem = stem.removesuffix("_tiles")
+            out = run_export(self.plan, member_stem=stem, progress=progress)
         except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
             raise _out_of_range(exc, self.values) from None
         return ResultFile(out.path, self.filename, self.media_type)
@@ -421,9 +424,7 @@ def _plan(entry: CoverageEntry, options: _Options, settings: Settings, temp_dir:
         raise InputError(f"{fmt.key} is delivered as a zip (the data file alone would lose its CRS)")
     ext = ".zip" if zipped else fmt.extension
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", options.name or entry.id).strip("._") or "coverage"
-    cov = entry.open()
-    if options.clip_coverage is not None:
-        options.clip_coverage.open()  # 503 when the clip's source cannot be read
+    cov = entry.open()  # a coverage clip_layer is not opened as a coverage: only its row's or file's footprint
     folder = tempfile.mkdtemp(prefix="rastercover-export-", dir=temp_dir)
     try:
         plan = plan_export(
