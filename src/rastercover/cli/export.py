@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -13,8 +11,9 @@ from ..export import plan_export, run_export
 from ..formats import FORMATS, available_formats, missing_formats
 from ..ops.warp import RESAMPLING
 from ..pixel_values import DTYPES
+from .progress import tile_progress
 
-__all__ = ["chunk_progress", "export", "formats", "read_clip_option"]
+__all__ = ["export", "formats", "read_clip_option"]
 
 
 def read_clip_option(value: str | None) -> str | None:
@@ -184,29 +183,9 @@ def export(
         max_pixels=max_pixels,
         **extra,
     )
-    with chunk_progress(plan.steps, enabled=progress) as advance:
+    with tile_progress(plan.steps, enabled=progress, unit="chunk", desc="export") as advance:
         result = run_export(plan, progress=advance)
     click.echo(f"wrote {result}")
-
-
-@contextmanager
-def chunk_progress(total: int, *, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
-    """Yield a callback advancing a tqdm bar of ``total`` export chunks on stderr; ``enabled=None`` shows it on a
-    terminal only (the bar of :func:`rastercover.cli.progress.tile_progress`, named for an export)."""
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=total,
-        unit="chunk",
-        desc="export",
-        disable=None if enabled is None else not enabled,
-        dynamic_ncols=True,
-        leave=False,
-    )
-    try:
-        yield bar.update
-    finally:
-        bar.close()
 
 
 @click.command()

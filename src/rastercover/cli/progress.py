@@ -1,4 +1,4 @@
-"""A tqdm progress bar over tiles, shown on stderr when it is a terminal (or when forced)."""
+"""A tqdm progress bar over tiles (or an export's chunks), shown on stderr when it is a terminal (or when forced)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ __all__ = ["tile_progress"]
 
 
 @contextmanager
-def tile_progress(total: int, *, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
-    """Yield a callback advancing a bar of ``total`` tiles; ``enabled=None`` shows it on a terminal only."""
+def tile_progress(
+    total: int, *, enabled: bool | None = None, unit: str = "tile", desc: str = "rasterize"
+) -> Iterator[Callable[[int], None]]:
+    """Yield a callback advancing a bar of ``total`` steps (tiles; an export says ``unit="chunk"``);
+    ``enabled=None`` shows it on a terminal only."""
     from tqdm import tqdm
 
     bar = tqdm(
         total=total,
-        unit="tile",
-        desc="rasterize",
+        unit=unit,
+        desc=desc,
         disable=None if enabled is None else not enabled,
         dynamic_ncols=True,
         leave=False,

@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import InputError, SourceError
@@ -122,17 +122,16 @@ def _dbapi_cursor_rows(cur: Any, query: Any, params: Any) -> tuple[list[str] | N
     else:
         cur.execute(query, params)
     names = None if cur.description is None else [d[0] for d in cur.description]
+    return names, _batches(cur.fetchmany, names is not None)
 
-    def batches() -> Iterator[Sequence[Any]]:
-        if cur.description is None:
+
+def _batches(fetchmany: Callable[[int], Sequence[Any]], has_rows: bool) -> Iterator[Sequence[Any]]:
+    """The rows of a result, :data:`_FETCH_ROWS` at a time (none for a statement that returns no rows)."""
+    while has_rows:
+        batch = fetchmany(_FETCH_ROWS)
+        if not batch:
             return
-        while True:
-            batch = cur.fetchmany(_FETCH_ROWS)
-            if not batch:
-                return
-            yield batch
-
-    return names, batches()
+        yield batch
 
 
 class _Psycopg(QueryRunner):
@@ -323,17 +322,7 @@ class _SqlAlchemy(QueryRunner):
             result = self.conn.execute(query, params, execution_options=options)
         self._result = result
         names = list(result.keys()) if result.returns_rows else None
-
-        def batches() -> Iterator[Sequence[Any]]:
-            if not result.returns_rows:
-                return
-            while True:
-                batch = result.fetchmany(_FETCH_ROWS)
-                if not batch:
-                    return
-                yield batch
-
-        return names, batches()
+        return names, _batches(result.fetchmany, names is not None)
 
     def srs(self, srid: int) -> tuple | None:
         from sqlalchemy import text
