@@ -384,7 +384,7 @@ def plan_export(
     # a warp whose every output pixel centre falls on a source pixel has no pixel without data: no nodata invented
     uncovered = warp and not covers(grid, out_grid)
     masks = "outside the clip" if geom is not None else ("without data" if uncovered else None)
-    if masks is None and grid.present is not None and grid.lacks(window) is not None:
+    if masks is None and not grid.has_every_tile(window):
         masks = "in the tiles the coverage lacks"
     work_dtype, work_nodata, out_dtype, out_nodata = pixel_types(
         cov.dtype, cov_nodata, dtype_asked, nodata_asked, masks=masks, default_float_nodata=DEFAULT_FLOAT_NODATA,

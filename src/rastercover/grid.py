@@ -551,7 +551,7 @@ class Grid:
         >>> g.lacks(Window(1, 0, 2, 1)).tolist()
         [[False, True]]
         """
-        if self.present is None:
+        if self.has_every_tile(window):
             return None
         out = np.ones((window.height, window.width), dtype=bool)
         for tile in self.tiles(window):
@@ -559,6 +559,13 @@ class Grid:
             if part is not None:
                 out[part.relative_to(window).slices] = False
         return out if out.any() else None
+
+    def has_every_tile(self, window: Window) -> bool:
+        """True when the grid has every tile ``window`` meets (cheap: looks at the tile set, not at pixels)."""
+        if self.present is None:
+            return True
+        r0, r1, c0, c1 = self.tile_range(window)
+        return bool(self.present.mask[r0:r1, c0:c1].all())
 
     def has_tile(self, row: int, col: int) -> bool:
         """True when the grid has tile ``(row, col)`` (every tile of the layout unless sparse)."""
