@@ -407,16 +407,6 @@ def test_v100_native_resolution_with_float_noise_is_a_read(client, data_dir, tmp
         np.testing.assert_array_equal(got.read(1), src.read(1)[2:6, 3:10])
 
 
-def test_v100_native_resolution_off_the_lattice_is_exactly_the_box(client, data_dir, tmp_path):
-    # a box off the pixel edges (a third of a pixel) at the coverage's own resolution: the output is that box
-    # (its origin, 8 x 4 pixels of 25 m), nearest neighbour; not the coverage's pixels meeting it (9 wide, shifted)
-    bbox = (-189915.0, 489850.0, -189715.0, 489950.0)
-    resp = _v100(client, coverage="lc", crs="EPSG:32198", bbox=",".join(map(str, bbox)), resx="25", resy="25")
-    with _tif(resp, tmp_path) as got:
-        assert (got.width, got.height) == (8, 4) and got.transform == Affine(25, 0, -189915, 0, -25, 489950)
-        np.testing.assert_array_equal(got.read(1), _nearest(data_dir / "lc.tif", got.transform, (4, 8), "int16", 0))
-
-
 def test_v100_bbox_and_size_give_exactly_that_grid(client, data_dir, tmp_path):
     # off the coverage's lattice (half a pixel) at its resolution, and a coarser size: exactly BBOX in
     # WIDTH x HEIGHT pixels, nearest neighbour, and no nodata invented for pixels that all have data

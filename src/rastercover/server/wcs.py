@@ -404,16 +404,6 @@ def _same_resolution(res: tuple[float, float], native: tuple[float, float]) -> b
     return all(math.isclose(r, n, rel_tol=1e-9, abs_tol=0.0) for r, n in zip(res, native, strict=True))
 
 
-def _on_lattice(grid: Grid, bbox: tuple[float, float, float, float], bbox_crs: Any) -> bool:
-    """Whether a 1.0.0 BBOX (the output's extent) runs along the coverage's pixel edges, up to float noise; a box
-    off them at the coverage's resolution is another grid (a warp onto exactly that box), not a read."""
-    if bbox_crs is not None and grid.crs is not None and not same_crs(bbox_crs, grid.crs):
-        return False
-    cols, rows = grid.to_pixel(np.array([bbox[0], bbox[2]], float), np.array([bbox[3], bbox[1]], float))
-    both = np.concatenate([cols, rows])
-    return bool(np.all(np.abs(both - np.round(both)) <= ALIGN_TOL))
-
-
 def _pixel_count(extent: float, res: float, locator: str) -> int:
     """Pixels of size ``res`` covering ``extent``: within ALIGN_TOL of a whole number is that number, else more."""
     n = extent / res
@@ -429,11 +419,8 @@ def _target_grid(cov: Any, req: _CoverageRequest, out_crs: Any, max_pixels: int)
     grid = cov.grid
     if req.size is None and req.resolution is None:
         return None
-    if (
-        req.size is None and out_crs is None and _same_resolution(req.resolution, grid.res)
-        and (not req.exact or req.bbox is None or _on_lattice(grid, req.bbox, req.bbox_crs))
-    ):  # fmt: skip
-        return None  # RESX/RESY at the coverage's own resolution on its lattice: its own pixels, as an export
+    if req.size is None and out_crs is None and _same_resolution(req.resolution, grid.res):
+        return None  # RESX/RESY at the coverage's own resolution: its own pixels, as an export of the box
     if req.exact and req.bbox is not None and _same_crs(req.bbox_crs, out_crs, grid.crs):
         x0, y0, x1, y1 = req.bbox  # WCS 1.0.0: the box is the output's extent
     else:
