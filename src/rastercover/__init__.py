@@ -41,6 +41,7 @@ from .grid import Grid, Tile, Window
 from .io import FileCoverage, FileVectorSource, MemoryVectorSource
 from .lazy import rasterize_lazy
 from .methods import EMPTY_NODATA, Hits, Kind, Method, available_methods, get_method, register
+from .regridding import plan_regrid, regrid
 
 __version__ = "0.1.0"
 
@@ -92,9 +93,11 @@ __all__ = [
     "open_vector",
     "plan_export",
     "plan_rasterize",
+    "plan_regrid",
     "rasterize",
     "rasterize_lazy",
     "register",
+    "regrid",
     "run_export",
     "run_plan",
 ]

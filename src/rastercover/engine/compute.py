@@ -141,6 +141,8 @@ def _repair(geoms: np.ndarray, feats: Features, policy: InvalidPolicy) -> np.nda
 
 def compute_block(job: Job, block: Block) -> BlockResult:
     """Compute every requested method over ``block``."""
+    if getattr(job.source, "regrids", False):
+        return _regrid_block(job, block)
     grid, win = job.grid, block.window
     all_tiles = block.tiles if job.extent is Extent.FULL else ()
     # padded by a hair: a feature touching the block from outside is a candidate there (postgis semantics), and a
@@ -211,6 +213,67 @@ def compute_block(job: Job, block: Block) -> BlockResult:
         if result.shape != (size,):
             raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")
         data[i] = to_band(result, method, job.dtype, job.nodata).reshape(win.height, win.width)
+    return BlockResult(block, data, tiles)
+
+
+def _reduce(job: Job, method: Any, h: Any, size: int) -> np.ndarray:
+    """``method.reduce(h)`` as float64, an overflow of float64 an error naming the source."""
+    # NaN is "no value" (ignored, or no result); an overflow of float64 is an error, never an infinite pixel
+    with np.errstate(over="raise", invalid="ignore", divide="ignore"):
+        try:
+            result = np.asarray(method.reduce(h), dtype=np.float64)
+            # values are finite (checked): an infinite result overflowed in a sum numpy does not flag
+            # (np.bincount's, np.add.reduceat's)
+            if method.needs_value and np.isinf(result).any():
+                raise FloatingPointError
+        except FloatingPointError:
+            raise ValueRangeError(
+                f"{method.name} overflows float64 on the values of {job.source.describe()} (magnitudes near "
+                "1.8e308): scale the values down (e.g. to other units)"
+            ) from None
+    if result.shape != (size,):
+        raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")
+    return result
+
+
+def _regrid_block(job: Job, block: Block) -> BlockResult:
+    """A regridding's block (:mod:`rastercover.engine.regrid`): one band per (source band, method)."""
+    from .regrid import RegridBlock
+
+    win = block.window
+    all_tiles = block.tiles if job.extent is Extent.FULL else ()
+    contrib = RegridBlock(job.source, job.grid, win)
+    if contrib.empty:
+        return BlockResult(block, None, all_tiles)
+    size = win.width * win.height
+    data = np.empty((len(job.methods), win.height, win.width), dtype=job.dtype)
+    seen = np.zeros(size, dtype=bool)
+    for i, bm in enumerate(job.methods):
+        h = contrib.hits(bm.band, bm.kind)
+        inf = np.isinf(h.value)
+        if inf.any():
+            raise ValueRangeError(
+                f"{job.source.describe()} holds the value {h.value[inf][0]:g}; a pixel value must be finite "
+                "(nodata for no value): fix the data, or declare that value nodata"
+            )
+        seen[h.pixel] = True
+        result = _reduce(job, bm, h, size)
+        data[i] = to_band(result, bm, job.dtype, job.nodata).reshape(win.height, win.width)
+    if not seen.any():
+        return BlockResult(block, None, all_tiles)
+    tiles = block.tiles
+    if job.extent is Extent.TOUCHED:
+        mask = seen.reshape(win.height, win.width)
+        tiles = tuple(
+            t
+            for t in tiles
+            if mask[
+                t.window.row_off - win.row_off : t.window.row_off - win.row_off + t.window.height,
+                t.window.col_off - win.col_off : t.window.col_off - win.col_off + t.window.width,
+            ].any()
+        )
+        if not tiles:
+            return BlockResult(block, None, ())
     return BlockResult(block, data, tiles)
 
 

@@ -25,8 +25,9 @@ def _is_source(obj: Any) -> bool:
 
 def _is_coverage(obj: Any) -> bool:
     from ..protocols import RasterCoverage
+    from .coverage_array import is_dataarray
 
-    return isinstance(obj, RasterCoverage)
+    return isinstance(obj, RasterCoverage) or is_dataarray(obj)
 
 
 def _recognises(obj: Any) -> bool:
@@ -106,6 +107,10 @@ def _coverage(obj: Any, *, tile_size: Any = None) -> Any:
         )
     if tile_size is not None:
         raise InputError("tile_size applies to a raster file's grid; this coverage's tiles are its own")
+    from .coverage_array import ArrayCoverage, is_dataarray
+
+    if is_dataarray(obj):
+        return ArrayCoverage(obj)
     if isinstance(obj, CoverageObject) or type(obj).__module__.startswith("rastercover."):
         return obj  # rastercover's own coverages have every member
     return CoverageObject(obj)

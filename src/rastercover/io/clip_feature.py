@@ -231,8 +231,7 @@ def read_postgis_feature(
             rasters = [c for c, t in rel.columns.items() if t == "raster"]
             if loc.column is not None and rel.columns.get(loc.column) not in ("geometry", "raster"):
                 raise MissingColumnError(
-                    f"{where} has no geometry or raster column {loc.column!r}; its columns are "
-                    f"{', '.join(rel.columns)}"
+                    f"{where} has no geometry or raster column {loc.column!r}; its columns are {', '.join(rel.columns)}"
                 )
             if loc.column is None and not geoms and len(rasters) == 1:
                 geom_col, is_raster = rasters[0], True  # a raster table: the rid's footprint

@@ -2,6 +2,7 @@
 
 from . import centroid as _centroid  # noqa: F401  (registers the built-in methods)
 from . import exact as _exact  # noqa: F401
+from . import raster as _raster  # noqa: F401
 from .registry import (
     AREA_QUALIFY,
     EMPTY_NODATA,

@@ -70,6 +70,16 @@ class Kind(enum.Enum):
     """The pixel owns at least one of the feature's points; weight: how many of them."""
     GEOMETRY = "geometry"
     """The feature qualifies in the pixel by area, length or point (spec section 2); no weight."""
+    RASTER_CENTRE = "raster_centre"
+    """Regridding (spec section 6): the source pixel owns the target pixel's centre; no weight."""
+    RASTER_AREA = "raster_area"
+    """Regridding: exact area (target map units²) of the source pixel inside the target pixel;
+    ``Hits.feature_area`` holds each source pixel's whole area."""
+
+    @property
+    def raster(self) -> bool:
+        """True for the kinds a raster source gives (regridding), False for a vector source's."""
+        return self in (Kind.RASTER_CENTRE, Kind.RASTER_AREA)
 
 
 class Hits:
@@ -87,6 +97,9 @@ class Hits:
         Per-feature arrays: value (NaN for NULL) and order in the layer.
     pixel_area
         Area of one pixel in map units².
+    feature_area
+        Per feature, its whole area in map units² (raster sources: a source pixel's area in the target CRS), or
+        None.
     """
 
     def __init__(
@@ -98,8 +111,10 @@ class Hits:
         feature_order: np.ndarray,
         weight: np.ndarray | None = None,
         pixel_area: float = 1.0,
+        feature_area: np.ndarray | None = None,
     ) -> None:
         self.size = size
+        self.feature_area = feature_area
         self.pixel = pixel
         self.feature = feature
         self.weight = weight
@@ -141,6 +156,7 @@ class Hits:
             self.feature_order,
             None if self.weight is None else self.weight[keep],
             self.pixel_area,
+            self.feature_area,
         )
         out.__dict__["value"] = self.value[keep]
         return out

@@ -1,0 +1,432 @@
+"""Regridding: a raster source's pixels as the features of a block (spec section 6).
+
+For a block of the target grid, the source pieces meeting it are read; their pixel lattice is placed in the
+target grid's pixel space (corners and side middles transformed exactly, each point on its own, so a point
+has the same coordinates whichever block computes it); :func:`~rastercover.kernels.regrid.quad_areas` gives
+the exact overlap areas and :func:`~rastercover.kernels.regrid.centre_owners` the source pixel owning each
+target centre. The contributions become :class:`~rastercover.methods.Hits` over the source pixels (values:
+the band; nodata is NULL), sorted by target pixel then source order, so every sum runs in the same order in any
+block: results are bit-identical across block sizes, workers and executors.
+
+Where the CRSs differ, a side of a source pixel is a curve in the target CRS. The kernel integrates the
+parabola through its ends and middle; :func:`plan_subdivision` measures, on a sample of the source's pixels
+over the target grid, how far a quarter point of a side strays from that parabola, and cuts the source pixels
+into ``sub x sub`` parts (doubling ``sub``) until the area error so bounded is below
+:data:`AREA_ERROR_TARGET` of a source pixel's area.
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> from affine import Affine
+>>> from rastercover.grid import Grid
+>>> from rastercover.io.raster_source import open_raster_source
+>>> da = xr.DataArray(np.arange(4.0).reshape(1, 2, 2), dims=("band", "y", "x"),
+...                   attrs={"transform": Affine(1, 0, 0, 0, -1, 2), "crs": "EPSG:3857"})
+>>> target = Grid(1, 1, Affine(1, 0, 0.5, 0, -1, 1.5), "EPSG:3857")
+>>> src = Regridding.of(open_raster_source(da), target)
+>>> c = RegridBlock(src, target, target.window_of_tiles(0, 1, 0, 1))
+>>> h = c.hits(0, Kind.RASTER_AREA)
+>>> h.feature.tolist(), h.weight.tolist(), h.value.tolist()
+([0, 1, 2, 3], [0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 2.0, 3.0])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..crs import as_crs, crs_label, same_crs
+from ..errors import CRSError
+from ..grid import Grid, Window
+from ..kernels.regrid import centre_owners, quad_areas
+from ..methods import Hits, Kind, Method
+
+__all__ = ["AREA_ERROR_TARGET", "BandMethod", "RegridBlock", "Regridding", "plan_subdivision"]
+
+#: The area error aimed at, as a fraction of a source pixel's area, where the CRSs differ.
+AREA_ERROR_TARGET = 1e-9
+#: Largest subdivision of a source pixel (per side) the plan uses.
+MAX_SUB = 64
+#: Source pixels sampled per side when measuring the curvature of the pixel sides.
+SAMPLE = 17
+
+
+@dataclass(frozen=True)
+class BandMethod:
+    """One output band of a regridding: a method applied to one band of the source."""
+
+    method: Method
+    band: int
+    name: str
+
+    @property
+    def kind(self) -> Kind:
+        """The method's contribution kind."""
+        return self.method.kind
+
+    @property
+    def reduce(self):
+        """The method's reduction."""
+        return self.method.reduce
+
+    @property
+    def needs_value(self) -> bool:
+        """Every raster method reads values."""
+        return self.method.needs_value
+
+    @property
+    def empty(self):
+        """The method's empty-pixel result."""
+        return self.method.empty
+
+    @property
+    def categorical(self) -> bool:
+        """Class values or measurements."""
+        return self.method.categorical
+
+    @property
+    def description(self) -> str:
+        """One line."""
+        return self.method.description
+
+
+class Regridding:
+    """A raster source seen from a target grid's CRS: what a regridding :class:`~rastercover.engine.Job` holds
+    as its source (picklable: it holds the source, the CRSs as WKT and the subdivision).
+
+    Attributes
+    ----------
+    source
+        The raster source (:mod:`rastercover.io.raster_source`).
+    sub
+        Each source pixel is cut into ``sub x sub`` parts (1 in one CRS).
+    area_error
+        The bound on the area error per source pixel, as a fraction of its area (0 in one CRS).
+    """
+
+    regrids = True
+
+    def __init__(self, source: Any, target_crs: Any, sub: int = 1, area_error: float = 0.0) -> None:
+        self.source = source
+        self._target_wkt = as_crs(target_crs).to_wkt()
+        self._source_wkt = as_crs(source.crs).to_wkt()
+        self.same = same_crs(as_crs(source.crs), as_crs(target_crs))
+        self.sub = int(sub)
+        self.area_error = float(area_error)
+        #: A source pixel's area in target pixels (a median over a sample where the CRSs differ).
+        self.source_pixel_area = 1.0
+        self._fwd = self._inv = None
+        self._bounds: tuple[float, float, float, float] | None = None
+
+    @classmethod
+    def of(cls, source: Any, grid: Grid) -> Regridding:
+        """``source`` onto ``grid``, with the subdivision its CRSs need (:func:`plan_subdivision`)."""
+        if source.crs is None:
+            raise CRSError(f"{source.describe()} has no CRS: give the raster a CRS")
+        if grid.crs is None:
+            raise CRSError("the target grid has no CRS")
+        r = cls(source, grid.crs)
+        if not r.same:
+            r.sub, r.area_error, r.source_pixel_area = plan_subdivision(r, grid)
+        else:
+            r.source_pixel_area = source.pixel_size**2 / grid.pixel_area
+        return r
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_fwd"] = state["_inv"] = None
+        return state
+
+    def describe(self) -> str:
+        """The source's name."""
+        return self.source.describe()
+
+    def identity(self) -> dict:
+        """The source's identity (a resumed run compares it)."""
+        ident = getattr(self.source, "identity", None)
+        return dict(ident()) if callable(ident) else {"describe": self.describe()}
+
+    @property
+    def crs(self):
+        """The target CRS (what the engine compares with the grid's)."""
+        return as_crs(self._target_wkt)
+
+    def _transformers(self):
+        if self._fwd is None:
+            from pyproj import Transformer
+
+            self._fwd = Transformer.from_crs(self._source_wkt, self._target_wkt, always_xy=True)
+            self._inv = Transformer.from_crs(self._target_wkt, self._source_wkt, always_xy=True)
+        return self._fwd, self._inv
+
+    def to_target(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Source map coordinates to target map coordinates (inf where they cannot be transformed)."""
+        if self.same:
+            return x, y
+        fwd, _ = self._transformers()
+        with np.errstate(invalid="ignore"):
+            tx, ty = fwd.transform(x, y, errcheck=False)
+        return np.asarray(tx, float), np.asarray(ty, float)
+
+    def to_source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Target map coordinates to source map coordinates."""
+        if self.same:
+            return x, y
+        _, inv = self._transformers()
+        with np.errstate(invalid="ignore"):
+            sx, sy = inv.transform(x, y, errcheck=False)
+        return np.asarray(sx, float), np.asarray(sy, float)
+
+    def source_bbox(self, bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+        """A target-CRS box as a source-CRS box that holds every source pixel meeting it (padded by two source
+        pixels), or None when it cannot be transformed."""
+        if self.same:
+            x0, y0, x1, y1 = bounds
+        else:
+            _, inv = self._transformers()
+            try:
+                x0, y0, x1, y1 = inv.transform_bounds(*bounds, densify_pts=21, errcheck=True)
+            except Exception:
+                return None
+            if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+                return None
+        pad = 2.0 * self.source.pixel_size
+        return x0 - pad, y0 - pad, x1 + pad, y1 + pad
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """The source's bounds in the target CRS (padded by a source pixel): where blocks may have data."""
+        if self._bounds is None:
+            x0, y0, x1, y1 = self.source.bounds
+            pad = self.source.pixel_size
+            x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+            if self.same:
+                self._bounds = (x0, y0, x1, y1)
+            else:
+                fwd, _ = self._transformers()
+                try:
+                    b = fwd.transform_bounds(x0, y0, x1, y1, densify_pts=101, errcheck=True)
+                except Exception:
+                    return None
+                self._bounds = tuple(b) if all(math.isfinite(v) for v in b) else None
+        return self._bounds
+
+
+def _lattice(reg: Regridding, grid: Grid, piece, sub: int) -> tuple[np.ndarray, np.ndarray]:
+    """A piece's lattice at half steps of its ``sub``-times finer lattice, in the target's pixel space:
+    ``(2·h·sub + 1, 2·w·sub + 1)`` arrays of target columns and rows."""
+    w = piece.window
+    n = 2 * sub
+    cols = (w.col_off * n + np.arange(w.width * n + 1)) / n  # exact: n is a power of two
+    rows = (w.row_off * n + np.arange(w.height * n + 1)) / n
+    cc, rr = np.meshgrid(cols, rows)
+    t = piece.transform
+    x = t.a * cc + t.b * rr + t.c
+    y = t.d * cc + t.e * rr + t.f
+    x, y = reg.to_target(x, y)
+    return grid.to_pixel(x, y)
+
+
+class RegridBlock:
+    """The contributions of a raster source to one block of the target grid, per source band.
+
+    Parameters
+    ----------
+    reg
+        The :class:`Regridding`.
+    grid
+        The target grid.
+    window
+        The block's window of it.
+    """
+
+    def __init__(self, reg: Regridding, grid: Grid, window: Window) -> None:
+        self.reg = reg
+        self.grid = grid
+        self.window = window
+        self.size = window.width * window.height
+        bbox = reg.source_bbox(grid.window_bounds(window))
+        self.pieces = [] if bbox is None else reg.source.pieces(bbox)
+        self._kinds: dict[Kind, tuple] = {}
+        self._hits: dict[tuple[int, Kind], Hits] = {}
+        offsets = np.cumsum([0] + [p.window.width * p.window.height for p in self.pieces])
+        self._offsets = offsets
+        if self.pieces:
+            self.values = np.concatenate([p.data.reshape(p.data.shape[0], -1) for p in self.pieces], axis=1)
+            order = []
+            for p in self.pieces:
+                rr, cc = np.divmod(np.arange(p.window.width * p.window.height), p.window.width)
+                gid = (rr + p.window.row_off) * p.size[0] + (cc + p.window.col_off)
+                order.append((np.int64(p.rank) << 40) + gid)
+            self.order = np.concatenate(order).astype(np.int64)
+        else:
+            self.values = np.empty((reg.source.count, 0))
+            self.order = np.empty(0, np.int64)
+        self.whole = np.zeros(self.values.shape[1])
+
+    @property
+    def empty(self) -> bool:
+        """True when no source pixel is read."""
+        return self.values.shape[1] == 0
+
+    def _areas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        win, sub = self.window, self.reg.sub
+        px, ft, ar = [], [], []
+        for k, p in enumerate(self.pieces):
+            h, w = p.window.height, p.window.width
+            active = ~np.all(np.isnan(p.data), axis=0)
+            if not active.any():
+                continue
+            col, row = _lattice(self.reg, self.grid, p, sub)
+            cx, cy = col[::2, ::2], row[::2, ::2]
+            hx, hy = col[::2, 1::2], row[::2, 1::2]
+            vx, vy = col[1::2, ::2], row[1::2, ::2]
+            act = np.repeat(np.repeat(active, sub, axis=0), sub, axis=1) if sub > 1 else active
+            pixel, quad, area, whole = quad_areas(
+                cx, cy, hx, hy, vx, vy, act, win.row_off, win.col_off, win.height, win.width
+            )
+            if sub > 1:  # the parts back to their source pixel: summed in a fixed order (part, then pixel)
+                qr, qc = np.divmod(quad, w * sub)
+                parent = (qr // sub) * w + qc // sub
+                order = np.lexsort((pixel, parent))
+                pixel, parent, area = pixel[order], parent[order], area[order]
+                key = parent * self.size + pixel
+                new = np.ones(len(key), dtype=bool)
+                new[1:] = key[1:] != key[:-1]
+                starts = np.flatnonzero(new)
+                pixel, quad, area = pixel[starts], parent[starts], np.add.reduceat(area, starts)
+                whole = whole.reshape(h, sub, w, sub).sum(axis=(1, 3)).ravel()
+            self.whole[self._offsets[k] : self._offsets[k + 1]] = whole
+            px.append(pixel)
+            ft.append(quad + self._offsets[k])
+            ar.append(area)
+        if not px:
+            e = np.empty(0, np.int64)
+            return e, e, np.empty(0)
+        return np.concatenate(px), np.concatenate(ft), np.concatenate(ar)
+
+    def _centres(self) -> tuple[np.ndarray, np.ndarray]:
+        win = self.window
+        rows, cols = np.divmod(np.arange(self.size), win.width)
+        x, y = self.grid.to_map(cols + win.col_off + 0.5, rows + win.row_off + 0.5)
+        sx, sy = self.reg.to_source(x, y)
+        px, ft = [], []
+        for k, p in enumerate(self.pieces):
+            inv = ~p.transform
+            c = inv.a * sx + inv.b * sy + inv.c
+            r = inv.d * sx + inv.e * sy + inv.f
+            index, owner = centre_owners(c, r, p.size[0], p.size[1])
+            orow, ocol = np.divmod(owner, p.size[0])
+            lr, lc = orow - p.window.row_off, ocol - p.window.col_off
+            inside = (lr >= 0) & (lr < p.window.height) & (lc >= 0) & (lc < p.window.width)
+            px.append(index[inside])
+            ft.append((lr * p.window.width + lc)[inside] + self._offsets[k])
+        if not px:
+            e = np.empty(0, np.int64)
+            return e, e
+        return np.concatenate(px), np.concatenate(ft)
+
+    def _entries(self, kind: Kind) -> tuple:
+        """``(pixel, feature, weight or None)`` of ``kind``, sorted by target pixel, then source order."""
+        if kind not in self._kinds:
+            if kind is Kind.RASTER_AREA:
+                pixel, feature, area = self._areas()
+                weight = area * self.grid.pixel_area
+            elif kind is Kind.RASTER_CENTRE:
+                pixel, feature = self._centres()
+                weight = None
+            else:
+                raise ValueError(f"a raster source gives no {kind.value} contributions")
+            order = np.lexsort((self.order[feature], pixel))
+            pixel, feature = pixel[order], feature[order]
+            self._kinds[kind] = (pixel, feature, None if weight is None else weight[order])
+        return self._kinds[kind]
+
+    def hits(self, band: int, kind: Kind) -> Hits:
+        """The contributions of ``kind`` of the source band ``band`` (0-based among those read): nodata left out."""
+        key = (band, kind)
+        if key not in self._hits:
+            pixel, feature, weight = self._entries(kind)
+            value = self.values[band]
+            keep = ~np.isnan(value[feature])
+            area = self.whole * self.grid.pixel_area if kind is Kind.RASTER_AREA else None
+            self._hits[key] = Hits(
+                self.size,
+                pixel[keep],
+                feature[keep],
+                value,
+                self.order,
+                None if weight is None else weight[keep],
+                self.grid.pixel_area,
+                area,
+            )
+        return self._hits[key]
+
+
+def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:
+    """The subdivision ``sub`` (a power of two, at most :data:`MAX_SUB`) that brings the area error of the
+    parabolic sides below :data:`AREA_ERROR_TARGET`, the error bound it reaches, and a source pixel's median
+    area in target pixels.
+
+    The sample is :data:`SAMPLE` x :data:`SAMPLE` source pixels spread over the part of the source the target grid
+    covers. For each, the quarter points of its top and left sides are transformed and compared with the parabola
+    through the side's ends and middle: a deviation ``d`` (target pixels) over a side of length ``L`` misplaces
+    at most ``d·L`` of area, and a pixel has four sides, so the bound is ``4·d·L / |S|`` at its worst.
+    Halving a side divides ``d`` by 8 and ``|S|`` by 4.
+    """
+    src = reg.source
+    bbox = reg.source_bbox(grid.bounds)
+    sb = src.bounds
+    if bbox is not None:
+        sb = (max(sb[0], bbox[0]), max(sb[1], bbox[1]), min(sb[2], bbox[2]), min(sb[3], bbox[3]))
+    if not (sb[2] > sb[0] and sb[3] > sb[1]):
+        return 1, 0.0, 1.0
+    step = src.pixel_size
+    xs = np.linspace(sb[0], sb[2] - step, SAMPLE)
+    ys = np.linspace(sb[1] + step, sb[3], SAMPLE)
+    X, Y = (a.ravel() for a in np.meshgrid(xs, ys))
+    sub, worst, median = 1, math.inf, None
+    while True:
+        s = step / sub
+        t = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+        errs = []
+        for dx, dy in ((s, 0.0), (0.0, -s)):  # the top side, the left side
+            px = X[:, None] + t[None, :] * dx
+            py = Y[:, None] + t[None, :] * dy
+            tx, ty = reg.to_target(px.ravel(), py.ravel())
+            c, r = grid.to_pixel(tx, ty)
+            c, r = c.reshape(px.shape), r.reshape(px.shape)
+            # the parabola through t = 0, 0.5, 1 at t = 0.25 and 0.75
+            for q, (w0, wm, w1) in ((1, (0.375, 0.75, -0.125)), (3, (-0.125, 0.75, 0.375))):
+                pc = w0 * c[:, 0] + wm * c[:, 2] + w1 * c[:, 4]
+                pr = w0 * r[:, 0] + wm * r[:, 2] + w1 * r[:, 4]
+                d = np.hypot(c[:, q] - pc, r[:, q] - pr)
+                length = np.hypot(c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
+                errs.append(d * length)
+            if dx:
+                top = (c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
+            else:
+                left = (c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
+        area = np.abs(top[0] * left[1] - top[1] * left[0])
+        if median is None:
+            ok = area[np.isfinite(area)]
+            median = float(np.median(ok)) if len(ok) else 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = 4.0 * np.maximum.reduce(errs) / area
+        rel = rel[np.isfinite(rel)]
+        worst = float(rel.max()) if len(rel) else 0.0
+        if worst <= AREA_ERROR_TARGET or sub >= MAX_SUB:
+            return sub, worst, median
+        sub *= 2
+
+
+def check_bridgeable(reg: Regridding, grid: Grid) -> None:
+    """Fail now, not in a worker, when the source cannot be placed in the target CRS."""
+    if reg.bounds is None:
+        raise CRSError(
+            f"{reg.describe()} cannot be transformed from {crs_label(as_crs(reg._source_wkt))} to "
+            f"{crs_label(grid.crs)}: its extent has no place in the target CRS"
+        )
