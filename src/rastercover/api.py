@@ -300,6 +300,11 @@ def _methods_of(specs: list, src: Any) -> list[Method]:
     method_list = resolve_methods(specs, classes)
     seen = set()
     for m in method_list:
+        if m.kind.raster:
+            raise InputError(
+                f"{m.name} is a method of raster sources: regrid a raster with `rastercover regrid` / "
+                "rastercover.regrid(); rasterize takes the vector methods (`rastercover methods --vector`)"
+            )
         if m.name in seen:
             raise InputError(f"method {m.name} is asked twice")
         seen.add(m.name)

@@ -25,6 +25,7 @@ from .demo import demo
 from .export import export, formats
 from .methods import methods
 from .rasterize import rasterize
+from .regrid import regrid
 from .serve import serve
 
 __all__ = ["Terminated", "cli", "main"]
@@ -37,6 +38,7 @@ def cli() -> None:
 
 
 cli.add_command(rasterize)
+cli.add_command(regrid)
 cli.add_command(methods)
 cli.add_command(demo)
 cli.add_command(export)

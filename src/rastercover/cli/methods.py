@@ -10,9 +10,14 @@ __all__ = ["methods"]
 
 
 @click.command()
-def methods() -> None:
-    """List every method (built-in and plug-in), one line each."""
+@click.option("--raster", "which", flag_value="raster", help="Only the methods of raster sources (`regrid`).")
+@click.option("--vector", "which", flag_value="vector", help="Only the methods of vector sources (`rasterize`).")
+def methods(which: str | None) -> None:
+    """List every method (built-in and plug-in), one line each: `rasterize` takes the vector ones, `regrid` the
+    raster ones (kinds raster_centre and raster_area)."""
     items = available_methods()
+    if which is not None:
+        items = {n: m for n, m in items.items() if m.kind.raster == (which == "raster")}
     width = max(len(n) for n in items)
     for name, m in items.items():
         if isinstance(m, MethodFamily):
