@@ -37,6 +37,7 @@ LAYERS = {
     "api": 3,
     "export": 3,
     "lazy": 3,
+    "regridding": 3,
     # 4: the faces
     "cli": 4,
     "server": 4,

@@ -47,6 +47,13 @@ def _coverage(location: Any, *, tile_size: Any = None) -> Any:
     return PostgisRasterCoverage(location)
 
 
+@_need_psycopg("raster tables")
+def _raster_source(location: Any, *, bands: Any = None) -> Any:
+    from .raster_source import PostgisRowsRasterSource
+
+    return PostgisRowsRasterSource(location, bands)
+
+
 def _sink(
     location: Any,
     *,
@@ -104,5 +111,6 @@ POSTGIS = register_backend(
         sink=_sink,
         clip_feature=_clip_feature,
         priority=10,
+        raster_source=_raster_source,
     )
 )

@@ -345,14 +345,5 @@ def _check_bands(bands: Sequence[int] | None, count: int, where: str) -> tuple[i
 
 
 def open_raster_source(location: Any, *, bands: Sequence[int] | None = None) -> Any:
-    """A regridding source from a location: a PostGIS raster table reads row by row (rows may overlap, rid
-    order); anything :func:`~rastercover.io.registry.open_coverage` opens reads as one lattice."""
-    if registry.location_kind(location) == "postgis":
-        backend = registry.backend_for(location, "coverage")
-        backend.coverage  # noqa: B018  (the extra's check: psycopg installed)
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise InputError("reading PostGIS needs psycopg: pip install 'rastercover[postgis]'") from None
-        return PostgisRowsRasterSource(location, bands)
-    return CoverageRasterSource(registry.open_coverage(location), bands)
+    """A regridding source from a location (:func:`rastercover.io.registry.open_raster_source`)."""
+    return registry.open_raster_source(location, bands=bands)

@@ -74,6 +74,9 @@ class Backend:
         ``clip_feature(location, feature_id, layer, id_column, footprint) -> (geometry, crs)``.
     priority
         Backends with a lower priority are asked first.
+    raster_source
+        ``raster_source(location, bands=None)``: the location as a regridding source, when it is not read as its
+        coverage's one lattice (a PostGIS table: row by row); None: :func:`open_raster_source` wraps the coverage.
     one_file
         ``location -> bool``: True when the backend writes the output ``location`` as one file (a GeoTIFF), whose
         size the plans bound; None: never (tiles, chunks or rows).
@@ -86,6 +89,7 @@ class Backend:
     sink: Callable[..., Any] | None = None
     clip_feature: Callable[..., Any] | None = None
     priority: int = 100
+    raster_source: Callable[..., Any] | None = None
     one_file: Callable[[Any], bool] | None = None
 
     def plays(self, role: str) -> bool:
@@ -185,6 +189,17 @@ def open_coverage(location: Any, *, tile_size: Any = None) -> Any:
     ``tile_size`` overrides the tiling of a single raster (a tile folder's or table's tiles are its own).
     """
     return backend_for(location, "coverage").coverage(location, tile_size=tile_size)
+
+
+def open_raster_source(location: Any, *, bands: Any = None) -> Any:
+    """A regridding source (:mod:`rastercover.io.raster_source`) from a location: what its backend reads as one
+    (a PostGIS table row by row), else its coverage as one lattice."""
+    backend = backend_for(location, "coverage")
+    if backend.raster_source is not None:
+        return backend.raster_source(location, bands=bands)
+    from .raster_source import CoverageRasterSource
+
+    return CoverageRasterSource(backend.coverage(location), bands)
 
 
 def open_grid(location: Any, tile_size: Any = None) -> Any:
