@@ -52,6 +52,8 @@ AREA_ERROR_TARGET = 1e-9
 MAX_SUB = 64
 #: Source pixels sampled per side when measuring the curvature of the pixel sides.
 SAMPLE = 17
+#: Widest spacing, in fine lattice steps, of the exactly transformed points across CRSs.
+MAX_ANCHOR = 64
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,9 @@ class Regridding:
         self.same = same_crs(as_crs(source.crs), as_crs(target_crs))
         self.sub = int(sub)
         self.area_error = float(area_error)
+        #: Across CRSs, points of the fine lattice at multiples of this many steps are transformed exactly, the
+        #: others interpolated (:func:`_lattice`).
+        self.anchor = 1
         #: A source pixel's area in target pixels (a median over a sample where the CRSs differ).
         self.source_pixel_area = 1.0
         self._fwd = self._inv = None
@@ -131,6 +136,8 @@ class Regridding:
         r = cls(source, grid.crs)
         if not r.same:
             r.sub, r.area_error, r.source_pixel_area = plan_subdivision(r, grid)
+            r.anchor, interp = plan_anchor(r, grid)
+            r.area_error += interp
         else:
             r.source_pixel_area = source.pixel_size**2 / grid.pixel_area
         return r
@@ -215,19 +222,57 @@ class Regridding:
         return self._bounds
 
 
+def _cubic(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cubic Lagrange weights of the anchors at -1, 1 and 2 for a point at ``u`` in [0, 1) after anchor 0 (anchor
+    0's weight is what makes them sum to one: the interpolation is written as anchor 0 plus weighted differences)."""
+    return -u * (u - 1) * (u - 2) / 6, -(u + 1) * u * (u - 2) / 2, (u + 1) * u * (u - 1) / 6
+
+
+def _interpolate(a: np.ndarray, fine: np.ndarray, first: int, anchor: int, axis: int) -> np.ndarray:
+    """``a`` (anchors at fine indices ``(first + k)·anchor`` along ``axis``) at the fine indices ``fine``."""
+    k = fine // anchor
+    u = (fine - k * anchor) / anchor  # exact: anchor is a power of two
+    i0 = k - first
+    wm, w1, w2 = _cubic(u)
+    take = lambda off: np.take(a, i0 + off, axis=axis)  # noqa: E731
+    shape = [1, 1]
+    shape[axis] = -1
+    wm, w1, w2 = (w.reshape(shape) for w in (wm, w1, w2))
+    a0 = take(0)
+    return a0 + (wm * (take(-1) - a0) + w1 * (take(1) - a0) + w2 * (take(2) - a0))
+
+
 def _lattice(reg: Regridding, grid: Grid, piece, sub: int) -> tuple[np.ndarray, np.ndarray]:
     """A piece's lattice at half steps of its ``sub``-times finer lattice, in the target's pixel space:
-    ``(2·h·sub + 1, 2·w·sub + 1)`` arrays of target columns and rows."""
+    ``(2·h·sub + 1, 2·w·sub + 1)`` arrays of target columns and rows.
+
+    In one CRS every point is placed exactly (two affine maps). Across CRSs the points at multiples of
+    ``reg.anchor`` fine steps are transformed exactly and the others interpolated (cubic, in each direction) from
+    the anchors around them, which :func:`plan_lattice` checked on a sample; every point's value depends only on
+    its place in the raster, never on the block.
+    """
     w = piece.window
     n = 2 * sub
-    cols = (w.col_off * n + np.arange(w.width * n + 1)) / n  # exact: n is a power of two
-    rows = (w.row_off * n + np.arange(w.height * n + 1)) / n
-    cc, rr = np.meshgrid(cols, rows)
+    fc = w.col_off * n + np.arange(w.width * n + 1)  # fine indices in the raster's lattice
+    fr = w.row_off * n + np.arange(w.height * n + 1)
     t = piece.transform
-    x = t.a * cc + t.b * rr + t.c
-    y = t.d * cc + t.e * rr + t.f
-    x, y = reg.to_target(x, y)
-    return grid.to_pixel(x, y)
+
+    def place(cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cc, rr = np.meshgrid(cols / n, rows / n)  # exact: n is a power of two
+        x, y = reg.to_target(t.a * cc + t.b * rr + t.c, t.d * cc + t.e * rr + t.f)
+        return grid.to_pixel(x, y)
+
+    k = reg.anchor
+    if reg.same or k <= 1:
+        return place(fc, fr)
+    c0, c1 = int(fc[0] // k) - 1, int(fc[-1] // k) + 2
+    r0, r1 = int(fr[0] // k) - 1, int(fr[-1] // k) + 2
+    ac, ar = place(np.arange(c0, c1 + 1) * k, np.arange(r0, r1 + 1) * k)
+    out = []
+    for a in (ac, ar):
+        along = _interpolate(a, fc, c0, k, axis=1)
+        out.append(_interpolate(along, fr, r0, k, axis=0))
+    return out[0], out[1]
 
 
 class RegridBlock:
@@ -281,13 +326,8 @@ class RegridBlock:
             if not active.any():
                 continue
             col, row = _lattice(self.reg, self.grid, p, sub)
-            cx, cy = col[::2, ::2], row[::2, ::2]
-            hx, hy = col[::2, 1::2], row[::2, 1::2]
-            vx, vy = col[1::2, ::2], row[1::2, ::2]
             act = np.repeat(np.repeat(active, sub, axis=0), sub, axis=1) if sub > 1 else active
-            pixel, quad, area, whole = quad_areas(
-                cx, cy, hx, hy, vx, vy, act, win.row_off, win.col_off, win.height, win.width
-            )
+            pixel, quad, area, whole = quad_areas(col, row, act, win.row_off, win.col_off, win.height, win.width)
             if sub > 1:  # the parts back to their source pixel: summed in a fixed order (part, then pixel)
                 qr, qc = np.divmod(quad, w * sub)
                 parent = (qr // sub) * w + qc // sub
@@ -421,6 +461,54 @@ def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:
         if worst <= AREA_ERROR_TARGET or sub >= MAX_SUB:
             return sub, worst, median
         sub *= 2
+
+
+def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
+    """The widest spacing of exactly transformed lattice points (a power of two of fine steps, at most
+    :data:`MAX_ANCHOR`) whose cubic interpolation places every sampled point within the budget, and the area error
+    bound it adds (a fraction of a source pixel's area).
+
+    At each sample position, points between four anchors along a row and along a column are interpolated and
+    compared with their exact transform; a point misplaced by ``δ`` target pixels misplaces at most ``δ`` times the
+    length of the sides through it, so a source pixel of side ``L`` loses at most ``4·(δx + δy)·L`` of its ``L²``.
+    """
+    src = reg.source
+    bbox = reg.source_bbox(grid.bounds)
+    sb = src.bounds
+    if bbox is not None:
+        sb = (max(sb[0], bbox[0]), max(sb[1], bbox[1]), min(sb[2], bbox[2]), min(sb[3], bbox[3]))
+    if not (sb[2] > sb[0] and sb[3] > sb[1]):
+        return 1, 0.0
+    n = 2 * reg.sub
+    fine = src.pixel_size / n
+    side = math.sqrt(max(reg.source_pixel_area, 1e-300))
+    budget = AREA_ERROR_TARGET / 2
+    xs = np.linspace(sb[0], sb[2], SAMPLE)
+    ys = np.linspace(sb[1], sb[3], SAMPLE)
+    X, Y = (a.ravel() for a in np.meshgrid(xs, ys))
+    anchor = MAX_ANCHOR
+    while anchor > 1:
+        offs = np.arange(-anchor, 2 * anchor + 1)  # anchors at -anchor, 0, anchor, 2·anchor fine steps
+        u = np.arange(1, anchor) / anchor
+        wm, w1, w2 = _cubic(u)
+        worst = 0.0
+        for dx, dy in ((fine, 0.0), (0.0, fine)):
+            px = X[:, None] + offs[None, :] * dx
+            py = Y[:, None] + offs[None, :] * dy
+            tx, ty = reg.to_target(px.ravel(), py.ravel())
+            for v in grid.to_pixel(tx, ty):
+                v = v.reshape(px.shape)
+                am, a0, a1, a2 = (v[:, i * anchor : i * anchor + 1] for i in range(4))
+                est = a0 + (wm * (am - a0) + w1 * (a1 - a0) + w2 * (a2 - a0))
+                err = np.abs(est - v[:, anchor + 1 : 2 * anchor])
+                err = err[np.isfinite(err)]
+                if len(err):
+                    worst += float(err.max())
+        rel = 4.0 * worst / side
+        if rel <= budget:
+            return anchor, rel
+        anchor //= 2
+    return 1, 0.0
 
 
 def check_bridgeable(reg: Regridding, grid: Grid) -> None:
