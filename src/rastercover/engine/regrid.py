@@ -5,7 +5,7 @@ target grid's pixel space (corners and side middles transformed exactly, each po
 has the same coordinates whichever block computes it); :func:`~rastercover.kernels.regrid.quad_areas` gives
 the exact overlap areas and :func:`~rastercover.kernels.regrid.centre_owners` the source pixel owning each
 target centre. The contributions become :class:`~rastercover.methods.Hits` over the source pixels (values:
-the band; nodata is NULL), sorted by target pixel then source order, so every sum runs in the same order in any
+the band; nodata is NULL), each target pixel's entries in source order, so every sum runs in the same order in any
 block: results are bit-identical across block sizes, workers and executors.
 
 Where the CRSs differ, a side of a source pixel is a curve in the target CRS. The kernel integrates the
@@ -195,7 +195,7 @@ class Regridding:
         else:
             _, inv = self._transformers()
             try:
-                x0, y0, x1, y1 = inv.transform_bounds(*bounds, densify_pts=21, errcheck=True)
+                x0, y0, x1, y1 = inv.transform_bounds(*bounds, densify_pts=21)
             except Exception:
                 return None
             if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
@@ -215,7 +215,7 @@ class Regridding:
             else:
                 fwd, _ = self._transformers()
                 try:
-                    b = fwd.transform_bounds(x0, y0, x1, y1, densify_pts=101, errcheck=True)
+                    b = fwd.transform_bounds(x0, y0, x1, y1, densify_pts=101)
                 except Exception:
                     return None
                 self._bounds = tuple(b) if all(math.isfinite(v) for v in b) else None
@@ -370,7 +370,7 @@ class RegridBlock:
         return np.concatenate(px), np.concatenate(ft)
 
     def _entries(self, kind: Kind) -> tuple:
-        """``(pixel, feature, weight or None)`` of ``kind``, sorted by target pixel, then source order."""
+        """``(pixel, feature, weight or None)`` of ``kind``: each target pixel's entries in source order."""
         if kind not in self._kinds:
             if kind is Kind.RASTER_AREA:
                 pixel, feature, area = self._areas()
@@ -380,9 +380,9 @@ class RegridBlock:
                 weight = None
             else:
                 raise ValueError(f"a raster source gives no {kind.value} contributions")
-            order = np.lexsort((self.order[feature], pixel))
-            pixel, feature = pixel[order], feature[order]
-            self._kinds[kind] = (pixel, feature, None if weight is None else weight[order])
+            # no sort: the pieces come in source order and each piece's entries by source pixel, so a target
+            # pixel's entries are in source order in any block (the order its sums run in)
+            self._kinds[kind] = (pixel, feature, weight)
         return self._kinds[kind]
 
     def hits(self, band: int, kind: Kind) -> Hits:
@@ -406,91 +406,103 @@ class RegridBlock:
         return self._hits[key]
 
 
-def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:
-    """The subdivision ``sub`` (a power of two, at most :data:`MAX_SUB`) that brings the area error of the
-    parabolic sides below :data:`AREA_ERROR_TARGET`, the error bound it reaches, and a source pixel's median
-    area in target pixels.
-
-    The sample is :data:`SAMPLE` x :data:`SAMPLE` source pixels spread over the part of the source the target grid
-    covers. For each, the quarter points of its top and left sides are transformed and compared with the parabola
-    through the side's ends and middle: a deviation ``d`` (target pixels) over a side of length ``L`` misplaces
-    at most ``d·L`` of area, and a pixel has four sides, so the bound is ``4·d·L / |S|`` at its worst.
-    Halving a side divides ``d`` by 8 and ``|S|`` by 4.
-    """
+def _sample(reg: Regridding, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
+    """:data:`SAMPLE` x :data:`SAMPLE` source positions spread over the part of the source the target grid covers."""
     src = reg.source
     bbox = reg.source_bbox(grid.bounds)
     sb = src.bounds
     if bbox is not None:
         sb = (max(sb[0], bbox[0]), max(sb[1], bbox[1]), min(sb[2], bbox[2]), min(sb[3], bbox[3]))
     if not (sb[2] > sb[0] and sb[3] > sb[1]):
-        return 1, 0.0, 1.0
+        return None
     step = src.pixel_size
-    xs = np.linspace(sb[0], sb[2] - step, SAMPLE)
-    ys = np.linspace(sb[1] + step, sb[3], SAMPLE)
-    X, Y = (a.ravel() for a in np.meshgrid(xs, ys))
-    sub, worst, median = 1, math.inf, None
+    xs = np.linspace(sb[0], max(sb[0], sb[2] - step), SAMPLE)
+    ys = np.linspace(min(sb[3], sb[1] + step), sb[3], SAMPLE)
+    X, Y = np.meshgrid(xs, ys)
+    return X.ravel(), Y.ravel()
+
+
+def _scale(area: float) -> float:
+    """The area errors are stated as fractions of the larger of a source pixel's and a target pixel's area."""
+    return max(area, 1.0)
+
+
+def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:
+    """The subdivision ``sub`` (a power of two, at most :data:`MAX_SUB`) that brings the area error of the
+    parabolic sides below :data:`AREA_ERROR_TARGET`, the error bound it reaches, and a source pixel's median
+    area in target pixels.
+
+    For each sample position the quarter points of a source pixel's top and left sides (cut ``sub`` times) are
+    transformed and compared with the parabola through the side's ends and middle: a deviation ``d`` (target
+    pixels) over a side of length ``L`` misplaces at most ``d·L`` of area, and the ``4·sub`` parts of a pixel's
+    sides misplace at most ``4·sub·d·L`` (the parts inside the pixel move area between parts of the same pixel).
+    The bound is stated as a fraction of the larger of the source pixel's and a target pixel's area. Halving the
+    parts divides it by 4; when it stops falling the deviation is the transformation's own rounding (PROJ's
+    precision) and cutting further gains nothing.
+    """
+    sample = _sample(reg, grid)
+    if sample is None:
+        return 1, 0.0, 1.0
+    X, Y = sample
+    step = reg.source.pixel_size
+    sub, median, previous = 1, None, math.inf
+    t = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     while True:
         s = step / sub
-        t = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
         errs = []
+        sides = []
         for dx, dy in ((s, 0.0), (0.0, -s)):  # the top side, the left side
             px = X[:, None] + t[None, :] * dx
             py = Y[:, None] + t[None, :] * dy
             tx, ty = reg.to_target(px.ravel(), py.ravel())
-            c, r = grid.to_pixel(tx, ty)
-            c, r = c.reshape(px.shape), r.reshape(px.shape)
-            # the parabola through t = 0, 0.5, 1 at t = 0.25 and 0.75
+            c, r = (v.reshape(px.shape) for v in grid.to_pixel(tx, ty))
+            length = np.hypot(c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
             for q, (w0, wm, w1) in ((1, (0.375, 0.75, -0.125)), (3, (-0.125, 0.75, 0.375))):
                 pc = w0 * c[:, 0] + wm * c[:, 2] + w1 * c[:, 4]
                 pr = w0 * r[:, 0] + wm * r[:, 2] + w1 * r[:, 4]
-                d = np.hypot(c[:, q] - pc, r[:, q] - pr)
-                length = np.hypot(c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
-                errs.append(d * length)
-            if dx:
-                top = (c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
-            else:
-                left = (c[:, 4] - c[:, 0], r[:, 4] - r[:, 0])
-        area = np.abs(top[0] * left[1] - top[1] * left[0])
+                errs.append(np.hypot(c[:, q] - pc, r[:, q] - pr) * length)
+            sides.append((c[:, 4] - c[:, 0], r[:, 4] - r[:, 0]))
+        (tc, tr), (lc, lr) = sides
+        part = np.abs(tc * lr - tr * lc)  # a part's area
         if median is None:
-            ok = area[np.isfinite(area)]
+            ok = part[np.isfinite(part)]
             median = float(np.median(ok)) if len(ok) else 1.0
         with np.errstate(invalid="ignore", divide="ignore"):
-            rel = 4.0 * np.maximum.reduce(errs) / area
+            rel = 4.0 * sub * np.maximum.reduce(errs) / np.maximum(part * sub * sub, 1.0)
         rel = rel[np.isfinite(rel)]
         worst = float(rel.max()) if len(rel) else 0.0
+        if worst > previous / 2:  # no longer falling: PROJ's own precision
+            return sub // 2, previous, median
         if worst <= AREA_ERROR_TARGET or sub >= MAX_SUB:
             return sub, worst, median
+        previous = worst
         sub *= 2
 
 
 def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
     """The widest spacing of exactly transformed lattice points (a power of two of fine steps, at most
     :data:`MAX_ANCHOR`) whose cubic interpolation places every sampled point within the budget, and the area error
-    bound it adds (a fraction of a source pixel's area).
+    bound it adds (as :func:`plan_subdivision` states it).
 
     At each sample position, points between four anchors along a row and along a column are interpolated and
     compared with their exact transform; a point misplaced by ``δ`` target pixels misplaces at most ``δ`` times the
-    length of the sides through it, so a source pixel of side ``L`` loses at most ``4·(δx + δy)·L`` of its ``L²``.
+    length of the sides through it, so a source pixel of side ``L`` misplaces at most ``4·(δx + δy)·L``. The
+    budget is half of :data:`AREA_ERROR_TARGET`, or, where the exact transform's own rounding is larger (the
+    deviation at the narrowest spacing), one and a half times that: interpolating then adds nothing measurable.
     """
-    src = reg.source
-    bbox = reg.source_bbox(grid.bounds)
-    sb = src.bounds
-    if bbox is not None:
-        sb = (max(sb[0], bbox[0]), max(sb[1], bbox[1]), min(sb[2], bbox[2]), min(sb[3], bbox[3]))
-    if not (sb[2] > sb[0] and sb[3] > sb[1]):
+    sample = _sample(reg, grid)
+    if sample is None:
         return 1, 0.0
+    X, Y = sample
     n = 2 * reg.sub
-    fine = src.pixel_size / n
+    fine = reg.source.pixel_size / n
     side = math.sqrt(max(reg.source_pixel_area, 1e-300))
-    budget = AREA_ERROR_TARGET / 2
-    xs = np.linspace(sb[0], sb[2], SAMPLE)
-    ys = np.linspace(sb[1], sb[3], SAMPLE)
-    X, Y = (a.ravel() for a in np.meshgrid(xs, ys))
+    scale = _scale(reg.source_pixel_area)
+    errors = {}
     anchor = MAX_ANCHOR
     while anchor > 1:
         offs = np.arange(-anchor, 2 * anchor + 1)  # anchors at -anchor, 0, anchor, 2·anchor fine steps
-        u = np.arange(1, anchor) / anchor
-        wm, w1, w2 = _cubic(u)
+        wm, w1, w2 = _cubic(np.arange(1, anchor) / anchor)
         worst = 0.0
         for dx, dy in ((fine, 0.0), (0.0, fine)):
             px = X[:, None] + offs[None, :] * dx
@@ -504,10 +516,13 @@ def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
                 err = err[np.isfinite(err)]
                 if len(err):
                     worst += float(err.max())
-        rel = 4.0 * worst / side
-        if rel <= budget:
-            return anchor, rel
+        errors[anchor] = 4.0 * worst * side / scale
         anchor //= 2
+    floor = errors[2]
+    budget = max(AREA_ERROR_TARGET / 2, 1.5 * floor)
+    for anchor in sorted(errors, reverse=True):
+        if errors[anchor] <= budget:
+            return anchor, errors[anchor]
     return 1, 0.0
 
 
