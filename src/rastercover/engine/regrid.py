@@ -302,10 +302,12 @@ class RegridBlock:
         if self.pieces:
             self.values = np.concatenate([p.data.reshape(p.data.shape[0], -1) for p in self.pieces], axis=1)
             order = []
-            for p in self.pieces:
+            # the pieces come in source order (a table's rids): a piece's place among them, then the pixel's place
+            # in its raster, orders the source pixels (only comparisons within the block matter)
+            for k, p in enumerate(self.pieces):
                 rr, cc = np.divmod(np.arange(p.window.width * p.window.height), p.window.width)
                 gid = (rr + p.window.row_off) * p.size[0] + (cc + p.window.col_off)
-                order.append((np.int64(p.rank) << 40) + gid)
+                order.append((np.int64(k) << 40) + gid)
             self.order = np.concatenate(order).astype(np.int64)
         else:
             self.values = np.empty((reg.source.count, 0))

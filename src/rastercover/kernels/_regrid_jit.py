@@ -47,6 +47,20 @@ def roots_into(a, b, c, k, buf, n):
 
 
 @njit
+def turning(p0, pm, p1):
+    """The range of the parabola through p0, pm, p1 (t = 0, 0.5, 1) at its turning point inside (0, 1), or an empty
+    range (inf, -inf) when it has none."""
+    aa = 2.0 * p0 - 4.0 * pm + 2.0 * p1
+    if aa != 0.0:
+        bb = -3.0 * p0 + 4.0 * pm - p1
+        t = -bb / (2.0 * aa)
+        if 0.0 < t < 1.0:
+            v = p0 + t * (bb + t * aa)
+            return v, v
+    return np.inf, -np.inf
+
+
+@njit
 def side_into(x0, y0, xm, ym, x1, y1, ix0, iy0, nx, ny, partial, carry, buf):
     """Add one side's ∫(c+1-x)dy per cell and its carries (local coordinates, cells of the box)."""
     ax = 2.0 * x0 - 4.0 * xm + 2.0 * x1
@@ -143,17 +157,10 @@ def kernel(lx, ly, active, row_off, col_off, height, width):
                 ymax = max(ymax, py[i])
             for s in range(4):  # a side bulging past its three points: its turning point
                 a, m, b = 2 * s, 2 * s + 1, (2 * s + 2) % 8
-                for p0, pm, p1, is_x in ((px[a], px[m], px[b], True), (py[a], py[m], py[b], False)):
-                    aa = 2.0 * p0 - 4.0 * pm + 2.0 * p1
-                    if aa != 0.0:
-                        bb = -3.0 * p0 + 4.0 * pm - p1
-                        t = -bb / (2.0 * aa)
-                        if 0.0 < t < 1.0:
-                            v = p0 + t * (bb + t * aa)
-                            if is_x:
-                                xmin, xmax = min(xmin, v), max(xmax, v)
-                            else:
-                                ymin, ymax = min(ymin, v), max(ymax, v)
+                lo, hi = turning(px[a], px[m], px[b])
+                xmin, xmax = min(xmin, lo), max(xmax, hi)
+                lo, hi = turning(py[a], py[m], py[b])
+                ymin, ymax = min(ymin, lo), max(ymax, hi)
             if not (np.isfinite(xmin) and np.isfinite(xmax) and np.isfinite(ymin) and np.isfinite(ymax)):
                 continue
             ix0 = int(np.floor(xmin))
