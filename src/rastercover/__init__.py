@@ -39,7 +39,7 @@ from .features import Features
 from .formats import FORMATS, Format, available_formats, format_for_path, get_format
 from .grid import Grid, Tile, Window
 from .io import FileCoverage, FileVectorSource, MemoryVectorSource
-from .lazy import rasterize_lazy
+from .lazy import rasterize_lazy, regrid_lazy
 from .methods import EMPTY_NODATA, Hits, Kind, Method, available_methods, get_method, register
 from .regridding import plan_regrid, regrid
 
@@ -98,6 +98,7 @@ __all__ = [
     "rasterize_lazy",
     "register",
     "regrid",
+    "regrid_lazy",
     "run_export",
     "run_plan",
 ]

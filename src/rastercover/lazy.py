@@ -26,8 +26,9 @@ from .engine.distributed import lazy_array, require_dask
 from .grid import Grid
 from .io.sink_memory import to_dataarray
 from .methods import Method
+from .regridding import DEFAULT_REGRID_METHODS, plan_regrid
 
-__all__ = ["rasterize_lazy"]
+__all__ = ["rasterize_lazy", "regrid_lazy"]
 
 
 def rasterize_lazy(
@@ -82,6 +83,58 @@ def rasterize_lazy(
         assume_crs=assume_crs,
         invalid=invalid,
         semantics=semantics,
+        block_pixels=block_pixels,
+        max_pixels=max_pixels,
+        lazy=True,
+    )
+    job = plan.job
+    array = lazy_array(job, plan.block_pixels)
+    return to_dataarray(array, job.grid, [m.name for m in job.methods], job.nodata)
+
+
+def regrid_lazy(
+    source: Any,
+    like: Any = None,
+    *,
+    bounds: Sequence[float] | None = None,
+    resolution: float | Sequence[float] | None = None,
+    crs: Any = None,
+    methods: str | Method | Sequence[str | Method] = DEFAULT_REGRID_METHODS,
+    bands: Sequence[int] | None = None,
+    extent: str | Extent = "full",
+    dtype: Any = "float32",
+    nodata: float = -9999,
+    tile_size: Any = None,
+    block_pixels: int = DEFAULT_BLOCK_PIXELS,
+    max_pixels: int | None = None,
+):
+    """:func:`rastercover.regrid` with ``output=None``, lazily: one dask chunk per block, each computed by the
+    engine when needed, equal to the eager result bit for bit (see :func:`rasterize_lazy`).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from affine import Affine
+    >>> counts = xr.DataArray(np.ones((1, 4, 4)), dims=("band", "y", "x"),
+    ...                       attrs={"transform": Affine(1, 0, 0, 0, -1, 4), "crs": "EPSG:3857"})
+    >>> da = regrid_lazy(counts, bounds=(0, 0, 4, 4), resolution=2, crs="EPSG:3857", tile_size=1,
+    ...                  methods="SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES", block_pixels=1)
+    >>> da.chunks, da.compute(scheduler="sync").values.tolist()
+    (((1,), (1, 1), (1, 1)), [[[4.0, 4.0], [4.0, 4.0]]])
+    """
+    require_dask("regrid_lazy")
+    plan = plan_regrid(
+        source,
+        like,
+        bounds=bounds,
+        resolution=resolution,
+        crs=crs,
+        methods=methods,
+        bands=bands,
+        extent=extent,
+        dtype=dtype,
+        nodata=nodata,
+        tile_size=tile_size,
         block_pixels=block_pixels,
         max_pixels=max_pixels,
         lazy=True,
