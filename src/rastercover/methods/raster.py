@@ -43,22 +43,35 @@ def _proportional_sum(h: Hits) -> np.ndarray:
     return pixel_sum(h.pixel, share * h.value, h.size)
 
 
+_FULL = 1e-12  # a covered area within this fraction of the pixel's area is the whole pixel (rounding)
+
+
+def _share(area: np.ndarray, pixel_area: float) -> np.ndarray:
+    """``area / pixel_area``, a share within :data:`_FULL` of a whole number of pixels exactly that number (a pixel
+    covered by source pixels is covered once, not 0.9999999999999998 times)."""
+    share = area / pixel_area
+    whole = np.rint(share)
+    return np.where(np.abs(share - whole) <= _FULL * np.maximum(whole, 1.0), whole, share)
+
+
 def _weighted_mean(h: Hits, floor_to_pixel: bool) -> np.ndarray:
     s = pixel_sum(h.pixel, h.weight, h.size)
     n = pixel_sum(h.pixel, h.weight * h.value, h.size)
     has = pixel_count(h.pixel, h.size) > 0
-    denom = np.maximum(s, h.pixel_area) if floor_to_pixel else s
+    # uncovered area counts as 0; an area covered to rounding is covered (a constant source gives the constant)
+    denom = np.where(s >= h.pixel_area * (1 - _FULL), s, h.pixel_area) if floor_to_pixel else s
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(has, n / np.where(has, denom, 1.0), np.nan)
 
 
 def _valid_fraction(h: Hits) -> np.ndarray:
-    return np.minimum(pixel_sum(h.pixel, h.weight, h.size) / h.pixel_area, 1.0)
+    # not capped at 1: overlapping rows of a table cover a pixel more than once (spec 6: Σ a_i / A)
+    return _share(pixel_sum(h.pixel, h.weight, h.size), h.pixel_area)
 
 
 def _fraction_of(value: float, h: Hits) -> np.ndarray:
     keep = h.value == value
-    return np.minimum(pixel_sum(h.pixel[keep], h.weight[keep], h.size) / h.pixel_area, 1.0)
+    return _share(pixel_sum(h.pixel[keep], h.weight[keep], h.size), h.pixel_area)
 
 
 def _majority(h: Hits) -> np.ndarray:
