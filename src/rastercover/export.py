@@ -476,9 +476,7 @@ def run_export(
             rasterio.shutil.copy(work, main, driver=fmt.driver, **options)
             verify_copy(work, main, path, write_path=tmpdir, values=not fmt.lossy)  # the driver may not say
             discard(work)
-        files, members = deliver(
-            fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj, nodata=nodata
-        )
+        files, members = deliver(fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj, nodata=nodata)
     except (OSError, *gdal_errors()) as exc:
         err = write_error(path, exc, tmpdir)  # before discarding: the free space the write met
         discard(tmpdir)

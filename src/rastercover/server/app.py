@@ -13,7 +13,10 @@ Endpoints (see ``/openapi.json``):
   with ``Prefer: respond-async`` (GET or POST), or a POST whose output is over ``Settings.direct_pixels`` (the rule
   of ``POST /rasterize``), the answer is ``202`` with ``Location: /jobs/{id}``; the job's progress counts the
   chunks read and written (the tiles, with ``per_tile``) and its result is the file. A GET without the header
-  always answers the file: it is the link a browser, ``curl`` or a desktop client downloads.
+  always answers the file: it is the link a browser, ``curl`` or a desktop client downloads;
+- ``POST /rasterize`` (:mod:`rastercover.server.rasterize`): features (inline or a layer id) onto a grid, and
+  ``POST /regrid`` (:mod:`rastercover.server.regrid`): a coverage id onto another coverage's grid or an explicit
+  one, with exact overlap areas; the file, or a job (``202``, ``/jobs/{id}`` with progress) when large.
 
 Clients name coverages and layers by their catalogue id only: ``clip_layer`` is a layer id (a feature of it is the
 clip) or a coverage id (its footprint is the clip, ``clip_id`` a PostGIS raster's rid or a tile's file name),
@@ -84,6 +87,7 @@ from .limits import ExportSlots, set_gdal_cache, trim_memory
 from .problems import PROBLEM_MEDIA_TYPE, BadRequestError, Unauthorized, install_problem_handlers, problem_for
 from .rasterize import check_column, rasterize_router
 from .redact import Redactor, install_access_log_filter
+from .regrid import regrid_router
 from .responses import TempFileResponse
 from .settings import Settings
 
@@ -715,9 +719,10 @@ def create_app(catalog: Catalog, settings: Settings | None = None, *, temp_dir: 
             return app.openapi()
 
     app.include_router(api)
-    app.include_router(
-        rasterize_router(catalog, settings, jobs, temp_dir, slots), dependencies=deps, responses={**_ERRORS, **busy}
-    )
+    for verb_router in (rasterize_router, regrid_router):  # verbs that run a library plan: the file or a job
+        app.include_router(
+            verb_router(catalog, settings, jobs, temp_dir, slots), dependencies=deps, responses={**_ERRORS, **busy}
+        )
     app.include_router(jobs_router(jobs), dependencies=deps, responses={**_ERRORS, 409: _PROBLEM})
     # ---- routers of other modules (WCS, the web page) are included here, behind the same API key
     _include_optional_routers(app, catalog, settings, deps)

@@ -79,7 +79,20 @@ from .limits import ExportSlots
 from .responses import TempFileResponse
 from .settings import Settings
 
-__all__ = ["GridSpec", "RasterizeBody", "check_column", "rasterize_router"]
+__all__ = [
+    "PLAN_RESPONSES",
+    "PREFER_HEADER",
+    "GridSpec",
+    "RasterizeBody",
+    "ServicePlan",
+    "answer_plan",
+    "check_column",
+    "check_nodata",
+    "check_raster_bounds",
+    "check_resolution",
+    "rasterize_router",
+    "run_plan",
+]
 
 #: Longest identifier PostgreSQL keeps (NAMEDATALEN - 1 bytes): a longer one is silently truncated.
 PG_IDENTIFIER_BYTES = 63
@@ -101,27 +114,35 @@ class GridSpec(BaseModel):
     @field_validator("resolution")
     @classmethod
     def _positive(cls, v: float | list[float]) -> float | list[float]:
-        values = [v] if isinstance(v, float | int) else v
-        if len(values) not in (1, 2) or not all(r > 0 for r in values):
-            raise ValueError("give one or two positive numbers: R, or [XRES, YRES]")
-        return v
+        return check_resolution(v)
 
     @model_validator(mode="after")
     def _a_raster(self) -> GridSpec:
-        """The bounds are a box, and at this resolution a raster GDAL can make (at most 2**31 - 1 px a side)."""
-        x0, y0, x1, y1 = self.bounds
-        xres, yres = (self.resolution, self.resolution) if isinstance(self.resolution, float | int) else (
-            self.resolution[0], self.resolution[-1]
-        )  # fmt: skip
-        if not (x0 < x1 and y0 < y1):
-            raise ValueError(f"bounds {self.bounds} are empty: give [xmin, ymin, xmax, ymax] with xmin < xmax")
-        sides = ((x1 - x0) / xres, (y1 - y0) / yres)
-        if not all(math.isfinite(n) and n <= _MAX_SIDE for n in sides):
-            raise ValueError(
-                f"bounds {self.bounds} at resolution {self.resolution} make a grid of {sides[0]:.3g} x {sides[1]:.3g} "
-                f"pixels, more than a raster can be ({_MAX_SIDE} a side): give a coarser resolution or smaller bounds"
-            )
+        check_raster_bounds(self.bounds, self.resolution)
         return self
+
+
+def check_resolution(v: float | list[float]) -> float | list[float]:
+    """A pixel size ``R`` or ``[XRES, YRES]``, positive (a pydantic validator: ``ValueError`` otherwise)."""
+    values = [v] if isinstance(v, float | int) else v
+    if len(values) not in (1, 2) or not all(r > 0 for r in values):
+        raise ValueError("give one or two positive numbers: R, or [XRES, YRES]")
+    return v
+
+
+def check_raster_bounds(bounds: list[float], resolution: float | list[float]) -> None:
+    """The bounds are a box, and at this resolution a raster GDAL can make (at most 2**31 - 1 px a side); a
+    pydantic validator's check: ``ValueError`` otherwise."""
+    x0, y0, x1, y1 = bounds
+    xres, yres = (resolution, resolution) if isinstance(resolution, float | int) else (resolution[0], resolution[-1])
+    if not (x0 < x1 and y0 < y1):
+        raise ValueError(f"bounds {bounds} are empty: give [xmin, ymin, xmax, ymax] with xmin < xmax")
+    sides = ((x1 - x0) / xres, (y1 - y0) / yres)
+    if not all(math.isfinite(n) and n <= _MAX_SIDE for n in sides):
+        raise ValueError(
+            f"bounds {bounds} at resolution {resolution} make a grid of {sides[0]:.3g} x {sides[1]:.3g} "
+            f"pixels, more than a raster can be ({_MAX_SIDE} a side): give a coarser resolution or smaller bounds"
+        )
 
 
 class RasterizeBody(BaseModel):
@@ -168,29 +189,59 @@ class RasterizeBody(BaseModel):
     @field_validator("nodata")
     @classmethod
     def _finite_or_nan(cls, v: float | str) -> float | str:
-        if isinstance(v, str):
-            try:
-                number = float(v)
-            except ValueError:
-                raise ValueError(f"{v!r} is not a number: give e.g. -9999, 0 or nan") from None
-            if math.isinf(number):
-                raise ValueError(f"{v!r} is infinite: give a finite number, or nan for a float type")
-        return v
+        return check_nodata(v)
+
+
+def check_nodata(v: float | str) -> float | str:
+    """A nodata value: a finite number, or a text that reads as one or as nan (a pydantic validator's check)."""
+    if isinstance(v, str):
+        try:
+            number = float(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a number: give e.g. -9999, 0 or nan") from None
+        if math.isinf(number):
+            raise ValueError(f"{v!r} is infinite: give a finite number, or nan for a float type")
+    return v
 
 
 @dataclass
-class _Plan:
-    """A checked request: the library's plan, and how the service delivers it."""
+class ServicePlan:
+    """A checked request of a verb that runs a library plan (``/rasterize``, ``/regrid``): the plan, and how the
+    service delivers it.
+
+    Attributes
+    ----------
+    plan
+        The library's :class:`~rastercover.api.RasterizePlan` (written to a GeoTIFF in the request's folder).
+    format, zipped, name
+        The export format, zip choice and download name stem of the file sent.
+    describe
+        What the job's status shows of the request (``{"request": {...}}``).
+    title, phase
+        The job's title (``rasterize``) and its phase while the plan runs (``rasterizing``).
+    work
+        Other work of the request counted in pixels (a regridding's source pixels read), or None: the larger of
+        it and the output's pixels (:attr:`size`) decides between a direct answer and a job.
+    """
 
     plan: RasterizePlan
     format: str
     zipped: bool | None
     name: str
     describe: dict[str, Any]
+    title: str = "rasterize"
+    phase: str = "rasterizing"
+    work: int | None = None
 
     @property
     def pixels(self) -> int:
+        """Output pixels, bands included."""
         return self.plan.pixels
+
+    @property
+    def size(self) -> int:
+        """What decides between a direct answer and a job: :attr:`work`, else :attr:`pixels`."""
+        return self.pixels if self.work is None else max(self.pixels, self.work)
 
 
 def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
@@ -245,7 +296,7 @@ def _explicit_grid(spec: GridSpec) -> Grid:
         raise InputError(f"grid: bounds {spec.bounds} at resolution {spec.resolution} make no raster ({exc})") from None
 
 
-def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _Plan:
+def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> ServicePlan:
     """Check a request and resolve its ids, grid and source (reads headers, never the features); the checks
     and errors of the options are :func:`rastercover.api.plan_rasterize`'s, as for every face."""
     if (body.features is None) == (body.layer is None):
@@ -306,16 +357,17 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> _
             "pixels": plan.pixels,
         }
     }  # fmt: skip
-    return _Plan(plan, fmt.key, body.zipped, body.filename or "rasterized", describe)
+    return ServicePlan(plan, fmt.key, body.zipped, body.filename or "rasterized", describe)
 
 
 # ---------------------------------------------------------------------- work
-def run_plan(plan: _Plan, folder: str, job: Job | None = None) -> ResultFile:
-    """Rasterize ``plan`` into ``folder`` (then convert to its format); with a ``job``, report progress to it."""
+def run_plan(plan: ServicePlan, folder: str, job: Job | None = None) -> ResultFile:
+    """Run ``plan`` into ``folder`` (a GeoTIFF, then converted to its format); with a ``job``, report progress to
+    it (the plan's tiles, in its ``phase``)."""
     tif = os.path.join(folder, f"{plan.name}.tif")
     progress: Callable[[int], None] | None = None
     if job is not None:
-        job.total, job.phase = plan.plan.n_tiles, "rasterizing"
+        job.total, job.phase = plan.plan.n_tiles, plan.phase
         progress = job.advance
     run_library_plan(plan.plan.to(tif), progress=progress)
     if plan.format == "gtiff" and not plan.zipped:
@@ -329,6 +381,57 @@ def run_plan(plan: _Plan, folder: str, job: Job | None = None) -> ResultFile:
 
 
 # ---------------------------------------------------------------------- HTTP
+#: The OpenAPI answers of a verb that runs a plan (besides the problems every route declares).
+PLAN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The raster file, as an attachment (small requests).", "content": {"*/*": {}}},
+    202: {"description": "A job was created (large requests, or Prefer: respond-async): poll Location (/jobs/{id})."},
+}
+PREFER_HEADER = Header(
+    description="respond-async: always answer with a job (202, Location: /jobs/{id}).", examples=["respond-async"]
+)
+
+
+def wants_async(prefer: str | None) -> bool:
+    """Whether a ``Prefer`` header asks for an asynchronous answer (``respond-async``)."""
+    return prefer is not None and "respond-async" in prefer.lower()
+
+
+async def answer_plan(
+    plan: ServicePlan,
+    request: Request,
+    prefer: str | None,
+    *,
+    settings: Settings,
+    jobs: JobManager,
+    temp_dir: str | None = None,
+    slots: ExportSlots | None = None,
+) -> Response:
+    """Answer a checked request: the file (``200``, taking one of ``slots`` while it is computed), or a job
+    (``202`` with ``Location: /jobs/{id}``) when ``plan.size`` is over ``Settings.direct_pixels`` or the client
+    sent ``Prefer: respond-async``."""
+    asked = wants_async(prefer)
+    if plan.size > settings.direct_pixels or asked:
+        job = jobs.submit(lambda j: run_plan(plan, j.folder, j), title=plan.title, info=plan.describe)
+        base = request.scope.get("root_path", "")
+        headers = {"Location": f"{base}/jobs/{job.id}"}
+        if asked:
+            headers["Preference-Applied"] = "respond-async"
+        return JSONResponse(job.describe(base), status_code=202, headers=headers)
+    with slots.hold(plan.title) if slots is not None else contextlib.nullcontext():
+        folder = tempfile.mkdtemp(prefix=f"rastercover-{plan.title}-", dir=temp_dir)
+        try:
+            out = await run_in_threadpool(run_plan, plan, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    return TempFileResponse(
+        out.path,
+        media_type=out.media_type,
+        filename=out.filename,
+        cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
+    )
+
+
 def rasterize_router(
     catalog: Catalog,
     settings: Settings,
@@ -340,41 +443,14 @@ def rasterize_router(
     request answered directly takes one of ``slots`` while it is computed (none: no bound)."""
     router = APIRouter(tags=["rasterize"])
 
-    @router.post(
-        "/rasterize",
-        response_class=FileResponse,
-        responses={
-            200: {"description": "The raster file, as an attachment (small requests).", "content": {"*/*": {}}},
-            202: {"description": "A job was created (large requests): poll Location (/jobs/{id})."},
-        },
-    )
+    @router.post("/rasterize", response_class=FileResponse, responses=PLAN_RESPONSES)
     async def rasterize_endpoint(
         body: RasterizeBody,
         request: Request,
-        prefer: Annotated[str | None, Header(description="respond-async: always answer with a job.")] = None,
+        prefer: Annotated[str | None, PREFER_HEADER] = None,
     ) -> Response:
         """Rasterize features (inline GeoJSON or a catalogue layer) onto a grid with methods; the file or a job."""
         plan = await run_in_threadpool(plan_request, body, catalog, settings)
-        wants_async = prefer is not None and "respond-async" in prefer.lower()
-        if plan.pixels > settings.direct_pixels or wants_async:
-            job = jobs.submit(lambda j: run_plan(plan, j.folder, j), title="rasterize", info=plan.describe)
-            base = request.scope.get("root_path", "")
-            headers = {"Location": f"{base}/jobs/{job.id}"}
-            if wants_async:
-                headers["Preference-Applied"] = "respond-async"
-            return JSONResponse(job.describe(base), status_code=202, headers=headers)
-        with slots.hold("rasterize") if slots is not None else contextlib.nullcontext():
-            folder = tempfile.mkdtemp(prefix="rastercover-rasterize-", dir=temp_dir)
-            try:
-                out = await run_in_threadpool(run_plan, plan, folder)
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
-        return TempFileResponse(
-            out.path,
-            media_type=out.media_type,
-            filename=out.filename,
-            cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
-        )
+        return await answer_plan(plan, request, prefer, settings=settings, jobs=jobs, temp_dir=temp_dir, slots=slots)
 
     return router
