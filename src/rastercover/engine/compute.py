@@ -236,6 +236,34 @@ def _reduce(job: Job, method: Any, h: Any, size: int) -> np.ndarray:
     return result
 
 
+def _check_finite(job: Job, values: np.ndarray) -> None:
+    inf = np.isinf(values)
+    if inf.any():
+        raise ValueRangeError(
+            f"{job.source.describe()} holds the value {values[inf][0]:g}; a pixel value must be finite "
+            "(nodata for no value): fix the data, or declare that value nodata"
+        )
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """A raster method reduced from separable sums, in :func:`_reduce`'s terms (``reduce(None)``)."""
+
+    method: Any
+    sums: Any
+
+    @property
+    def name(self) -> str:
+        return self.method.name
+
+    @property
+    def needs_value(self) -> bool:
+        return True
+
+    def reduce(self, _h: Any) -> np.ndarray:
+        return self.method.sums(self.sums)
+
+
 def _regrid_block(job: Job, block: Block) -> BlockResult:
     """A regridding's block (:mod:`rastercover.engine.regrid`): one band per (source band, method)."""
     from .regrid import RegridBlock
@@ -249,15 +277,16 @@ def _regrid_block(job: Job, block: Block) -> BlockResult:
     data = np.empty((len(job.methods), win.height, win.width), dtype=job.dtype)
     seen = np.zeros(size, dtype=bool)
     for i, bm in enumerate(job.methods):
-        h = contrib.hits(bm.band, bm.kind)
-        inf = np.isinf(h.value)
-        if inf.any():
-            raise ValueRangeError(
-                f"{job.source.describe()} holds the value {h.value[inf][0]:g}; a pixel value must be finite "
-                "(nodata for no value): fix the data, or declare that value nodata"
-            )
-        seen[h.pixel] = True
-        result = _reduce(job, bm, h, size)
+        sums = contrib.sums(bm.band) if bm.sums is not None else None
+        if sums is not None:  # overlaps that are products of 1-D overlaps: sums without listing them
+            _check_finite(job, sums.value[sums.valid])
+            seen |= sums.covered()
+            result = _reduce(job, _Sums(bm, sums), None, size)
+        else:
+            h = contrib.hits(bm.band, bm.kind)
+            _check_finite(job, h.value)
+            seen[h.pixel] = True
+            result = _reduce(job, bm, h, size)
         data[i] = to_band(result, bm, job.dtype, job.nodata).reshape(win.height, win.width)
     if not seen.any():
         return BlockResult(block, None, all_tiles)

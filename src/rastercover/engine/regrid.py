@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,11 @@ class BandMethod:
         """One line."""
         return self.method.description
 
+    @property
+    def sums(self):
+        """The method's reduction from area-weighted sums, or None."""
+        return self.method.sums
+
 
 class Regridding:
     """A raster source seen from a target grid's CRS: what a regridding :class:`~rastercover.engine.Job` holds
@@ -125,6 +131,9 @@ class Regridding:
         self.source_pixel_area = 1.0
         self._fwd = self._inv = None
         self._bounds: tuple[float, float, float, float] | None = None
+        #: One CRS, every source raster and the target north-up: overlaps are products of 1-D overlaps, so the sum
+        #: methods take :class:`SeparableSums` (decided for the whole job, so every block takes the same path).
+        self.separable = False
 
     @classmethod
     def of(cls, source: Any, grid: Grid) -> Regridding:
@@ -134,6 +143,7 @@ class Regridding:
         if grid.crs is None:
             raise CRSError("the target grid has no CRS")
         r = cls(source, grid.crs)
+        r.separable = r.same and bool(getattr(source, "north_up", False)) and grid.is_rectilinear
         if not r.same:
             r.sub, r.area_error, r.source_pixel_area = plan_subdivision(r, grid)
             r.anchor, interp = plan_anchor(r, grid)
@@ -323,20 +333,26 @@ class RegridBlock:
         self._hits: dict[tuple[int, Kind], Hits] = {}
         offsets = np.cumsum([0] + [p.window.width * p.window.height for p in self.pieces])
         self._offsets = offsets
-        if self.pieces:
+        if len(self.pieces) == 1:
+            d = self.pieces[0].data
+            self.values = d.reshape(d.shape[0], -1)  # a view
+        elif self.pieces:
             self.values = np.concatenate([p.data.reshape(p.data.shape[0], -1) for p in self.pieces], axis=1)
-            order = []
-            # the pieces come in source order (a table's rids): a piece's place among them, then the pixel's place
-            # in its raster, orders the source pixels (only comparisons within the block matter)
-            for k, p in enumerate(self.pieces):
-                rr, cc = np.divmod(np.arange(p.window.width * p.window.height), p.window.width)
-                gid = (rr + p.window.row_off) * p.size[0] + (cc + p.window.col_off)
-                order.append((np.int64(k) << 40) + gid)
-            self.order = np.concatenate(order).astype(np.int64)
         else:
             self.values = np.empty((reg.source.count, 0))
-            self.order = np.empty(0, np.int64)
         self.whole = np.zeros(self.values.shape[1])
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """Each source pixel's place in the source order: the pieces come in source order (a table's rids), so a
+        piece's place among them, then the pixel's place in its raster (only comparisons within the block
+        matter)."""
+        order = [np.empty(0, np.int64)]
+        for k, p in enumerate(self.pieces):
+            rr, cc = np.divmod(np.arange(p.window.width * p.window.height), p.window.width)
+            gid = (rr + p.window.row_off) * p.size[0] + (cc + p.window.col_off)
+            order.append((np.int64(k) << 40) + gid)
+        return np.concatenate(order).astype(np.int64)
 
     @property
     def empty(self) -> bool:
@@ -405,6 +421,38 @@ class RegridBlock:
         area = (wy[:, None] * wx[None, :]).ravel()
         keep = active.ravel()[quad] & (area > _TINY)
         return pixel[keep], quad[keep], area[keep], whole
+
+    def _separable_pieces(self) -> bool:
+        """True when every piece's overlaps with the target cells are products of 1-D overlaps (one CRS, north-up
+        lattices, no subdivision): then :meth:`sums` can answer the sum methods without listing the overlaps."""
+        return self.reg.separable and self.reg.sub == 1
+
+    def sums(self, band: int) -> SeparableSums | None:
+        """Area-weighted sums of the source band ``band`` over the block's pixels, or None where the overlaps are
+        not separable."""
+        if not self._separable_pieces():
+            return None
+        if "_pairs" not in self.__dict__:
+            self._pairs = [self._pairs_of(p) for p in self.pieces]
+        return SeparableSums(self, band)
+
+    def _pairs_of(self, p) -> tuple:
+        """A piece's 1-D overlaps, columns and rows, grouped by target cell (sources in order within a cell)."""
+        win = self.window
+        t = p.transform
+        w, h = p.window.width, p.window.height
+        u, _ = self.grid.to_pixel(t.a * (p.window.col_off + np.arange(w + 1, dtype=float)) + t.c, np.full(w + 1, t.f))
+        _, v = self.grid.to_pixel(np.full(h + 1, t.c), t.e * (p.window.row_off + np.arange(h + 1, dtype=float)) + t.f)
+        out = []
+        for src, cell, length in (_overlaps_1d(u, win.col_off, win.width), _overlaps_1d(v, win.row_off, win.height)):
+            order = np.lexsort((src, cell))
+            src, cell, length = src[order], cell[order], length[order]
+            new = np.ones(len(cell), dtype=bool)
+            new[1:] = cell[1:] != cell[:-1]
+            starts = np.flatnonzero(new)
+            out.append((src, cell[starts], starts, length))
+        whole = np.abs(np.diff(v))[:, None] * np.abs(np.diff(u))[None, :]
+        return out[0], out[1], whole
 
     def _centres(self) -> tuple[np.ndarray, np.ndarray]:
         win = self.window
@@ -483,6 +531,47 @@ def _sample(reg: Regridding, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None
 def _scale(area: float) -> float:
     """The area errors are stated as fractions of the larger of a source pixel's and a target pixel's area."""
     return max(area, 1.0)
+
+
+class SeparableSums:
+    """``s(x)``: per target pixel of a block, ``Σ a_i · x_i`` (map units²) over the valid source pixels of one band,
+    where every overlap ``a_i`` is a product of 1-D overlaps: the sums over source columns first (per source row
+    and target column), then over source rows, each in source order, so a target pixel's sum has the same bits in
+    any block. ``value`` is the band (NaN: nodata), ``whole`` each source pixel's area.
+    """
+
+    def __init__(self, block: RegridBlock, band: int) -> None:
+        self.block = block
+        self.value = block.values[band]
+        self.valid = ~np.isnan(self.value)
+        self.size = block.size
+        self.pixel_area = block.grid.pixel_area
+        self.whole = np.concatenate([pairs[2].ravel() for pairs in block._pairs]) * self.pixel_area
+
+    @cached_property
+    def area(self) -> np.ndarray:
+        """Per target pixel, the area its valid source pixels cover (map units²)."""
+        return self(np.ones_like(self.value))
+
+    def covered(self) -> np.ndarray:
+        """Per target pixel: True where valid source pixels overlap it (more than 1e-12 of it, as the kernel)."""
+        return self.area > 1e-12 * self.pixel_area
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        win = self.block.window
+        out = np.zeros((win.height, win.width))
+        x = np.where(self.valid, x, 0.0)
+        offsets = self.block._offsets
+        for k, (p, (cols, rows, _)) in enumerate(zip(self.block.pieces, self.block._pairs, strict=True)):
+            if not len(cols[0]) or not len(rows[0]):
+                continue
+            grid_x = x[offsets[k] : offsets[k + 1]].reshape(p.window.height, p.window.width)
+            sc, tcs, cstarts, wx = cols
+            part = np.add.reduceat(grid_x[:, sc] * wx, cstarts, axis=1)  # (source rows, target columns hit)
+            sr, trs, rstarts, wy = rows
+            rows_sum = np.add.reduceat(part[sr] * wy[:, None], rstarts, axis=0)  # (target rows hit, columns hit)
+            out[np.ix_(trs, tcs)] += rows_sum
+        return out.ravel() * self.pixel_area
 
 
 def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:

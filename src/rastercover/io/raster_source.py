@@ -116,6 +116,12 @@ class CoverageRasterSource:
         """Square root of a source pixel's area, in source units."""
         return float(np.sqrt(self.coverage.grid.pixel_area))
 
+    @property
+    def north_up(self) -> bool:
+        """True when the lattice has no skew."""
+        t = self.coverage.grid.transform
+        return t.b == 0 and t.d == 0
+
     def describe(self) -> str:
         """The coverage's name for messages."""
         return self.coverage.describe()
@@ -191,13 +197,14 @@ class PostgisRowsRasterSource:
                     "max(ST_NumBands({r})), ST_XMin(ST_Extent(ST_Envelope({r}))), "
                     "ST_YMin(ST_Extent(ST_Envelope({r}))), "
                     "ST_XMax(ST_Extent(ST_Envelope({r}))), ST_YMax(ST_Extent(ST_Envelope({r}))), "
-                    "min(abs(ST_ScaleX({r}) * ST_ScaleY({r}) - ST_SkewX({r}) * ST_SkewY({r}))) "
+                    "min(abs(ST_ScaleX({r}) * ST_ScaleY({r}) - ST_SkewX({r}) * ST_SkewY({r}))), "
+                    "bool_and(ST_SkewX({r}) = 0 AND ST_SkewY({r}) = 0) "
                     "FROM {t} WHERE {r} IS NOT NULL"
                 ).format(r=r, t=rel.identifier())
             ).fetchone()
             if meta is None or not meta[0]:
                 raise SourceError(f"{loc.describe()} holds no raster")
-            n, s0, s1, b0, b1, x0, y0, x1, y1, area = meta
+            n, s0, s1, b0, b1, x0, y0, x1, y1, area, north_up = meta
             if s0 != s1:
                 raise SourceError(f"{loc.describe()}: the rasters have several SRIDs ({s0}, {s1}); use one")
             if b0 != b1:
@@ -228,6 +235,8 @@ class PostgisRowsRasterSource:
         self.nodatas_of_first = tuple(None if m[0] is None else float(m[0]) for m in band_meta)
         self._bounds = (float(x0), float(y0), float(x1), float(y1))
         self.pixel_size = float(np.sqrt(area)) if area else 1.0
+        #: True when every row is north-up (no skew).
+        self.north_up = bool(north_up)
 
     @property
     def crs(self) -> CRS | None:

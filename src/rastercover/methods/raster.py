@@ -64,6 +64,35 @@ def _weighted_mean(h: Hits, floor_to_pixel: bool) -> np.ndarray:
         return np.where(has, n / np.where(has, denom, 1.0), np.nan)
 
 
+def _has(total: np.ndarray, pixel_area: float) -> np.ndarray:
+    return total > 1e-12 * pixel_area  # the overlaps the kernel keeps: above 1e-12 of a pixel
+
+
+def _weighted_sum_s(s) -> np.ndarray:
+    return s(s.value)
+
+
+def _proportional_sum_s(s) -> np.ndarray:
+    return s(s.value / s.whole)
+
+
+def _weighted_mean_s(s, floor_to_pixel: bool) -> np.ndarray:
+    area = s.area
+    n = s(s.value)
+    has = _has(area, s.pixel_area)
+    denom = np.where(area >= s.pixel_area * (1 - _FULL), area, s.pixel_area) if floor_to_pixel else area
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(has, n / np.where(has, denom, 1.0), np.nan)
+
+
+def _valid_fraction_s(s) -> np.ndarray:
+    return _share(s.area, s.pixel_area)
+
+
+def _fraction_of_s(value: float, s) -> np.ndarray:
+    return _share(s((s.value == value).astype(np.float64)), s.pixel_area)
+
+
 def _valid_fraction(h: Hits) -> np.ndarray:
     # not capped at 1: overlapping rows of a table cover a pixel more than once (spec 6: Σ a_i / A)
     return _share(pixel_sum(h.pixel, h.weight, h.size), h.pixel_area)
@@ -111,6 +140,7 @@ def fraction_of(value: float) -> Method:
         Kind.RASTER_AREA,
         partial(_fraction_of, float(value)),
         empty=0.0,
+        sums=partial(_fraction_of_s, float(value)),
         description=f"share of the pixel covered by source pixels of value {class_label(value)}",
     )
 
@@ -164,8 +194,15 @@ def _methods() -> tuple[Method, ...]:
         ("MIN_OF_RASTER_VALUES", A, _min_overlapping, None, False, "smallest value of the source pixels overlapping"),
         ("MAX_OF_RASTER_VALUES", A, _max_overlapping, None, False, "largest value of the source pixels overlapping"),
     ]
+    sums = {
+        "AREA_WEIGHTED_SUM_OF_RASTER_VALUES": _weighted_sum_s,
+        "SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES": _proportional_sum_s,
+        "AREA_WEIGHTED_MEAN_OF_RASTER_VALUES": partial(_weighted_mean_s, floor_to_pixel=True),
+        "AREA_WEIGHTED_MEAN_OF_RASTER_VALUES_2": partial(_weighted_mean_s, floor_to_pixel=False),
+        "VALID_FRACTION": _valid_fraction_s,
+    }
     out = [
-        Method(name, kind, fn, needs_value=True, empty=empty, description=desc, categorical=cat)
+        Method(name, kind, fn, needs_value=True, empty=empty, description=desc, categorical=cat, sums=sums.get(name))
         for name, kind, fn, empty, cat, desc in table
     ]
     return tuple(register(m, replace=True) for m in out)

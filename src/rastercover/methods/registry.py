@@ -183,6 +183,13 @@ class Method:
         One line for ``rastercover methods``.
     categorical
         True when results are class values (nearest-neighbour overviews), False for measurements.
+    sums
+        Optional, for :data:`Kind.RASTER_AREA` methods: the same result from area-weighted sums alone,
+        ``sums(s) -> ndarray`` where ``s(x)`` gives, per target pixel, ``Σ a_i · x_i`` over the valid source
+        pixels for any per-source-pixel ``x`` (``s.value``, ``s.whole``, ``s.pixel_area``, ``s.size`` as in
+        :class:`Hits`; ``s.area`` the covered area per target pixel). Where the grids make overlaps products of
+        1-D overlaps the engine computes those sums without listing the overlaps (much faster); elsewhere it calls
+        ``reduce``.
     """
 
     name: str
@@ -192,6 +199,7 @@ class Method:
     empty: float | None = EMPTY_NODATA
     description: str = ""
     categorical: bool = False
+    sums: Callable | None = None
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.strip() or " " in self.name:
