@@ -282,7 +282,14 @@ def _lattice(reg: Regridding, grid: Grid, piece, sub: int) -> tuple[np.ndarray, 
     for a in (ac, ar):
         along = _interpolate(a, fc, c0, k, axis=1)
         out.append(_interpolate(along, fr, r0, k, axis=0))
-    return out[0], out[1]
+    col, row = out
+    bad = ~(np.isfinite(col) & np.isfinite(row))
+    if bad.any():  # an anchor outside the CRS's domain: the points it would place are transformed one by one
+        ri, ci = np.nonzero(bad)
+        cc, rr = fc[ci] / n, fr[ri] / n
+        x, y = reg.to_target(t.a * cc + t.b * rr + t.c, t.d * cc + t.e * rr + t.f)
+        col[ri, ci], row[ri, ci] = grid.to_pixel(x, y)
+    return col, row
 
 
 _TINY = 1e-12  # overlaps (in target pixels) at or below this are rounding noise, as in the kernel
