@@ -908,3 +908,36 @@ def test_the_area_kernel_is_loaded_from_numbas_disk_cache_in_a_new_process(refer
     assert done.returncode == 0, done.stderr
     hits, misses = map(int, done.stdout.split())
     assert (hits, misses) == (1, 0)
+
+
+def test_a_missing_tile_of_a_folder_without_nodata_is_no_data_not_zero(tmp_path):
+    """A tile folder with a tile missing and no declared nodata: the missing tile's place holds no source pixel
+    (VALID_FRACTION 0, no sum), never zeros that look like data."""
+    t = Affine(10, 0, 1000, 0, -10, 2000)
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for r, c in [(0, 0), (0, 1), (1, 0)]:  # (1, 1) is missing
+        tt = t * Affine.translation(c * 4, r * 4)
+        with rasterio.open(
+            folder / f"r{r}_c{c}.tif",
+            "w",
+            driver="GTiff",
+            width=4,
+            height=4,
+            count=1,
+            dtype="float32",
+            crs="EPSG:32630",
+            transform=tt,
+        ) as ds:
+            ds.write(np.full((1, 4, 4), 5.0, "float32"))
+    grid = rastercover.Grid(2, 2, Affine(40, 0, 1000, 0, -40, 2000), "EPSG:32630")
+    da = rastercover.regrid(
+        str(folder),
+        grid,
+        methods=["VALID_FRACTION", "AREA_WEIGHTED_SUM_OF_RASTER_VALUES", "MEAN_OF_RASTER_VALUES_AT_PIXEL_CENTROID"],
+        dtype="float64",
+    )
+    vf, ws, mean = da.values
+    assert vf.tolist() == [[1.0, 1.0], [1.0, 0.0]]
+    assert ws.tolist() == [[8000.0, 8000.0], [8000.0, 0.0]]
+    assert mean.tolist() == [[5.0, 5.0], [5.0, -9999.0]]

@@ -148,17 +148,27 @@ class CoverageRasterSource:
         )
         if win is None:
             return []
-        data = np.asarray(self.coverage.read(win, list(self.bands)))
-        return [RasterPiece(0, g.transform, (g.width, g.height), win, _as_float(data, self.nodatas))]
+        return [self._piece(win)]
+
+    def _piece(self, win: Window) -> RasterPiece:
+        """The pixels of ``win``; where the coverage has no tile (a sparse folder or table), NaN: never a value."""
+        g = self.grid
+        data = _as_float(np.asarray(self.coverage.read(win, list(self.bands))), self.nodatas)
+        if g.present is not None:
+            have = np.zeros((win.height, win.width), dtype=bool)
+            for tile in g.tiles(win):
+                ix = tile.window.intersection(win)
+                if ix is not None:
+                    have[ix.relative_to(win).slices] = True
+            data[:, ~have] = np.nan
+        return RasterPiece(0, g.transform, (g.width, g.height), win, data)
 
     def scan(self):
         """Every piece of the source, a few million pixels at a time (for its classes or its total)."""
         g = self.grid
         rows = max(1, SCAN_PIXELS // max(1, g.width))
         for r in range(0, g.height, rows):
-            win = Window(0, r, g.width, min(rows, g.height - r))
-            data = np.asarray(self.coverage.read(win, list(self.bands)))
-            yield RasterPiece(0, g.transform, (g.width, g.height), win, _as_float(data, self.nodatas))
+            yield self._piece(Window(0, r, g.width, min(rows, g.height - r)))
 
 
 class PostgisRowsRasterSource:
