@@ -941,3 +941,37 @@ def test_a_missing_tile_of_a_folder_without_nodata_is_no_data_not_zero(tmp_path)
     assert vf.tolist() == [[1.0, 1.0], [1.0, 0.0]]
     assert ws.tolist() == [[8000.0, 8000.0], [8000.0, 0.0]]
     assert mean.tolist() == [[5.0, 5.0], [5.0, -9999.0]]
+
+
+def test_a_source_on_the_antimeridian_keeps_its_total_and_one_across_it_is_refused():
+    """A world grid in lon/lat onto Equal Earth (antimeridian at 180): the column on -180 keeps its value (the
+    lattice's points near the sides are transformed one by one, never interpolated from wrapped anchors); a source
+    spanning 0..360 crosses the seam and is refused with the fix."""
+    import warnings
+
+    v = np.zeros((1, 16, 36))
+    v[0, :, 0] = 1
+    world = dict(bounds=(-17243959, -8392928, 17243959, 8392928), resolution=500000, crs="EPSG:8857")
+    src = xr.DataArray(
+        v, dims=("band", "y", "x"), attrs={"transform": Affine(10, 0, -180, 0, -10, 80), "crs": "EPSG:4326"}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rastercover.AccuracyWarning)  # 10-degree pixels near the pole: 1.9e-7
+        total = rastercover.regrid(src, **world, methods="SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES", dtype="float64")
+    assert total.values.sum() == pytest.approx(16.0, rel=1e-12)
+    shifted = src.copy()
+    shifted.attrs["transform"] = Affine(10, 0, 0, 0, -10, 80)
+    with pytest.raises(rastercover.CRSError, match="across the antimeridian of EPSG:8857 .longitude 180.*Split the"):
+        rastercover.regrid(shifted, **world)
+
+
+def test_a_bound_above_the_aim_warns_with_the_bound():
+    v = np.ones((1, 16, 36))
+    src = xr.DataArray(
+        v, dims=("band", "y", "x"), attrs={"transform": Affine(10, 0, -180, 0, -10, 80), "crs": "EPSG:4326"}
+    )
+    with pytest.warns(rastercover.AccuracyWarning, match=r"bounded by [0-9.]+e-0[5-8] of a pixel, above the 1e-09"):
+        plan = rastercover.plan_regrid(
+            src, bounds=(-17243959, -8392928, 17243959, 8392928), resolution=500000, crs="EPSG:8857"
+        )
+    assert plan.job.source.sub == 64

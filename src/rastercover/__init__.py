@@ -10,6 +10,7 @@ True
 from .api import RasterizePlan, RasterizeResult, open_grid, open_vector, plan_rasterize, rasterize, run_plan
 from .engine import Extent, InvalidPolicy
 from .errors import (
+    AccuracyWarning,
     AlignmentError,
     CRSError,
     GeometryError,
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_FLOAT_NODATA",
     "EMPTY_NODATA",
     "FORMATS",
+    "AccuracyWarning",
     "AlignmentError",
     "CRSError",
     "ExportPlan",

@@ -18,6 +18,9 @@ The command line prints that message on one line and exits with status 2; the HT
     └── OutputError                 an output that cannot be written (exists, folder missing, a failed write)
         └── NoSpaceError            the device or quota holding the output is full (HTTP 507)
 
+    AccuracyWarning (a UserWarning) a result computed, but less exactly than rastercover aims (regridding
+                                    across CRSs: the stated area error bound above 1e-9)
+
 Examples
 --------
 >>> from rastercover.errors import UnknownMethodError, RastercoverError
@@ -28,6 +31,7 @@ True
 from __future__ import annotations
 
 __all__ = [
+    "AccuracyWarning",
     "AlignmentError",
     "CRSError",
     "GeometryError",
@@ -95,3 +99,7 @@ class NoSpaceError(OutputError):
 
 class TooLargeError(InputError):
     """A request over a configured limit (pixels per export, vertices of a clip...); the message gives both."""
+
+
+class AccuracyWarning(UserWarning):
+    """A result computed less exactly than rastercover aims; the message gives the bound reached and why."""

@@ -1,8 +1,8 @@
 """Regridding: a raster source's pixels as the features of a block (spec section 6).
 
 For a block of the target grid, the source pieces meeting it are read; their pixel lattice is placed in the
-target grid's pixel space (corners and side middles transformed exactly, each point on its own, so a point
-has the same coordinates whichever block computes it); :func:`~rastercover.kernels.regrid.quad_areas` gives
+target grid's pixel space (each point's coordinates depend on its place in the raster only, never on the block
+that computes it); :func:`~rastercover.kernels.regrid.quad_areas` gives
 the exact overlap areas and :func:`~rastercover.kernels.regrid.centre_owners` the source pixel owning each
 target centre. The contributions become :class:`~rastercover.methods.Hits` over the source pixels (values:
 the band; nodata is NULL), each target pixel's entries in source order, so every sum runs in the same order in any
@@ -12,7 +12,12 @@ Where the CRSs differ, a side of a source pixel is a curve in the target CRS. Th
 parabola through its ends and middle; :func:`plan_subdivision` measures, on a sample of the source's pixels
 over the target grid, how far a quarter point of a side strays from that parabola, and cuts the source pixels
 into ``sub x sub`` parts (doubling ``sub``) until the area error so bounded is below
-:data:`AREA_ERROR_TARGET` of a source pixel's area.
+:data:`AREA_ERROR_TARGET` of the larger of a source and a target pixel's area. Across CRSs the lattice's points at
+multiples of ``anchor`` fine steps are transformed exactly and the others interpolated (cubic) between them, the
+spacing chosen by :func:`plan_anchor` so that it adds nothing measurable; points near the raster's sides are
+transformed one by one. A source crossing the target's antimeridian, or a bound above
+:data:`AREA_ERROR_REFUSED` (a seam, a pole, a singular point), is refused; a bound above the target is an
+:class:`~rastercover.errors.AccuracyWarning`.
 
 Examples
 --------
@@ -145,9 +150,11 @@ class Regridding:
         r = cls(source, grid.crs)
         r.separable = r.same and bool(getattr(source, "north_up", False)) and grid.is_rectilinear
         if not r.same:
+            _check_seam(r, grid)
             r.sub, r.area_error, r.source_pixel_area = plan_subdivision(r, grid)
             r.anchor, interp = plan_anchor(r, grid)
             r.area_error += interp
+            _check_accuracy(r, grid)
         else:
             r.source_pixel_area = source.pixel_size**2 / grid.pixel_area
         return r
@@ -284,7 +291,12 @@ def _lattice(reg: Regridding, grid: Grid, piece, sub: int) -> tuple[np.ndarray, 
         out.append(_interpolate(along, fr, r0, k, axis=0))
     col, row = out
     bad = ~(np.isfinite(col) & np.isfinite(row))
-    if bad.any():  # an anchor outside the CRS's domain: the points it would place are transformed one by one
+    # near the raster's sides the stencil reaches anchors outside the raster (past a CRS's seam or pole, they may
+    # wrap): points there are transformed one by one, as are those whose anchors fall outside the CRS's domain
+    wf, hf = piece.size[0] * n, piece.size[1] * n
+    bad |= ((fr // k - 1) * k < 0)[:, None] | ((fr // k + 2) * k > hf)[:, None]
+    bad |= ((fc // k - 1) * k < 0)[None, :] | ((fc // k + 2) * k > wf)[None, :]
+    if bad.any():
         ri, ci = np.nonzero(bad)
         cc, rr = fc[ci] / n, fr[ri] / n
         x, y = reg.to_target(t.a * cc + t.b * rr + t.c, t.d * cc + t.e * rr + t.f)
@@ -647,7 +659,8 @@ def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
     sample = _sample(reg, grid)
     if sample is None:
         return 1, 0.0
-    X, Y = sample
+    X0, Y0 = sample
+    x0, y0, x1, y1 = reg.source.bounds
     n = 2 * reg.sub
     fine = reg.source.pixel_size / n
     side = math.sqrt(max(reg.source_pixel_area, 1e-300))
@@ -656,6 +669,13 @@ def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
     anchor = MAX_ANCHOR
     while anchor > 1:
         offs = np.arange(-anchor, 2 * anchor + 1)  # anchors at -anchor, 0, anchor, 2·anchor fine steps
+        # the stencils inside the source, as the lattice uses them (its points near the sides are exact)
+        reach = anchor * fine
+        if x1 - x0 < 3 * reach or y1 - y0 < 3 * reach:
+            anchor //= 2
+            continue
+        X = np.clip(X0, x0 + reach, x1 - 2 * reach)
+        Y = np.clip(Y0, y0 + reach, y1 - 2 * reach)
         wm, w1, w2 = _cubic(np.arange(1, anchor) / anchor)
         worst = 0.0
         for dx, dy in ((fine, 0.0), (0.0, fine)):
@@ -672,12 +692,69 @@ def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
                     worst += float(err.max())
         errors[anchor] = 4.0 * worst * side / scale
         anchor //= 2
-    floor = errors[2]
+    if not errors:
+        return 1, 0.0
+    floor = errors[min(errors)]
     budget = max(AREA_ERROR_TARGET / 2, 1.5 * floor)
     for anchor in sorted(errors, reverse=True):
         if errors[anchor] <= budget:
             return anchor, errors[anchor]
     return 1, 0.0
+
+
+#: Above this area error bound (a fraction of the larger pixel area) a regridding is refused: such a bound means
+#: the transformation is not smooth over the source (a seam, a pole, a singularity), not a small inexactness.
+AREA_ERROR_REFUSED = 1e-6
+
+
+def _check_seam(reg: Regridding, grid: Grid) -> None:
+    """Refuse a geographic source that crosses the target CRS's antimeridian (``lon_0 ± 180``): its pixels there
+    would be torn across the target's world (a source that ends on the seam is fine)."""
+    src = as_crs(reg._source_wkt)
+    if not src.is_geographic or as_crs(reg._target_wkt).is_geographic:
+        return
+    lon0 = 0.0
+    try:
+        for p in as_crs(reg._target_wkt).coordinate_operation.params:
+            if "longitude" in p.name.lower() and ("origin" in p.name.lower() or "central" in p.name.lower()):
+                lon0 = float(p.value)
+                break
+    except AttributeError:
+        return
+    x0, _, x1, _ = reg.source.bounds
+    seam = lon0 + 180.0
+    k = math.ceil((x0 - seam) / 360.0)
+    s = seam + 360.0 * k
+    if x0 < s < x1 and not math.isclose(s, x0) and not math.isclose(s, x1):
+        raise CRSError(
+            f"{reg.describe()} spans longitudes {x0:g} to {x1:g}, across the antimeridian of {crs_label(grid.crs)} "
+            f"(longitude {s:g}): its pixels there would be torn across the map. Split the source at {s:g}, or "
+            "regrid onto a CRS centred elsewhere"
+        )
+
+
+def _check_accuracy(reg: Regridding, grid: Grid) -> None:
+    """Refuse a regridding whose area error bound shows a transformation that is not smooth over the source;
+    warn (:class:`~rastercover.errors.AccuracyWarning`) when the bound misses :data:`AREA_ERROR_TARGET`."""
+    import warnings
+
+    from ..errors import AccuracyWarning
+
+    if reg.area_error > AREA_ERROR_REFUSED:
+        raise CRSError(
+            f"{reg.describe()} cannot be regridded onto {crs_label(grid.crs)} exactly: the transformation is not "
+            f"smooth over the source (a pixel's area could be misplaced by {reg.area_error:.1e} of a pixel; a "
+            "seam, a pole or a singular point of the target CRS lies in it). Cut the source to the part the "
+            "target grid shows, or choose a target CRS without a singularity there"
+        )
+    if reg.area_error > AREA_ERROR_TARGET:
+        warnings.warn(
+            f"regridding {reg.describe()} onto {crs_label(grid.crs)}: the area misplaced per source pixel is "
+            f"bounded by {reg.area_error:.1e} of a pixel, above the {AREA_ERROR_TARGET:g} rastercover aims for "
+            f"(source pixels cut {reg.sub}x{reg.sub}, the most it cuts, or PROJ's own precision)",
+            AccuracyWarning,
+            stacklevel=4,
+        )
 
 
 def check_bridgeable(reg: Regridding, grid: Grid) -> None:

@@ -2,9 +2,10 @@
 
 A source pixel is a quadrilateral whose four sides are straight in the source CRS. In the target grid's pixel
 space each side is a smooth curve (a straight segment when both grids share a CRS); the kernel represents it by
-the parabola through its two ends and its middle, all three transformed exactly, and integrates that parabola
-exactly. Where a parabola is not close enough to the true side, the caller cuts the source pixels into
-``sub x sub`` virtual pixels first (see :mod:`rastercover.engine.regrid`), so every side is short enough.
+the parabola through its two ends and its middle (placed by the caller: transformed, or interpolated between
+exactly transformed points, see :mod:`rastercover.engine.regrid`), and integrates that parabola exactly. Where a
+parabola is not close enough to the true side, the caller cuts the source pixels into ``sub x sub`` virtual pixels
+first (see :mod:`rastercover.engine.regrid`), so every side is short enough.
 
 The area of a pixel-side curve's quadrilateral in each target cell comes from Green's theorem, the signed-area
 accumulation of scanline rasterizers: a piece of side inside cell ``(r, c)`` adds ``∫ (c + 1 - x) dy`` to
