@@ -975,3 +975,121 @@ def test_a_bound_above_the_aim_warns_with_the_bound():
             src, bounds=(-17243959, -8392928, 17243959, 8392928), resolution=500000, crs="EPSG:8857"
         )
     assert plan.job.source.sub == 64
+
+
+# ---- found by an adversarial review: each would have been a plausible wrong result --------------------------------
+def _lonlat(values, transform):
+    return xr.DataArray(
+        np.asarray(values, float)[None], dims=("band", "y", "x"), attrs={"transform": transform, "crs": "EPSG:4326"}
+    )
+
+
+def test_a_target_block_straddling_longitude_180_reads_its_source():
+    """PROJ gives a box across 180 as xmin > xmax: the source west of 180 must still be read (it was all empty)."""
+    from pyproj import Transformer
+
+    src = _lonlat(np.ones((4, 4)), Affine(0.25, 0, 179.0, 0, -0.25, -17.0))  # lon 179..180, lat -18..-17
+    x0, y1 = Transformer.from_crs("EPSG:4326", "EPSG:32760", always_xy=True).transform(179.0, -17.0)
+    x0, y1 = round(x0, -3) - 5000, round(y1, -3) + 5000
+    target = rastercover.Grid(16, 16, Affine(10000, 0, x0, 0, -10000, y1), "EPSG:32760")  # lon ~178.9 .. 180.5
+    da = rastercover.regrid(
+        src, target, methods=["VALID_FRACTION", "SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES"], dtype="float64"
+    )
+    assert da.values[1].sum() == pytest.approx(16.0, rel=1e-9)
+    assert da.values[0].sum() * target.pixel_area == pytest.approx(1.1765e10, rel=2e-3)
+
+
+def test_a_source_in_0_to_360_longitudes_is_found_where_proj_puts_it():
+    """An ERA5-style source at lon 208..210 (= -152..-150) onto Alaska Albers: areas and centres, not an empty map."""
+    from pyproj import Transformer
+
+    src = _lonlat(np.arange(64.0).reshape(8, 8), Affine(0.25, 0, 208.0, 0, -0.25, 64.0))
+    shifted = _lonlat(np.arange(64.0).reshape(8, 8), Affine(0.25, 0, -152.0, 0, -0.25, 64.0))
+    b = Transformer.from_crs("EPSG:4326", "EPSG:3338", always_xy=True).transform_bounds(-152.2, 61.8, -149.8, 64.2)
+    g = rastercover.Grid.from_bounds(b, 5000, "EPSG:3338")
+    methods = [
+        "SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES",
+        "COUNT_OF_RASTER_VALUES_AT_PIXEL_CENTROID",
+        "FIRST_RASTER_VALUE_AT_PIXEL_CENTROID",
+    ]
+    a = rastercover.regrid(src, g, methods=methods, dtype="float64").values
+    e = rastercover.regrid(shifted, g, methods=methods, dtype="float64").values
+    assert a[0].sum() == pytest.approx(np.arange(64.0).sum(), rel=1e-9)
+    assert a[1].sum() > 800
+    assert np.allclose(a, e, rtol=1e-9, atol=1e-9)
+
+
+def test_a_centre_exactly_on_a_shared_source_edge_goes_east_and_south():
+    """``~transform`` rounds x=43 to column 0.99999999999999956: the owner must come from an exact division."""
+    src = xr.DataArray(
+        np.array([[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]]),
+        dims=("band", "y", "x"),
+        attrs={"transform": Affine(10, 0, 33, 0, -10, 20), "crs": "EPSG:32630"},
+    )
+    target = rastercover.Grid(2, 1, Affine(20, 0, 33, 0, -20, 20), "EPSG:32630")
+    da = rastercover.regrid(src, target, methods=["FIRST_RASTER_VALUE_AT_PIXEL_CENTROID"], dtype="float64")
+    assert da.values[0, 0].tolist() == [6.0, 8.0]
+
+
+def test_each_band_of_a_vrt_keeps_its_own_nodata(tmp_path):
+    t = Affine(10, 0, 0, 0, -10, 20)
+    for name, a in (("b1.tif", [[0, 1], [2, 3]]), ("b2.tif", [[255, 0], [4, 5]])):
+        with rasterio.open(
+            tmp_path / name,
+            "w",
+            driver="GTiff",
+            width=2,
+            height=2,
+            count=1,
+            dtype="uint8",
+            transform=t,
+            crs="EPSG:32630",
+        ) as ds:
+            ds.write(np.array(a, "uint8"), 1)
+    bands = "".join(
+        f'<VRTRasterBand dataType="Byte" band="{i}"><NoDataValue>{nd}</NoDataValue><SimpleSource>'
+        f'<SourceFilename relativeToVRT="1">b{i}.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource>'
+        "</VRTRasterBand>"
+        for i, nd in ((1, 0), (2, 255))
+    )
+    (tmp_path / "two.vrt").write_text(
+        '<VRTDataset rasterXSize="2" rasterYSize="2"><SRS>EPSG:32630</SRS>'
+        f"<GeoTransform>0, 10, 0, 20, 0, -10</GeoTransform>{bands}</VRTDataset>"
+    )
+    target = rastercover.Grid(1, 1, Affine(20, 0, 0, 0, -20, 20), "EPSG:32630")
+    da = rastercover.regrid(
+        str(tmp_path / "two.vrt"),
+        target,
+        dtype="float64",
+        methods=["VALID_FRACTION", "AREA_WEIGHTED_MEAN_OF_RASTER_VALUES_2", "MAX_OF_RASTER_VALUES"],
+    )
+    assert da.values[:, 0, 0].tolist() == [0.75, 2.0, 3.0, 0.75, 3.0, 5.0]
+
+
+def test_listed_classes_of_a_float32_band_are_its_values():
+    """0.1 means the float32 value 0.100000001490116 the band holds; automatic classes are named the short way."""
+    src = xr.DataArray(
+        np.array([[[0.1, 0.1], [2.3, 5.0]]], dtype="float32"),
+        dims=("band", "y", "x"),
+        attrs={"transform": Affine(1, 0, 0, 0, -1, 2), "crs": "EPSG:3857"},
+    )
+    g = rastercover.Grid(1, 1, Affine(2, 0, 0, 0, -2, 2), "EPSG:3857")
+    listed = rastercover.regrid(src, g, methods=["FRACTION_OF_RASTER_VALUE:0.1,2.3,5"], dtype="float64")
+    found = rastercover.regrid(src, g, methods=["FRACTION_OF_RASTER_VALUE"], dtype="float64")
+    assert listed.values[:, 0, 0].tolist() == [0.5, 0.25, 0.25]
+    assert list(found.band.values) == list(listed.band.values)
+    assert found.band.values[0] == "FRACTION_OF_RASTER_VALUE:0.1"
+
+
+def test_a_circumpolar_source_onto_polar_stereographic_is_not_refused():
+    """Polar stereographic has no antimeridian seam: lat 70..90 at every longitude keeps its total, no warnings
+    from anchors past the pole."""
+    import warnings
+
+    src = _lonlat(np.ones((20, 72)), Affine(5, 0, -180, 0, -1, 90))
+    g = rastercover.Grid(60, 60, Affine(100000, 0, -3e6, 0, -100000, 3e6), "EPSG:3413")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", rastercover.AccuracyWarning)
+        da = rastercover.regrid(src, g, methods=["SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES"], dtype="float64")
+    assert da.values.sum() == pytest.approx(1440.0, rel=1e-9)

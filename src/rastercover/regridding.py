@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from .grid import Grid
 from .io import registry
 from .io.raster_source import open_raster_source
 from .methods import Method, available_methods, resolve_methods
+from .methods.raster import fraction_of
 
 __all__ = ["DEFAULT_REGRID_METHODS", "plan_regrid", "raster_classes", "regrid", "target_grid"]
 
@@ -86,6 +88,8 @@ def _band_methods(specs: list, source: Any) -> list[BandMethod]:
     for b in range(source.count):
         methods = resolve_methods(specs, lambda b=b: raster_classes(source, b))
         for m in methods:
+            if m.name.startswith("FRACTION_OF_RASTER_VALUE:") and isinstance(m.reduce, partial):
+                m = fraction_of(m.reduce.args[0], source.dtype)  # the class as the band's type holds it
             if not m.kind.raster:
                 raise InputError(
                     f"{m.name} rasterizes vector features; regrid takes the raster methods (`rastercover methods "

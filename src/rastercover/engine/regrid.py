@@ -217,8 +217,37 @@ class Regridding:
                 return None
             if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
                 return None
+            if self.geographic:
+                x0, x1 = self._longitudes(x0, x1)
         pad = 2.0 * self.source.pixel_size
         return x0 - pad, y0 - pad, x1 + pad, y1 + pad
+
+    @cached_property
+    def geographic(self) -> bool:
+        """True when the source is in longitudes and latitudes (its longitudes may be -180..180 or 0..360)."""
+        return not self.same and as_crs(self._source_wkt).is_geographic
+
+    def _longitudes(self, x0: float, x1: float) -> tuple[float, float]:
+        """A longitude range from PROJ (in -180..180; ``x0 > x1`` when it crosses 180) as the range of the source's
+        own longitudes it means: shifted by whole turns onto the source's bounds (a 0..360 source), both sides
+        where it crosses 180."""
+        if x0 > x1:
+            x1 += 360.0
+        s0, _, s1, _ = self.source.bounds
+        lo, hi = math.inf, -math.inf
+        for k in (-2, -1, 0, 1, 2):
+            a, b = x0 + 360.0 * k, x1 + 360.0 * k
+            if a <= s1 and b >= s0:
+                lo, hi = min(lo, a), max(hi, b)
+        return (x0, x1) if lo > hi else (lo, hi)
+
+    def wrap_longitudes(self, x: np.ndarray) -> np.ndarray:
+        """Longitudes from PROJ (-180..180) as the source's own: in the turn starting at its western bound."""
+        if not self.geographic:
+            return x
+        s0 = self.source.bounds[0]
+        with np.errstate(invalid="ignore"):
+            return s0 + np.mod(x - s0, 360.0)
 
     @property
     def bounds(self) -> tuple[float, float, float, float] | None:
@@ -256,7 +285,8 @@ def _interpolate(a: np.ndarray, fine: np.ndarray, first: int, anchor: int, axis:
     shape[axis] = -1
     wm, w1, w2 = (w.reshape(shape) for w in (wm, w1, w2))
     a0 = take(0)
-    return a0 + (wm * (take(-1) - a0) + w1 * (take(1) - a0) + w2 * (take(2) - a0))
+    with np.errstate(invalid="ignore"):  # anchors past a pole (inf): NaN, then transformed one by one
+        return a0 + (wm * (take(-1) - a0) + w1 * (take(1) - a0) + w2 * (take(2) - a0))
 
 
 def _lattice(reg: Regridding, grid: Grid, piece, sub: int) -> tuple[np.ndarray, np.ndarray]:
@@ -478,11 +508,16 @@ class RegridBlock:
         rows, cols = np.divmod(np.arange(self.size), win.width)
         x, y = self.grid.to_map(cols + win.col_off + 0.5, rows + win.row_off + 0.5)
         sx, sy = self.reg.to_source(x, y)
+        sx = self.reg.wrap_longitudes(sx)
         px, ft = [], []
         for k, p in enumerate(self.pieces):
-            inv = ~p.transform
-            c = inv.a * sx + inv.b * sy + inv.c
-            r = inv.d * sx + inv.e * sy + inv.f
+            t = p.transform
+            if _rectilinear(t):  # divide, as Grid.to_pixel: a centre on a pixel edge stays exactly on it
+                c, r = (sx - t.c) / t.a, (sy - t.f) / t.e
+            else:
+                inv = ~t
+                c = inv.a * sx + inv.b * sy + inv.c
+                r = inv.d * sx + inv.e * sy + inv.f
             index, owner = centre_owners(c, r, p.size[0], p.size[1])
             orow, ocol = np.divmod(owner, p.size[0])
             lr, lc = orow - p.window.row_off, ocol - p.window.col_off
@@ -714,8 +749,12 @@ def _check_seam(reg: Regridding, grid: Grid) -> None:
     if not src.is_geographic or as_crs(reg._target_wkt).is_geographic:
         return
     lon0 = 0.0
+    op = as_crs(reg._target_wkt).coordinate_operation
+    method = (getattr(op, "method_name", "") or "").lower()
+    if any(w in method for w in ("stereographic", "azimuthal", "orthographic", "gnomonic", "perspective")):
+        return  # the whole globe (or hemisphere) maps around a point: no seam line
     try:
-        for p in as_crs(reg._target_wkt).coordinate_operation.params:
+        for p in op.params:
             if "longitude" in p.name.lower() and ("origin" in p.name.lower() or "central" in p.name.lower()):
                 lon0 = float(p.value)
                 break

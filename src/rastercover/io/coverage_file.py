@@ -130,12 +130,9 @@ class FileCoverage:
         self._grid = grid
         self._count = int(header["count"])
         self._dtype = np.result_type(*[np.dtype(d) for d in header["dtypes"]])
-        nodata = header["nodata"]
-        if nodata is not None and self._dtype.kind in "iu":
-            info = np.iinfo(self._dtype)
-            if np.isnan(nodata) or not (info.min <= nodata <= info.max and float(nodata).is_integer()):
-                nodata = None  # a nodata value the pixel type cannot hold marks no pixel
-        self._nodata = nodata
+        self._nodata = self._holdable(header["nodata"])
+        per_band = header.get("nodatas") or (header["nodata"],) * self._count
+        self._nodatas = tuple(self._holdable(v) for v in per_band)
         self._band_names = tuple(header["descriptions"])
 
     def _scan_folder(self, folder: Path) -> tuple[dict, Grid]:
@@ -230,6 +227,19 @@ class FileCoverage:
     def nodata(self) -> float | None:
         """Nodata value of the bands (None when they declare none)."""
         return self._nodata
+
+    def _holdable(self, nodata: float | None) -> float | None:
+        """``nodata``, or None when the pixel type cannot hold it (it then marks no pixel)."""
+        if nodata is not None and self._dtype.kind in "iu":
+            info = np.iinfo(self._dtype)
+            if np.isnan(nodata) or not (info.min <= nodata <= info.max and float(nodata).is_integer()):
+                return None
+        return nodata
+
+    @property
+    def nodatas(self) -> tuple[float | None, ...]:
+        """Each band's nodata value (a VRT's or a file's bands may differ), None where a band has none."""
+        return self._nodatas
 
     @property
     def band_names(self) -> tuple[str, ...]:

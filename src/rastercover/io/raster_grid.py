@@ -65,6 +65,7 @@ def header_of(ds) -> dict:
         "count": ds.count,
         "dtypes": tuple(ds.dtypes),
         "nodata": None if nodata is None else float(nodata),
+        "nodatas": tuple(None if v is None else float(v) for v in ds.nodatavals),
         "descriptions": tuple(d or "" for d in ds.descriptions),
     }
 

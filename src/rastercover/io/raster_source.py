@@ -117,6 +117,11 @@ class CoverageRasterSource:
         return float(np.sqrt(self.coverage.grid.pixel_area))
 
     @property
+    def dtype(self) -> np.dtype:
+        """The pixels' type."""
+        return np.dtype(self.coverage.dtype)
+
+    @property
     def north_up(self) -> bool:
         """True when the lattice has no skew."""
         t = self.coverage.grid.transform
@@ -221,7 +226,8 @@ class PostgisRowsRasterSource:
                 raise SourceError(f"{loc.describe()}: the rasters have {b0} to {b1} bands; they must all have as many")
             band_meta = conn.execute(
                 sql.SQL(
-                    "SELECT b.nodatavalue, b.isoutdb FROM (SELECT {r} FROM {t} WHERE {r} IS NOT NULL LIMIT 1) x, "
+                    "SELECT b.nodatavalue, b.isoutdb, b.pixeltype "
+                    "FROM (SELECT {r} FROM {t} WHERE {r} IS NOT NULL LIMIT 1) x, "
                     "LATERAL ST_BandMetaData(x.{r}, ARRAY[]::int[]) b ORDER BY b.bandnum"
                 ).format(r=r, t=rel.identifier())
             ).fetchall()
@@ -243,6 +249,10 @@ class PostgisRowsRasterSource:
         self._count = int(b0)
         self.bands = _check_bands(bands, self._count, loc.describe())
         self.nodatas_of_first = tuple(None if m[0] is None else float(m[0]) for m in band_meta)
+        from .wkb_raster import numpy_dtype_of
+
+        #: The pixels' type (the widest of the first row's bands).
+        self.dtype = np.result_type(*[numpy_dtype_of(m[2]) for m in band_meta])
         self._bounds = (float(x0), float(y0), float(x1), float(y1))
         self.pixel_size = float(np.sqrt(area)) if area else 1.0
         #: True when every row is north-up (no skew).

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -127,16 +128,26 @@ def _max_overlapping(h: Hits) -> np.ndarray:
     return pixel_max(h.pixel, h.value, h.size)
 
 
-def fraction_of(value: float) -> Method:
+def fraction_of(value: float, dtype: Any = None) -> Method:
     """The ``FRACTION_OF_RASTER_VALUE`` band of one class: the share of the target pixel its source pixels cover.
+
+    With the source's pixel ``dtype``, the class is the value of that type nearest to ``value`` (a float32 band
+    holds 0.100000001490116 for 0.1), named by its shortest form in that type.
 
     Examples
     --------
     >>> fraction_of(23).name
     'FRACTION_OF_RASTER_VALUE:23'
+    >>> m = fraction_of(0.1, "float32")
+    >>> m.name, m.reduce.args[0]
+    ('FRACTION_OF_RASTER_VALUE:0.1', 0.10000000149011612)
     """
+    label = class_label(value)
+    if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < 8:
+        held = np.asarray(value, dtype=np.float64).astype(dtype)
+        value, label = float(held), class_label(float(str(held)))
     return Method(
-        f"FRACTION_OF_RASTER_VALUE:{class_label(value)}",
+        f"FRACTION_OF_RASTER_VALUE:{label}",
         Kind.RASTER_AREA,
         partial(_fraction_of, float(value)),
         empty=0.0,
