@@ -589,9 +589,9 @@ def _scale(area: float) -> float:
 
 class SeparableSums:
     """``s(x)``: per target pixel of a block, ``Σ a_i · x_i`` (map units²) over the valid source pixels of one band,
-    where every overlap ``a_i`` is a product of 1-D overlaps: the sums over source columns first (per source row
-    and target column), then over source rows, each in source order, so a target pixel's sum has the same bits in
-    any block. ``value`` is the band (NaN: nodata), ``whole`` each source pixel's area.
+    where every overlap ``a_i`` is a product of 1-D overlaps: the sums over source rows first (whole rows at a
+    time, per target row and source column), then over source columns, each in source order, so a target pixel's
+    sum has the same bits in any block. ``value`` is the band (NaN: nodata), ``whole`` each source pixel's area.
     """
 
     def __init__(self, block: RegridBlock, band: int) -> None:
@@ -620,11 +620,11 @@ class SeparableSums:
             if not len(cols[0]) or not len(rows[0]):
                 continue
             grid_x = x[offsets[k] : offsets[k + 1]].reshape(p.window.height, p.window.width)
-            sc, tcs, cstarts, wx = cols
-            part = np.add.reduceat(grid_x[:, sc] * wx, cstarts, axis=1)  # (source rows, target columns hit)
             sr, trs, rstarts, wy = rows
-            rows_sum = np.add.reduceat(part[sr] * wy[:, None], rstarts, axis=0)  # (target rows hit, columns hit)
-            out[np.ix_(trs, tcs)] += rows_sum
+            part = np.add.reduceat(grid_x[sr] * wy[:, None], rstarts, axis=0)  # (target rows hit, source columns)
+            sc, tcs, cstarts, wx = cols
+            both = np.add.reduceat(part[:, sc] * wx, cstarts, axis=1)  # (target rows hit, target columns hit)
+            out[np.ix_(trs, tcs)] += both
         return out.ravel() * self.pixel_area
 
 
