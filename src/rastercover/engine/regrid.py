@@ -152,11 +152,14 @@ class Regridding:
         if not r.same:
             _check_seam(r, grid)
             r.sub, r.area_error, r.source_pixel_area = plan_subdivision(r, grid)
+            r.sub = max(r.sub, _sub_for_size(r.source_pixel_area))
             r.anchor, interp = plan_anchor(r, grid)
             r.area_error += interp
             _check_accuracy(r, grid)
         else:
             r.source_pixel_area = source.pixel_size**2 / grid.pixel_area
+            if not r.separable:
+                r.sub = _sub_for_size(r.source_pixel_area)
         return r
 
     def __getstate__(self) -> dict:
@@ -266,6 +269,21 @@ class Regridding:
                     return None
                 self._bounds = tuple(b) if all(math.isfinite(v) for v in b) else None
         return self._bounds
+
+
+#: Largest side, in target pixels, of the part of a source pixel the kernel handles at once: a coarse source over a
+#: fine grid is cut so that no block scans a source pixel's whole box of target cells for its own few.
+MAX_PART = 64
+
+
+def _sub_for_size(area: float) -> int:
+    """The subdivision (a power of two, at most :data:`MAX_SUB`) that keeps a part's side within :data:`MAX_PART`
+    target pixels, for source pixels of ``area`` target pixels."""
+    need = math.sqrt(max(area, 0.0)) / MAX_PART
+    sub = 1
+    while sub < need and sub < MAX_SUB:
+        sub *= 2
+    return sub
 
 
 def _cubic(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
