@@ -35,12 +35,6 @@ Cold start: ``--cold N`` fresh processes regrid (a) twice with an empty numba ca
 folder: the kernel compiles) and N with the cache filled: imports, first and second call. A ``cProfile`` of
 ``--profile-runs`` warm runs of (b) is kept (top ``--profile`` entries, by cumulative and by own time).
 
-When (b)'s plan fails with the CRSError of ``Regridding.bounds`` (``pyproj``'s ``transform_bounds(...,
-errcheck=True)`` to a geographic CRS raises PROJ's "Point outside of projection domain" from its pole check,
-GDAL PR #6081), the script records the error and, unless ``--no-shim``, patches that one property in its own
-process and in the command (``errcheck=False`` and the finiteness check rastercover already does): nothing else of
-rastercover is changed, and the report says so.
-
 The script copies ``src/rastercover`` to a temporary folder at the start and runs itself again with the copy first
 on ``PYTHONPATH``: every run, in-process or in a subprocess, uses that one copy even if the working tree is edited
 meanwhile; the report gives the commit, the files of ``src/`` that differ from it and the copy's hash.
@@ -92,7 +86,6 @@ from bench_centroid import (  # this folder is on sys.path when run as a script
     workload,
 )
 from bench_postgis import fmt_s, load_average, machine, med, rastercover_cli, rounds, run_quiet, update_markdown
-from rastercover.errors import CRSError
 from rastercover.io.gtiff import gtiff_profile
 
 HERE = Path(__file__).resolve().parent
@@ -108,29 +101,6 @@ GPW = "realdata/sao_miguel/gpw_v411_2020_count_2020.tif"
 MARK_BEGIN, MARK_END = "<!-- bench_regrid:begin -->", "<!-- bench_regrid:end -->"
 DATA_PREFIX = "<!-- bench_regrid:data "
 FROZEN_ENV = "BENCH_REGRID_FROZEN"  # set in the re-run on the frozen copy of the source (see freeze_and_rerun)
-
-# The one patch applied when (b)'s plan fails (see the module's docstring): exec'd here and in the command.
-SHIM = """
-import math as _m
-from rastercover.engine import regrid as _er
-
-
-def _bounds(self):
-    if self._bounds is None:
-        x0, y0, x1, y1 = self.source.bounds
-        pad = self.source.pixel_size
-        x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
-        if self.same:
-            self._bounds = (x0, y0, x1, y1)
-        else:
-            fwd, _ = self._transformers()
-            b = fwd.transform_bounds(x0, y0, x1, y1, densify_pts=101, errcheck=False)
-            self._bounds = tuple(b) if all(_m.isfinite(v) for v in b) else None
-    return self._bounds
-
-
-_er.Regridding.bounds = property(_bounds)
-"""
 
 CONFIGS = {
     "a-plan": "(a) `plan_regrid(tif, grid, methods=[MEAN])` alone",
@@ -211,25 +181,19 @@ def regrid_cli_exists(cli: list[str]) -> bool:
     return proc.returncode == 0 and "--like" in proc.stdout
 
 
-def rc_command(kind: str, cli: list[str], src: str, like: str, method: str, dtype: str, out: str, shim: bool):
-    """The rastercover command of a case: the CLI (through ``python -c`` when the shim is needed), or a
-    ``python -c`` calling ``rastercover.regrid`` when the CLI has no ``regrid``."""
-    args = ["regrid", src, "--like", like, "-m", method, "--dtype", dtype, "-o", out, "--no-progress"]
-    pre = SHIM if shim else ""
-    if kind == "cli" and not shim:
-        return [*cli, *args]
+def rc_command(kind: str, cli: list[str], src: str, like: str, method: str, dtype: str, out: str):
+    """The rastercover command of a case: the CLI, or a ``python -c`` calling ``rastercover.regrid`` when the CLI
+    has no ``regrid``."""
     if kind == "cli":
-        code = pre + f"\nfrom rastercover.cli.main import main\nmain({args!r})\n"
-    else:
-        code = pre + (f"\nimport rastercover\nrastercover.regrid({src!r}, {like!r}, methods=[{method!r}], "
-                      f"dtype={dtype!r}, output={out!r})\n")  # fmt: skip
+        return [*cli, "regrid", src, "--like", like, "-m", method, "--dtype", dtype, "-o", out, "--no-progress"]
+    code = (f"import rastercover\nrastercover.regrid({src!r}, {like!r}, methods=[{method!r}], "
+            f"dtype={dtype!r}, output={out!r})\n")  # fmt: skip
     return [sys.executable, "-c", code]
 
 
 def shown(cmd: list[str], tmp: str) -> str:
     if cmd[:2] == [sys.executable, "-c"]:
-        code = cmd[2].replace(SHIM, "<the shim: Regridding.bounds with errcheck=False>\n")
-        text = "python -c '" + "; ".join(ln for ln in code.splitlines() if ln.strip()) + "'"
+        text = "python -c '" + "; ".join(ln for ln in cmd[2].splitlines() if ln.strip()) + "'"
     else:
         text = shlex.join(cmd)
     return without_machine_paths(text.replace(tmp + os.sep, "")).replace(str(DEFAULT_WORK) + os.sep, "$W/")
@@ -393,7 +357,7 @@ print(json.dumps({"imports": t1 - t0, "first": t2 - t1, "second": t3 - t2}))
 """
 
 
-def cold_runs(src: str, g: rastercover.Grid, method: str, dtype: str, n: int, tmp: str, pre: str = "") -> dict:
+def cold_runs(src: str, g: rastercover.Grid, method: str, dtype: str, n: int, tmp: str) -> dict:
     """``n`` fresh processes with an empty numba cache (``NUMBA_CACHE_DIR`` a new folder each), then ``n`` with
     the cache the first one filled: each imports rastercover and regrids twice."""
     arg = json.dumps([src, list(g.transform)[:6], g.width, g.height, str(g.crs.to_string()), method, dtype])
@@ -403,8 +367,7 @@ def cold_runs(src: str, g: rastercover.Grid, method: str, dtype: str, n: int, tm
         for _ in range(n):
             cache = tempfile.mkdtemp(prefix="numba-empty-", dir=tmp) if mode == "empty_cache" else filled
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-            code = pre + COLD_CHILD
-            proc = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, env=env)
+            proc = subprocess.run([sys.executable, "-c", COLD_CHILD, arg], capture_output=True, text=True, env=env)
             if proc.returncode:
                 raise RuntimeError(f"cold run failed:\n{proc.stderr[-2000:]}")
             out[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -435,20 +398,6 @@ def bench(a: argparse.Namespace, tmp: str, frozen: str) -> dict:
         res["source"]["min"], res["source"]["max"] = float(v.min()), float(v.max())
     res["gpw_source"] = dict(zip(("sum", "count"), source_sum(gpw), strict=True))
 
-    # the bounds check of (b): does rastercover at this commit plan it at all?
-    shim = False
-    try:
-        rastercover.plan_regrid(src, gb, methods=[SUM], dtype="float64")
-        res["b_plan_error"] = None
-    except CRSError as exc:
-        res["b_plan_error"] = str(exc).replace(str(a.work.resolve()) + os.sep, "$W/")
-        print(f"(b) fails to plan: {exc}", file=sys.stderr, flush=True)
-        if a.no_shim:
-            sys.exit("(b) cannot be planned and --no-shim was given")
-        exec(SHIM, {})  # the documented one-property patch
-        shim = True
-        rastercover.plan_regrid(src, gb, methods=[SUM], dtype="float64")
-    res["shim"] = shim
     plan_b = rastercover.plan_regrid(src, gb, methods=[SUM], dtype="float64")
     reg = plan_b.job.source
     res["b_plan"] = {"sub": reg.sub, "area_error": reg.area_error, "block_pixels": plan_b.block_pixels,
@@ -468,9 +417,9 @@ def bench(a: argparse.Namespace, tmp: str, frozen: str) -> dict:
     co_g = creation_options(gg, "float64")
     cmds = {
         "a-gdal": gdalwarp_cmd(src, outs["a-gdal"], ga, "average", "float32", co_a),
-        "a-cmd": rc_command(kind, cli, src, ref_a, MEAN, "float32", outs["a-cmd"], False),
+        "a-cmd": rc_command(kind, cli, src, ref_a, MEAN, "float32", outs["a-cmd"]),
         "b-gdal": gdalwarp_cmd(src, outs["b-gdal"], gb, "sum", "float64", co_b),
-        "b-cmd": rc_command(kind, cli, src, ref_b, SUM, "float64", outs["b-cmd"], shim),
+        "b-cmd": rc_command(kind, cli, src, ref_b, SUM, "float64", outs["b-cmd"]),
         "startup": [*cli, "--help"],
         "g-gdal-sum": gdalwarp_cmd(gpw, outs["g-gdal-sum"], gg, "sum", "float64", co_g),
         "g-gdal-avg": gdalwarp_cmd(gpw, outs["g-gdal-avg"], gg, "average", "float64", co_g),
@@ -532,7 +481,7 @@ def bench(a: argparse.Namespace, tmp: str, frozen: str) -> dict:
 
         return run
 
-    print(f"(a) {ga.width}×{ga.height} px, (b) {gb.width}×{gb.height} px; command: {kind}; shim: {shim}",
+    print(f"(a) {ga.width}×{ga.height} px, (b) {gb.width}×{gb.height} px; command: {kind}",
           file=sys.stderr, flush=True)  # fmt: skip
     res["times"] = rounds(configs, a.repeat, prepare(("a-", "b-")))
     print("real data (GPW, São Miguel):", file=sys.stderr, flush=True)
@@ -546,7 +495,7 @@ def bench(a: argparse.Namespace, tmp: str, frozen: str) -> dict:
         print("cold starts", file=sys.stderr, flush=True)
         res["cold"] = {
             "a": cold_runs(src, ga, MEAN, "float32", a.cold, tmp),
-            "b": cold_runs(src, gb, SUM, "float64", a.cold, tmp, SHIM if shim else ""),
+            "b": cold_runs(src, gb, SUM, "float64", a.cold, tmp),
         }
     return res
 
@@ -666,8 +615,6 @@ def report(res: dict) -> str:
         if res["command_kind"] == "cli"
         else "`python -c` calling `rastercover.regrid(..., output=)`"
     )
-    if res["shim"] and res["command_kind"] == "cli":
-        cmd_name += " (through `python -c` applying the shim to (b), then the CLI's `main`)"
     lines = [
         MARK_BEGIN,
         "## Regridding: rastercover.regrid vs rasterio.warp.reproject and gdalwarp",
@@ -696,19 +643,6 @@ def report(res: dict) -> str:
         f"`gdalwarp`: {v['gdalwarp']} (on PATH; not rasterio's GDAL).",
         "",
     ]
-    if res["b_plan_error"]:
-        lines += [
-            f"- **(b) does not plan at this commit**: `{res['b_plan_error']}`. `Regridding.bounds` calls pyproj's "
-            "`transform_bounds(..., errcheck=True)`; to a geographic CRS, PROJ's `proj_trans_bounds` also projects "
-            "the poles to see whether the box holds one, and the south pole is outside Quebec Lambert's domain, so "
-            'it raises "Point outside of projection domain" (the same pole check as GDAL PR #6081). With '
-            "`errcheck=False` the bounds are right. The (b) numbers below ran with that one property patched "
-            "(`errcheck=False`, then rastercover's own finiteness check) in this process and in the command; "
-            "nothing else was changed."
-            if res["shim"]
-            else "",
-            "",
-        ]
     lines += [
         "| Case | rastercover | peer | rastercover / peer | per round |",
         "|---|---:|---:|---:|---:|",
@@ -849,7 +783,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cold", type=int, default=2, metavar="N", help="fresh processes per cache state (0: none)")
     ap.add_argument("--profile", type=int, default=15, metavar="N", help="profile entries kept (default 15)")
     ap.add_argument("--profile-runs", type=int, default=1, help="warm runs of (b) profiled (default 1)")
-    ap.add_argument("--no-shim", action="store_true", help="stop when (b) cannot be planned instead of patching")
     ap.add_argument("--write", action="store_true", help="replace the bench_regrid section of BENCHMARKS.md")
     ap.add_argument("--out", type=Path, help="replace the bench_regrid section of this file instead")
     ap.add_argument("--json", type=Path, default=DEFAULT_WORK / "bench_regrid.json", help="results JSON")

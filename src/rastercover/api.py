@@ -263,6 +263,58 @@ def _output_kind(out: str | None, lazy: bool) -> str:
     return "file" if registry.writes_one_file(out) else "pieces"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The checked options every plan shares (:func:`check_run`): how it runs, its band type, where it writes."""
+
+    executor: str
+    dtype: np.dtype
+    nodata: float
+    output: str | None
+    sink_options: dict
+    cog_path: str | None
+    limits: dict
+
+
+def check_run(
+    *,
+    executor: str,
+    workers: int,
+    block_pixels: int,
+    dtype: Any,
+    nodata: float,
+    output: Any,
+    cog: Any,
+    overwrite: bool,
+    resume: bool,
+    if_exists: str | None,
+    lazy: bool,
+    extent: Extent,
+) -> RunOptions:
+    """Check the options of a plan that do not depend on its source (:func:`plan_rasterize`,
+    :func:`rastercover.plan_regrid`): the executor, workers and blocks, the band type, the output and its COG;
+    ``limits`` are the keyword arguments of the size checks."""
+    executor = check_executor(executor, None)
+    if executor == "dask":
+        require_dask()
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}")
+    if block_pixels < 1:
+        raise InputError(f"block_pixels must be at least 1, got {block_pixels}")
+    dt, nodata = band_type(dtype, nodata)
+    out = None if output is None else os.fspath(output)
+    sink_options = {"overwrite": overwrite, "resume": resume, "cog": cog is True, "if_exists": if_exists}
+    cog_path = None
+    if isinstance(cog, str | os.PathLike):  # a COG assembled after the run
+        registry.check_sink(out, **sink_options, cog_path=os.fspath(cog))
+        cog_path = registry.check_cog_path(cog, overwrite=overwrite)
+    else:
+        registry.check_sink(out, **sink_options)
+    kind = _output_kind(out, lazy)
+    limits = {"itemsize": dt.itemsize, "output": kind, "cog": cog_path is not None or cog is True, "extent": extent}
+    return RunOptions(executor, dt, nodata, out, sink_options, cog_path, limits)
+
+
 def _output_grid(grid: Any, tile_size: Any, bbox: Any, bbox_crs: Any) -> tuple[Grid, dict, int | None]:
     """The output grid (a :class:`Grid`, or a reference coverage's: its lattice and the tiles it has), cut to
     ``bbox`` on the same lattice; with the reference's tile ids (kept when its tiles are) and SRID."""
@@ -378,26 +430,31 @@ def plan_rasterize(
     extent = Extent.parse(extent)
     invalid = InvalidPolicy.parse(invalid)
     semantics = Semantics.parse(semantics)
-    executor = check_executor(executor, None)
-    if executor == "dask":
-        require_dask()
-    if workers < 1:
-        raise InputError(f"workers must be at least 1, got {workers}")
-    if block_pixels < 1:
-        raise InputError(f"block_pixels must be at least 1, got {block_pixels}")
-    dt, nodata = band_type(dtype, nodata)
-    out = None if output is None else os.fspath(output)
-    sink_options = {"overwrite": overwrite, "resume": resume, "cog": cog is True, "if_exists": if_exists}
-    cog_path = None
-    if isinstance(cog, str | os.PathLike):  # a COG assembled after the run
-        registry.check_sink(out, **sink_options, cog_path=os.fspath(cog))
-        cog_path = registry.check_cog_path(cog, overwrite=overwrite)
-    else:
-        registry.check_sink(out, **sink_options)
+    run = check_run(
+        executor=executor,
+        workers=workers,
+        block_pixels=block_pixels,
+        dtype=dtype,
+        nodata=nodata,
+        output=output,
+        cog=cog,
+        overwrite=overwrite,
+        resume=resume,
+        if_exists=if_exists,
+        lazy=lazy,
+        extent=extent,
+    )
+    executor, dt, nodata, out, sink_options, cog_path = (
+        run.executor,
+        run.dtype,
+        run.nodata,
+        run.output,
+        run.sink_options,
+        run.cog_path,
+    )
 
     grid, tile_ids, srid = _output_grid(grid, tile_size, bbox, bbox_crs)
-    kind = _output_kind(out, lazy)
-    limits = {"itemsize": dt.itemsize, "output": kind, "cog": cog_path is not None or cog is True, "extent": extent}
+    limits = run.limits
     _too_large(grid, len(specs), max_pixels, **limits)  # before opening the source: at least one band per method
     src = open_vector(source, layer=layer, value=value, where=where, assume_crs=assume_crs)
     method_list = _methods_of(specs, src)

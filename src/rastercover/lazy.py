@@ -31,6 +31,13 @@ from .regridding import DEFAULT_REGRID_METHODS, plan_regrid
 __all__ = ["rasterize_lazy", "regrid_lazy"]
 
 
+def _lazy(plan: Any):
+    """A plan's result as a DataArray backed by a dask array of its blocks."""
+    job = plan.job
+    array = lazy_array(job, plan.block_pixels)
+    return to_dataarray(array, job.grid, [m.name for m in job.methods], job.nodata)
+
+
 def rasterize_lazy(
     source: Any,
     grid: Grid | str | os.PathLike,
@@ -87,9 +94,7 @@ def rasterize_lazy(
         max_pixels=max_pixels,
         lazy=True,
     )
-    job = plan.job
-    array = lazy_array(job, plan.block_pixels)
-    return to_dataarray(array, job.grid, [m.name for m in job.methods], job.nodata)
+    return _lazy(plan)
 
 
 def regrid_lazy(
@@ -139,6 +144,4 @@ def regrid_lazy(
         max_pixels=max_pixels,
         lazy=True,
     )
-    job = plan.job
-    array = lazy_array(job, plan.block_pixels)
-    return to_dataarray(array, job.grid, [m.name for m in job.methods], job.nodata)
+    return _lazy(plan)

@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .api import RasterizePlan, _output_kind, _too_large, band_type, run_plan
+from .api import RasterizePlan, _too_large, check_run, run_plan
 from .engine import DEFAULT_BLOCK_PIXELS, Extent, Job
-from .engine.executors import check_executor, require_dask
+from .engine.executors import check_executor
 from .engine.regrid import BandMethod, Regridding, check_bridgeable
 from .errors import CRSError, InputError
 from .grid import Grid
-from .io import registry
 from .io.raster_source import open_raster_source
 from .methods import Method, available_methods, resolve_methods
 from .methods.raster import fraction_of
@@ -150,39 +149,39 @@ def plan_regrid(
         if not isinstance(spec, Method) and str(spec).partition(":")[0].strip().upper() not in available_methods():
             resolve_methods([spec])  # the unknown-method error, with suggestions
     extent = Extent.parse(extent)
-    executor = check_executor(executor, None)
-    if executor == "dask":
-        require_dask()
-    if workers < 1:
-        raise InputError(f"workers must be at least 1, got {workers}")
-    if block_pixels < 1:
-        raise InputError(f"block_pixels must be at least 1, got {block_pixels}")
-    dt, nodata = band_type(dtype, nodata)
-    out = None if output is None else os.fspath(output)
-    sink_options = {"overwrite": overwrite, "resume": resume, "cog": cog is True, "if_exists": if_exists}
-    cog_path = None
-    if isinstance(cog, str | os.PathLike):
-        registry.check_sink(out, **sink_options, cog_path=os.fspath(cog))
-        cog_path = registry.check_cog_path(cog, overwrite=overwrite)
-    else:
-        registry.check_sink(out, **sink_options)
+    run = check_run(
+        executor=executor,
+        workers=workers,
+        block_pixels=block_pixels,
+        dtype=dtype,
+        nodata=nodata,
+        output=output,
+        cog=cog,
+        overwrite=overwrite,
+        resume=resume,
+        if_exists=if_exists,
+        lazy=lazy,
+        extent=extent,
+    )
     grid, tile_ids, srid = target_grid(like, bounds=bounds, resolution=resolution, crs=crs, tile_size=tile_size)
     if grid.crs is None:
         raise CRSError("the target grid has no CRS; give it one")
-    kind = _output_kind(out, lazy)
-    limits = {"itemsize": dt.itemsize, "output": kind, "cog": cog_path is not None or cog is True, "extent": extent}
+    limits = run.limits
     _too_large(grid, len(specs), max_pixels, **limits)
     src = open_raster_source(source, bands=bands)
     method_list = _band_methods(specs, src)
     _too_large(grid, len(method_list), max_pixels, **limits)
     reg = Regridding.of(src, grid)
     check_bridgeable(reg, grid)
-    job = Job(reg, grid, tuple(method_list), extent, dt, nodata)
+    job = Job(reg, grid, tuple(method_list), extent, run.dtype, run.nodata)
     # blocks hold a bounded number of source pixels too: a fine source onto a coarse grid gets smaller blocks
     per_target = 1.0 / max(reg.source_pixel_area, 1e-12)
     block = max(1, int(block_pixels / max(1.0, per_target * reg.sub * reg.sub)))
-    sink_options["overview_resampling"] = "nearest" if all(m.categorical for m in method_list) else "average"
-    return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block)
+    sink_options = {
+        **run.sink_options,
+        "overview_resampling": "nearest" if all(m.categorical for m in method_list) else "average",
+    }
+    return RasterizePlan(job, run.output, sink_options, tile_ids, srid, run.cog_path, workers, run.executor, block)
 
 
 def regrid(

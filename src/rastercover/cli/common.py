@@ -13,7 +13,7 @@ from ..engine import DEFAULT_BLOCK_PIXELS
 from ..errors import InputError
 from ..grid import Grid
 
-__all__ = ["grid_options", "reference_grid", "run_options"]
+__all__ = ["grid_options", "reference_grid", "run_options", "run_with_progress"]
 
 _GRID_OPTIONS = [
     click.option(
@@ -160,3 +160,21 @@ def _grid_of_bounds(bounds: tuple[float, ...], resolution: float, crs: str, tile
     except InputError as exc:
         raise InputError(f"--bounds {' '.join(f'{b:g}' for b in bounds)} --resolution {resolution:g}: {exc}") from None
     return Grid(lattice.width, lattice.height, lattice.transform, crs, tile_size)
+
+
+def run_with_progress(plan: Any, *, progress: bool | None, scheduler: Any, desc: str) -> None:
+    """Run ``plan`` with a progress bar of its tiles (messages such as Dask's dashboard above it) and say what was
+    written."""
+    import sys
+
+    from tqdm import tqdm
+
+    from ..api import run_plan
+    from .progress import tile_progress
+
+    def notify(message: str) -> None:
+        tqdm.write(message, file=sys.stderr)
+
+    with tile_progress(plan.n_tiles, enabled=progress, desc=desc) as advance:
+        result = run_plan(plan, progress=advance, notify=notify, scheduler=scheduler)
+    click.echo(f"wrote {result}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ..api import plan_rasterize, run_plan
+from ..api import plan_rasterize
 from ..engine.executors import check_executor
-from .common import grid_options, reference_grid, run_options
-from .progress import tile_progress
+from .common import grid_options, reference_grid, run_options, run_with_progress
 
 __all__ = ["rasterize"]
 
@@ -108,13 +105,4 @@ def rasterize(
         semantics=semantics,
         max_pixels=max_pixels,
     )
-    with tile_progress(plan.n_tiles, enabled=progress) as advance:
-        result = run_plan(plan, progress=advance, notify=_notify, scheduler=scheduler)
-    click.echo(f"wrote {result}")
-
-
-def _notify(message: str) -> None:
-    """A message about the run on stderr, above the progress bar."""
-    from tqdm import tqdm
-
-    tqdm.write(message, file=sys.stderr)
+    run_with_progress(plan, progress=progress, scheduler=scheduler, desc="rasterize")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..api import run_plan
 from ..engine.executors import check_executor
 from ..regridding import plan_regrid
-from .common import grid_options, reference_grid, run_options
-from .progress import tile_progress
-from .rasterize import _notify
+from .common import grid_options, reference_grid, run_options, run_with_progress
 
 __all__ = ["regrid"]
 
@@ -96,6 +93,4 @@ def regrid(
             f"{reg.area_error:.1e} of a source pixel",
             err=True,
         )
-    with tile_progress(plan.n_tiles, enabled=progress, desc="regrid") as advance:
-        result = run_plan(plan, progress=advance, notify=_notify, scheduler=scheduler)
-    click.echo(f"wrote {result}")
+    run_with_progress(plan, progress=progress, scheduler=scheduler, desc="regrid")

@@ -197,21 +197,7 @@ def compute_block(job: Job, block: Block) -> BlockResult:
         _check_finite_values(feats, job.source)
     for i, method in enumerate(job.methods):
         h = contrib.hits(method.kind, values=method.needs_value)
-        # NaN is "no value" (ignored, or no result); an overflow of float64 is an error, never an infinite pixel
-        with np.errstate(over="raise", invalid="ignore", divide="ignore"):
-            try:
-                result = np.asarray(method.reduce(h), dtype=np.float64)
-                # values are finite (checked above): an infinite result overflowed in a sum numpy does not flag
-                # (np.bincount's, np.add.reduceat's)
-                if method.needs_value and np.isinf(result).any():
-                    raise FloatingPointError
-            except FloatingPointError:
-                raise ValueRangeError(
-                    f"{method.name} overflows float64 on the values of {job.source.describe()} (magnitudes near "
-                    "1.8e308): scale the values down (e.g. to other units)"
-                ) from None
-        if result.shape != (size,):
-            raise ValueError(f"method {method.name} returned shape {result.shape}, expected ({size},)")
+        result = _reduce(job, method, h, size)
         data[i] = to_band(result, method, job.dtype, job.nodata).reshape(win.height, win.width)
     return BlockResult(block, data, tiles)
 
