@@ -265,7 +265,7 @@ def _regrid_block(job: Job, block: Block) -> BlockResult:
     for i, bm in enumerate(job.methods):
         sums = contrib.sums(bm.band) if bm.sums is not None else None
         if sums is not None:  # overlaps that are products of 1-D overlaps: sums without listing them
-            _check_finite(job, sums.value[sums.valid])
+            _check_finite(job, sums.value)  # NaN (nodata) is not infinite
             seen |= sums.covered()
             result = _reduce(job, _Sums(bm, sums), None, size)
         else:

@@ -47,7 +47,7 @@ import numpy as np
 from ..crs import as_crs, crs_label, same_crs
 from ..errors import CRSError
 from ..grid import Grid, Window
-from ..kernels.regrid import centre_owners, quad_areas
+from ..kernels.regrid import centre_owners, quad_areas, separable_sums
 from ..methods import Hits, Kind, Method
 
 __all__ = ["AREA_ERROR_TARGET", "BandMethod", "RegridBlock", "Regridding", "plan_subdivision"]
@@ -618,7 +618,11 @@ class SeparableSums:
         self.valid = ~np.isnan(self.value)
         self.size = block.size
         self.pixel_area = block.grid.pixel_area
-        self.whole = np.concatenate([pairs[2].ravel() for pairs in block._pairs]) * self.pixel_area
+
+    @cached_property
+    def whole(self) -> np.ndarray:
+        """Each source pixel's area (map units²)."""
+        return np.concatenate([pairs[2].ravel() for pairs in self.block._pairs]) * self.pixel_area
 
     @cached_property
     def area(self) -> np.ndarray:
@@ -639,10 +643,8 @@ class SeparableSums:
                 continue
             grid_x = x[offsets[k] : offsets[k + 1]].reshape(p.window.height, p.window.width)
             sr, trs, rstarts, wy = rows
-            part = np.add.reduceat(grid_x[sr] * wy[:, None], rstarts, axis=0)  # (target rows hit, source columns)
             sc, tcs, cstarts, wx = cols
-            both = np.add.reduceat(part[:, sc] * wx, cstarts, axis=1)  # (target rows hit, target columns hit)
-            out[np.ix_(trs, tcs)] += both
+            out[np.ix_(trs, tcs)] += separable_sums(grid_x, (sr, rstarts, wy), (sc, cstarts, wx))
         return out.ravel() * self.pixel_area
 
 

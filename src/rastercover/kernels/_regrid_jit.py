@@ -227,3 +227,35 @@ def kernel(lx, ly, active, row_off, col_off, height, width):
                     out_area[n_out] = min(v, 1.0) if v < 1.0 + 1e-12 else v
                     n_out += 1
     return out_pix[:n_out], out_quad[:n_out], out_area[:n_out], whole
+
+
+@njit
+def separable_sums(x, sr, rstarts, wy, sc, cstarts, wx):
+    """``Σ_rows wy · Σ_cols wx · x`` per (target row, target column) of a north-up piece: for each target row the
+    weighted source rows are added in order (each product rounded, then added, as numpy's ``reduceat`` does),
+    then for each target column the weighted columns of that sum, in order. One pass, no temporaries."""
+    ntr = rstarts.shape[0]
+    ntc = cstarts.shape[0]
+    w = x.shape[1]
+    part = np.empty(w, np.float64)
+    out = np.empty((ntr, ntc), np.float64)
+    for i in range(ntr):
+        a = rstarts[i]
+        b = rstarts[i + 1] if i + 1 < ntr else sr.shape[0]
+        r = sr[a]
+        wv = wy[a]
+        for c in range(w):
+            part[c] = x[r, c] * wv
+        for k in range(a + 1, b):
+            r = sr[k]
+            wv = wy[k]
+            for c in range(w):
+                part[c] += x[r, c] * wv
+        for j in range(ntc):
+            a2 = cstarts[j]
+            b2 = cstarts[j + 1] if j + 1 < ntc else sc.shape[0]
+            acc = part[sc[a2]] * wx[a2]
+            for k in range(a2 + 1, b2):
+                acc += part[sc[k]] * wx[k]
+            out[i, j] = acc
+    return out
