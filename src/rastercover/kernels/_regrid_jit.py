@@ -232,8 +232,8 @@ def kernel(lx, ly, active, row_off, col_off, height, width):
 @njit
 def separable_sums(x, sr, rstarts, wy, sc, cstarts, wx):
     """``Σ_rows wy · Σ_cols wx · x`` per (target row, target column) of a north-up piece: for each target row the
-    weighted source rows are added in order (each product rounded, then added, as numpy's ``reduceat`` does),
-    then for each target column the weighted columns of that sum, in order. One pass, no temporaries."""
+    weighted source rows are added one after the other in order (each product rounded, then added), then for each
+    target column the weighted columns of that sum, likewise. One pass, no temporaries."""
     ntr = rstarts.shape[0]
     ntc = cstarts.shape[0]
     w = x.shape[1]

@@ -109,8 +109,9 @@ def separable_sums(
     Returns
     -------
     ndarray
-        ``(target rows, target columns)`` of the groups: source rows added first, in order, then columns, in order
-        (the same bits as ``np.add.reduceat`` over rows then columns, in one compiled pass with no temporaries).
+        ``(target rows, target columns)`` of the groups: source rows added first, one after the other in order,
+        then columns, likewise (in one compiled pass with no temporaries; the order is fixed, so a cell's sum has
+        the same bits whatever else the call holds).
 
     Examples
     --------
