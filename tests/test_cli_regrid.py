@@ -142,3 +142,16 @@ def test_methods_lists_raster_and_vector_apart(capsys):
     code, out, _ = run(["methods", "--vector"], capsys)
     names = [line.split()[0] for line in out.splitlines()]
     assert "MEAN_OF_VALUES_AT_PIXEL_CENTROID" in names and "VALID_FRACTION" not in names
+
+
+def test_rasterize_refuses_a_value_equal_to_the_nodata_value():
+    import shapely
+
+    grid = rastercover.Grid(2, 1, Affine(1, 0, 0, 0, -1, 1), "EPSG:3857")
+    pairs = [(shapely.box(0, 0, 1, 1), -9999.0), (shapely.box(1, 0, 2, 1), 5.0)]
+    with pytest.raises(rastercover.ValueRangeError, match="MEAN_OF_VALUES_AT_PIXEL_CENTROID gives -9999 in 1 pixel"):
+        rastercover.rasterize(pairs, grid, methods=["MEAN_OF_VALUES_AT_PIXEL_CENTROID"], assume_crs="EPSG:3857")
+    da = rastercover.rasterize(
+        pairs, grid, methods=["MEAN_OF_VALUES_AT_PIXEL_CENTROID"], assume_crs="EPSG:3857", nodata=-1
+    )
+    assert da.values.tolist() == [[[-9999.0, 5.0]]]

@@ -1093,3 +1093,24 @@ def test_a_circumpolar_source_onto_polar_stereographic_is_not_refused():
         warnings.simplefilter("ignore", rastercover.AccuracyWarning)
         da = rastercover.regrid(src, g, methods=["SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES"], dtype="float64")
     assert da.values.sum() == pytest.approx(1440.0, rel=1e-9)
+
+
+def test_a_result_equal_to_the_nodata_value_is_refused_not_hidden():
+    """A class 255 written into a uint8 band whose nodata is 255 would read as "no result": refused, with the fix;
+    counts and fractions (whose empty pixels hold 0, not nodata) may share their value with nodata."""
+    src = xr.DataArray(
+        np.array([[[255, 255], [3, 255]]], dtype="uint8"),
+        dims=("band", "y", "x"),
+        attrs={"transform": Affine(1, 0, 0, 0, -1, 2), "crs": "EPSG:3857"},
+    )
+    g = rastercover.Grid(1, 1, Affine(2, 0, 0, 0, -2, 2), "EPSG:3857")
+    with pytest.raises(rastercover.ValueRangeError, match=r"MAJORITY_OF_RASTER_VALUES gives 255 in 1 pixel.*nodata"):
+        rastercover.regrid(src, g, methods=["MAJORITY_OF_RASTER_VALUES"], dtype="uint8", nodata=255)
+    ok = rastercover.regrid(
+        src,
+        g,
+        methods=["MAJORITY_OF_RASTER_VALUES", "COUNT_OF_RASTER_VALUES_AT_PIXEL_CENTROID"],
+        dtype="uint8",
+        nodata=0,
+    )
+    assert ok.values[:, 0, 0].tolist() == [255, 1]

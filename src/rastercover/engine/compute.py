@@ -100,7 +100,16 @@ def to_band(result: np.ndarray, method: Method, dtype: np.dtype, nodata: float) 
             f"{method.name} gives {v:g}, which does not fit the {dtype.name} band; choose a wider --dtype"
             + (" (float64)" if dtype.kind == "f" else "")
         )
-    return res.astype(dtype)
+    out = res.astype(dtype)
+    if method.empty is EMPTY_NODATA and not np.isnan(nodata):
+        # a result stored as the nodata value would read as "no result": a wrong pixel that looks right
+        clash = ~np.isnan(result) & (out == np.asarray(nodata).astype(dtype))
+        if clash.any():
+            raise ValueRangeError(
+                f"{method.name} gives {nodata:g} in {int(clash.sum())} pixel(s), which is the band's nodata value: "
+                "they would read as no result; choose another --nodata / nodata="
+            )
+    return out
 
 
 def _check_finite_values(feats: Features, source: Any) -> None:
