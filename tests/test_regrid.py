@@ -1114,3 +1114,28 @@ def test_a_result_equal_to_the_nodata_value_is_refused_not_hidden():
         nodata=0,
     )
     assert ok.values[:, 0, 0].tolist() == [255, 1]
+
+
+def test_tile_for_tile_onto_a_sparse_postgis_reference_keeps_its_rids(pg_url, pg_conn, file_source):
+    """``like`` a raster table with a missing tile and arbitrary rids: the output table holds exactly the
+    reference's tiles, under its rids and extents, each equal to the in-memory result there."""
+    from rastercover.io.raster_postgis import PostgisRasterCoverage
+
+    data, st_, grid = file_source
+    da = as_da(data, st_, UTM, nodata=ND)
+    for t in ("regrid_ref", "regrid_tiles"):
+        pg_conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
+    rastercover.regrid(da, grid, methods=["VALID_FRACTION"], output=f"{pg_url}?table=regrid_ref")
+    pg_conn.execute("DELETE FROM regrid_ref WHERE rid = (SELECT min(rid) FROM regrid_ref)")
+    pg_conn.execute("UPDATE regrid_ref SET rid = rid * 10 + 7")
+    ref = f"{pg_url}?table=regrid_ref"
+    res = rastercover.regrid(da, ref, methods=SOURCE_METHODS, output=f"{pg_url}?table=regrid_tiles")
+    assert res.tiles_written == grid.n_tiles - 1
+    got = pg_conn.execute("SELECT rid, ST_AsText(ST_Envelope(rast)) FROM regrid_tiles ORDER BY rid").fetchall()
+    want = pg_conn.execute("SELECT rid, ST_AsText(ST_Envelope(rast)) FROM regrid_ref ORDER BY rid").fetchall()
+    assert got == want
+    full = rastercover.regrid(da, grid, methods=SOURCE_METHODS).values
+    back = PostgisRasterCoverage(f"{pg_url}?table=regrid_tiles")
+    for tile in back.grid.tiles():
+        w = tile.window
+        assert same(back.read(w), full[:, w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width])
