@@ -1139,3 +1139,108 @@ def test_tile_for_tile_onto_a_sparse_postgis_reference_keeps_its_rids(pg_url, pg
     for tile in back.grid.tiles():
         w = tile.window
         assert same(back.read(w), full[:, w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width])
+
+
+# ---- found by a second review (PostGIS rows and HTTP) --------------------------------------------------------------
+def test_majority_counts_a_class_covering_a_pixel_twice_over_overlapping_rows(pg_url, pg_conn):
+    one = np.ones((1, 1), "float32")
+    t = Affine(10, 0, 1000, 0, -10, 2000)
+    _load_rows(pg_conn, "regrid_major", [(1, one, t, -1), (2, 5 * one, t, -1), (3, 5 * one, t, -1)])
+    grid = Grid(1, 1, t, MERC)
+    got = rastercover.regrid(
+        f"{pg_url}?table=regrid_major",
+        grid,
+        dtype="float64",
+        methods=["FRACTION_OF_RASTER_VALUE:1,5", "MAJORITY_OF_RASTER_VALUES"],
+    )
+    assert got.values[:, 0, 0].tolist() == [1.0, 2.0, 5.0]
+
+
+def test_post_regrid_reads_a_table_of_overlapping_rows_as_the_library_does(pg_url, pg_conn, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rastercover.server.app import create_app
+    from rastercover.server.catalog import Catalog
+    from rastercover.server.settings import Settings
+
+    one = np.ones((2, 2), "float32")
+    _load_rows(
+        pg_conn,
+        "regrid_http_rows",
+        [(1, one, Affine(10, 0, 0, 0, -10, 20), -1), (2, 2 * one, Affine(10, 0, 10, 0, -10, 20), -1)],
+    )
+    url = f"{pg_url}?table=regrid_http_rows"
+    methods = ["COUNT_OF_RASTER_VALUES_AT_PIXEL_CENTROID", "FIRST_RASTER_VALUE_AT_PIXEL_CENTROID"]
+    want = rastercover.regrid(url, bounds=(0, 0, 30, 20), resolution=10, crs="EPSG:3857", methods=methods)
+    client = TestClient(create_app(Catalog.from_sources([url]), Settings(), temp_dir=str(tmp_path)))
+    r = client.post(
+        "/regrid",
+        json={
+            "source": "regrid_http_rows",
+            "bounds": [0, 0, 30, 20],
+            "resolution": 10,
+            "crs": "EPSG:3857",
+            "methods": methods,
+        },
+    )
+    assert r.status_code == 200, r.text
+    with rasterio.MemoryFile(r.content) as f, f.open() as ds:
+        assert np.array_equal(ds.read(), want.values)
+    assert want.values[0].tolist() == [[1, 2, 1], [1, 2, 1]]
+
+
+def test_a_view_without_rid_and_a_null_rid_are_clear_errors(pg_url, pg_conn):
+    one = np.ones((2, 2), "float32")
+    _load_rows(pg_conn, "regrid_base", [(1, one, Affine(10, 0, 0, 0, -10, 20), -1)])
+    pg_conn.execute("CREATE OR REPLACE VIEW regrid_base_v AS SELECT rast FROM regrid_base")
+    pg_conn.execute("DROP TABLE IF EXISTS regrid_nullrid; CREATE TABLE regrid_nullrid (rid integer, rast raster)")
+    pg_conn.execute("INSERT INTO regrid_nullrid SELECT NULL, rast FROM regrid_base")
+    grid = Grid(2, 2, Affine(10, 0, 0, 0, -10, 20), MERC)
+    with pytest.raises(rastercover.SourceError, match="a view without an integer rid column.*row_number"):
+        rastercover.regrid(f"{pg_url}?table=regrid_base_v", grid)
+    with pytest.raises(rastercover.SourceError, match="1 raster.s. with a NULL rid"):
+        rastercover.regrid(f"{pg_url}?table=regrid_nullrid", grid)
+
+
+def test_rows_of_mixed_float_types_refuse_class_fractions(pg_url, pg_conn):
+    t = Affine(10, 0, 0, 0, -10, 20)
+    _load_rows(
+        pg_conn,
+        "regrid_mixf",
+        [(1, np.full((1, 1), 0.1, "float32"), t, None), (2, np.full((1, 1), 0.1, "float64"), t, None)],
+    )
+    grid = Grid(1, 1, t, MERC)
+    with pytest.raises(InputError, match="rows of float32 and rows of float64 pixels"):
+        rastercover.regrid(f"{pg_url}?table=regrid_mixf", grid, methods=["FRACTION_OF_RASTER_VALUE:0.1"])
+
+
+def test_a_table_of_fine_and_coarse_rows_is_planned_on_its_coarsest_pixels(pg_url, pg_conn):
+    """Across CRSs the curvature of the coarse rows' sides decides the cutting (it was measured on the finest)."""
+    from psycopg import sql
+
+    from rastercover.io.wkb_raster import encode_raster
+
+    rows = [
+        (1, np.ones((8, 8)), Affine(0.0025, 0, 2.0, 0, -0.0025, 45.02)),
+        (2, np.ones((2, 2)), Affine(1, 0, 1, 0, -1, 46)),
+    ]
+    for name, keep in (("regrid_mixres", rows), ("regrid_coarse", rows[1:])):
+        ident = sql.Identifier(name)
+        pg_conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(ident))
+        pg_conn.execute(sql.SQL("CREATE TABLE {} (rid integer PRIMARY KEY, rast raster)").format(ident))
+        for rid, data, t in keep:
+            pg_conn.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, ST_RastFromWKB(%s::bytea))").format(ident),
+                (rid, encode_raster(data[None], t, 4326, None)),
+            )
+    kw = dict(
+        bounds=(380000, 4870000, 620000, 5100000),
+        resolution=10000,
+        crs="EPSG:32631",
+        methods=["VALID_FRACTION"],
+        dtype="float64",
+    )
+    mixed = rastercover.plan_regrid(f"{pg_url}?table=regrid_mixres", **kw).job.source
+    coarse = rastercover.plan_regrid(f"{pg_url}?table=regrid_coarse", **kw).job.source
+    assert mixed.sub == coarse.sub > 1 and mixed.anchor == coarse.anchor
+    assert 0 < mixed.area_error < 1e-9 and 0 < coarse.area_error < 1e-9  # sampled over different bounds

@@ -84,6 +84,17 @@ def raster_classes(source: Any, band: int) -> np.ndarray:
 
 def _band_methods(specs: list, source: Any) -> list[BandMethod]:
     out: list[BandMethod] = []
+    family = [
+        s
+        for s in specs
+        if not isinstance(s, Method) and str(s).partition(":")[0].strip().upper() == "FRACTION_OF_RASTER_VALUE"
+    ]
+    if family and getattr(source, "mixed_float", False):
+        raise InputError(
+            f"{source.describe()} has rows of float32 and rows of float64 pixels: a class such as 0.1 is a different "
+            "number in each, so FRACTION_OF_RASTER_VALUE cannot tell them apart; cast the rows to one pixel type "
+            "(ST_MapAlgebra, or raster2pgsql with -t and one type)"
+        )
     for b in range(source.count):
         methods = resolve_methods(specs, lambda b=b: raster_classes(source, b))
         for m in methods:

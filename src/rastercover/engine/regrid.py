@@ -132,8 +132,11 @@ class Regridding:
         #: Across CRSs, points of the fine lattice at multiples of this many steps are transformed exactly, the
         #: others interpolated (:func:`_lattice`).
         self.anchor = 1
-        #: A source pixel's area in target pixels (a median over a sample where the CRSs differ).
+        #: A source pixel's area in target pixels (a median over a sample where the CRSs differ; the finest rows').
         self.source_pixel_area = 1.0
+        #: The longest side, in source units, of the parts source pixels are cut into (the coarsest pixels' side
+        #: over ``sub``).
+        self.part = math.inf
         self._fwd = self._inv = None
         self._bounds: tuple[float, float, float, float] | None = None
         #: One CRS, every source raster and the target north-up: overlaps are products of 1-D overlaps, so the sum
@@ -149,18 +152,33 @@ class Regridding:
             raise CRSError("the target grid has no CRS")
         r = cls(source, grid.crs)
         r.separable = r.same and bool(getattr(source, "north_up", False)) and grid.is_rectilinear
+        fine = source.pixel_size / _coarsest(source)  # rows of a table may differ: planned on the coarsest
         if not r.same:
             _check_seam(r, grid)
-            r.sub, r.area_error, r.source_pixel_area = plan_subdivision(r, grid)
-            r.sub = max(r.sub, _sub_for_size(r.source_pixel_area))
-            r.anchor, interp = plan_anchor(r, grid)
+            r.sub, r.area_error, coarse_area = plan_subdivision(r, grid)
+            r.sub = max(r.sub, _sub_for_size(coarse_area))
+            r.anchor, interp = plan_anchor(r, grid, coarse_area)
             r.area_error += interp
             _check_accuracy(r, grid)
+            r.source_pixel_area = coarse_area * fine * fine
         else:
             r.source_pixel_area = source.pixel_size**2 / grid.pixel_area
             if not r.separable:
-                r.sub = _sub_for_size(r.source_pixel_area)
+                r.sub = _sub_for_size(r.source_pixel_area / (fine * fine))
+        r.part = _coarsest(source) / r.sub
         return r
+
+    def sub_of(self, piece: Any) -> int:
+        """How many parts a side of ``piece``'s pixels is cut into: enough that a part is at most :attr:`part` long
+        (the coarsest pixels of the source take :attr:`sub`, finer ones fewer); a function of the piece only."""
+        if self.sub == 1:
+            return 1
+        t = piece.transform
+        need = math.sqrt(abs(t.a * t.e - t.b * t.d)) / self.part
+        sub = 1
+        while sub < need * (1 - 1e-9) and sub < MAX_SUB:
+            sub *= 2
+        return sub
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -427,10 +445,11 @@ class RegridBlock:
         return self.values.shape[1] == 0
 
     def _areas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        win, sub = self.window, self.reg.sub
+        win = self.window
         px, ft, ar = [], [], []
         for k, p in enumerate(self.pieces):
             h, w = p.window.height, p.window.width
+            sub = self.reg.sub_of(p)
             active = ~np.all(np.isnan(p.data), axis=0)
             if not active.any():
                 continue
@@ -584,6 +603,11 @@ class RegridBlock:
         return self._hits[key]
 
 
+def _coarsest(source: Any) -> float:
+    """The side of the source's coarsest pixels (a table's rows may differ; one lattice has one size)."""
+    return float(getattr(source, "max_pixel_size", source.pixel_size))
+
+
 def _sample(reg: Regridding, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
     """:data:`SAMPLE` x :data:`SAMPLE` source positions spread over the part of the source the target grid covers."""
     src = reg.source
@@ -593,7 +617,7 @@ def _sample(reg: Regridding, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None
         sb = (max(sb[0], bbox[0]), max(sb[1], bbox[1]), min(sb[2], bbox[2]), min(sb[3], bbox[3]))
     if not (sb[2] > sb[0] and sb[3] > sb[1]):
         return None
-    step = src.pixel_size
+    step = _coarsest(src)
     xs = np.linspace(sb[0], max(sb[0], sb[2] - step), SAMPLE)
     ys = np.linspace(min(sb[3], sb[1] + step), sb[3], SAMPLE)
     X, Y = np.meshgrid(xs, ys)
@@ -665,7 +689,7 @@ def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:
     if sample is None:
         return 1, 0.0, 1.0
     X, Y = sample
-    step = reg.source.pixel_size
+    step = _coarsest(reg.source)
     sub, median, previous = 1, None, math.inf
     t = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     while True:
@@ -700,7 +724,7 @@ def plan_subdivision(reg: Regridding, grid: Grid) -> tuple[int, float, float]:
         sub *= 2
 
 
-def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
+def plan_anchor(reg: Regridding, grid: Grid, coarse_area: float) -> tuple[int, float]:
     """The widest spacing of exactly transformed lattice points (a power of two of fine steps, at most
     :data:`MAX_ANCHOR`) whose cubic interpolation places every sampled point within the budget, and the area error
     bound it adds (as :func:`plan_subdivision` states it).
@@ -717,9 +741,9 @@ def plan_anchor(reg: Regridding, grid: Grid) -> tuple[int, float]:
     X0, Y0 = sample
     x0, y0, x1, y1 = reg.source.bounds
     n = 2 * reg.sub
-    fine = reg.source.pixel_size / n
-    side = math.sqrt(max(reg.source_pixel_area, 1e-300))
-    scale = _scale(reg.source_pixel_area)
+    fine = _coarsest(reg.source) / n
+    side = math.sqrt(max(coarse_area, 1e-300))
+    scale = _scale(coarse_area)
     errors = {}
     anchor = MAX_ANCHOR
     while anchor > 1:

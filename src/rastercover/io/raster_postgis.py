@@ -176,11 +176,14 @@ class PostgisRasterCoverage:
                 origins[idx] = (float(ulx[i]), float(uly[i]))
         self._grid = lattice.with_tiles(TileSet(lattice.tile_layout, list(self._tiles), origins))
         first = next(iter(self._tiles.values()))
+        # the first tile's bands (a view without a key: any one raster of it, the bands of all being checked alike)
+        cond = self._key_condition([first.key]) if self._key else sql.SQL("{r} IS NOT NULL").format(r=r)
         bands = conn.execute(
             sql.SQL(
-                "SELECT b.pixeltype, b.nodatavalue, b.isoutdb, b.path FROM {t}, "
-                "LATERAL ST_BandMetaData({r}, ARRAY[]::int[]) b WHERE {cond} ORDER BY b.bandnum"
-            ).format(t=rel.identifier(), r=r, cond=self._key_condition([first.key]))
+                "SELECT b.pixeltype, b.nodatavalue, b.isoutdb, b.path "
+                "FROM (SELECT {r} FROM {t} WHERE {cond} LIMIT 1) x, "
+                "LATERAL ST_BandMetaData(x.{r}, ARRAY[]::int[]) b ORDER BY b.bandnum"
+            ).format(t=rel.identifier(), r=r, cond=cond)
         ).fetchall()
         outdb = [b for b in bands if b[2]]
         if outdb:

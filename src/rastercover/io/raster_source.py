@@ -206,6 +206,22 @@ class PostgisRowsRasterSource:
             self._table = rel.identifier().as_string(conn)
             self._key = "rid" if rel.columns.get("rid") in ("integer", "bigint", "smallint") else None
             r = sql.Identifier(column)
+            if self._key is None and rel.kind not in ("r", "m", "p"):
+                raise SourceError(
+                    f"{loc.describe()} is a view without an integer rid column: its rows have no order, and "
+                    "overlapping rows need one; add one, e.g. row_number() OVER (ORDER BY ...) AS rid"
+                )
+            if self._key is not None:
+                nulls = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {t} WHERE rid IS NULL AND {r} IS NOT NULL").format(
+                        t=rel.identifier(), r=r
+                    )
+                ).fetchone()[0]
+                if nulls:
+                    raise SourceError(
+                        f"{loc.describe()} has {nulls} raster(s) with a NULL rid: the rid orders the rows (FIRST_ "
+                        "methods take the first); give every row a rid"
+                    )
             meta = conn.execute(
                 sql.SQL(
                     "SELECT count(*), min(ST_SRID({r})), max(ST_SRID({r})), min(ST_NumBands({r})), "
@@ -213,13 +229,14 @@ class PostgisRowsRasterSource:
                     "ST_YMin(ST_Extent(ST_Envelope({r}))), "
                     "ST_XMax(ST_Extent(ST_Envelope({r}))), ST_YMax(ST_Extent(ST_Envelope({r}))), "
                     "min(abs(ST_ScaleX({r}) * ST_ScaleY({r}) - ST_SkewX({r}) * ST_SkewY({r}))), "
+                    "max(abs(ST_ScaleX({r}) * ST_ScaleY({r}) - ST_SkewX({r}) * ST_SkewY({r}))), "
                     "bool_and(ST_SkewX({r}) = 0 AND ST_SkewY({r}) = 0) "
                     "FROM {t} WHERE {r} IS NOT NULL"
                 ).format(r=r, t=rel.identifier())
             ).fetchone()
             if meta is None or not meta[0]:
                 raise SourceError(f"{loc.describe()} holds no raster")
-            n, s0, s1, b0, b1, x0, y0, x1, y1, area, north_up = meta
+            n, s0, s1, b0, b1, x0, y0, x1, y1, area, coarsest, north_up = meta
             if s0 != s1:
                 raise SourceError(f"{loc.describe()}: the rasters have several SRIDs ({s0}, {s1}); use one")
             if b0 != b1:
@@ -229,6 +246,12 @@ class PostgisRowsRasterSource:
                     "SELECT b.nodatavalue, b.isoutdb, b.pixeltype "
                     "FROM (SELECT {r} FROM {t} WHERE {r} IS NOT NULL LIMIT 1) x, "
                     "LATERAL ST_BandMetaData(x.{r}, ARRAY[]::int[]) b ORDER BY b.bandnum"
+                ).format(r=r, t=rel.identifier())
+            ).fetchall()
+            all_types = conn.execute(
+                sql.SQL(
+                    "SELECT DISTINCT b.pixeltype FROM {t}, LATERAL ST_BandMetaData({r}, ARRAY[]::int[]) b "
+                    "WHERE {r} IS NOT NULL"
                 ).format(r=r, t=rel.identifier())
             ).fetchall()
             self._srid = int(s0)
@@ -251,10 +274,15 @@ class PostgisRowsRasterSource:
         self.nodatas_of_first = tuple(None if m[0] is None else float(m[0]) for m in band_meta)
         from .wkb_raster import numpy_dtype_of
 
-        #: The pixels' type (the widest of the first row's bands).
-        self.dtype = np.result_type(*[numpy_dtype_of(m[2]) for m in band_meta])
+        types = {numpy_dtype_of(row[0]) for row in all_types}
+        #: The pixels' type (the widest of every row's bands).
+        self.dtype = np.result_type(*types)
+        #: True when some rows hold float32 and others float64 pixels: a class value is not one number in both.
+        self.mixed_float = np.dtype("float32") in types and np.dtype("float64") in types
         self._bounds = (float(x0), float(y0), float(x1), float(y1))
         self.pixel_size = float(np.sqrt(area)) if area else 1.0
+        #: The side of the coarsest rows' pixels (rows need not share a grid).
+        self.max_pixel_size = float(np.sqrt(coarsest)) if coarsest else self.pixel_size
         #: True when every row is north-up (no skew).
         self.north_up = bool(north_up)
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels.area import round_area
 from ..kernels.lines import sum_by_pair
 from .centroid import _count, _first, _max, _mean, _min, _stddev, _sum
 from .reductions import pixel_count, pixel_max, pixel_min, pixel_sum
@@ -104,6 +103,13 @@ def _fraction_of(value: float, h: Hits) -> np.ndarray:
     return _share(pixel_sum(h.pixel[keep], h.weight[keep], h.size), h.pixel_area)
 
 
+def _round40(share: np.ndarray) -> np.ndarray:
+    """``share`` to 40 significant bits (equal shares computed along other edges compare equal), never clamped:
+    overlapping rows cover a pixel more than once, and a class covering it twice beats one covering it once."""
+    mant, expo = np.frexp(share)
+    return np.ldexp(np.round(mant * 2.0**40) / 2.0**40, expo)
+
+
 def _majority(h: Hits) -> np.ndarray:
     """The class with the largest summed area per pixel; a tie (to 40 significant bits) goes to the smaller."""
     out = np.full(h.size, np.nan)
@@ -111,7 +117,7 @@ def _majority(h: Hits) -> np.ndarray:
         return out
     classes, cls = np.unique(h.value, return_inverse=True)
     pixel, cls, area = sum_by_pair(h.pixel, cls.ravel(), h.weight)
-    area = round_area(area / h.pixel_area)  # equal shares computed from other pixels tie exactly
+    area = _round40(_share(area, h.pixel_area))  # equal shares computed from other pixels tie exactly
     order = np.lexsort((cls, -area, pixel))
     p = pixel[order]
     first = np.ones(len(p), dtype=bool)

@@ -184,8 +184,10 @@ def _explicit(body: RegridBody) -> bool:
     return True
 
 
-def _coverage(catalog: Catalog, id: str, field: str) -> tuple[CoverageEntry, Any]:
-    """The catalogue coverage ``id`` (``field`` of the request): its entry, opened (``503`` when it cannot be)."""
+def _coverage(catalog: Catalog, id: str, field: str, *, open_it: bool = True) -> tuple[CoverageEntry, Any]:
+    """The catalogue coverage ``id`` (``field`` of the request): its entry, opened (``503`` when it cannot be), or
+    not opened with ``open_it=False`` (a regridding source that is a PostGIS table: read row by row, its rows need
+    not form the regular tiling a coverage must)."""
     try:
         entry = catalog.coverage(id)
     except NotFoundError as exc:
@@ -195,7 +197,7 @@ def _coverage(catalog: Catalog, id: str, field: str) -> tuple[CoverageEntry, Any
                 "(rasterize a layer with POST /rasterize)"
             ) from None
         raise NotFoundError(f"{field}: {exc}") from None
-    return entry, entry.open()
+    return entry, (entry.open() if open_it else None)
 
 
 def _source_pixels(plan: Any) -> int:
@@ -234,12 +236,16 @@ def plan_regrid_request(body: RegridBody, catalog: Catalog, settings: Settings) 
     specs = [body.methods] if isinstance(body.methods, str) else list(body.methods)
     if not specs:
         raise InputError("no method given: name at least one (see `rastercover methods --raster`)")
-    entry, coverage = _coverage(catalog, body.source, "source")
-    if coverage.grid.crs is None:
-        raise CRSError(f"coverage {entry.id!r} has no CRS: it cannot be regridded")
-    # a PostGIS raster table is read row by row from its location (as rastercover.regrid reads its URL); any other
-    # coverage is the catalogue's opened one (the same lattice the library would open from its path)
-    source = entry.source if location_kind(entry.source) == "postgis" else coverage
+    entry, _ = _coverage(catalog, body.source, "source", open_it=False)
+    # a PostGIS raster table is read row by row from its location (as rastercover.regrid reads its URL: its rows may
+    # overlap and need not share a grid, so it is never opened as one coverage); any other coverage is the
+    # catalogue's opened one (the same lattice the library would open from its path)
+    if location_kind(entry.source) == "postgis":
+        source = entry.source
+    else:
+        _, source = _coverage(catalog, body.source, "source")
+        if source.grid.crs is None:
+            raise CRSError(f"coverage {entry.id!r} has no CRS: it cannot be regridded")
     if explicit:
         target: dict[str, Any] = {"bounds": body.bounds, "resolution": body.resolution, "crs": body.crs}
         tile_size = body.tile_size if body.tile_size is not None else 256
