@@ -1244,3 +1244,127 @@ def test_a_table_of_fine_and_coarse_rows_is_planned_on_its_coarsest_pixels(pg_ur
     coarse = rastercover.plan_regrid(f"{pg_url}?table=regrid_coarse", **kw).job.source
     assert mixed.sub == coarse.sub > 1 and mixed.anchor == coarse.anchor
     assert 0 < mixed.area_error < 1e-9 and 0 < coarse.area_error < 1e-9  # sampled over different bounds
+
+
+# ---- found by a third review (faces, outputs, resume) ---------------------------------------------------------------
+class _Stop(Exception):
+    pass
+
+
+def _stop_after(n):
+    done = [0]
+
+    def progress(k):
+        done[0] += k
+        if done[0] >= n:
+            raise _Stop
+
+    return progress
+
+
+def test_resume_refuses_a_source_whose_values_changed(tmp_path):
+    """A tile folder rewritten in place (its folder's time unchanged) or another DataArray of the same shape: the
+    interrupted run was another job; resuming would mix old and new pixels."""
+    t = Affine(10, 0, 1000, 0, -10, 5000)
+    folder = tmp_path / "src"
+    folder.mkdir()
+    with rasterio.open(
+        folder / "r0_c0.tif",
+        "w",
+        driver="GTiff",
+        width=16,
+        height=16,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32630",
+        transform=t,
+    ) as ds:
+        ds.write(np.ones((1, 16, 16), "float32"))
+    kw = dict(
+        bounds=(1000, 4840, 1160, 5000),
+        resolution=10,
+        crs="EPSG:32630",
+        tile_size=4,
+        methods="AREA_WEIGHTED_SUM_OF_RASTER_VALUES",
+        block_pixels=16,
+        resume=True,
+    )
+    for source, changed in (
+        (str(folder), None),
+        (as_da(np.ones((1, 16, 16)), t, "EPSG:32630"), as_da(np.full((1, 16, 16), 2.0), t, "EPSG:32630")),
+    ):
+        out = tmp_path / f"out{0 if changed is None else 1}"
+        with pytest.raises(_Stop):
+            rastercover.regrid(source, output=out, progress=_stop_after(3), **kw)
+        if changed is None:
+            with rasterio.open(folder / "r0_c0.tif", "r+") as ds:
+                ds.write(np.full((1, 16, 16), 2.0, "float32"))
+            changed = source
+        with pytest.raises(InputError, match="was another job"):
+            rastercover.regrid(changed, output=out, **kw)
+
+
+def test_a_vrt_of_bands_of_several_types_is_read(tmp_path):
+    t = Affine(10, 0, 0, 0, -10, 20)
+    paths = []
+    for name, dtype, value in (("f.tif", "float32", 1.5), ("i.tif", "int16", 7)):
+        with rasterio.open(
+            tmp_path / name, "w", driver="GTiff", width=2, height=2, count=1, dtype=dtype, crs="EPSG:32630", transform=t
+        ) as ds:
+            ds.write(np.full((1, 2, 2), value, dtype))
+        paths.append(str(tmp_path / name))
+    vrt = str(tmp_path / "both.vrt")
+    subprocess.run(["gdalbuildvrt", "-q", "-separate", vrt, *paths], check=True)
+    g = Grid(1, 1, Affine(20, 0, 0, 0, -20, 20), "EPSG:32630")
+    da = rastercover.regrid(vrt, g, methods=["AREA_WEIGHTED_MEAN_OF_RASTER_VALUES_2"], dtype="float64")
+    assert da.values[:, 0, 0].tolist() == [1.5, 7.0]
+
+
+def test_a_failed_resumable_run_lets_another_process_resume(tmp_path):
+    """The process whose resume=True run failed lives on (a notebook): another process resumes its output."""
+    src = as_da(np.ones((1, 40, 40)), Affine(10, 0, 1000, 0, -10, 5000), "EPSG:32630")
+    path = tmp_path / "src.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=40,
+        height=40,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32630",
+        transform=Affine(10, 0, 1000, 0, -10, 5000),
+    ) as ds:
+        ds.write(src.values.astype("float32"))
+    out = tmp_path / "tiles"
+    kw = dict(bounds=(1000, 4600, 1400, 5000), resolution=10, crs="EPSG:32630", tile_size=8, methods="VALID_FRACTION")
+    with pytest.raises(_Stop):
+        rastercover.regrid(str(path), output=out, resume=True, progress=_stop_after(3), block_pixels=64, **kw)
+    args = [
+        sys.executable,
+        "-m",
+        "rastercover.cli.main",
+        "regrid",
+        str(path),
+        "--bounds",
+        "1000",
+        "4600",
+        "1400",
+        "5000",
+        "--resolution",
+        "10",
+        "--crs",
+        "EPSG:32630",
+        "--tile-size",
+        "8",
+        "-m",
+        "VALID_FRACTION",
+        "-o",
+        str(out),
+        "--resume",
+        "--no-progress",
+    ]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with rasterio.open(out / "index.vrt") as ds:
+        assert ds.read(1).min() == 1.0

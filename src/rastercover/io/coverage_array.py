@@ -120,6 +120,12 @@ class ArrayCoverage:
         """No SRID."""
         return None
 
+    def values_digest(self) -> str:
+        """A digest of the pixels (what a resumed run from this array compares)."""
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(self._data).tobytes()).hexdigest()
+
     def describe(self) -> str:
         """For messages."""
         return f"an in-memory array of {self._grid.width}x{self._grid.height} px"

@@ -289,7 +289,10 @@ class FileCoverage:
                         if self._expect is not None and path not in self._checked:
                             self._check_tile(path, where, ds)
                         rio_window = RioWindow(src.col_off, src.row_off, src.width, src.height)
-                        data = ds.read(indexes, window=rio_window, out_dtype=self._dtype)
+                        if len(set(ds.dtypes[i - 1] for i in indexes)) > 1:  # a VRT of bands of several types
+                            data = np.stack([ds.read(i, window=rio_window, out_dtype=self._dtype) for i in indexes])
+                        else:
+                            data = ds.read(indexes, window=rio_window, out_dtype=self._dtype)
                 except RasterioError as exc:
                     raise SourceError(f"{path}: cannot read pixels ({first_line(exc)})") from None
                 out[(slice(None), *inter.relative_to(window).slices)] = data

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,8 +139,10 @@ class CoverageRasterSource:
         ident["grid"] = [g.width, g.height, list(g.transform)[:6]]
         path = getattr(self.coverage, "path", None)
         if path is not None and os.path.exists(path):
-            st = os.stat(path)
-            ident["file"] = [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+            ident["files"] = _files_state(path)
+        data = getattr(self.coverage, "values_digest", None)
+        if callable(data):  # an in-memory array: its values
+            ident["values"] = data()
         return ident
 
     def pieces(self, bbox: tuple[float, float, float, float]) -> list[RasterPiece]:
@@ -380,6 +383,28 @@ class PostgisRowsRasterSource:
         """Every row, whole."""
         for i, (key, tile) in enumerate(self._read(None)):
             yield self._piece(key if self._key else i, tile, None)
+
+
+def _files_state(path: str) -> list:
+    """A file's, or every file's under a folder (a tile folder, a ``.zarr`` store), path, size and modification
+    time: a tile rewritten in place changes it (a folder's own time does not), so a resumed run sees the change."""
+    root = os.path.abspath(path)
+    if os.path.isfile(root):
+        st = os.stat(root)
+        return [root, st.st_size, st.st_mtime_ns]
+    digest = hashlib.sha256()
+    count = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != ".rastercover")
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            digest.update(f"{os.path.relpath(full, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            count += 1
+    return [root, count, digest.hexdigest()]
 
 
 def _check_bands(bands: Sequence[int] | None, count: int, where: str) -> tuple[int, ...]:

@@ -58,6 +58,7 @@ __all__ = [
     "marked_tiles",
     "partial_sibling",
     "refuse_other_job",
+    "release_partial",
     "resolve_job",
     "start_partial",
     "tiles_digest",
@@ -232,6 +233,19 @@ def start_partial(path: str, *, resume: bool, fingerprint: str, what: str) -> bo
     _write_text(meta, fingerprint)
     _write_text(owner, writer_tag())
     return False
+
+
+def release_partial(path: str) -> None:
+    """Give up this process's claim on the partial output ``path`` (a failed ``resume=True`` run keeps the partial
+    output for a later run, from any process: the process that failed may live on, a notebook after an error)."""
+    owner = os.path.join(path, MARK_DIR, "owner")
+    try:
+        with open(owner, encoding="utf-8") as f:
+            mine = f.read().strip() == writer_tag()
+        if mine:
+            os.remove(owner)
+    except OSError:
+        pass
 
 
 def mark_done(path: str, indexes: Iterable[tuple[int, int]]) -> None:

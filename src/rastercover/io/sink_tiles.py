@@ -21,7 +21,16 @@ from .atomic import check_target, commit, discard
 from .checked import checks_writes, encode_raster
 from .gtiff import constant_block, gtiff_profile
 from .gtiff_template import ConstantTile
-from .resume import JobInfo, PartialOutput, drop_marks, job_fingerprint, partial_sibling, resolve_job, start_partial
+from .resume import (
+    JobInfo,
+    PartialOutput,
+    drop_marks,
+    job_fingerprint,
+    partial_sibling,
+    release_partial,
+    resolve_job,
+    start_partial,
+)
 from .vrt import vrt_xml
 
 __all__ = ["TileFolderSink", "TileWriter", "constant_values"]
@@ -259,4 +268,6 @@ class TileFolderSink(PartialOutput):
         """Remove the partial folder, or keep it (``resume=True``) for a later run to continue."""
         if self._tmp and not self.resume:
             discard(self._tmp)
+        elif self._tmp:  # kept for a later run, from any process
+            release_partial(self._tmp)
         self._tmp = None

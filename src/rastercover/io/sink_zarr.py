@@ -54,6 +54,7 @@ from .resume import (
     mark_done,
     marked_tiles,
     partial_sibling,
+    release_partial,
     resolve_job,
     start_partial,
 )
@@ -291,4 +292,6 @@ class ZarrSink(PartialOutput):
         """Remove the partial store, or keep it (``resume=True``) for a later run to continue."""
         if self._tmp and not self.resume:
             discard(self._tmp)
+        elif self._tmp:  # kept for a later run, from any process
+            release_partial(self._tmp)
         self._tmp = None
