@@ -43,6 +43,7 @@ from rastercover.errors import InputError, UnknownMethodError
 from rastercover.grid import Window
 from rastercover.io.raster_source import open_raster_source
 from rastercover.methods import Kind
+from tests.conftest import write_raster
 from tests.regrid_oracle import (
     Raster,
     area_oracle,
@@ -918,18 +919,7 @@ def test_a_missing_tile_of_a_folder_without_nodata_is_no_data_not_zero(tmp_path)
     folder.mkdir()
     for r, c in [(0, 0), (0, 1), (1, 0)]:  # (1, 1) is missing
         tt = t * Affine.translation(c * 4, r * 4)
-        with rasterio.open(
-            folder / f"r{r}_c{c}.tif",
-            "w",
-            driver="GTiff",
-            width=4,
-            height=4,
-            count=1,
-            dtype="float32",
-            crs="EPSG:32630",
-            transform=tt,
-        ) as ds:
-            ds.write(np.full((1, 4, 4), 5.0, "float32"))
+        write_raster(folder / f"r{r}_c{c}.tif", 4, 4, tt, "EPSG:32630", value=5.0)
     grid = rastercover.Grid(2, 2, Affine(40, 0, 1000, 0, -40, 2000), "EPSG:32630")
     da = rastercover.regrid(
         str(folder),
@@ -1268,18 +1258,7 @@ def test_resume_refuses_a_source_whose_values_changed(tmp_path):
     t = Affine(10, 0, 1000, 0, -10, 5000)
     folder = tmp_path / "src"
     folder.mkdir()
-    with rasterio.open(
-        folder / "r0_c0.tif",
-        "w",
-        driver="GTiff",
-        width=16,
-        height=16,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32630",
-        transform=t,
-    ) as ds:
-        ds.write(np.ones((1, 16, 16), "float32"))
+    write_raster(folder / "r0_c0.tif", 16, 16, t, "EPSG:32630", value=1.0)
     kw = dict(
         bounds=(1000, 4840, 1160, 5000),
         resolution=10,
@@ -1308,11 +1287,7 @@ def test_a_vrt_of_bands_of_several_types_is_read(tmp_path):
     t = Affine(10, 0, 0, 0, -10, 20)
     paths = []
     for name, dtype, value in (("f.tif", "float32", 1.5), ("i.tif", "int16", 7)):
-        with rasterio.open(
-            tmp_path / name, "w", driver="GTiff", width=2, height=2, count=1, dtype=dtype, crs="EPSG:32630", transform=t
-        ) as ds:
-            ds.write(np.full((1, 2, 2), value, dtype))
-        paths.append(str(tmp_path / name))
+        paths.append(write_raster(tmp_path / name, 2, 2, t, "EPSG:32630", dtype=dtype, value=value))
     vrt = str(tmp_path / "both.vrt")
     subprocess.run(["gdalbuildvrt", "-q", "-separate", vrt, *paths], check=True)
     g = Grid(1, 1, Affine(20, 0, 0, 0, -20, 20), "EPSG:32630")
@@ -1322,20 +1297,7 @@ def test_a_vrt_of_bands_of_several_types_is_read(tmp_path):
 
 def test_a_failed_resumable_run_lets_another_process_resume(tmp_path):
     """The process whose resume=True run failed lives on (a notebook): another process resumes its output."""
-    src = as_da(np.ones((1, 40, 40)), Affine(10, 0, 1000, 0, -10, 5000), "EPSG:32630")
-    path = tmp_path / "src.tif"
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=40,
-        height=40,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32630",
-        transform=Affine(10, 0, 1000, 0, -10, 5000),
-    ) as ds:
-        ds.write(src.values.astype("float32"))
+    path = write_raster(tmp_path / "src.tif", 40, 40, Affine(10, 0, 1000, 0, -10, 5000), "EPSG:32630", value=1.0)
     out = tmp_path / "tiles"
     kw = dict(bounds=(1000, 4600, 1400, 5000), resolution=10, crs="EPSG:32630", tile_size=8, methods="VALID_FRACTION")
     with pytest.raises(_Stop):
