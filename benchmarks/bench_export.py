@@ -91,7 +91,7 @@ from bench_postgis import (
     spread,
     update_markdown,
 )
-from rastercover.export import DEFAULT_FLOAT_NODATA, open_coverage
+from rastercover.exporting import DEFAULT_FLOAT_NODATA, open_coverage
 from rastercover.grid import Window
 
 HERE = Path(__file__).resolve().parent

@@ -484,7 +484,7 @@ def statement_label(conn, query, *args, **kwargs) -> str:
 
 
 def instrument() -> Steps:
-    engine_run = importlib.import_module("rastercover.engine.run")  # the module; the package exports run()
+    engine_run = importlib.import_module("rastercover.engine.runner")  # the module; the package exports run()
     from rastercover.io.sink_postgis import PostgisRasterSink
     from rastercover.io.vector_postgis import PostgisVectorSource
 

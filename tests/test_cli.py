@@ -302,7 +302,7 @@ def _sparse(path, side=8192):
 def test_export_shows_a_progress_bar_of_chunks_on_stderr(tmp_path, capsys):
     """--progress draws a tqdm bar over the plan's chunks on stderr; --no-progress and a stderr that is not a
     terminal (the default) draw none; stdout says what was written either way."""
-    from rastercover.export import plan_export
+    from rastercover.exporting import plan_export
 
     src = _sparse(tmp_path / "big.tif")
     steps = plan_export(src, None).steps
@@ -318,7 +318,7 @@ def test_export_shows_a_progress_bar_of_chunks_on_stderr(tmp_path, capsys):
 
 def test_export_options_reach_the_library(data, capsys):
     """--buffer-segments, --clip-footprint, --crop and --per-tile give what the Python API gives."""
-    from rastercover.export import export as export_api
+    from rastercover.exporting import export as export_api
 
     tmp, ref, vec = data
     zone = write_raster(tmp / "zone.tif", 20, 20, Affine(30, 0, 151000, 0, -30, 418000), dtype="uint8", nodata=0)

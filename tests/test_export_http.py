@@ -21,8 +21,8 @@ from affine import Affine
 from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
 
-from rastercover.export import export as export_api
-from rastercover.export import plan_export
+from rastercover.exporting import export as export_api
+from rastercover.exporting import plan_export
 from rastercover.server.app import MAP_VERTICES, create_app
 from rastercover.server.catalog import Catalog
 from rastercover.server.settings import Settings

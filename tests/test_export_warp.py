@@ -26,7 +26,7 @@ from rastercover.ops.warp import reproject_geometry
 
 from .test_export import CRS_CODE, H, T, W, _write, run
 
-export_module = importlib.import_module("rastercover.export")
+export_module = importlib.import_module("rastercover.exporting")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ a FeatureCollection; text, or an object in a POST body) or a feature of a catalo
 ``clip_id``), in the coverage's CRS or in EPSG:4326 (``clip_crs``, a GeoJSON ``crs`` member, or the layer's), with
 a buffer (negative too), ``envelope``, ``all_touched`` and sometimes a bbox. Every pair of faces gives the same
 raster or the same refusal (class, HTTP status, CLI exit status, message), and the answer is
-``rasterio.mask.mask(source, [clip], crop=True, ...)``'s (export.py's documented semantics) whenever the clip is not
+``rasterio.mask.mask(source, [clip], crop=True, ...)``'s (exporting.py's documented semantics) whenever the clip is not
 reprojected: on the GeoTIFF itself, or for a tile folder on a GeoTIFF in memory of what the folder holds.
 
 No mocks: real GeoTIFFs and tile folders in temporary folders, the real application through a TestClient (one per
@@ -988,7 +988,7 @@ def oracle_dataset(case: Case, source: str, transform: Affine):
 def clip_oracle(case: Case, ds, clip: Clip) -> tuple[np.ndarray, Affine] | None:
     """``rasterio.mask.mask(ds, [geom], crop=True, all_touched=..., nodata=...)``, cut to the bbox's window (the
     pixels meeting it, as the bbox property's oracle says); None where the export must refuse: the clip empty,
-    off the coverage or off the bbox, or keeping no pixel (export.py: "the clip covers no pixel centre").
+    off the coverage or off the bbox, or keeping no pixel (exporting.py: "the clip covers no pixel centre").
 
     rasterio's crop window of a horizontal or vertical line, or of a point on a pixel edge, has no width or height
     (``rasterio.features.geometry_window``: floor and ceil of the clip's bounds in pixel space), and rasterio.mask

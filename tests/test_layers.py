@@ -16,6 +16,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "rastercover"
 #: Each module's layer; a module may import its own layer and the ones below (a lower number).
 LAYERS = {
     # 0: value types at the bottom
+    "_exports": 0,
     "errors": 0,
     "crs": 0,
     "options": 0,
@@ -35,7 +36,7 @@ LAYERS = {
     "io": 2,
     # 3: the verbs (plans)
     "api": 3,
-    "export": 3,
+    "exporting": 3,
     "lazy": 3,
     "regridding": 3,
     # 4: the faces

@@ -10,7 +10,7 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
-from rastercover.export import open_coverage
+from rastercover.exporting import open_coverage
 from rastercover.grid import Grid
 from rastercover.server.preview import CHUNK_PIXELS, VIRIDIS, decimate, preview_bounds_wgs84, render_preview
 

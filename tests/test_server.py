@@ -19,7 +19,7 @@ from rasterio.io import MemoryFile
 
 import rastercover
 from rastercover.cli.main import cli
-from rastercover.export import export_file
+from rastercover.exporting import export_file
 from rastercover.server.app import create_app
 from rastercover.server.catalog import Catalog
 from rastercover.server.settings import Settings

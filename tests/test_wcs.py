@@ -22,7 +22,7 @@ from affine import Affine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from rastercover.export import export
+from rastercover.exporting import export
 from rastercover.server.catalog import Catalog
 from rastercover.server.settings import Settings
 from rastercover.server.wcs import wcs_router

@@ -16,7 +16,7 @@ import rastercover
 import rastercover.io.sink_zarr as sink_zarr
 from rastercover import Grid, InputError
 from rastercover.cli.main import main
-from rastercover.export import open_coverage
+from rastercover.exporting import open_coverage
 from rastercover.io.sink_tiles import TileWriter
 
 GRID = Grid(250, 230, Affine(30, 0, 150000, 0, -30, 420000), "EPSG:32198", 100)  # 3 x 3 tiles

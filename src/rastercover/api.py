@@ -529,7 +529,7 @@ def run_plan(
     if plan.output is None:
         return result
     if plan.cog_path is not None:  # the whole output, assembled into one COG with overviews
-        from .export import export
+        from .exporting import export
 
         export(
             result,

@@ -1,7 +1,7 @@
 """GeoJSON (and WKT) in: geometries, features with a value property, and the CRS a document declares.
 
 One reader for every place a client hands over geometry as text or a parsed JSON object: the clip of an
-export (:mod:`rastercover.export`), the features of an HTTP rasterize request (:mod:`rastercover.server`).
+export (:mod:`rastercover.exporting`), the features of an HTTP rasterize request (:mod:`rastercover.server`).
 
 - :func:`read_geometry`: one shapely geometry from WKT, GeoJSON text or a GeoJSON object (geometry,
   ``Feature`` or ``FeatureCollection``, the latter unioned), or from anything with ``__geo_interface__``.

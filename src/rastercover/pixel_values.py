@@ -1,6 +1,6 @@
 """Pixel values on their way out: which types hold which values, casts to another type or nodata, byte scaling.
 
-Used by :mod:`rastercover.export` chunk by chunk, so that a cast that would change a value (a float ``2.5`` as
+Used by :mod:`rastercover.exporting` chunk by chunk, so that a cast that would change a value (a float ``2.5`` as
 ``uint8`` is fine once rounded, ``300`` is not) is refused with the range that does not fit, before anything is
 written under the output's name.
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ..export import plan_export, run_export
+from ..exporting import plan_export, run_export
 from ..formats import FORMATS, available_formats, missing_formats
 from ..ops.warp import RESAMPLING
 from ..pixel_values import DTYPES

@@ -9,6 +9,7 @@ click's usage errors exit with 2 as well. ``SIGTERM`` (and ``SIGHUP``, unless ig
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -21,29 +22,66 @@ import click
 from .. import __version__
 from ..errors import RastercoverError
 from ..io.checked import defer_interruption
-from .demo import demo
-from .export import export, formats
-from .methods import methods
-from .rasterize import rasterize
-from .regrid import regrid
-from .serve import serve
 
-__all__ = ["Terminated", "cli", "main"]
+__all__ = ["COMMANDS", "Terminated", "cli", "main"]
+
+#: Every command: its module, and the first paragraph of its docstring, which ``rastercover --help`` shortens to
+#: one line as click does (``tests/test_startup.py`` checks that the two agree). A command's module is
+#: imported only when that command runs or its own help is asked for, so that ``rastercover --help`` and each
+#: command pay only for what they use.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (".demo", "Rasterize Alaska's forest polygons (VMAP0, public domain) onto a shaded-relief raster's grid."),
+    "export": (
+        ".export",
+        "Export the raster COVERAGE (a raster file, a .vrt, a tile folder or a PostGIS table) as one file.",
+    ),
+    "formats": (".export", "List the export formats this GDAL build can write, one line each."),
+    "methods": (
+        ".methods",
+        "List every method (built-in and plug-in), one line each: `rasterize` takes the vector ones, `regrid` the"
+        " raster ones (kinds raster_centre and raster_area).",
+    ),
+    "rasterize": (".rasterize", "Rasterize the vector coverage SOURCE onto a reference grid, one band per method."),
+    "regrid": (
+        ".regrid",
+        "Regrid the raster coverage SOURCE (a raster file, .vrt, tile folder, .zarr or PostGIS raster table) onto a"
+        " reference grid with exact overlap areas: sums conserved, class fractions, area-weighted means.",
+    ),
+    "serve": (".serve", "Serve raster coverages and vector layers over HTTP."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported on first use (click's "lazily loading subcommands" pattern), with
+    their one-line help listed from :data:`COMMANDS` rather than from the imported commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(COMMANDS[cmd_name][0], __package__)
+            self.add_command(getattr(module, cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)  # as click's own group help
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rastercover")
 def cli() -> None:
     """Rasterize vector coverages onto a reference grid, and deliver raster coverages as files."""
-
-
-cli.add_command(rasterize)
-cli.add_command(regrid)
-cli.add_command(methods)
-cli.add_command(demo)
-cli.add_command(export)
-cli.add_command(formats)
-cli.add_command(serve)
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,6 +1,6 @@
 """Size guards: what a plan refuses before reading anything, so that no face runs out of memory or time.
 
-Every face runs plans (:func:`rastercover.plan_rasterize`, :func:`rastercover.export.plan_export`), and the plans
+Every face runs plans (:func:`rastercover.plan_rasterize`, :func:`rastercover.exporting.plan_export`), and the plans
 call these checks as soon as the output grid is known, before the source is opened or a pixel read: the
 command line, the Python API, lazy arrays and the HTTP service refuse the same requests with the same
 :class:`~rastercover.errors.TooLargeError`, whose one-line message gives the figure and the option that

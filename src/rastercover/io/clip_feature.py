@@ -30,6 +30,7 @@ import shapely
 
 from ..crs import CRS, as_crs
 from ..errors import GeometryError, InputError, MissingColumnError, SourceError
+from .ogr import pyogrio as load_pyogrio
 from .pg import PgLocation, connect, error_text, pg_error
 from .vector_file import _reason
 
@@ -132,9 +133,7 @@ def _checked(geom: Any, key: str, value: Any, where: str) -> shapely.Geometry:
 
 def read_file_feature(path: str, feature_id: Any, layer: str | None, id_column: str | None):
     """One feature of a vector file by fid or id column (the files backend's clip feature)."""
-    import pyogrio
-    import pyogrio.raw
-
+    pyogrio = load_pyogrio()
     _need_id(feature_id)
     if not path.startswith("/vsi") and not os.path.exists(path):
         raise SourceError(f"{path}: no such file")

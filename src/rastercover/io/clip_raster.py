@@ -45,6 +45,7 @@ from affine import Affine
 from ..crs import CRS
 from ..errors import GeometryError, InputError
 from ..grid import Grid, Window
+from .ogr import pyogrio as load_pyogrio
 from .raster_grid import RASTER_SUFFIXES
 
 __all__ = [
@@ -96,10 +97,8 @@ def is_raster_path(path: str | os.PathLike) -> bool:
     if suffix == ".gpkg":
         if not p.exists():
             return False
-        import pyogrio
-
         try:
-            return len(pyogrio.list_layers(str(p))) == 0
+            return len(load_pyogrio().list_layers(str(p))) == 0
         except Exception:
             return True
     return suffix in RASTER_SUFFIXES

@@ -30,16 +30,10 @@ import shapely
 from ..crs import CRS, as_crs
 from ..errors import CRSError, MissingColumnError, SourceError
 from ..features import Features
+from .ogr import pyogrio as _pyogrio
 from .vector_memory import vertex_bounds
 
 __all__ = ["FileVectorSource"]
-
-
-def _pyogrio():
-    import pyogrio
-    import pyogrio.raw
-
-    return pyogrio
 
 
 def _ident(name: str) -> str:

@@ -6,5 +6,5 @@
 - :mod:`~rastercover.ops.encode`: chunks into a GeoTIFF, then the format's driver;
 - :mod:`~rastercover.ops.deliver`: names, sidecars, zip, the move to the final name.
 
-:func:`rastercover.export.plan_export` chains them into a plan, :func:`rastercover.export.run_export` runs it.
+:func:`rastercover.exporting.plan_export` chains them into a plan, :func:`rastercover.exporting.run_export` runs it.
 """

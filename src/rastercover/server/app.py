@@ -8,8 +8,8 @@ Endpoints (see ``/openapi.json``):
 - ``GET /layers``, ``GET /layers/{id}``: a vector layer's CRS, bounds, feature count, geometry type and fields;
 - ``GET /layers/{id}/features``: a layer's first features as GeoJSON in WGS 84 for a web map (simplified, at most
   :data:`MAP_FEATURES` features and :data:`MAP_VERTICES` vertices), each with the id an export's ``clip_id`` takes;
-- ``GET|POST /coverages/{id}/export``: an export (:func:`rastercover.export.plan_export` and
-  :func:`~rastercover.export.run_export`, every option of ``rastercover export``) as an attachment, or as a job:
+- ``GET|POST /coverages/{id}/export``: an export (:func:`rastercover.exporting.plan_export` and
+  :func:`~rastercover.exporting.run_export`, every option of ``rastercover export``) as an attachment, or as a job:
   with ``Prefer: respond-async`` (GET or POST), or a POST whose output is over ``Settings.direct_pixels`` (the rule
   of ``POST /rasterize``), the answer is ``202`` with ``Location: /jobs/{id}``; the job's progress counts the
   chunks read and written (the tiles, with ``per_tile``) and its result is the file. A GET without the header
@@ -76,7 +76,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..crs import crs_label
 from ..errors import CRSError, InputError, SourceError, TooLargeError
-from ..export import ExportPlan, plan_export, run_export
+from ..exporting import ExportPlan, plan_export, run_export
 from ..formats import available_formats, get_format
 from ..geojson import read_geometry
 from ..io.registry import location_kind
@@ -270,7 +270,9 @@ def layer_metadata(entry: LayerEntry) -> dict[str, Any]:
         except SourceError as exc:  # the database or the table: the layer is unavailable, not the request wrong
             raise entry.unavailable(exc) from None
     else:
-        import pyogrio
+        from ..io.ogr import pyogrio as load_pyogrio
+
+        pyogrio = load_pyogrio()
 
         from ..crs import as_crs
 

@@ -188,7 +188,7 @@ class CoverageEntry:
         """
         with self._lock:
             if self._coverage is None:
-                from ..export import open_coverage
+                from ..exporting import open_coverage
 
                 try:
                     self._coverage = open_coverage(self.source)
@@ -240,7 +240,9 @@ class LayerEntry:
             raise UnavailableError(f"layer {self.id!r} is unavailable: {self.unreadable}")
         if location_kind(self.source) == "postgis":
             return  # a database: its errors come with the request that reads it
-        import pyogrio
+        from ..io.ogr import pyogrio as load_pyogrio
+
+        pyogrio = load_pyogrio()
 
         try:
             pyogrio.read_info(self.source, layer=self.layer)
@@ -293,8 +295,9 @@ class LayerEntry:
         return _feature_collection(geoms, ids, crs, limit=limit, max_vertices=max_vertices, detail=detail)
 
     def _file_rows(self, n: int) -> tuple[Any, list[Any], Any]:
-        import pyogrio
-        import pyogrio.raw
+        from ..io.ogr import pyogrio as load_pyogrio
+
+        pyogrio = load_pyogrio()
         import shapely
 
         from ..crs import as_crs
@@ -503,7 +506,9 @@ class Catalog:
     def _add_vector_file(self, path: Path, *, strict: bool = True) -> None:
         """Add the layers of a vector file; when it cannot be read, fail (``strict``: a source named on its own)
         or add it as one unavailable layer (a file found in a served folder)."""
-        import pyogrio
+        from ..io.ogr import pyogrio as load_pyogrio
+
+        pyogrio = load_pyogrio()
 
         try:
             layers = [str(row[0]) for row in pyogrio.list_layers(path)]
@@ -639,7 +644,9 @@ def _is_vector(p: Path) -> bool:
         return False
     if suffix != ".gpkg":
         return True
-    import pyogrio
+    from ..io.ogr import pyogrio as load_pyogrio
+
+    pyogrio = load_pyogrio()
 
     try:
         return len(pyogrio.list_layers(p)) > 0

@@ -11,7 +11,7 @@ Examples
 --------
 >>> import io, os, tempfile, numpy as np, rasterio
 >>> from affine import Affine
->>> from rastercover.export import open_coverage
+>>> from rastercover.exporting import open_coverage
 >>> p = os.path.join(tempfile.mkdtemp(), "dem.tif")
 >>> with rasterio.open(p, "w", driver="GTiff", width=1000, height=400, count=1, dtype="float32", nodata=-1,
 ...                    crs="EPSG:32198", transform=Affine(10, 0, 0, 0, -10, 4000)) as ds:

@@ -65,7 +65,7 @@ from ..api import DEFAULT_METHODS, RasterizePlan, band_type, open_vector, plan_r
 from ..api import run_plan as run_library_plan
 from ..crs import as_crs, crs_label, same_crs
 from ..errors import CRSError, InputError, TooLargeError
-from ..export import export_file, open_coverage
+from ..exporting import export_file, open_coverage
 from ..features import Features
 from ..formats import get_format
 from ..geojson import read_features

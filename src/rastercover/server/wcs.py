@@ -3,7 +3,7 @@
 WCS 2.0.1 (GetCapabilities, DescribeCoverage, GetCoverage with ``SUBSET``, ``SCALESIZE``, ``OUTPUTCRS``,
 ``SUBSETTINGCRS``, ``FORMAT``) and WCS 1.0.0 (the same three operations; GetCoverage with ``COVERAGE``, ``CRS``,
 ``BBOX``, ``WIDTH``/``HEIGHT`` or ``RESX``/``RESY``, ``RESPONSE_CRS``, ``FORMAT``, ``INTERPOLATION``). Every
-GetCoverage runs an export plan of :mod:`rastercover.export`:
+GetCoverage runs an export plan of :mod:`rastercover.exporting`:
 
 - a request at the coverage's own resolution and alignment, in its own CRS, is a read of the coverage's own
   pixels, never a warp: 2.0.1 ``SUBSET`` and every ``BBOX`` without a size select the whole pixels meeting the
@@ -347,7 +347,7 @@ def _format_of(text: str | None) -> Format:
 # ---------------------------------------------------------------------- GetCoverage: export plans
 def _predict_grid(cov: Any, bbox: Any, bbox_crs: Any, crs: Any, resolution: Any) -> Any:
     """The output grid the export of this request writes: its plan's (nothing read); None outside the coverage."""
-    from ..export import plan_export
+    from ..exporting import plan_export
 
     try:
         return plan_export(cov, None, bbox=bbox, bbox_crs=bbox_crs, crs=crs, resolution=resolution).out_grid
@@ -450,7 +450,7 @@ def _target_grid(cov: Any, req: _CoverageRequest, out_crs: Any, max_pixels: int)
 def _plan(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> Any:
     """The export plan answering ``req`` into ``path``: a read of the coverage's pixels, or a warp onto the grid
     the request asks for (see the module's notes); the export's plan decides which (``grid=``)."""
-    from ..export import plan_export
+    from ..exporting import plan_export
 
     grid = cov.grid
     out_crs = req.crs
@@ -465,7 +465,7 @@ def _plan(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> Any
 
 def _write(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> None:
     """Run the export plan answering ``req`` into ``path``; the library's refusals become OGC exceptions."""
-    from ..export import run_export
+    from ..exporting import run_export
 
     try:
         run_export(_plan(cov, req, path, settings))
@@ -489,8 +489,8 @@ def _write(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> No
 
 
 def _run_export(catalog: Catalog, settings: Settings, req: _CoverageRequest, temp_dir: str | None = None) -> Any:
-    """Write the answer to a GetCoverage into a temporary file: an :class:`~rastercover.export.ExportedFile`."""
-    from ..export import ExportedFile
+    """Write the answer to a GetCoverage into a temporary file: an :class:`~rastercover.exporting.ExportedFile`."""
+    from ..exporting import ExportedFile
     from ..io.atomic import discard
 
     try:
