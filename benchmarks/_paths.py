@@ -3,7 +3,8 @@
 * The shared folder (``bench/make_workload.py`` builds the workloads) is ``$RASTERCOVER_SHARED`` when set, else
   ``shared`` beside the repository (``../shared`` from its root), as for the tests.
 * Workloads live in ``benchmarks/work`` (git-ignored).
-* GDAL's command-line tools (``gdal_translate``, ``gdalwarp``, ``gdalbuildvrt``) are the ones on ``PATH``.
+* GDAL's command-line tools (``gdal_translate``, ``gdalwarp``, ``gdalbuildvrt``,
+  ``gdal_rasterize``) are the ones on ``PATH``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def gdal_tool(name: str) -> str | None:
 
 def without_machine_paths(text: str) -> str:
     """``text`` (a command line, say) for a report: the repository root dropped, GDAL tools named, not located."""
-    for tool in ("gdal_translate", "gdalwarp", "gdalbuildvrt"):
+    for tool in ("gdal_translate", "gdalwarp", "gdalbuildvrt", "gdal_rasterize"):
         exe = gdal_tool(tool)
         if exe:
             text = text.replace(exe, tool)

@@ -3,10 +3,12 @@
 
 A script, not a test. For each scale (1, 4, 16 ...) of the workload built by ``make_workload.py``:
 
-* times, in this one process (per configuration a warm-up run, then the median of ``--repeat`` runs):
-  rastercover to memory, to one tiled GeoTIFF and to a tile folder, with ``workers=1`` and ``workers=2``;
-  ``rasterio.features.rasterize`` of the same polygons on the same grid to memory (with and without reading
-  the GeoPackage) and written to the same kind of GeoTIFF; and reports the ratios ours / rasterio;
+* times, in this one process (a warm-up round, then ``--repeat`` rounds, every configuration once per round,
+  ours and rasterio's of a pair next to each other: A, B, A, B, ...): rastercover to memory, to one tiled
+  GeoTIFF and to a tile folder, with ``workers=1`` and ``workers=2``; ``rasterio.features.rasterize`` of the
+  same polygons on the same grid to memory (with and without reading the GeoPackage) and written to the same
+  kind of GeoTIFF; and reports the medians and the ratios ours / rasterio as medians of the per-round ratios
+  (which the machine's drift cancels out of), the ratios of the medians beside them;
 * checks that rastercover's LAST_VALUE_AT_PIXEL_CENTROID equals rasterio's array (rasterio burns the last
   polygon, like LAST; our MEAN equals it where polygons do not overlap) and that every file output reads back
   equal to the in-memory result;
@@ -52,7 +54,8 @@ import rasterio.features
 import shapely
 
 import rastercover
-from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK  # this folder is on sys.path when run as a script
+from _common import alternate, fmt_pairs, median_ratio  # this folder is on sys.path when run as a script
+from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
 
 LAYER = "forestcover"
@@ -75,10 +78,20 @@ CONFIGS = {
     "rio-memory-noread": ("rasterio rasterize (layer already read)", "rio", "memory-noread", 1),
     "rio-gtiff": ("rasterio read + rasterize + write GeoTIFF", "rio", "gtiff", 1),
 }
-TIMED = list(CONFIGS)
+# the order of a round: ours and rasterio's of each pair next to each other
+TIMED = ["rc-memory-w1", "rio-memory", "rio-memory-noread", "rc-gtiff-w1", "rio-gtiff", "rc-memory-w2", "rc-gtiff-w2",
+         "rc-folder-w1", "rc-folder-w2"]  # fmt: skip
 SOURCE_AT_START: dict = {}  # set by main(): rastercover's commit and source hash
 RSS_CONFIGS = ["rc-memory-w1", "rc-gtiff-w1", "rc-folder-w1", "rc-folder-w2", "rio-memory", "rio-gtiff"]
 RATIO_KEYS = ["rc-memory-w1", "rio-memory", "rio-memory-noread"]
+PAIRS = [  # the ratios of the table: ours / rasterio, and the speed-ups workers=1 / workers=2
+    ("rc-memory-w1", "rio-memory"),
+    ("rc-memory-w1", "rio-memory-noread"),
+    ("rc-gtiff-w1", "rio-gtiff"),
+    ("rc-memory-w1", "rc-memory-w2"),
+    ("rc-gtiff-w1", "rc-gtiff-w2"),
+    ("rc-folder-w1", "rc-folder-w2"),
+]
 
 BEGIN = "<!-- bench_centroid:begin scale={} -->"
 END = "<!-- bench_centroid:end scale={} -->"
@@ -250,61 +263,71 @@ def as_array(result) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- timing
-def time_one(key: str, b: Bench, repeat: int, check: Callable | None = None) -> tuple[float, list[float]]:
-    """One warm-up run, then ``repeat`` timed runs of one configuration: ``(warm-up time, times)``.
+def make_arm(key: str, b: Bench, check: Callable | None = None) -> Callable[[], float]:
+    """One configuration as an arm of :func:`_common.alternate`: each call is one run, its time returned.
 
-    ``check(result, path)`` sees the warm-up's result and output before it is deleted. File outputs are
-    deleted, and the file system synced, outside the timed section.
+    The output is deleted, and the file system synced, before and after the run, outside the timed section.
+    ``check(result, path)`` sees the first run's (the warm-up's) result and output before they are deleted.
     """
     run, path = make_runner(key, b)
     sync = path is not None
-    remove(path, sync)
-    t0 = time.perf_counter()
-    res = run()
-    warm = time.perf_counter() - t0
-    if check is not None:
-        check(res, path)
-    del res
-    times = []
-    for _ in range(repeat):
+    pending = [check]
+
+    def arm() -> float:
         remove(path, sync)
         gc.collect()
         t0 = time.perf_counter()
         res = run()
-        times.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        if pending[0] is not None:
+            pending[0](res, path)
+            pending[0] = None
         del res
-    remove(path, sync)
-    return warm, times
+        remove(path, sync)
+        return seconds
+
+    return arm
 
 
 def time_configs(
     keys: list[str], b: Bench, repeat: int, reference: dict[str, np.ndarray]
 ) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """For each configuration in turn: one warm-up run, then ``repeat`` timed runs.
+    """One warm-up round, then ``repeat`` rounds; in each round every configuration runs once, in the order of
+    ``keys`` (ours and rasterio's of a pair next to each other), so the machine's drift hits them alike and the
+    ratio of a pair's runs in one round cancels it (:func:`pair_ratio`).
 
-    The runs of one configuration follow each other (not round-robin): rastercover's dense per-block
-    temporaries make a run after a different workload (e.g. after writing a tile folder) pay extra page faults,
-    which would charge one configuration for another's allocator state. Fresh-process runs are reported
-    separately (``--one``). The warm-up output is read back and compared with the same engine's in-memory
-    array (``reference``).
+    Each run follows a run of another configuration: rastercover's dense per-block temporaries make a run after
+    a different workload (e.g. after writing a tile folder) pay page faults of the allocator's state; alternated,
+    every configuration pays them alike. Fresh-process runs are reported separately (``--one``). The warm-up
+    output is read back and compared with the same engine's in-memory array (``reference``).
     """
     b.preread = read_layer(b.wl)
-    times: dict[str, list[float]] = {}
     checks: dict[str, str] = {}
-    for k in keys:
 
-        def check(res, path, k=k):
+    def checker(k: str) -> Callable:
+        def check(res, path) -> None:
             got = read_back(path) if path is not None else as_array(res)
             n_diff = int(np.count_nonzero(got != reference[CONFIGS[k][1]]))
             checks[k] = "equal" if n_diff == 0 else f"{n_diff} pixels differ"
             if path is not None and os.path.isfile(path):
                 checks[k] += f", {os.path.getsize(path) / MIB:.1f} MiB"
 
-        warm, times[k] = time_one(k, b, repeat, check)
+        return check
+
+    times = alternate({k: make_arm(k, b, checker(k)) for k in keys}, repeat, warmup=1)
+    for k in keys:
         runs = " ".join(f"{t:.3f}" for t in times[k])
-        print(f"  {k:18s} warm-up {warm:7.3f} s, runs {runs} s; read-back: {checks[k]}", file=sys.stderr, flush=True)
+        print(f"  {k:18s} runs {runs} s; read-back: {checks.get(k)}", file=sys.stderr, flush=True)
     b.preread = None
     return times, checks
+
+
+def pair_ratio(r: dict, a: str, b: str) -> float:
+    """``a`` / ``b`` of a scale's results: the median of the per-round ratios when the runs alternated, else (a
+    section written before they did) the ratio of the medians."""
+    if r.get("alternated"):
+        return median_ratio(r["times"][a], r["times"][b])
+    return r["median"][a] / r["median"][b]
 
 
 # ----------------------------------------------------------------------------------------------- fresh processes
@@ -329,16 +352,17 @@ def one(keys: list[str], workload_dir: str, tmp: str, block_pixels: int, repeat:
     """Hidden mode, in a fresh process: print one JSON line.
 
     ``repeat == 0``: run ``keys[0]`` once; its time and peak RSS (self, and the largest worker's).
-    ``repeat > 0``: time each of ``keys`` (warm-up + ``repeat`` runs); the medians.
+    ``repeat > 0``: time ``keys`` alternated run by run (a warm-up round + ``repeat`` rounds); the medians, and
+    the medians of the per-round ratios of ``keys[0]`` to each other key.
     """
     wl = Workload(0, Path(workload_dir))
     b = Bench(wl, grid_of(wl), tmp, block_pixels)
     if repeat > 0:
         b.preread = read_layer(wl) if "rio-memory-noread" in keys else None
-        medians = {}
-        for k in keys:
-            medians[k] = statistics.median(time_one(k, b, repeat)[1])
-        print(json.dumps({"medians": medians, "source_hash": SOURCE_HASH_AT_IMPORT}))
+        times = alternate({k: make_arm(k, b) for k in keys}, repeat, warmup=1, log=False)
+        medians = {k: statistics.median(v) for k, v in times.items()}
+        pairs = {f"{keys[0]}/{k}": median_ratio(times[keys[0]], times[k]) for k in keys[1:]}
+        print(json.dumps({"medians": medians, "pairs": pairs, "source_hash": SOURCE_HASH_AT_IMPORT}))
         return
     key = keys[0]
     base = peak_rss_kib()
@@ -395,12 +419,13 @@ def ratio_processes(b: Bench, n: int, repeat: int) -> list[dict[str, float]]:
     """The to-memory trio timed in ``n`` further fresh processes: how much the ratio moves between processes."""
     out = []
     for i in range(n):
-        med = run_one(RATIO_KEYS, b, repeat)["medians"]
+        rec = run_one(RATIO_KEYS, b, repeat)
+        med = rec["medians"] | {"pairs": rec["pairs"]}
         out.append(med)
         print(
             f"  process {i + 1}/{n}: "
-            + "  ".join(f"{k}={v:.3f}" for k, v in med.items())
-            + f"  ratio {med['rc-memory-w1'] / med['rio-memory']:.2f}",
+            + "  ".join(f"{k}={v:.3f}" for k, v in rec["medians"].items())
+            + f"  ratio {process_ratio(med, 'rio-memory'):.2f}",
             file=sys.stderr,
             flush=True,
         )
@@ -475,6 +500,7 @@ def bench_scale(wl: Workload, repeat: int, tmp_root: Path, block_pixels: int, rs
         "blocks": [len(blocks), int(busy), block_pixels],
         "median": {k: statistics.median(v) for k, v in times.items()},
         "times": times,
+        "alternated": True,  # the runs alternated round by round: ratios are medians of per-round ratios
         "readback": readback,
         "check": check,
         "rss": peaks,
@@ -509,10 +535,10 @@ def scale_table(r: dict) -> str:
         return s
 
     def speedup(k1: str, k2: str) -> str:
-        return f"{m[k1] / m[k2]:.2f}×"
+        return f"{pair_ratio(r, k1, k2):.2f}×"
 
     def ratio(a: str, b: str) -> str:
-        return f"**{m[a] / m[b]:.2f}**"
+        return f"**{pair_ratio(r, a, b):.2f}**"
 
     rows = [
         "| Output | rastercover w=1 | rastercover w=2 | speed-up w=2 | rasterio | ours w=1 / rasterio "
@@ -533,18 +559,51 @@ def scale_table(r: dict) -> str:
     return "\n".join(rows)
 
 
+def timing_sentence(r: dict) -> str:
+    """How the runs of a scale were timed (sections written before the runs alternated say so)."""
+    if not r.get("alternated"):
+        return (
+            f"Median of {r['repeat']} runs after one warm-up, all configurations in one process, one after the other."
+        )
+    return (
+        f"Medians of {r['repeat']} rounds after one warm-up round, in one process; in each round every configuration "
+        "runs once, rastercover's and rasterio's of a pair next to each other (A, B, A, B, ...), and a ratio is the "
+        "median of its per-round ratios (the ratio of the medians, and the range, are under the table)."
+    )
+
+
+def pairs_line(r: dict) -> str:
+    """Each ratio of the table both ways: the median of the per-round ratios (range) and the ratio of the medians."""
+    if not r.get("alternated"):
+        return "- Ratios: of the medians (this section was written before the runs alternated)."
+    t, m = r["times"], r["median"]
+    parts = []
+    for a, b in PAIRS:
+        if a in t and b in t:
+            parts.append(f"{a} / {b} {fmt_pairs(t[a], t[b])}, of medians {m[a] / m[b]:.2f}")
+    return "- Ratios, median of the per-round ratios (range) and ratio of the medians: " + "; ".join(parts) + "."
+
+
+def process_ratio(m: dict, peer: str) -> float:
+    """rc-memory-w1 / ``peer`` in one further process: the median of its per-round ratios (the ratio of the
+    medians in a section written before the runs alternated)."""
+    pairs = m.get("pairs", {})
+    return pairs.get(f"rc-memory-w1/{peer}") or m["rc-memory-w1"] / m[peer]
+
+
 def process_ratios(r: dict) -> list[float]:
-    return [m["rc-memory-w1"] / m["rio-memory"] for m in r.get("ratio_processes", [])]
+    return [process_ratio(m, "rio-memory") for m in r.get("ratio_processes", [])]
 
 
 def ratio_line(r: dict) -> str:
     runs = r.get("ratio_processes", [])
     if not runs:
         return "- Ratio to rasterio in further processes: not measured (`--ratio-processes 0`)."
-    noread = ", ".join(f"{m['rc-memory-w1'] / m['rio-memory-noread']:.2f}" for m in runs)
+    noread = ", ".join(f"{process_ratio(m, 'rio-memory-noread'):.2f}" for m in runs)
+    how = "alternated run by run, median of the per-round ratios" if r.get("alternated") else "median"
     return (
         f"- Between-process spread: the to-memory ratio ours / rasterio (read + rasterize) in {len(runs)} further "
-        f"fresh processes (warm-up + median of {r['repeat']} each): "
+        f"fresh processes ({how} of {r['repeat']} rounds after a warm-up each): "
         + ", ".join(f"{x:.2f}" for x in process_ratios(r))
         + f" (vs rasterize alone: {noread}); medians ours "
         + ", ".join(f"{m['rc-memory-w1']:.3f}" for m in runs)
@@ -568,8 +627,7 @@ def scale_section(r: dict) -> str:
         f"## Scale {s}",
         "",
         f"Grid {w}×{h} px of 30 m, {r['tiles']} tiles of {TILE}×{TILE} px; layer `{LAYER}`: {r['polygons']} polygons, "
-        f"{r['vertices']} vertices, touching {r['tiles_touched']} tiles. Run {r['date']}. "
-        f"Median of {r['repeat']} runs after one warm-up, all configurations in one process, one after the other. "
+        f"{r['vertices']} vertices, touching {r['tiles_touched']} tiles. Run {r['date']}. " + timing_sentence(r) + " "
         f"rastercover plans {r['blocks'][0]} blocks of ≤ {r['blocks'][2]:,} px (`block_pixels`); {r['blocks'][1]} of "
         "them hold features.",
         f"Command: `{r['command']}`; {source_line(r)}.",
@@ -579,6 +637,7 @@ def scale_section(r: dict) -> str:
         f'- rastercover: `{MEAN}`, all {r["tiles"]} tiles (`extent="full"`), reading the GeoPackage itself. '
         "rasterio: `rasterio.features.rasterize` (burns the last polygon: LAST semantics) of the layer read with "
         "`pyogrio.raw.read` + `shapely.from_wkb`; its GeoTIFF is tiled 256, deflate, predictor 3, float32.",
+        pairs_line(r),
         ratio_line(r),
         "- Single run in a fresh process (cold: imports done, first call): "
         + ", ".join(f"{k} {v['seconds']:.3f} s" for k, v in r.get("rss", {}).items())
@@ -605,7 +664,7 @@ def targets(results: dict[float, dict]) -> list[str]:
     r1, r16 = results.get(1.0), results.get(16.0)
     if r1:
         m = r1["median"]
-        ratio = m["rc-memory-w1"] / m["rio-memory"]
+        ratio = pair_ratio(r1, "rc-memory-w1", "rio-memory")
         others = process_ratios(r1)
         spread = (
             f" In {len(others)} further processes: "
@@ -618,7 +677,7 @@ def targets(results: dict[float, dict]) -> list[str]:
             f"- Scale 1, {MEAN}, all {r1['tiles']} tiles to memory, ratio to rasterio ≤ 1.0: "
             f"**{'met' if ratio <= 1.0 else 'not met'}** — {ratio:.2f} ({m['rc-memory-w1']:.3f} s vs rasterio read + "
             f"rasterize {m['rio-memory']:.3f} s; vs rasterize alone {m['rio-memory-noread']:.3f} s: "
-            f"{m['rc-memory-w1'] / m['rio-memory-noread']:.2f})." + spread
+            f"{pair_ratio(r1, 'rc-memory-w1', 'rio-memory-noread'):.2f})." + spread
         )
     else:
         out.append("- Scale 1 ratio to rasterio ≤ 1.0: not measured (run scale 1).")
@@ -635,7 +694,7 @@ def targets(results: dict[float, dict]) -> list[str]:
         out.append("- Tile folder peak RSS scale 16 / scale 1 ≤ 1.5: not measured (run scales 1 and 16 with RSS).")
     if r16:
         m = r16["median"]
-        parts = {o: m[f"rc-{o}-w1"] / m[f"rc-{o}-w2"] for o in ("folder", "gtiff", "memory")}
+        parts = {o: pair_ratio(r16, f"rc-{o}-w1", f"rc-{o}-w2") for o in ("folder", "gtiff", "memory")}
         ok = parts["folder"] > 1.0 and parts["gtiff"] > 1.0
         out.append(
             f"- workers=2 faster than workers=1 at scale 16 (tile folder and GeoTIFF): **{'met' if ok else 'not met'}**"
@@ -786,7 +845,12 @@ def profile(wl: Workload, top: int, block_pixels: int, repeat: int) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="workload scales (default: 1)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per configuration, after a warm-up (default 5)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed rounds after a warm-up round, every configuration once per round (default 5)",
+    )
     p.add_argument(
         "--repeat-large", type=int, default=None, metavar="N", help="timed runs at scales >= 16 (default: --repeat)"
     )

@@ -50,6 +50,7 @@ import numpy as np
 import rasterio
 
 import rastercover
+from _common import median_ratio
 from bench_centroid import DEFAULT_WORK, snapshot_source, source_state  # this folder is on sys.path
 from bench_postgis import machine, update_markdown
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
@@ -336,6 +337,12 @@ def med(r: dict, key: str, field: str = "seconds") -> float | None:
     return statistics.median(x[field] for x in v) if v else None
 
 
+def pair_speedup(r: dict, a: str, b: str) -> str:
+    """``a`` / ``b`` as the median of the per-round ratios (the configurations alternate run by run), or ``—``."""
+    m = median_ratio([x["seconds"] for x in r["runs"].get(a, [])], [x["seconds"] for x in r["runs"].get(b, [])])
+    return "—" if m is None else f"{m:.2f}×"
+
+
 def peak(r: dict, key: str) -> int | None:
     v = r["runs"].get(key)
     return max(x["peak_kib"] for x in v) if v else None
@@ -364,7 +371,8 @@ def fmt_peak(r: dict, key: str) -> str:
 
 def table(results: dict[str, dict]) -> list[str]:
     lines = [
-        "| scale | px | polygons | tiles (touched) | output | extent | serial s | Dask 2w s | speed-up | "
+        "| scale | px | polygons | tiles (touched) | output | extent | serial s | Dask 2w s | speed-up (of medians; "
+        "median of the rounds') | "
         "Dask ms / touched tile | Dask s / Mpx | Dask ms / 1000 polygons | serial peak MiB | Dask peak / worker "
         "MiB | client CPU s | Dask = serial |",
         "|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -378,7 +386,8 @@ def table(results: dict[str, dict]) -> list[str]:
             s, d = med(r, f"{key}-serial"), med(r, f"{key}-dask")
             lines.append(
                 f"| {label(r)} | {px / 1e6:.2f} M | {r['polygons']:,} | {r['tiles']:,} ({nt}) | {fmt} | {ext} | "
-                f"{s:.2f} | {d:.2f} | {s / d:.2f}× | {1e3 * d / nt:.1f} | {d / (px / 1e6):.4f} | "
+                f"{s:.2f} | {d:.2f} | {s / d:.2f}× ({pair_speedup(r, f'{key}-serial', f'{key}-dask')}) | "
+                f"{1e3 * d / nt:.1f} | {d / (px / 1e6):.4f} | "
                 f"{1e3 * d / (r['polygons'] / 1e3):.1f} | {fmt_peak(r, f'{key}-serial')} | "
                 f"{fmt_peak(r, f'{key}-dask')} | {med(r, f'{key}-dask', 'cpu'):.2f} | "
                 f"{r['checks'].get(key, '—')} |"

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import fmt_pairs  # this folder is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKS = ("<!-- bench_planning:begin -->", "<!-- bench_planning:end -->")
 METHOD = "COUNT_OF_POINTS"
@@ -174,7 +176,7 @@ def report(rows: list[dict], args: argparse.Namespace, command: str) -> str:
         f"- Command: `{command}`",
         f"- Job: {args.points} random points (seed {args.seed}) over {args.side}x{args.side} px "
         f'({args.side * args.side:.2e} px) of 1 m, {CRS}; `{METHOD}`, `extent="touched"`, int32, one fresh '
-        "process per configuration (median of `--repeat`).",
+        "process per configuration (median of `--repeat`; with a baseline, before and after alternate run by run).",
         "- Plan: `plan_rasterize` (opens the GeoPackage, and with the guards and lazy planning reads the points' "
         "envelopes); run: `run_plan`. Peak RSS: `VmHWM` after the imports / after planning / at the end.",
         "",
@@ -191,8 +193,30 @@ def report(rows: list[dict], args: argparse.Namespace, command: str) -> str:
             f"{fmt(v, 'rss_peak_mb', '.0f')} | {fmt(v, 'plan_tiles', ',')} | {fmt(v, 'written', ',')} | "
             f"{v.get('error') or r['check']} |"
         )
+    lines += pair_lines(rows)
     lines.append(MARKS[1])
     return "\n".join(lines)
+
+
+def pair_lines(rows: list[dict]) -> list[str]:
+    """With a baseline: after / before of each configuration's total time (plan + run), the median of the ratios
+    of the runs paired as they alternated (before, after, before, after, ...)."""
+    out = []
+    for r in rows:
+        if r["code"] != "after":
+            continue
+        same = [b for b in rows if b["code"] == "before" and (b["tile"], b["output"]) == (r["tile"], r["output"])]
+        before = same[0] if same else None
+        if before is None:
+            continue
+        totals = {k: [x["plan_s"] + x["run_s"] if "error" not in x else None for x in v["runs"]]
+                  for k, v in (("after", r), ("before", before))}  # fmt: skip
+        pairs = [(x, y) for x, y in zip(totals["after"], totals["before"]) if x is not None and y]
+        if pairs:
+            out.append(f"- tiles {r['tile']}, {r['output']}: after / before (plan + run) "
+                       f"{fmt_pairs([x for x, _ in pairs], [y for _, y in pairs])} over {len(pairs)} pair(s) of "
+                       "runs alternated run by run.")  # fmt: skip
+    return ["", *out] if out else []
 
 
 def update_section(path: Path, text: str) -> None:
@@ -205,7 +229,9 @@ def median_of(results: list[dict]) -> dict:
     ok = [r for r in results if "error" not in r]
     if not ok:
         return results[0]
-    return {k: statistics.median(r[k] for r in ok) for k in ok[0]}
+    return {  # counts stay integers
+        k: (statistics.median_low if isinstance(ok[0][k], int) else statistics.median)(r[k] for r in ok) for k in ok[0]
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,19 +261,22 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for tile in a.tiles:
             for output in a.outputs:
-                for code, src in codes:
-                    out = str(tmp / (f"out-{code}-{tile}" + (".zarr" if output == "zarr" else "")))
-                    spec = {"gpkg": str(gpkg), "side": a.side, "tile": tile, "out": out}
-                    results = []
-                    verdict = "not run"
-                    for _ in range(a.repeat):
+                # before and after alternate run by run (before, after, before, after, ...)
+                results: dict[str, list[dict]] = {code: [] for code, _src in codes}
+                verdicts = {code: "not run" for code, _src in codes}
+                for _ in range(a.repeat):
+                    for code, src in codes:
+                        out = str(tmp / (f"out-{code}-{tile}" + (".zarr" if output == "zarr" else "")))
+                        spec = {"gpkg": str(gpkg), "side": a.side, "tile": tile, "out": out}
                         shutil.rmtree(out, ignore_errors=True)
-                        results.append(run_config(spec, src, a.timeout))
-                        verdict = check(out, output, xy, a.side, tile) if "error" not in results[-1] else "—"
-                    shutil.rmtree(out, ignore_errors=True)
-                    rows.append({"code": code, "tile": tile, "output": output, "result": median_of(results),
-                                 "check": verdict})  # fmt: skip
-                    print(f"{code} tiles {tile} {output}: {rows[-1]['result']} {verdict}", file=sys.stderr)
+                        results[code].append(run_config(spec, src, a.timeout))
+                        ok = "error" not in results[code][-1]
+                        verdicts[code] = check(out, output, xy, a.side, tile) if ok else "—"
+                        shutil.rmtree(out, ignore_errors=True)
+                for code, _src in codes:
+                    rows.append({"code": code, "tile": tile, "output": output, "result": median_of(results[code]),
+                                 "check": verdicts[code], "runs": results[code]})  # fmt: skip
+                    print(f"{code} tiles {tile} {output}: {rows[-1]['result']} {verdicts[code]}", file=sys.stderr)
         text = report(rows, a, command)
         print(text)
         if a.out:

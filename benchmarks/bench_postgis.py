@@ -58,6 +58,7 @@ import rasterio
 import shapely
 
 import rastercover
+from _common import load_average, machine, pair_ratios, update_markdown  # stdlib-only helpers, re-exported
 from _paths import gdal_tool, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
@@ -192,25 +193,6 @@ def versions(conn) -> dict:
         "numpy": np.__version__,
         "rastercover": rastercover.__version__,
     }
-
-
-def load_average() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"`nproc` {os.cpu_count()}, CPU {cpu}, RAM {ram:.1f} GiB, {platform.system()} {platform.release()}"
 
 
 # ------------------------------------------------------------------------------------------- timing
@@ -643,8 +625,9 @@ def ratio(a: float | None, b: float | None, bold: bool = False) -> str:
 
 
 def spread(times: dict, a: str, b: str) -> str:
-    r = [x / y for x, y in zip(times[a], times[b])]
-    return f"{min(r):.2f}–{max(r):.2f}"
+    """``a`` / ``b`` round by round (the configurations alternate run by run): ``median 0.83, range 0.71–0.95``."""
+    r = pair_ratios(times[a], times[b])
+    return f"median {statistics.median(r):.2f}, range {min(r):.2f}–{max(r):.2f}"
 
 
 def describe_compare(c: dict) -> str:
@@ -685,9 +668,9 @@ def report(res: dict) -> str:
         "",
         f"- Ratios: (c)/(b) **{ratio(c, med(rz, 'm13'))}**, (c)/(a) **{ratio(c, med(rz, 'm11'))}**, "
         f"(d)/(b) **{ratio(med(rz, 'cli'), med(rz, 'm13'))}**; (c)/(b+) {ratio(c, med(rz, 'm13+'))}. "
-        f"Per round, (c)/(b) {spread(rz, 'rc', 'm13')}, (d)/(b) {spread(rz, 'cli', 'm13')}, (c)/(a) "
-        f"{spread(rz, 'rc', 'm11')} (min–max). (d) − (c) = {med(rz, 'cli') - c:.3f} s: the command's fresh "
-        f"process (`rastercover --help` alone takes {fmt_s(med(ex, 'startup'))}; see below).",
+        f"Per round (the configurations alternate run by run), (c)/(b) {spread(rz, 'rc', 'm13')}; (d)/(b) "
+        f"{spread(rz, 'cli', 'm13')}; (c)/(a) {spread(rz, 'rc', 'm11')}. (d) − (c) = {med(rz, 'cli') - c:.3f} s: "
+        f"the command's fresh process (`rastercover --help` alone takes {fmt_s(med(ex, 'startup'))}; see below).",
         f"- Load average (1, 5, 15 min) at the start {res['loadavg_start']}, at the end {res['loadavg_end']}: "
         "the machine is shared (other work may run on the other core), which the interleaving spreads evenly "
         "over the configurations.",
@@ -822,27 +805,6 @@ def breakdown_lines(bd: dict, res: dict) -> list[str]:
     return lines
 
 
-def update_markdown(
-    path: Path,
-    text: str,
-    command: str,
-    *,
-    marks: tuple[str, str] = (MARK_BEGIN, MARK_END),
-    script: str = "bench_postgis.py",
-) -> None:
-    """Replace the section between ``marks`` of ``path`` (or append it); list ``command`` in the header."""
-    old = path.read_text() if path.exists() else ""
-    pat = re.compile(re.escape(marks[0]) + ".*?" + re.escape(marks[1]), re.S)
-    new = pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip() + "\n\n" + text + "\n"
-    head = re.compile(r"^- Last commands?: (?P<cmds>.*?) \(each section names the command that produced it\)$", re.M)
-    m = head.search(new)
-    if m:
-        cmds = [c for c in re.findall(r"`[^`]*`", m["cmds"]) if script not in c] + [f"`{command}`"]
-        line = f"- Last commands: {', '.join(cmds)} (each section names the command that produced it)"
-        new = new[: m.start()] + line + new[m.end() :]
-    path.write_text(new)
-
-
 # ------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -897,7 +859,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(ln for ln in text.splitlines() if not ln.startswith("<!-- bench_postgis")))
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
     if out_md:
-        update_markdown(out_md, text, command)
+        update_markdown(out_md, text, command, marks=(MARK_BEGIN, MARK_END), script="bench_postgis.py")
         print(f"wrote {out_md}", file=sys.stderr)
     return 0
 

@@ -77,6 +77,7 @@ from affine import Affine
 from rasterio.warp import Resampling
 
 import rastercover
+from _common import fmt_pairs
 from _paths import gdal_tool, shared_dir, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
@@ -593,8 +594,8 @@ def versions() -> dict:
 
 
 def per_round(times: dict, a: str, b: str) -> str:
-    r = [x / y for x, y in zip(times[a], times[b], strict=True)]
-    return f"{min(r):.2f}–{max(r):.2f}"
+    """``a`` / ``b`` round by round (A and B alternate run by run): the median of the ratios and their range."""
+    return fmt_pairs(times[a], times[b])
 
 
 def ratio_row(t: dict, a: str, b: str, what: str) -> str:
@@ -626,7 +627,7 @@ def report(res: dict) -> str:
         f"off the {RES_A:g} m lattice) and (b) onto {CRS_B} at {RES_B:g}° ({gb['shape'][1]}×{gb['shape'][0]} px, the "
         "source's transformed bounds snapped outward). In one process, one warm-up round then "
         f"{res['repeat']} rounds, every configuration once per round in order (A and B interleaved run by run); "
-        "medians, and the range of the per-round ratios. Single-threaded everywhere (`workers=1`, "
+        "medians, and the median and range of the per-round ratios. Single-threaded everywhere (`workers=1`, "
         "`num_threads=1`, `-wo NUM_THREADS=1`); rasterio and rastercover read the file themselves.",
         f"Command: `{res['command']}`; rastercover git {res['source_state']['commit']}"
         + (
@@ -644,7 +645,7 @@ def report(res: dict) -> str:
         "",
     ]
     lines += [
-        "| Case | rastercover | peer | rastercover / peer | per round |",
+        "| Case | rastercover | peer | rastercover / peer | per round: median (range) |",
         "|---|---:|---:|---:|---:|",
         ratio_row(t, "a-rc", "a-rio", f"(a) in-process: `{MEAN}` vs `reproject(Resampling.average)`, float32"),
         ratio_row(t, "b-rc", "b-rio", f"(b) in-process: `{SUM}` vs `reproject(Resampling.sum)`, float64"),
