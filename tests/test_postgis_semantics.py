@@ -33,6 +33,7 @@ from shapely.geometry import GeometryCollection, LineString, MultiLineString, Mu
 import rastercover
 from rastercover import Grid
 from rastercover.cli.main import cli
+from rastercover.engine import postgis
 from rastercover.engine.postgis import pip_postgis, round15
 from rastercover.errors import InputError, UnknownMethodError, UnknownOptionError
 
@@ -1030,3 +1031,216 @@ def test_cli_refuses_a_method_without_postgis_semantics(main_table_files):
     assert result.exit_code != 0
     assert isinstance(result.exception, InputError) and "VALUE_OF_SMALLEST" in str(result.exception)
     assert not out.exists()
+
+
+# ============================================================================================ 7. the fast paths
+# postgis_tile finds its candidates without querying an STRtree pixel by pixel, batches its unions and computes the
+# pixel centres in numpy. Each shortcut must give the very pairs, in the very order (float sums and GEOS unions
+# depend on it), and the very bits of the straightforward way, which these tests spell out with shapely.
+def tree_query_pixel_candidates(geoms: np.ndarray, rounded: np.ndarray):
+    """The straightforward pixel candidates: ``STRtree.query(pixels, predicate="intersects")`` (GEOS prepares each
+    pixel), then every (multi)point's parts against the pixel ring by PostGIS's winding test, appended; and whether
+    the geometry covers the pixel (unprepared ``covers``)."""
+    pixels = shapely.polygons(rounded)
+    tree = shapely.STRtree(geoms)
+    types = shapely.get_type_id(geoms)
+    k, f = tree.query(pixels, predicate="intersects")
+    keep = ~np.isin(types[f], (0, 4))
+    k, f = k[keep], f[keep]
+    ek, ef = tree.query(pixels)
+    point_pairs = [
+        (p, j)
+        for p, j in zip(ek, ef, strict=True)
+        if types[j] in (0, 4)
+        and any(pip_postgis(np.array([q.x]), np.array([q.y]), rounded[p])[0] >= 0 for q in shapely.get_parts(geoms[j]))
+    ]
+    k = np.concatenate([k, np.array([p for p, _ in point_pairs], dtype=np.int64)])
+    f = np.concatenate([f, np.array([j for _, j in point_pairs], dtype=np.int64)])
+    areal = np.isin(types[f], (3, 6, 7))
+    inside = np.zeros(len(k), dtype=bool)
+    inside[areal] = shapely.covers(geoms[f[areal]], pixels[k[areal]])
+    return k, f, inside
+
+
+def tile_inputs(grid: Grid, pairs):
+    geoms = np.array([g for g, _ in pairs], dtype=object)
+    rings = postgis.pixel_rings(grid.transform, grid.width, grid.height)[0]
+    return geoms, rings, postgis.round15(rings)
+
+
+def fast_pixel_candidates(geoms: np.ndarray, rounded: np.ndarray, grid: Grid):
+    tree = shapely.STRtree(geoms)
+    types = shapely.get_type_id(geoms)
+    rank = postgis._tree_rank(tree, geoms)
+    return postgis._pixel_candidates(geoms, types, rank, tree, rounded, grid.width, grid.height)
+
+
+# near-degenerate contacts: edges nearly collinear with a skewed grid's pixel edges, where GEOS's prepared covers
+# says False and its unprepared covers True; and a long line across a north-up tile (pairs from its segments)
+NEAR_COLLINEAR = (
+    Grid(6, 5, Affine(0.1, -0.3, 150000, 0.1, -1.0, 5000000), CRS),
+    [
+        (Point(149999.025, 4999996.575), 1.0),
+        (
+            wkt.loads(
+                "MULTIPOLYGON (((150000.3 5000000.3, 149998.875 4999995.55, 149998.575 4999995.25, 150000 5000000, "
+                "150000.3 5000000.3)), ((149999.45 4999996.65, 149999 4999995.15, 149998.85 4999995, "
+                "149999.3 4999996.5, 149999.45 4999996.65)))"
+            ),
+            2.5,
+        ),
+    ],
+)
+LONG_LINE = (
+    Grid(5, 4, Affine(2, 0, 100, 0, -2, 50), CRS),
+    [
+        (LineString([(99, 51), (105.5, 45), (111, 43.25), (104, 41)]), 1.0),
+        (MultiLineString([[(100, 50), (110, 42)], [(101, 43), (101, 49)]]), 2.0),
+        (shapely.box(102, 44, 106, 48), 3.0),
+        (MultiPoint([(100, 50), (103, 47), (109.5, 42.5)]), None),
+    ],
+)
+
+
+@settings(max_examples=150)
+@given(sc=st.one_of(scene(north_up_grid()), scene(skewed_grid())))
+@example(sc=NEAR_COLLINEAR)
+@example(sc=LONG_LINE)
+def test_pixel_candidates_are_the_tree_query_pairs_in_its_order(sc):
+    grid, pairs = sc
+    geoms, _, rounded = tile_inputs(grid, pairs)
+    want_k, want_f, want_inside = tree_query_pixel_candidates(geoms, rounded)
+    k, f, inside, pix = fast_pixel_candidates(geoms, rounded, grid)
+    assert k.tolist() == want_k.tolist() and f.tolist() == want_f.tolist(), (list(zip(k, f)), list(zip(want_k, want_f)))
+    assert inside.tolist() == want_inside.tolist()
+    for p in np.unique(k):  # the pixel polygons handed on are the rounded rings
+        assert shapely.get_coordinates(pix[p]).tolist() == rounded[p].tolist()
+
+
+def test_near_collinear_edges_keep_the_unprepared_covers():
+    grid, pairs = NEAR_COLLINEAR
+    geoms, _, rounded = tile_inputs(grid, pairs)
+    pixel = shapely.polygons(rounded[20])
+    poly = geoms[1]
+    prepared = shapely.from_wkb(shapely.to_wkb(poly))
+    shapely.prepare(prepared)
+    assert shapely.covers(poly, pixel) and not shapely.covers(prepared, pixel)  # GEOS's two answers differ
+    k, f, inside, _ = fast_pixel_candidates(geoms, rounded, grid)
+    assert inside[(k == 20) & (f == 1)].tolist() == [True]
+    # so the pixel is its own intersection: MIN_AREA is the pixel polygon's area, bit for bit
+    res = postgis.postgis_tile(geoms, np.array([1.0, 2.5]), grid.transform, grid.width, grid.height, ["MIN_AREA"])
+    assert res["MIN_AREA"][20] == shapely.area(pixel)
+
+
+# the centre of pixel (1, 0) is (14.999999999999998, 1.85): within the winding test's tolerance of the triangle's
+# vertex (15, 1.85) but outside its envelope, so the tree query never asks the winding test (which says "inside")
+CENTRE_BY_A_VERTEX = (
+    Grid(5, 3, Affine(30, 0, 0, 0, -0.1, 2), CRS),
+    [(wkt.loads("POLYGON ((150 2.075, 15 1.85, 97.5 2.075, 150 2.075))"), 1.0)],
+)
+
+
+@settings(max_examples=150)
+@given(sc=st.one_of(scene(north_up_grid()), scene(skewed_grid())))
+@example(sc=NEAR_COLLINEAR)
+@example(sc=LONG_LINE)
+@example(sc=CENTRE_BY_A_VERTEX)
+def test_fast_centre_candidates_match_the_tree_query(sc):
+    grid, pairs = sc
+    geoms, rings, rounded = tile_inputs(grid, pairs)
+    tree = shapely.STRtree(geoms)
+    centres = postgis.round15(shapely.get_coordinates(shapely.centroid(shapely.polygons(rings))))
+    hull = postgis.pixel_rings(grid.transform, grid.width, grid.height)[1]
+    scale = float(np.abs(hull).max()) + 1.0
+    assert 4e-9 * scale < postgis._centre_margin(grid.transform)
+    want_k, want_f = postgis._centre_candidates(tree, geoms, shapely.points(centres), scale)
+    k, f, inside, _ = fast_pixel_candidates(geoms, rounded, grid)
+    types = shapely.get_type_id(geoms)
+    rank = postgis._tree_rank(tree, geoms)
+    got_k, got_f = postgis._centre_candidates_fast(geoms, types, rank, k, f, inside, centres, 1e-9 * scale)
+    assert got_k.tolist() == want_k.tolist() and got_f.tolist() == want_f.tolist()
+
+
+def test_tiny_pixels_far_from_the_origin_take_the_tree_query_for_centres():
+    # pixels of 1e-6 at x = 1e7: the winding test's tolerance (1e-9 x 1e7) exceeds the pixel: no shortcut
+    grid = Grid(3, 2, Affine(1e-6, 0, 1e7, 0, -1e-6, 1e7), CRS)
+    assert 4e-9 * (1e7 + 1) >= postgis._centre_margin(grid.transform)
+    pairs = [(shapely.box(1e7 + 0.5e-6, 1e7 - 2e-6, 1e7 + 2e-6, 1e7 - 0.5e-6), 4.0)]
+    got = run(pairs, grid, ["COUNT_OF_VALUES_AT_PIXEL_CENTROID", "MEAN_OF_VALUES_AT_PIXEL_CENTROID"])
+    want = oracle(pairs, grid)
+    assert_band(
+        "COUNT_OF_VALUES_AT_PIXEL_CENTROID", got[0], expected_float32(want["COUNT_OF_VALUES_AT_PIXEL_CENTROID"])
+    )
+    assert_band("MEAN_OF_VALUES_AT_PIXEL_CENTROID", got[1], expected_float32(want["MEAN_OF_VALUES_AT_PIXEL_CENTROID"]))
+
+
+@settings(max_examples=200)
+@given(
+    sx=st.floats(1e-3, 1e3),
+    sy=st.floats(-1e3, -1e-3),
+    kx=st.sampled_from([0.0, 0.0, 0.25, -0.3, 1e-3]),
+    ky=st.sampled_from([0.0, 0.0, 0.1, -0.2]),
+    ulx=st.floats(-2e7, 2e7),
+    uly=st.floats(-2e7, 2e7),
+)
+def test_numpy_centres_are_the_geos_centroids_bit_for_bit(sx, sy, kx, ky, ulx, uly):
+    rings = postgis.pixel_rings(Affine(sx, kx, ulx, ky, sy, uly), 4, 3)[0]
+    geos = shapely.get_coordinates(shapely.centroid(shapely.polygons(rings)))
+    assert postgis._centroid_formula(rings).tolist() == geos.tolist()
+
+
+def test_tree_rank_is_the_order_of_every_query():
+    rng = np.random.default_rng(7)
+    lo = rng.uniform(0, 100, (300, 2))
+    geoms = shapely.box(lo[:, 0], lo[:, 1], lo[:, 0] + rng.uniform(0, 20, 300), lo[:, 1] + rng.uniform(0, 20, 300))
+    tree = shapely.STRtree(geoms)
+    rank = postgis._tree_rank(tree, geoms)
+    q = rng.uniform(0, 110, (200, 2))
+    k, f = tree.query(shapely.box(q[:, 0], q[:, 1], q[:, 0] + 5, q[:, 1] + 5))
+    order = np.lexsort((rank[f], k))
+    assert order.tolist() == list(range(len(k)))  # already in (query, rank) order
+    assert (np.diff(f[1:][k[1:] == k[:-1]]) < 0).any()  # and not in index order: the rank matters
+
+
+def test_batched_unions_are_one_union_per_pixel():
+    rng = np.random.default_rng(3)
+    n = 400
+    k = rng.integers(0, 60, n)
+    x, y = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    pieces = shapely.box(x, y, x + rng.uniform(0.01, 0.5, n), y + rng.uniform(0.01, 0.5, n))
+    pieces[rng.random(n) < 0.1] = shapely.Point(0, 0)  # zero-area pieces are left out
+    area = shapely.area(pieces)
+    got = postgis._union_area(k, pieces, area, 64)
+    for p in range(64):
+        mine = pieces[(k == p) & (area > 0)]
+        want = 0.0 if len(mine) == 0 else float(shapely.area(shapely.union_all(mine)))
+        assert got[p] == want, p
+
+
+@settings(max_examples=200)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(-3.4e38, 3.4e38), st.sampled_from([np.nan, -9999.0, 0.0, -0.0, np.inf, 1e-45])),
+        min_size=1,
+        max_size=20,
+    ),
+    nodata=st.sampled_from([-9999.0, 0.0, float(np.finfo(np.float32).min), float(np.finfo(np.float32).max), np.nan]),
+)
+def test_float32_band_path(values, nodata):
+    result = np.array(values)
+    got = postgis.postgis_band(result, np.dtype("float32"), nodata)
+    # spec section 4: float32 first; a result equal to nodata moves by FLT_EPSILON (up from the type's minimum)
+    res = np.where(np.isnan(result), 0.0, result).astype(np.float32).astype(np.float64)
+    clash = res == np.float32(nodata)
+    fmin = float(np.finfo(np.float32).min)
+    res[clash] = nodata + FLT_EPSILON if nodata == fmin else nodata - FLT_EPSILON
+    want = np.where(np.isnan(result), nodata, res).astype(np.float32)
+    assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
+@settings(max_examples=300)
+@given(value=st.floats(-1e40, 1e40))  # the oracle's 60 digits hold a 1e-15 quantum up to 1e45
+def test_round15_matches_decimal_everywhere(value):
+    assert round15(np.array([value])).tolist() == [r15(value)]
+    if abs(value) >= 10:  # the shortcut: from 10 up a repr has at most 15 decimals
+        assert r15(value) == value

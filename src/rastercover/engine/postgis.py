@@ -14,6 +14,16 @@ Spec section 4. Work is done in map space, one tile at a time, as PostGIS does i
 * results go through float32, integer bands truncate, and a result equal to nodata is nudged
   (:func:`postgis_band`).
 
+Bits depend on more than the spec says: on which GEOS predicate decides a near-degenerate contact (prepared and
+unprepared ``covers`` can disagree), on the order of the float sums, on the order of the pieces given to a GEOS
+union. The tile is computed as a pixel-by-pixel STRtree query would, bit for bit, but faster: candidate pairs come
+from envelopes (column and row ranges on north-up grids, a line's segments), are decided by the same GEOS calls
+the tree query made (a prepared pixel's ``intersects``, an unprepared ``covers``), and are put in the tree's order
+(:func:`_tree_rank`); a pixel covered by a polygon is its own intersection; the centres are GEOS's centroid
+computed in numpy; only the pairs that are neither covered nor missed ask GEOS about the centre; the unions of the
+pixels with as many pieces go to GEOS in one call. GEOS's ``intersection`` of every partly covered pixel and the
+unions of the pixels with several pieces remain, and take most of the time.
+
 Examples
 --------
 >>> import numpy as np, shapely
@@ -26,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Context, Decimal
 
@@ -70,6 +81,18 @@ _THRESHOLD = 1e-10
 _POLYGONAL = (3, 6)  # Polygon, MultiPolygon
 _LINEAR = (1, 5)  # LineString, MultiLineString
 _PUNTAL = (0, 4)  # Point, MultiPoint
+_AREAL = (3, 6, 7)  # may cover a pixel: Polygon, MultiPolygon, GeometryCollection
+_AREA_METHODS = {
+    "COUNT_OF_POLYGONS",
+    "VALUE_OF_BIGGEST",
+    "VALUE_OF_MERGED_BIGGEST",
+    "VALUE_OF_MERGED_SMALLEST",
+    "MIN_AREA",
+    "SUM_OF_AREAS",
+    "PROPORTION_OF_COVERED_AREA",
+    "AREA_WEIGHTED_MEAN_OF_VALUES",
+    "AREA_WEIGHTED_MEAN_OF_VALUES_2",
+}
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 _Q = Decimal("1e-15")
 _CONTEXT = Context(prec=400)  # enough digits for any double quantized to 1e-15
@@ -87,17 +110,22 @@ def check_postgis_method(name: str) -> None:
 def round15(values: np.ndarray) -> np.ndarray:
     """Round ordinates to 15 decimals as PostGIS's WKT output then input does (round-half-even on repr).
 
+    Only ordinates under 10 in magnitude can change: a ``repr`` has at most 17 significant digits, so from 10 up
+    it has at most 15 decimals and the rounding leaves it as it is.
+
     Examples
     --------
-    >>> round15(np.array([0.1 + 0.2, 2.0, 1e-16])).tolist()
-    [0.3, 2.0, 0.0]
+    >>> round15(np.array([0.1 + 0.2, 2.0, 1e-16, 123456.78901234567])).tolist()
+    [0.3, 2.0, 0.0, 123456.78901234567]
     """
     values = np.asarray(values, dtype=np.float64)
-    uniq, inv = np.unique(values, return_inverse=True)
-    rounded = np.array(
-        [float(Decimal(repr(float(v))).quantize(_Q, context=_CONTEXT)) if np.isfinite(v) else v for v in uniq]
-    )
-    return rounded[inv].reshape(values.shape)
+    out = values.copy()
+    small = np.abs(values) < 10.0  # NaN and infinities stay as they are
+    if small.any():
+        uniq, inv = np.unique(values[small], return_inverse=True)
+        rounded = np.array([float(Decimal(repr(float(v))).quantize(_Q, context=_CONTEXT)) for v in uniq])
+        out[small] = rounded[inv]
+    return out
 
 
 def pixel_rings(transform: Affine, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +160,14 @@ def pip_postgis(px: np.ndarray, py: np.ndarray, ring: np.ndarray) -> np.ndarray:
     Winding number over the ring's edges; a point is on the boundary when the cross product of an edge and
     the point is exactly ``0.0`` and the point lies within the edge's bounding box (no robust predicate).
     """
+    ring = np.asarray(ring, np.float64)
+    return _pip_rings(px, py, ring[None])
+
+
+def _pip_rings(px: np.ndarray, py: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """:func:`pip_postgis` of point ``i`` against ring ``rings[i]`` (or against ``rings[0]`` for every point)."""
     px, py = np.asarray(px, np.float64)[:, None], np.asarray(py, np.float64)[:, None]
-    x1, y1, x2, y2 = ring[:-1, 0][None], ring[:-1, 1][None], ring[1:, 0][None], ring[1:, 1][None]
+    x1, y1, x2, y2 = rings[:, :-1, 0], rings[:, :-1, 1], rings[:, 1:, 0], rings[:, 1:, 1]
     side = (x2 - x1) * (py - y1) - (px - x1) * (y2 - y1)
     on_seg = (
         (px >= np.minimum(x1, x2))
@@ -172,6 +206,213 @@ def _point_touches_polygonal(px: float, py: float, geom: shapely.Geometry) -> bo
     return False
 
 
+def _centroid_formula(rings: np.ndarray) -> np.ndarray:
+    """GEOS's ``algorithm::Centroid`` of quadrilateral rings ``(n, 5, 2)`` in numpy, operation for operation.
+
+    Triangles fanned from the first vertex (the two degenerate ones add signed zeros), ``cg3 / 3 / areasum2``;
+    the ring's orientation flips the signs of both sums only. NaN where a ring has no area.
+    """
+    x, y = rings[..., 0], rings[..., 1]
+    x0, y0 = x[:, 0], y[:, 0]
+    a1 = (x[:, 1] - x0) * (y[:, 2] - y0) - (x[:, 2] - x0) * (y[:, 1] - y0)
+    a2 = (x[:, 2] - x0) * (y[:, 3] - y0) - (x[:, 3] - x0) * (y[:, 2] - y0)
+    cgx = a1 * ((x0 + x[:, 1]) + x[:, 2]) + a2 * ((x0 + x[:, 2]) + x[:, 3])
+    cgy = a1 * ((y0 + y[:, 1]) + y[:, 2]) + a2 * ((y0 + y[:, 2]) + y[:, 3])
+    s = a1 + a2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((s == 0)[:, None], np.nan, np.column_stack([cgx / 3 / s, cgy / 3 / s]))
+
+
+def _centres(rings: np.ndarray) -> np.ndarray:
+    """GEOS's centroid of each unrounded pixel ring ``(n, 5, 2)``, as ``(n, 2)``.
+
+    :func:`_centroid_formula`, with a few pixels checked against GEOS itself: GEOS computes them all if one
+    differs (say, a GEOS built with fused multiply-adds) or if a pixel has no area.
+    """
+    out = _centroid_formula(rings)
+    probe = np.unique(np.linspace(0, len(rings) - 1, 5).astype(np.int64))
+    geos = shapely.get_coordinates(shapely.centroid(shapely.polygons(rings[probe])))
+    if np.isnan(out).any() or not np.array_equal(geos, out[probe]):
+        return shapely.get_coordinates(shapely.centroid(shapely.polygons(rings)))
+    return out
+
+
+def _tree_rank(tree: shapely.STRtree, geoms: np.ndarray) -> np.ndarray:
+    """Each geometry's place in the order an STRtree query lists its hits.
+
+    GEOS's STRtree visits nodes depth first, children in order, so every query lists its hits in one fixed order:
+    the leaves' order, which a query of the whole extent reveals. Sorting pairs by (pixel, rank) therefore gives the
+    order of ``tree.query(pixels)``, on which the float sums (and the unions) of the reductions depend.
+    """
+    rank = np.full(len(geoms), len(geoms), dtype=np.int64)
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    if np.isfinite([x0, y0, x1, y1]).all():
+        order = tree.query(shapely.box(x0, y0, x1, y1))
+        rank[order] = np.arange(len(order))
+    return rank
+
+
+def _cell_ranges(lo: np.ndarray, hi: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For cells ``[lo_i, hi_i]`` monotone in ``i``, the range ``[start, stop)`` of cells with ``lo_i <= b1`` and
+    ``hi_i >= b0``, per envelope (NaN bounds: an empty range)."""
+    if lo[0] > lo[-1]:  # decreasing: the same question on the negated axis (exact), cells in the same order
+        lo, hi, b0, b1 = -hi, -lo, -b1, -b0
+    start = np.searchsorted(hi, b0, side="left")
+    stop = np.maximum(np.searchsorted(lo, b1, side="right"), start)
+    return start, stop
+
+
+def _envelope_pairs(
+    tree: shapely.STRtree, geoms: np.ndarray, types: np.ndarray, rounded: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel, feature) pairs whose envelopes intersect (closed): a superset of the intersecting pairs.
+
+    On a north-up grid every pixel's envelope is a column's x range times a row's y range, both monotone, and an
+    envelope's pairs are the product of a range of columns and a range of rows; a line's pairs are those of its
+    segments' envelopes (a line meets a pixel only through a segment), each pair once. Otherwise the features'
+    STRtree is queried pixel by pixel.
+    """
+    x, y = rounded[..., 0], rounded[..., 1]
+    xmin, xmax = x.min(axis=1).reshape(height, width), x.max(axis=1).reshape(height, width)
+    ymin, ymax = y.min(axis=1).reshape(height, width), y.max(axis=1).reshape(height, width)
+    cx0, cx1, ry0, ry1 = xmin[0], xmax[0], ymin[:, 0], ymax[:, 0]
+    separable = (
+        (xmin == cx0).all()
+        and (xmax == cx1).all()
+        and (ymin == ry0[:, None]).all()
+        and (ymax == ry1[:, None]).all()
+        and all(_monotone(a) for a in (cx0, cx1, ry0, ry1))
+        and (np.diff(cx0) >= 0).all() == (np.diff(cx1) >= 0).all()
+        and (np.diff(ry0) >= 0).all() == (np.diff(ry1) >= 0).all()
+    )
+    if not separable:
+        return tree.query(shapely.box(xmin.ravel(), ymin.ravel(), xmax.ravel(), ymax.ravel()))
+    bounds = shapely.bounds(geoms)  # NaN for an empty geometry: no pair
+    owner = np.arange(len(geoms))
+    linear = np.isin(types, _LINEAR)
+    if linear.any():
+        lin = np.nonzero(linear)[0]
+        parts, part_of = shapely.get_parts(geoms[lin], return_index=True)
+        xy, vertex_of = shapely.get_coordinates(parts, return_index=True)
+        seg = vertex_of[1:] == vertex_of[:-1]
+        a, b = xy[:-1][seg], xy[1:][seg]
+        bounds = np.concatenate([bounds[~linear], np.column_stack([np.minimum(a, b), np.maximum(a, b)])])
+        owner = np.concatenate([owner[~linear], lin[part_of[vertex_of[:-1][seg]]]])
+    c0, c1 = _cell_ranges(cx0, cx1, bounds[:, 0], bounds[:, 2])
+    r0, r1 = _cell_ranges(ry0, ry1, bounds[:, 1], bounds[:, 3])
+    ncol = c1 - c0
+    count = ncol * (r1 - r0)
+    item = np.repeat(np.arange(len(bounds)), count)
+    within = np.arange(len(item)) - np.repeat(np.cumsum(count) - count, count)
+    k = (r0[item] + within // ncol[item]) * width + c0[item] + within % ncol[item]
+    f = owner[item]
+    if linear.any():
+        key = np.unique(k * len(geoms) + f)
+        k, f = np.divmod(key, len(geoms))
+    return k, f
+
+
+def _monotone(a: np.ndarray) -> bool:
+    d = np.diff(a)
+    return bool((d >= 0).all() or (d <= 0).all())
+
+
+def _pixel_candidates(
+    geoms: np.ndarray,
+    types: np.ndarray,
+    rank: np.ndarray,
+    tree: shapely.STRtree,
+    rounded: np.ndarray,
+    width: int,
+    height: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pixel, feature) pairs where the feature intersects the closed pixel polygon (PostGIS rules).
+
+    Returns the pixels, the features, whether the feature covers the pixel (then the pixel is its own
+    intersection), and the pixel polygons of the pixels with an envelope pair (None elsewhere). The pairs come in
+    the order the original ``tree.query(pixels, predicate="intersects")`` gave, points appended after.
+    """
+    size = width * height
+    ek, ef = _envelope_pairs(tree, geoms, types, rounded, width, height)
+    pix = np.empty(size, dtype=object)
+    need = np.unique(ek)
+    pix[need] = shapely.polygons(rounded[need])
+    puntal = np.isin(types[ef], _PUNTAL)
+    # points against the pixel polygon: PostGIS's winding test on the pixel ring
+    pk, pf = ek[puntal], ef[puntal]
+    if len(pk):
+        pts, owner = shapely.get_parts(geoms[pf], return_index=True)
+        full = ~shapely.is_empty(pts)
+        pts, owner = pts[full], owner[full]
+        xy = shapely.get_coordinates(pts)
+        hit = _pip_rings(xy[:, 0], xy[:, 1], rounded[pk[owner]]) >= 0
+        keep = np.zeros(len(pk), dtype=bool)
+        keep[owner[hit]] = True
+        pk, pf = pk[keep], pf[keep]
+    # the others: the GEOS predicates the original tree queries ran, so that every near-degenerate contact is
+    # decided the same way: the pixel polygon prepared and asked whether it intersects the geometry (what
+    # ``STRtree.query(pixels, predicate="intersects")`` does), then the unprepared ``covers(geometry, pixel)``
+    # (prepared covers, for one, can disagree with it when edges are nearly collinear)
+    ok, of = ek[~puntal], ef[~puntal]
+    shapely.prepare(pix[need])
+    hit = shapely.intersects(pix[ok], geoms[of])
+    inside = np.zeros(len(ok), dtype=bool)
+    areal = hit & np.isin(types[of], _AREAL)
+    inside[areal] = shapely.covers(geoms[of[areal]], pix[ok[areal]])
+    k = np.concatenate([ok[hit], pk])
+    f = np.concatenate([of[hit], pf])
+    inside = np.concatenate([inside[hit], np.zeros(len(pk), dtype=bool)])
+    order = np.lexsort((rank[f], k, np.arange(len(k)) >= hit.sum()))
+    return k[order], f[order], inside[order], pix
+
+
+def _centre_candidates_fast(
+    geoms: np.ndarray,
+    types: np.ndarray,
+    rank: np.ndarray,
+    k: np.ndarray,
+    f: np.ndarray,
+    inside: np.ndarray,
+    centres: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_centre_candidates` from the pixel candidates, when ``tol`` is far below the centre's distance to its
+    pixel's edges.
+
+    A feature that misses the pixel misses its centre by more than ``tol``; one that covers the pixel holds its
+    centre more than ``tol`` away from its boundary. Only the others are asked, as the tree queries did (GEOS's
+    prepared point, or PostGIS's winding test within ``tol`` of a polygon's boundary), and the hits come in the
+    same order as :func:`_centre_candidates` gives them: GEOS's in the tree's order, then the winding test's.
+    """
+    hit = inside.copy()
+    ask = np.nonzero(~inside)[0]
+    pixels, at = np.unique(k[ask], return_inverse=True)
+    points = shapely.points(centres[pixels])
+    near = np.zeros(len(k), dtype=bool)
+    poly = np.isin(types[f[ask]], _POLYGONAL)
+    if poly.any():
+        # the original asked only the polygons whose envelope holds the centre (its tree query): a centre 1e-15
+        # outside a vertex is not "near" it; then ``dwithin`` with unprepared points
+        ap, ip = ask[poly], at[poly]
+        b = shapely.bounds(geoms[f[ap]])
+        cx, cy = centres[pixels[ip], 0], centres[pixels[ip], 1]
+        held = (b[:, 0] <= cx) & (cx <= b[:, 2]) & (b[:, 1] <= cy) & (cy <= b[:, 3])
+        ap, ip = ap[held], ip[held]
+        feats = np.unique(f[ap])
+        boundary = np.empty(len(geoms), dtype=object)
+        boundary[feats] = shapely.boundary(geoms[feats])
+        near[ap[shapely.dwithin(points[ip], boundary[f[ap]], tol)]] = True
+    shapely.prepare(points)  # GEOS's prepared point, as ``STRtree.query(centres, predicate="intersects")``
+    hit[ask] = shapely.intersects(points[at], geoms[f[ask]])
+    an = np.nonzero(near)[0]
+    hit[an] = [
+        _point_touches_polygonal(centres[i, 0], centres[i, 1], geoms[j]) for i, j in zip(k[an], f[an], strict=True)
+    ]
+    order = np.lexsort((rank[f], k, near))
+    order = order[hit[order]]
+    return k[order], f[order]
+
+
 def _centre_candidates(tree: shapely.STRtree, geoms: np.ndarray, centres: np.ndarray, scale: float):
     """(pixel, feature) pairs where the feature intersects the pixel centre (PostGIS rules)."""
     k, f = tree.query(centres, predicate="intersects")
@@ -194,27 +435,10 @@ def _centre_candidates(tree: shapely.STRtree, geoms: np.ndarray, centres: np.nda
     return k, f
 
 
-def _pixel_candidates(tree: shapely.STRtree, geoms: np.ndarray, pixpolys: np.ndarray, rings: np.ndarray):
-    """(pixel, feature) pairs where the feature intersects the closed pixel polygon (PostGIS rules)."""
-    types = shapely.get_type_id(geoms)
-    k, f = tree.query(pixpolys, predicate="intersects")
-    puntal = np.isin(types[f], _PUNTAL)
-    k, f = k[~puntal], f[~puntal]
-    # points against the pixel polygon: PostGIS's winding test on the pixel ring
-    ek, ef = tree.query(pixpolys)
-    keep = np.isin(types[ef], _PUNTAL)
-    ek, ef = ek[keep], ef[keep]
-    if len(ek):
-        pts, owner = shapely.get_parts(geoms[ef], return_index=True)
-        xy = shapely.get_coordinates(pts)
-        pk = ek[owner]
-        hit = np.zeros(len(pk), dtype=bool)
-        for pixel in np.unique(pk):
-            sel = pk == pixel
-            hit[sel] = pip_postgis(xy[sel, 0], xy[sel, 1], rings[pixel]) >= 0
-        pair = np.unique(owner[hit])
-        k, f = np.concatenate([k, ek[pair]]), np.concatenate([f, ef[pair]])
-    return k, f
+def _centre_margin(transform: Affine) -> float:
+    """Distance from a pixel's centre to its nearest edge."""
+    sx, kx, _, ky, sy, _ = (float(v) for v in tuple(transform)[:6])
+    return abs(sx * sy - kx * ky) / (2.0 * max(math.hypot(sx, ky), math.hypot(kx, sy)))
 
 
 def _linear_length(geoms: np.ndarray) -> np.ndarray:
@@ -280,29 +504,40 @@ def postgis_tile(
         The tile's geotransform and size.
     methods
         Upper-case names among :data:`POSTGIS_METHODS`.
+
+    Returns
+    -------
+    dict
+        One array per method. After the early exit the arrays are read-only and shared between methods.
     """
     size = width * height
-    rings, hull = pixel_rings(transform, width, height)
-    hull_poly = shapely.polygons(hull)
     geoms = np.asarray(geoms, dtype=object)
     value = np.asarray(value, dtype=np.float64)
-    touching = shapely.intersects(geoms, hull_poly) if len(geoms) else np.zeros(0, dtype=bool)
-    if not touching.any():
-        return {
-            m: np.full(size, 0.0 if m.startswith("COUNT_") or m in _ZERO_WHEN_EARLY_EXIT else np.nan) for m in methods
-        }
+    hull = _hull(transform, width, height)
+    touching = shapely.intersects(geoms, shapely.polygons(hull)) if len(geoms) else np.zeros(0, dtype=bool)
+    if not touching.any():  # one read-only array per result, shared by the methods
+        zero, nodata = np.zeros(size), np.full(size, np.nan)
+        zero.flags.writeable = nodata.flags.writeable = False
+        return {m: zero if m.startswith("COUNT_") or m in _ZERO_WHEN_EARLY_EXIT else nodata for m in methods}
     tree = shapely.STRtree(geoms)
     types = shapely.get_type_id(geoms)
+    rank = _tree_rank(tree, geoms)
+    rings = pixel_rings(transform, width, height)[0]
+    rounded = round15(rings)
+    k, f, inside, pix = _pixel_candidates(geoms, types, rank, tree, rounded, width, height)
     out: dict[str, np.ndarray] = {}
-    scale = float(np.abs(hull).max()) + 1.0
 
     if any(m.endswith("_AT_PIXEL_CENTROID") for m in methods):
-        centres = shapely.points(round15(shapely.get_coordinates(shapely.centroid(shapely.polygons(rings)))))
-        k, f = _centre_candidates(tree, geoms, centres, scale)
-        v = value[f]
+        centres = round15(_centres(rings))
+        scale = float(np.abs(hull).max()) + 1.0
+        if 4e-9 * scale < _centre_margin(transform):
+            ck, cf = _centre_candidates_fast(geoms, types, rank, k, f, inside, centres, 1e-9 * scale)
+        else:
+            ck, cf = _centre_candidates(tree, geoms, shapely.points(centres), scale)
+        v = value[cf]
         ok = ~np.isnan(v)
-        n = np.bincount(k[ok], minlength=size).astype(np.float64)
-        s = np.bincount(k[ok], weights=v[ok], minlength=size)
+        n = np.bincount(ck[ok], minlength=size).astype(np.float64)
+        s = np.bincount(ck[ok], weights=v[ok], minlength=size)
         if "COUNT_OF_VALUES_AT_PIXEL_CENTROID" in methods:
             out["COUNT_OF_VALUES_AT_PIXEL_CENTROID"] = n
         if "MEAN_OF_VALUES_AT_PIXEL_CENTROID" in methods:
@@ -312,22 +547,32 @@ def postgis_tile(
     if not rest:
         return out
 
-    rounded = round15(rings)
-    pixpolys = shapely.polygons(rounded)
-    pixarea = shapely.area(pixpolys)
-    k, f = _pixel_candidates(tree, geoms, pixpolys, rounded)
     has = np.bincount(k, minlength=size) > 0
-    # measures of ST_Intersection(geom, pixel); a pixel inside a polygon is its own intersection
-    inside = np.zeros(len(k), dtype=bool)
-    poly = np.isin(types[f], _POLYGONAL) | (types[f] == 7)
-    if poly.any():
-        inside[poly] = shapely.covers(geoms[f[poly]], pixpolys[k[poly]])
-    pieces = np.empty(len(k), dtype=object)
-    pieces[inside] = pixpolys[k[inside]]
-    pieces[~inside] = shapely.intersection(geoms[f[~inside]], pixpolys[k[~inside]])
-    area = shapely.area(pieces)
-    v = value[f]
     ft = types[f]
+    v = value[f]
+    # measures of ST_Intersection(geom, pixel), for the pairs some method reads: a pixel inside a polygon is its
+    # own intersection; points meet a pixel in points (no area, no length), lines in lines (no area)
+    pieces = np.empty(len(k), dtype=object)
+    pieces[inside] = pix[k[inside]]
+    puntal = np.isin(ft, _PUNTAL)
+    cut = np.zeros(len(k), dtype=bool)
+    if any(m in _AREA_METHODS for m in rest):
+        cut |= np.isin(ft, _AREAL)
+    if "SUM_OF_LENGTHS" in rest:
+        cut |= ~puntal
+    if "COUNT_OF_LINESTRINGS" in rest:
+        cut |= np.isin(ft, _LINEAR)
+    cut &= ~inside
+    pieces[cut] = shapely.intersection(geoms[f[cut]], pix[k[cut]])
+    pixarea = np.ones(size)
+    with_pix = np.nonzero(has)[0]
+    pixarea[with_pix] = shapely.area(pix[with_pix])
+    area = np.zeros(len(k))
+    area[inside] = pixarea[k[inside]]
+    area[cut] = shapely.area(pieces[cut])
+    length = np.zeros(len(k))
+    if "SUM_OF_LENGTHS" in rest or "COUNT_OF_LINESTRINGS" in rest:
+        length[cut] = _linear_length(pieces[cut])
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(k[mask], minlength=size).astype(np.float64)
@@ -336,9 +581,9 @@ def postgis_tile(
         if m == "COUNT_OF_POLYGONS":
             out[m] = count(np.isin(ft, _POLYGONAL) & (area > _THRESHOLD))
         elif m == "COUNT_OF_LINESTRINGS":
-            out[m] = count(np.isin(ft, _LINEAR) & (_linear_length(pieces) > _THRESHOLD))
+            out[m] = count(np.isin(ft, _LINEAR) & (length > _THRESHOLD))
         elif m == "COUNT_OF_POINTS":
-            out[m] = count(np.isin(ft, _PUNTAL))
+            out[m] = count(puntal)
         elif m == "COUNT_OF_GEOMETRIES":
             out[m] = count(np.ones(len(k), dtype=bool))
         elif m == "VALUE_OF_BIGGEST":
@@ -356,7 +601,7 @@ def postgis_tile(
         elif m == "SUM_OF_AREAS":
             out[m] = np.where(has, np.bincount(k, weights=area, minlength=size), np.nan)
         elif m == "SUM_OF_LENGTHS":
-            out[m] = np.where(has, np.bincount(k, weights=_linear_length(pieces), minlength=size), np.nan)
+            out[m] = np.where(has, np.bincount(k, weights=length, minlength=size), np.nan)
         elif m == "PROPORTION_OF_COVERED_AREA":
             out[m] = np.where(has, _union_area(k, pieces, area, size) / pixarea, np.nan)
         elif m in ("AREA_WEIGHTED_MEAN_OF_VALUES", "AREA_WEIGHTED_MEAN_OF_VALUES_2"):
@@ -374,20 +619,26 @@ def postgis_tile(
 
 
 def _union_area(k: np.ndarray, pieces: np.ndarray, area: np.ndarray, size: int) -> np.ndarray:
-    """Area of the union of the pieces of each pixel (GEOS union where a pixel has several pieces)."""
+    """Area of the union of the pieces of each pixel (GEOS union where a pixel has several pieces).
+
+    One ``union_all`` per pixel, in the pieces' order, batched over the pixels with as many pieces (a row's
+    missing entries would be skipped, but every row is full).
+    """
     with_area = area > 0
     kk, pp, aa = k[with_area], pieces[with_area], area[with_area]
     n = np.bincount(kk, minlength=size)
     res = np.bincount(kk, weights=aa, minlength=size)
-    multi = np.nonzero(n > 1)[0]
-    if len(multi):
-        sel = np.isin(kk, multi)
-        ks, ps = kk[sel], pp[sel]
+    multi = n[kk] > 1
+    if multi.any():
+        ks, ps = kk[multi], pp[multi]
         order = np.argsort(ks, kind="stable")
         ks, ps = ks[order], ps[order]
         starts = np.nonzero(np.r_[True, ks[1:] != ks[:-1]])[0]
-        for s, e in zip(starts, np.r_[starts[1:], len(ks)], strict=True):
-            res[ks[s]] = shapely.area(shapely.union_all(ps[s:e]))
+        counts = np.diff(np.r_[starts, len(ks)])
+        for c in np.unique(counts):
+            first = starts[counts == c]
+            rows = ps[first[:, None] + np.arange(c)[None]]
+            res[ks[first]] = shapely.area(shapely.union_all(rows, axis=1))
     return res
 
 
@@ -403,13 +654,23 @@ def postgis_band(result: np.ndarray, dtype: np.dtype, nodata: float) -> np.ndarr
     >>> postgis_band(np.array([2.7, -2.7, np.nan, 0.0]), np.dtype("int16"), 0.0).tolist()
     [2, -2, 0, -1]
     """
+    fmax = float(np.finfo(np.float32).max)
+    over = np.abs(result) > fmax  # NaN is not over
+    if over.any():
+        big = over & np.isfinite(result)
+        if big.any():  # PostgreSQL refuses it too ("value out of range: overflow" casting to real)
+            raise ValueRangeError(
+                f"a result of {result[big][0]:g} does not fit the float32 that PostGIS's value path goes through; "
+                "scale the values down, or use --semantics exact"
+            )
+    if dtype == np.float32:  # the common band type, in fewer passes
+        out = result.astype(np.float32)
+        clash = out == np.float32(nodata)
+        if clash.any():
+            out[clash] = nodata + _FLT_EPSILON if nodata == -fmax else nodata - _FLT_EPSILON
+        out[np.isnan(out)] = nodata
+        return out
     is_nodata = np.isnan(result)
-    big = np.isfinite(result) & (np.abs(result) > float(np.finfo(np.float32).max))
-    if big.any():  # PostgreSQL refuses it too ("value out of range: overflow" casting to real)
-        raise ValueRangeError(
-            f"a result of {result[big][0]:g} does not fit the float32 that PostGIS's value path goes through; "
-            "scale the values down, or use --semantics exact"
-        )
     res = np.where(is_nodata, 0.0, result).astype(np.float32).astype(np.float64)
     if dtype.kind in "iu":
         res = np.trunc(res)
@@ -417,8 +678,4 @@ def postgis_band(result: np.ndarray, dtype: np.dtype, nodata: float) -> np.ndarr
         clash = res == nodata
         res[clash] = nodata + 1 if nodata == info.min else nodata - 1
         res = np.clip(res, info.min, info.max)
-    elif dtype == np.float32:
-        clash = res == np.float32(nodata)
-        fmin = float(np.finfo(np.float32).min)
-        res[clash] = nodata + _FLT_EPSILON if nodata == fmin else nodata - _FLT_EPSILON
     return np.where(is_nodata, nodata, res).astype(dtype)
