@@ -99,6 +99,47 @@ def test_results_do_not_depend_on_tiles_blocks_or_workers(tmp_path):
         assert np.array_equal(got, ref), (tile, block, workers)
 
 
+def test_the_compiled_kernels_give_the_bits_of_numpy_and_geos_whatever_the_blocks_and_workers():
+    """A coverage (Voronoi cells: neighbours share edges) plus overlapping discs, with values shared between cells
+    and discs: unions per pixel wherever polygons of a group overlap. The compiled overlap test certifies most
+    neighbours apart and leaves the rest to GEOS, the compiled area kernel repeats numpy's arithmetic: the rasters
+    are those of numpy and GEOS alone, bit for bit, in every layout."""
+    from rastercover.kernels import compiled
+
+    rng = np.random.default_rng(11)
+    frame = shapely.box(0, 0, 3000, 3000)
+    cells = shapely.intersection(
+        shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(rng.uniform(0, 3000, (150, 2))))), frame
+    )
+    discs = [
+        shapely.Point(x, y).buffer(r, quad_segs=6)
+        for (x, y), r in zip(rng.uniform(0, 3000, (25, 2)), rng.uniform(40, 300, 25))
+    ]
+    geoms = [*cells, *discs]
+    values = [float(v) for v in rng.integers(1, 5, len(geoms))]
+    methods = [
+        "PROPORTION_OF_COVERED_AREA",
+        "VALUE_OF_MERGED_BIGGEST",
+        "VALUE_OF_MERGED_SMALLEST",
+        "COVERED_FRACTION_BY_VALUE",
+    ]
+    base = Grid(150, 160, Affine(20, 0, 0, 0, -20, 3100), "EPSG:32198", 150)
+    pairs = list(zip(geoms, values))
+    with compiled.forms("numpy"):
+        ref = rastercover.rasterize(pairs, base, methods=methods, assume_crs="EPSG:32198").values
+    with compiled.forms("compiled"):
+        for tile, block, workers in [(150, 1 << 20, 1), (17, 900, 1), (40, 6_400, 2)]:
+            got = rastercover.rasterize(
+                pairs,
+                base.with_tile_size(tile),
+                methods=methods,
+                assume_crs="EPSG:32198",
+                block_pixels=block,
+                workers=workers,
+            ).values
+            assert np.array_equal(got.view(np.uint32), ref.view(np.uint32)), (tile, block, workers)
+
+
 # ---------------------------------------------------------------------------------------------- lazy planning
 def reference_blocks(grid, budget):
     """The blocks as the engine first made them: every tile of every block rectangle, one by one."""
@@ -263,3 +304,27 @@ def test_planning_a_touched_job_over_billions_of_pixels_follows_the_points():
     touched = {(int((side - y) // 256), int(x // 256)) for x, y in xy}
     assert plan.n_tiles == len(touched) and {t.index for t in plan.grid.tiles()} == touched
     assert len(plan_blocks(plan.grid)) <= len(touched)
+
+
+# ---------------------------------------------------------------------------------------------- memory sink
+def test_the_memory_sink_holds_what_it_was_given_and_nodata_elsewhere():
+    """The memory sink starts from zeroed memory and writes each pixel at most once: zero bands and zero constants are
+    not written, tiles never written are filled with nodata when closed. The bits are the ones given (-0.0 kept)."""
+    from rastercover.grid import Window
+    from rastercover.io.sink_memory import MemorySink
+
+    g = Grid(6, 4, Affine(1, 0, 0, 0, -1, 4), None, 2)
+    for dtype, nodata in (("float32", -9999.0), ("float64", np.nan), ("int16", 0), ("uint8", 255)):
+        sink = MemorySink()
+        sink.open(g, ["a", "b", "c"], np.dtype(dtype), nodata)
+        block = np.stack([np.full((2, 4), 3), np.zeros((2, 4)), np.arange(8).reshape(2, 4)]).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            block[1, 0, 0] = -0.0
+        sink.write(Window(0, 0, 4, 2), block, list(g.tiles(Window(0, 0, 4, 2))))
+        sink.write_constant([g.tile(1, 0), g.tile(1, 1)], [0.0, 7.0, nodata])
+        out = np.asarray(sink.close().values)
+        want = np.full((3, 4, 6), nodata, dtype=dtype)
+        want[:, 0:2, 0:4] = block
+        want[0, 2:4, 0:4], want[1, 2:4, 0:4] = 0, 7
+        assert out.dtype == np.dtype(dtype)
+        assert out.tobytes() == want.tobytes(), dtype

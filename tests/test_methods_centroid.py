@@ -785,3 +785,64 @@ def test_lines_and_points_never_hit(geom):
     got = run([(geom, 4.0)], grid)
     assert got["COUNT_OF_VALUES_AT_PIXEL_CENTROID"].tolist() == [[0.0, 0.0, 0.0]]
     assert got["MEAN_OF_VALUES_AT_PIXEL_CENTROID"].tolist() == [[NODATA] * 3]
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+@settings(max_examples=300)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.integers(0, 5),  # pixel
+            st.sampled_from([-2.0, -0.0, 0.0, 0.5, 1.0, 3.0, 1e300]),  # value
+            st.one_of(st.integers(-3, 3), st.sampled_from([-(2**62), 2**62])),  # integer key (an order)
+            st.sampled_from([0.0, 1e-300, 0.25, 0.5, 1e300]),  # float key (an area)
+        ),
+        max_size=30,
+    ),
+    largest=st.booleans(),
+)
+def test_reductions_match_a_plain_python_oracle(entries, largest):
+    """pick_best, pixel_mode, pixel_mean and pixel_count against per-pixel Python, bit for bit (ties, -0.0, huge
+    keys and values)."""
+    from rastercover.methods.reductions import pick_best, pixel_count, pixel_mean, pixel_mode
+
+    size = 6
+    pixel = np.array([e[0] for e in entries], dtype=np.int64)
+    value = np.array([e[1] for e in entries], dtype=np.float64)
+    order = np.array([e[2] for e in entries], dtype=np.int64)
+    area = np.array([e[3] for e in entries], dtype=np.float64)
+
+    def same(got, want):
+        assert np.asarray(got, np.float64).tobytes() == np.asarray(want, np.float64).tobytes(), (got, want)
+
+    for key in (order, area):
+        want = []
+        for p in range(size):
+            mine = [(k, v) for q, v, k in zip(pixel, value, key, strict=True) if q == p]
+            if not mine:
+                want.append(np.nan)
+                continue
+            best = (max if largest else min)(k for k, _ in mine)
+            top = [v for k, v in mine if k == best]
+            want.append(next(v for v in top if v == max(top)))  # the first of the largest values (-0.0 == 0.0)
+        got = pick_best(pixel, value, size, key, largest=largest)
+        # a tie of -0.0 and 0.0 may go to either: they are the same value
+        assert np.array_equal(got, np.array(want), equal_nan=True)
+    modes, counts = [], []
+    for p in range(size):
+        mine = [v for q, v in zip(pixel, value, strict=True) if q == p]
+        counts.append(float(len(mine)))
+        if not mine:
+            modes.append(np.nan)
+            continue
+        c = Counter(mine)  # -0.0 and 0.0 are one value, counted under the first seen
+        top = max(c.values())
+        modes.append(min(v for v, n in c.items() if n == top))
+    assert np.array_equal(pixel_mode(pixel, value, size), np.array(modes), equal_nan=True)
+    same(pixel_count(pixel, size), counts)
+    got_mean = pixel_mean(pixel, value, size)
+    n = np.array(counts)
+    assert np.isnan(got_mean[n == 0]).all()
+    with np.errstate(over="ignore", invalid="ignore"):
+        want_mean = np.bincount(pixel, weights=value, minlength=size) / np.maximum(n, 1)
+    same(got_mean[n > 0], want_mean[n > 0])

@@ -80,36 +80,77 @@ class BlockResult:
     tiles: tuple[Tile, ...]
 
 
-def to_band(result: np.ndarray, method: Method, dtype: np.dtype, nodata: float) -> np.ndarray:
+def to_band(
+    result: np.ndarray, method: Method, dtype: np.dtype, nodata: float, out: np.ndarray | None = None
+) -> np.ndarray:
     """Cast float64 results (NaN: no result) to the band dtype, with the method's empty value and nodata.
 
-    Integer bands round to the nearest integer; a result outside the dtype's range is an error.
+    Integer bands round to the nearest integer; a result outside the dtype's range is an error. With ``out`` (an
+    array of ``dtype`` holding as many values as ``result``, in row-major order; a view into a larger array will
+    do), the band is written there and ``out`` returned.
+
+    Examples
+    --------
+    >>> from rastercover.methods import get_method
+    >>> to_band(np.array([0.5, np.nan]), get_method("MIN_AREA"), np.dtype("float32"), -9999.0).tolist()
+    [0.5, -9999.0]
     """
     empty = nodata if method.empty is EMPTY_NODATA else method.empty
+    if out is None:
+        out = np.empty(result.shape, dtype=dtype)
+    elif out.shape != result.shape:
+        result = result.reshape(out.shape)
+    if dtype.kind == "f":
+        _to_float_band(result, method, dtype, nodata, empty, out)
+        return out
     res = np.where(np.isnan(result), empty, result)
-    if dtype.kind in "iu":
-        res = np.rint(res)
-        info = np.iinfo(dtype)
-        bad = (res < info.min) | (res > info.max)
-    else:  # a finite result too large for the float type would silently become infinite
-        big = float(np.finfo(dtype).max)
-        bad = np.isfinite(res) & (np.abs(res) > big)
+    res = np.rint(res)
+    info = np.iinfo(dtype)
+    bad = (res < info.min) | (res > info.max)
     if bad.any():
-        v = res[bad][0]
-        raise ValueRangeError(
-            f"{method.name} gives {v:g}, which does not fit the {dtype.name} band; choose a wider --dtype"
-            + (" (float64)" if dtype.kind == "f" else "")
-        )
-    out = res.astype(dtype)
+        _out_of_range(method, dtype, res[bad][0])
+    out[...] = res
     if method.empty is EMPTY_NODATA and not np.isnan(nodata):
-        # a result stored as the nodata value would read as "no result": a wrong pixel that looks right
-        clash = ~np.isnan(result) & (out == np.asarray(nodata).astype(dtype))
-        if clash.any():
-            raise ValueRangeError(
-                f"{method.name} gives {nodata:g} in {int(clash.sum())} pixel(s), which is the band's nodata value: "
-                "they would read as no result; choose another --nodata / nodata="
-            )
+        _check_clash(method, nodata, ~np.isnan(result) & (out == np.asarray(nodata).astype(dtype)))
     return out
+
+
+def _to_float_band(
+    result: np.ndarray, method: Method, dtype: np.dtype, nodata: float, empty: float, out: np.ndarray
+) -> None:
+    """:func:`to_band` into a float band: the same bits as ``np.where(np.isnan(result), empty, result).astype(dtype)``
+    in four passes over the band instead of nine (15 bands of a block: 0.03 s of 0.1 s)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.copyto(out, result, casting="same_kind")  # NaN stays NaN (no result); the cast rounds as astype does
+    # a finite result too large for the float type would silently become infinite (or the largest finite value):
+    # find such results on the cast band (NaN ignored), then name one from the results
+    big = float(np.finfo(dtype).max)
+    if out.size and (np.fmax.reduce(out, axis=None) >= big or np.fmin.reduce(out, axis=None) <= -big):
+        bad = np.isfinite(result) & (np.abs(result) > big)
+        if bad.any():
+            _out_of_range(method, dtype, result[bad][0])
+    if method.empty is EMPTY_NODATA and not np.isnan(nodata):
+        # before NaN is replaced: a cast result equal to nodata is never NaN, so this is the results' clash
+        _check_clash(method, nodata, out == np.asarray(nodata).astype(dtype))
+    missing = np.isnan(out)
+    if missing.any():
+        np.copyto(out, np.asarray(empty, dtype=np.float64).astype(dtype), where=missing)
+
+
+def _out_of_range(method: Method, dtype: np.dtype, v: float) -> None:
+    raise ValueRangeError(
+        f"{method.name} gives {v:g}, which does not fit the {dtype.name} band; choose a wider --dtype"
+        + (" (float64)" if dtype.kind == "f" else "")
+    )
+
+
+def _check_clash(method: Method, nodata: float, clash: np.ndarray) -> None:
+    """A result stored as the nodata value would read as "no result": a wrong pixel that looks right."""
+    if clash.any():
+        raise ValueRangeError(
+            f"{method.name} gives {nodata:g} in {int(clash.sum())} pixel(s), which is the band's nodata value: "
+            "they would read as no result; choose another --nodata / nodata="
+        )
 
 
 def _check_finite_values(feats: Features, source: Any) -> None:
@@ -207,7 +248,7 @@ def compute_block(job: Job, block: Block) -> BlockResult:
     for i, method in enumerate(job.methods):
         h = contrib.hits(method.kind, values=method.needs_value)
         result = _reduce(job, method, h, size)
-        data[i] = to_band(result, method, job.dtype, job.nodata).reshape(win.height, win.width)
+        to_band(result, method, job.dtype, job.nodata, out=data[i])
     return BlockResult(block, data, tiles)
 
 
@@ -282,7 +323,7 @@ def _regrid_block(job: Job, block: Block) -> BlockResult:
             _check_finite(job, h.value)
             seen[h.pixel] = True
             result = _reduce(job, bm, h, size)
-        data[i] = to_band(result, bm, job.dtype, job.nodata).reshape(win.height, win.width)
+        to_band(result, bm, job.dtype, job.nodata, out=data[i])
     if not seen.any():
         return BlockResult(block, None, all_tiles)
     tiles = block.tiles

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..grid import Grid, Tile, Window
-from ..pixel_values import is_nodata
 
 __all__ = ["MemorySink", "to_dataarray"]
 
@@ -31,27 +30,77 @@ class MemorySink:
 
     def open(self, grid: Grid, bands: Sequence[str], dtype: np.dtype, nodata: float) -> None:
         self.grid, self.bands, self.dtype, self.nodata = grid, list(bands), np.dtype(dtype), nodata
-        self.array = np.full((len(self.bands), grid.height, grid.width), nodata, dtype=self.dtype)
+        # zeros: memory the system gives already zeroed, untouched until written. Every pixel is then written at
+        # most once: by a tile's data, its constant unless that is zero, or at close() with nodata (tiles never
+        # written). Filling the array with nodata first wrote all of it twice: with 15 bands at scale 1, where eight
+        # bands give 0 on empty tiles, that was 0.07 s of a 0.5 s run.
+        self.array = np.zeros((len(self.bands), grid.height, grid.width), dtype=self.dtype)
+        self._written = np.zeros(grid.tile_layout, dtype=bool)
+
+    def _mark(self, tiles: Sequence[Tile]) -> None:
+        for t in tiles:
+            self._written[t.row, t.col] = True
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
+        # a band all zero bits on tiles never written is there already (a polygon layer's line and point counts)
+        fresh = not any(self._written[t.row, t.col] for t in tiles)
+        self._mark(tiles)
+        bands = [i for i in range(len(data)) if not fresh or data[i].view(_bits(data.dtype)).any()]
+        which = slice(None) if len(bands) == len(data) else bands  # every band at once when none is left out
         if sum(t.window.width * t.window.height for t in tiles) == window.width * window.height:
-            self.array[(slice(None), *window.slices)] = data
+            self.array[(which, *window.slices)] = data[which]
             return
         for t in tiles:
-            self.array[(slice(None), *t.window.slices)] = data[(slice(None), *t.window.relative_to(window).slices)]
+            self.array[(which, *t.window.slices)] = data[(which, *t.window.relative_to(window).slices)]
 
     def write_constant(self, tiles: Sequence[Tile], values: Sequence[float]) -> None:
-        for i, v in enumerate(values):
-            if is_nodata(v, self.nodata):
-                continue  # already filled
-            for t in tiles:
-                self.array[(i, *t.window.slices)] = v
+        self._mark(tiles)
+        bands = [(i, v) for i, v in enumerate(values) if not _all_zero_bits(v, self.dtype)]
+        for part in _as_windows(tiles):
+            for i, v in bands:
+                self.array[(i, *part.slices)] = v
 
     def close(self):
+        if not _all_zero_bits(self.nodata, self.dtype):
+            _fill_unwritten(self.array, self.grid, self._written, self.nodata)
         return to_dataarray(self.array, self.grid, self.bands, self.nodata)
 
     def abort(self) -> None:
         self.array = None
+
+
+def _bits(dtype: np.dtype) -> np.dtype:
+    """An unsigned integer type of ``dtype``'s size: its values viewed as bits (-0.0 is not zero)."""
+    return np.dtype(f"u{np.dtype(dtype).itemsize}")
+
+
+def _all_zero_bits(value: float, dtype: np.dtype) -> bool:
+    """True when ``value`` stored as ``dtype`` is all zero bits (what :func:`numpy.zeros` holds already; not -0.0)."""
+    return not np.asarray(value).astype(dtype).tobytes().strip(b"\0")
+
+
+def _as_windows(tiles: Sequence[Tile]) -> list[Window]:
+    """The windows of ``tiles``: their bounding window when they tile it exactly (a block's tiles), else one each."""
+    if not tiles:
+        return []
+    box = tiles[0].window
+    for t in tiles[1:]:
+        box = box.union(t.window)
+    distinct = len({t.index for t in tiles}) == len(tiles)  # distinct tiles never overlap
+    if distinct and sum(t.window.width * t.window.height for t in tiles) == box.width * box.height:
+        return [box]
+    return [t.window for t in tiles]
+
+
+def _fill_unwritten(array: np.ndarray, grid: Grid, written: np.ndarray, nodata: float) -> None:
+    """Fill with ``nodata`` the tiles never written (a sparse grid's missing tiles, untouched ones), by runs of
+    tiles along each row of the layout."""
+    th, tw = grid.tile_height, grid.tile_width
+    for r in np.nonzero(~written.all(axis=1))[0]:
+        todo = np.concatenate([[False], ~written[r], [False]])
+        edges = np.nonzero(todo[1:] != todo[:-1])[0]
+        for c0, c1 in zip(edges[::2], edges[1::2], strict=True):
+            array[:, r * th : (r + 1) * th, c0 * tw : c1 * tw] = nodata
 
 
 def to_dataarray(array: np.ndarray, grid: Grid, bands: Sequence[str], nodata: float):

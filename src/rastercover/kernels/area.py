@@ -22,6 +22,12 @@ of a column boundary ``x`` is ``Q(x) = fix(dy · (x - x_left) / span)``, and the
 boundaries is a difference of two ``Q``, so the carries of the cells left of the window, added one by one in
 a wide window or gathered into one entry in a narrow one, telescope to the same integer.
 
+**Two forms, the same bits.** Once a process has done enough area work (:mod:`rastercover.kernels.compiled`), a
+compiled form (:mod:`rastercover.kernels._area_jit`) computes the same terms from the same doubles, in the same
+order of operations, and sums them as the same integers; it takes half the time of this numpy form (12 ms against
+25 ms for the benchmark's forest polygons): one pass over the edges writes the entries, which numpy builds from a
+dozen temporary arrays.
+
 Examples
 --------
 >>> import numpy as np, shapely
@@ -38,6 +44,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compiled import use_compiled
+
 __all__ = ["polygon_areas", "round_area"]
 
 _TINY = 1e-12  # areas (in pixels) at or below this are rounding noise, not coverage
@@ -45,6 +53,7 @@ _MANTISSA = float(2**40)
 _FIX_BITS = 56  # fixed-point unit 2^-56 pixel; sums stay exact modulo 2^64 and results (|a| < 128) fit
 _FIX = float(2**_FIX_BITS)
 _UNFIX = 2.0**-_FIX_BITS
+_EDGE_SECONDS = 0.25e-6  # numpy's time per edge (the compiled form takes half)
 
 
 def _fixed(v: np.ndarray) -> np.ndarray:
@@ -105,11 +114,14 @@ def _split_cols(row, xa, xb, dy, owner, c0, c1):
     idx = np.repeat(np.arange(len(n)), n)
     start = np.repeat(np.cumsum(n) - n, n)
     col = first[idx] + (np.arange(len(idx)) - start)
-    lo = np.maximum(xl[idx], col)
+    # each piece's numbers gathered once per cell (q(hi, idx) - q(lo, idx) would gather them twice each)
+    xl_i, d, inv_i, vert_i = xl[idx], dy[idx], inv[idx], vertical[idx]
+    lo = np.maximum(xl_i, col)
     hi = np.minimum(xr[idx], col + 1)
-    d = dy[idx]
-    carry = np.where(vertical[idx], _fixed(d), q(hi, idx) - q(lo, idx))  # wraps modulo 2^64, as every sum below
-    share = np.where(vertical[idx], d, d * ((hi - lo) * inv[idx]))
+    # q(hi) - q(lo) on the pieces that are not vertical (on vertical ones inv is 0: the terms are unused zeros);
+    # the difference wraps modulo 2^64, as every sum below
+    carry = np.where(vert_i, _fixed(d), _fixed(d * ((hi - xl_i) * inv_i)) - _fixed(d * ((lo - xl_i) * inv_i)))
+    share = np.where(vert_i, d, d * ((hi - lo) * inv_i))
     partial = _fixed(share * ((col + 1) - 0.5 * (lo + hi)))
     return (
         np.concatenate([row[left], row[idx]]),
@@ -168,6 +180,10 @@ def polygon_areas(
     y0 = np.asarray(y0, f64)
     y1 = np.asarray(y1, f64)
     owner = np.asarray(owner, np.int64)
+    if use_compiled("rastercover.kernels._area_jit", len(x0) * _EDGE_SECONDS):
+        from ._area_jit import polygon_areas as compiled
+
+        return compiled(x0, y0, x1, y1, owner, height, width, row_off, col_off)
     row, xa, xb, dy, own = _split_rows(x0, y0, x1, y1, owner, row_off, row_off + height)
     row, slot, partial, carry, own = _split_cols(row, xa, xb, dy, own, col_off, col_off + width)
     empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, f64))

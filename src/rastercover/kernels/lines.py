@@ -30,24 +30,28 @@ _LINE_TYPES = (1, 2)  # LineString, LinearRing
 _NEAR = 1e-9  # midpoints this close (in pixels) to a grid line are placed exactly (plus a rounding bound)
 
 
-def linear_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Single linestrings of each geometry (multi-parts and collections flattened), with the owner's index."""
-    return parts_of(geoms, index, _LINE_TYPES)
+Flat = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def point_parts(geoms: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Single points of each geometry, with the owner's index."""
-    return parts_of(geoms, index, (0,))
+def linear_parts(geoms: np.ndarray, index: np.ndarray, flat: Flat | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Single linestrings of each geometry (multi-parts and collections flattened), with the owner's index.
+    ``flat``: :func:`~rastercover.kernels.edges.single_parts` of the same ``geoms`` and ``index``, when known."""
+    return parts_of(geoms, index, _LINE_TYPES, flat)
+
+
+def point_parts(geoms: np.ndarray, index: np.ndarray, flat: Flat | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Single points of each geometry, with the owner's index (``flat`` as in :func:`linear_parts`)."""
+    return parts_of(geoms, index, (0,), flat)
 
 
 def line_segments(
-    geoms: np.ndarray, index: np.ndarray
+    geoms: np.ndarray, index: np.ndarray, flat: Flat | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every segment of the linear parts of ``geoms``: ``x0, y0, x1, y1`` and the owner index.
 
-    Zero-length segments (repeated vertices) are dropped.
+    Zero-length segments (repeated vertices) are dropped. ``flat`` as in :func:`linear_parts`.
     """
-    lines, owner = linear_parts(geoms, index)
+    lines, owner = linear_parts(geoms, index, flat)
     if len(lines) == 0:
         e = np.empty(0)
         return e, e, e, e, np.empty(0, dtype=np.int64)
@@ -224,7 +228,12 @@ def sum_by_pair(pixel: np.ndarray, owner: np.ndarray, weight: np.ndarray) -> tup
     """One entry per (pixel, owner): the summed weights, sorted by owner then pixel."""
     if len(pixel) == 0:
         return pixel.astype(np.int64), owner.astype(np.int64), weight.astype(np.float64)
-    order = np.lexsort((pixel, owner))
+    span = int(pixel.max()) + 1
+    if pixel.min() >= 0 and owner.min() >= 0 and int(owner.max()) < (1 << 62) // span:
+        # one stable sort of one key: the order of lexsort((pixel, owner)), in half its time
+        order = np.argsort(owner.astype(np.int64) * span + pixel, kind="stable")
+    else:
+        order = np.lexsort((pixel, owner))
     p, o, w = pixel[order], owner[order], weight[order]
     new = np.ones(len(p), dtype=bool)
     new[1:] = (p[1:] != p[:-1]) | (o[1:] != o[:-1])

@@ -66,19 +66,35 @@ def _sum_weights(h: Hits) -> np.ndarray:
     return pixel_sum(h.pixel, h.weight, h.size)
 
 
+def _share(pixel: np.ndarray, area: np.ndarray, h: Hits) -> np.ndarray:
+    """Summed areas per pixel as a share of the pixel, at most 1 (in place: no temporary array of the block)."""
+    out = pixel_sum(pixel, area, h.size)
+    out /= h.pixel_area
+    return np.minimum(out, 1.0, out=out)
+
+
 def _proportion(h: Hits) -> np.ndarray:
-    return np.minimum(pixel_sum(h.pixel, h.weight, h.size) / h.pixel_area, 1.0)
+    return _share(h.pixel, h.weight, h)
+
+
+def _weighted_sums(q: Hits) -> tuple[np.ndarray, np.ndarray]:
+    """``(Σ w, Σ w·v)`` per pixel, computed once per contributions (both area-weighted means read them)."""
+    if "_weighted_sums" not in q.__dict__:
+        s = pixel_sum(q.pixel, q.weight, q.size)
+        q.__dict__["_weighted_sums"] = (s, pixel_sum(q.pixel, q.weight * q.value, q.size))
+    return q.__dict__["_weighted_sums"]
 
 
 def _weighted(h: Hits, floor_to_pixel: bool, *, lengths: bool = False) -> np.ndarray:
     # areas qualify above the spec's relative threshold; any positive owned length counts (spec section 3)
     q = h.where(h.weight > 0) if lengths else h.qualifying()
-    s = pixel_sum(q.pixel, q.weight, h.size)
-    n = pixel_sum(q.pixel, q.weight * q.value, h.size)
-    has = pixel_count(q.pixel, h.size) > 0
+    s, n = _weighted_sums(q)
+    # weights are positive: a pixel has an entry exactly where their sum is positive
+    has = s > 0
     denom = np.maximum(s, h.pixel_area) if floor_to_pixel else s
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(has, n / np.where(has, denom, 1.0), np.nan)
+    out = np.full(h.size, np.nan)
+    np.divide(n, denom, out=out, where=has)
+    return out
 
 
 def _area_weighted_mean(h: Hits) -> np.ndarray:
@@ -109,7 +125,7 @@ def _sum_values(h: Hits) -> np.ndarray:
 # -- one band per class -------------------------------------------------------------------------------
 def _fraction_of(value: float, h: Hits) -> np.ndarray:
     keep = h.value == value
-    return np.minimum(pixel_sum(h.pixel[keep], h.weight[keep], h.size) / h.pixel_area, 1.0)
+    return _share(h.pixel[keep], h.weight[keep], h)
 
 
 def covered_fraction_of(value: float) -> Method:
