@@ -66,6 +66,10 @@ class RasterSink(Protocol):
     Every sink implements every method: a sink that cannot resume answers ``done_tiles()`` with an empty set, one
     whose tiles cannot be written by other processes answers ``detached_writer()`` with None. ``label`` says
     what it writes ("GeoTIFF", "tile folder", "PostGIS raster table" ...).
+
+    One method is optional: a sink with ``final_rows(row: int) -> None`` is told, before each block the engine
+    hands it, that no later block writes above pixel row ``row`` (the single GeoTIFF uses it to write its internal
+    blocks in file order, in bounded memory: :meth:`rastercover.io.sink_geotiff.GeoTiffSink.final_rows`).
     """
 
     label: str

@@ -1,9 +1,10 @@
 """Run blocks on a Dask ``distributed`` cluster, or build a lazy dask array of a job.
 
-The unit of work is the engine's block of tiles, computed by the same :func:`~rastercover.engine.compute_block`
-as everywhere else, so results are identical bit for bit to ``executor="local"``. The :class:`Job` (source,
-grid, methods) is scattered once to every worker; a task carries only its block. Sources are read by bounding
-box in the workers (a file path or a PostGIS location travels, not the features).
+The unit of work is the engine's block of tiles, computed by the same
+:func:`~rastercover.engine.blocks.compute_bounded` as everywhere else, so results are identical bit for bit to
+``executor="local"``. The :class:`Job` (source, grid, methods) is scattered once to every worker; a task carries
+only its block. Sources are read by bounding box in the workers (a file path or a PostGIS location travels, not
+the features).
 
 * Eager (:func:`dask_results`, used by ``run(..., executor="dask")``): the blocks that may hold a feature are
   tasks (a task carries its block as a few numbers, :func:`block_spec`), busy blocks first. Without a
@@ -40,8 +41,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..grid import Grid
-from .blocks import busy_blocks, compute_and_write, empty_block
-from .compute import BlockResult, Job, compute_block
+from .blocks import busy_blocks, compute_and_write, compute_bounded, empty_block
+from .compute import BlockResult, Job
 from .executors import EXECUTORS, check_executor, require_dask
 from .plan import DEFAULT_BLOCK_PIXELS, Block, Extent, plan_blocks
 
@@ -143,7 +144,7 @@ def _task(job: Job, spec: tuple, busy: bool, writer: Any) -> BlockResult | tuple
     if writer is not None:
         res = compute_and_write(job, block, busy, writer)
         return block.index, tuple(t.index for t in res.tiles)
-    return compute_block(job, block) if busy else empty_block(job, block)
+    return compute_bounded(job, block) if busy else empty_block(job, block)
 
 
 def _worker_environ() -> dict[str, Any]:
@@ -348,7 +349,7 @@ def dask_results(
 
 
 def _lazy_chunk(job: Job, block: Block, busy: bool) -> np.ndarray:
-    return block_array(job, compute_block(job, block) if busy else empty_block(job, block))
+    return block_array(job, compute_bounded(job, block) if busy else empty_block(job, block))
 
 
 def _lattice_blocks(grid: Grid, block_pixels: int) -> Any:
@@ -367,7 +368,8 @@ def lazy_array(job: Job, block_pixels: int = DEFAULT_BLOCK_PIXELS) -> Any:
     """A dask array (band, y, x) of ``job`` over its grid, one chunk per block, computed on demand; a sparse grid's
     missing tiles are nodata.
 
-    The job is one node of the graph (shipped once per worker); every chunk is one :func:`compute_block`.
+    The job is one node of the graph (shipped once per worker); every chunk is one
+    :func:`~rastercover.engine.blocks.compute_bounded`.
     Compute it with any dask scheduler (threads, processes, a ``distributed.Client``).
 
     Examples

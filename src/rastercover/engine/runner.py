@@ -6,6 +6,10 @@ are independent files (the tile folder) offers a detached writer, and the worker
 themselves: the parent only records them. ``executor="dask"`` runs the same blocks on a ``distributed`` cluster
 (see :mod:`rastercover.engine.distributed`).
 
+A sink that buffers pixels until they are final (the single GeoTIFF: see
+:meth:`~rastercover.io.sink_geotiff.GeoTiffSink.final_rows`) is told, before each block, the pixel row above
+which no later block writes.
+
 Local workers die with the parent, even killed with ``kill -9``, and every way out of a run but its end (an
 error, an interruption, ``SIGTERM``) cancels the blocks in flight and terminates the workers at once (see
 :mod:`rastercover.engine.workers`).
@@ -20,12 +24,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 from ..protocols import RasterSink
-from .blocks import busy_blocks, compute_and_write, empty_block
-from .compute import BlockResult, Job, compute_block
+from .blocks import busy_blocks, compute_and_write, compute_bounded, empty_block
+from .compute import BlockResult, Job
 from .executors import check_executor
-from .plan import DEFAULT_BLOCK_PIXELS, Block, plan_blocks
+from .plan import DEFAULT_BLOCK_PIXELS, Block, BlockPlan, plan_blocks
 from .workers import init_worker_process, stop_pool
 
 __all__ = ["run"]
@@ -40,7 +46,7 @@ def _init_worker(job: Job, parent_pid: int) -> None:
 
 
 def _compute_in_worker(block: Block) -> BlockResult:
-    return compute_block(_WORKER_JOB, block)
+    return compute_bounded(_WORKER_JOB, block)
 
 
 def _compute_and_write(block: Block, busy: bool, writer) -> BlockResult:
@@ -53,7 +59,7 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
     busy = busy_blocks(job, blocks)
     if workers <= 1 or (len(busy) <= 1 and writer is None):
         for b in blocks:
-            yield (compute_block(job, b) if b.index in busy else empty_block(job, b)), False
+            yield (compute_bounded(job, b) if b.index in busy else empty_block(job, b)), False
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     # with a detached writer every block goes to the workers (empty tiles are files to write too)
@@ -91,6 +97,43 @@ def _results(job: Job, blocks: list[Block], workers: int, writer=None) -> Iterat
             pool.shutdown(wait=True)
         else:
             stop_pool(pool)
+
+
+class _FinalRows:
+    """The pixel row above which no block still to come writes: the smallest top row of the blocks not handed to
+    the sink yet, whatever order they come in (Dask hands the empty blocks over first).
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from rastercover.grid import Grid
+    >>> blocks = plan_blocks(Grid(300, 300, Affine(1, 0, 0, 0, -1, 300), None, 100), 10_000)  # 3 rows of 3 tiles
+    >>> rows = _FinalRows(blocks)
+    >>> [rows.before(b) for b in (blocks[0], blocks[3], blocks[1], blocks[2], blocks[8], blocks[4], blocks[5])]
+    [0, 0, 0, 0, 100, 100, 100]
+    >>> [rows.before(b) for b in (blocks[6], blocks[7])]
+    [200, 200]
+    """
+
+    def __init__(self, blocks: BlockPlan | list[Block]) -> None:
+        if isinstance(blocks, BlockPlan):
+            tops = blocks.windows()[:, 1]
+            self._top = lambda b: int(tops[b.index])
+        else:
+            tops = np.array([b.window.row_off for b in blocks], dtype=np.int64)
+            by_index = {b.index: b.window.row_off for b in blocks}
+            self._top = lambda b: by_index[b.index]
+        self._rows, self._left = np.unique(tops, return_counts=True)
+        self._at = 0
+
+    def before(self, block: Block) -> int:
+        """The final row while ``block`` is handed over (it counts as still to come); then count it as handed."""
+        row = int(self._rows[self._at])
+        i = int(np.searchsorted(self._rows, self._top(block)))
+        self._left[i] -= 1
+        while self._at < len(self._rows) - 1 and self._left[self._at] == 0:
+            self._at += 1
+        return row
 
 
 def run(
@@ -133,6 +176,8 @@ def run(
                 progress(sum(len(b.tiles) for b in blocks) - sum(len(b.tiles) for b in todo))
             blocks = todo
         writer = sink.detached_writer() if (workers > 1 or executor == "dask") else None
+        final_rows = getattr(sink, "final_rows", None)
+        rows = _FinalRows(blocks) if final_rows is not None and len(blocks) else None
         if executor == "dask":
             from .distributed import dask_results
 
@@ -140,6 +185,8 @@ def run(
         else:
             results = _results(job, blocks, workers, writer)
         for res, done in results:
+            if rows is not None:
+                final_rows(rows.before(res.block))
             if finished and res.tiles:
                 res = BlockResult(res.block, res.data, tuple(t for t in res.tiles if t.index not in finished))
             if res.tiles:

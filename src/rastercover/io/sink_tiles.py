@@ -4,7 +4,8 @@ The folder is built in place under the stable name ``.{name}.partial`` beside th
 :mod:`rastercover.io.resume`) and renamed when complete. Each tile file is written under a temporary name and
 renamed, so a tile file under its final name is complete: that is how a resumed run (``resume=True``) knows
 which tiles an interrupted run finished. Memory does not grow with the number of tiles: each tile file is
-written and closed at once. A tile is encoded in memory and its bytes written by Python, so a failed write (a
+written and closed at once, and ``index.vrt`` is written band by band, tile by tile (its text for 15 bands of
+10000 tiles is 60 MB). A tile is encoded in memory and its bytes written by Python, so a failed write (a
 full disk) raises at once and never leaves a tile file that looks complete (see :mod:`rastercover.io.checked`).
 """
 
@@ -31,9 +32,9 @@ from .resume import (
     resolve_job,
     start_partial,
 )
-from .vrt import vrt_xml
+from .vrt import gdal_type_name, vrt_xml
 
-__all__ = ["TileFolderSink", "TileWriter", "constant_values"]
+__all__ = ["TileFolderSink", "TileWriter", "constant_values", "write_vrt"]
 
 
 class TileWriter:
@@ -149,6 +150,61 @@ class TileWriter:
             self._write_tile(tile, constant_block(tile.window.height, tile.window.width, values, self.dtype))
 
 
+class _Pairs(Sequence):
+    """``(row, col)`` pairs of two index arrays (``np.nonzero``'s: row-major), made when asked for."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        self.rows, self.cols = rows, cols
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return int(self.rows[i]), int(self.cols[i])
+
+    def __iter__(self):
+        return zip(self.rows.tolist(), self.cols.tolist(), strict=True)
+
+
+def write_vrt(f, grid: Grid, bands: Sequence[str], dtype, nodata: float, tiles: Sequence[tuple[int, int]]) -> None:
+    """Write to the text file ``f`` the text of :func:`~rastercover.io.vrt.vrt_xml` mosaicking the tiles ``(row,
+    col)`` of ``grid``, a tile at a time: the whole text (60 MB for 15 bands of 10000 tiles) is never in memory.
+
+    The header and each band's opening come from :func:`~rastercover.io.vrt.vrt_xml` itself (a band with no tile);
+    a tile's source is written here, as ``vrt_xml`` writes it (``tests/test_streaming.py`` compares the two).
+
+    Examples
+    --------
+    >>> import io
+    >>> from affine import Affine
+    >>> g = Grid(250, 100, Affine(1, 0, 0, 0, -1, 100), "EPSG:3857", 100)
+    >>> f = io.StringIO()
+    >>> write_vrt(f, g, ["A", "B"], "int16", -1, [(0, 0), (0, 2)])
+    >>> f.getvalue() == vrt_xml(g, ["A", "B"], "int16", -1, [g.tile(0, 0), g.tile(0, 2)])
+    True
+    """
+    gdal_type = gdal_type_name(dtype)
+    text = vrt_xml(grid, bands, dtype, nodata, [])  # header, then per band its opening and closing lines
+    close_band = "  </VRTRasterBand>\n"
+    parts = text.split(close_band)  # [header + band 1 opening, band 2 opening, ..., end of the dataset]
+    for i, opening in enumerate(parts[:-1], start=1):
+        f.write(opening)
+        for r, c in tiles:
+            tile = grid.tile(r, c)
+            w = tile.window
+            f.write(
+                "    <SimpleSource>\n"
+                f'      <SourceFilename relativeToVRT="1">{tile.name}.tif</SourceFilename>\n'
+                f"      <SourceBand>{i}</SourceBand>\n"
+                f'      <SourceProperties RasterXSize="{w.width}" RasterYSize="{w.height}" DataType="{gdal_type}"/>\n'
+                f'      <SrcRect xOff="0" yOff="0" xSize="{w.width}" ySize="{w.height}"/>\n'
+                f'      <DstRect xOff="{w.col_off}" yOff="{w.row_off}" xSize="{w.width}" ySize="{w.height}"/>\n'
+                "    </SimpleSource>\n"
+            )
+        f.write(close_band)
+    f.write(parts[-1])
+
+
 def constant_values(data: np.ndarray) -> np.ndarray | None:
     """The value of each band of ``data`` (bands, rows, cols) when each band is one value throughout, else None.
 
@@ -201,7 +257,7 @@ class TileFolderSink(PartialOutput):
             raise OutputError(f"{self.path} is a file; a tile folder output needs a folder name")
         self.resume = resume
         self._tmp: str | None = None
-        self._written: set[tuple[int, int]] = set()
+        self._written: np.ndarray | None = None  # which tiles of the layout have their file: one byte a tile
         self._done: set[tuple[int, int]] = set()
         self._writer: TileWriter | None = None
 
@@ -214,9 +270,11 @@ class TileFolderSink(PartialOutput):
         fingerprint = job_fingerprint(grid, self.bands, self.dtype, nodata, resolve_job(self.job))
         continuing = start_partial(tmp, resume=self.resume, fingerprint=fingerprint, what=self.path)
         self._tmp = tmp  # ours from here on (refused above when a live run or another job holds it: not ours to clean)
+        self._written = np.zeros(grid.tile_layout, dtype=bool)
         if continuing:
             self._done = self._tile_files()
-            self._written |= self._done
+            for r, c in self._done:
+                self._written[r, c] = True
         self._writer = TileWriter(self._tmp, bands, dtype, nodata, output_label=self.path)
         self._writer.failure_note = self.failure_note
 
@@ -241,7 +299,8 @@ class TileFolderSink(PartialOutput):
 
     def record(self, tiles: Sequence[Tile]) -> None:
         """Note tiles written by a detached writer."""
-        self._written.update(t.index for t in tiles)
+        for t in tiles:
+            self._written[t.row, t.col] = True
 
     def write(self, window: Window, data: np.ndarray, tiles: Sequence[Tile]) -> None:
         self._writer.write(window, data, tiles)
@@ -253,13 +312,12 @@ class TileFolderSink(PartialOutput):
 
     @checks_writes
     def close(self) -> str:
-        tiles = [self.grid.tile(r, c) for r, c in sorted(self._written)]
         drop_marks(self._tmp)
         for name in os.listdir(self._tmp):  # leftovers of tile writes that an interruption cut short
             if name.startswith("."):
                 discard(os.path.join(self._tmp, name))
         with open(os.path.join(self._tmp, "index.vrt"), "w", encoding="utf-8") as f:
-            f.write(vrt_xml(self.grid, self.bands, self.dtype, self.nodata, tiles))
+            write_vrt(f, self.grid, self.bands, self.dtype, self.nodata, _Pairs(*np.nonzero(self._written)))
         commit(self._tmp, self.path)
         self._tmp = None
         return self.path

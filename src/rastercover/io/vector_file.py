@@ -6,7 +6,8 @@ holes included: OGR's envelope) meets the box asked for. OGR's own spatial filte
 feature's box crosses the filter's side, OGR asks GEOS whether the *geometry* intersects the box, and for an
 invalid geometry (a hole outside its shell, overlapping parts) GEOS may say no although the repair that
 rastercover rasterizes does reach the box. So a GeoPackage is read through its R-tree directly (no geometry
-test), and other formats add the invalid features, found once by a scan of the layer, whose box meets it.
+test), and other formats add the invalid features, found once by a scan of the layer (by chunks: the layer is
+never in memory at once), whose box meets it.
 
 Examples
 --------
@@ -33,7 +34,11 @@ from ..features import Features
 from .ogr import pyogrio as _pyogrio
 from .vector_memory import vertex_bounds
 
-__all__ = ["FileVectorSource"]
+__all__ = ["SCAN_CHUNK", "FileVectorSource"]
+
+#: Features per read when a layer is scanned whole (for its invalid geometries, in formats without a GeoPackage
+#: R-tree): the scan holds this many geometries at a time, not the layer.
+SCAN_CHUNK = 8192
 
 
 def _ident(name: str) -> str:
@@ -177,20 +182,37 @@ class FileVectorSource:
         )
 
     def _invalid_features(self) -> tuple[np.ndarray, np.ndarray]:
-        """FIDs and vertex boxes of the features with an invalid geometry (one scan of the layer, then kept)."""
+        """FIDs and vertex boxes of the features with an invalid geometry: one scan of the layer, by chunks of
+        :data:`SCAN_CHUNK` features (the layer is never in memory at once), then kept."""
         if self._invalid is None:
             pyogrio = _pyogrio()
-            try:
-                _meta, fids, wkb, _data = pyogrio.raw.read(
-                    self.path, layer=self.layer, columns=None if self.where else [], where=self.where, return_fids=True
-                )
-            except Exception as exc:
-                raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
-            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
-            bad = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms) & ~shapely.is_valid(geoms)
-            n = len(geoms)
-            fids = np.asarray(fids, dtype=np.int64) if fids is not None else np.arange(n, dtype=np.int64)
-            self._invalid = (fids[bad], vertex_bounds(geoms[bad]))
+            found_fids, found_boxes = [], []
+            skip = 0
+            while True:
+                try:
+                    _meta, fids, wkb, _data = pyogrio.raw.read(
+                        self.path,
+                        layer=self.layer,
+                        columns=None if self.where else [],
+                        where=self.where,
+                        return_fids=True,
+                        skip_features=skip,
+                        max_features=SCAN_CHUNK,
+                    )
+                except Exception as exc:
+                    raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
+                n = len(wkb)
+                geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+                del wkb
+                bad = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms) & ~shapely.is_valid(geoms)
+                if fids is None:
+                    fids = np.arange(skip, skip + n, dtype=np.int64)
+                found_fids.append(np.asarray(fids, dtype=np.int64)[bad])
+                found_boxes.append(vertex_bounds(geoms[bad]))
+                skip += n
+                if n < SCAN_CHUNK:
+                    break
+            self._invalid = (np.concatenate(found_fids), np.concatenate(found_boxes))
         return self._invalid
 
     @property
