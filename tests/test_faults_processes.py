@@ -231,9 +231,10 @@ def test_the_fallback_watcher_ends_a_child_whose_parent_dies(tmp_path):
     code = (
         "import os, sys, threading, time\n"
         "from rastercover.engine.workers import _watch_parent\n"
+        "parent = os.getpid()  # before the fork: a child asking later may already have a new parent\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
-        "    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()\n"
+        "    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()\n"
         "    time.sleep(60)\n"
         "    os._exit(0)\n"
         "print(pid, flush=True)\n"
