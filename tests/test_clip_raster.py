@@ -63,7 +63,6 @@ def article_files(tmp_path):
     return tmp_path
 
 
-
 @pytest.fixture
 def article(pg_conn, article_files):
     """The article's two raster tables: landcover tiled 50x50 (what raster2pgsql -t 50x50 loads), burnedarea with
@@ -119,7 +118,7 @@ def test_the_articles_request_in_postgis_is_one_command_equal_to_postgis(pg_url,
             *(loc(pg_url, "landcover"), "-o", str(out)),
             *("--clip-layer", loc(pg_url, "burnedarea"), "--clip-id", str(rid), "--envelope", "--buffer", "1000"),
             *("--crop", "postgis"),
-        ]
+        ],
     )
     ref, ref_t, ref_nodata = _postgis_clip(conn, "ST_Buffer(ST_Envelope(b.rast), 1000)", rid)
     got, got_t, got_nodata = _read(out)
@@ -335,8 +334,12 @@ def test_per_tile_of_a_postgis_table_names_tiles_by_rid_and_refuses_what_it_cann
     with pytest.raises(InputError, match="name a folder"):
         rastercover.export(files / "landcover.tif", tmp_path / "w.tif", per_tile=True)
     with pytest.raises(InputError, match="the clip keeps no pixel of any tile"):
-        rastercover.export(files / "landcover.tif", tmp_path / "w", per_tile=True,
-                           clip="POLYGON ((151001 402001, 151002 402001, 151002 402002, 151001 402001))")
+        rastercover.export(
+            files / "landcover.tif",
+            tmp_path / "w",
+            per_tile=True,
+            clip="POLYGON ((151001 402001, 151002 402001, 151002 402002, 151001 402001))",
+        )
     assert sorted(os.listdir(tmp_path)) == sorted(["landcover_bbox_tiles", "one.tif", "landcover.tif",
                                                    "burned1.tif", "burned2.tif", "burned3.tif"])  # fmt: skip
 

@@ -23,9 +23,7 @@ from collections.abc import Callable, Mapping
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(
-    package: str, names: Mapping[str, str]
-) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """A module ``__getattr__`` and ``__dir__`` for ``package`` that import ``names[name]`` on first use.
 
     Parameters
