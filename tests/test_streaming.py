@@ -476,17 +476,28 @@ def test_the_vrt_written_tile_by_tile_is_vrt_xml(crs):
     assert f.getvalue() == vrt_xml(grid, ["A"], "float32", -9999.0, [])
 
 
-@pytest.mark.parametrize("driver, ext", [("ESRI Shapefile", "shp"), ("FlatGeobuf", "fgb"), ("GeoJSON", "geojson")])
+@pytest.mark.parametrize(
+    "driver, ext",
+    [("ESRI Shapefile", "shp"), ("FlatGeobuf", "fgb"), ("GeoJSON", "geojson"), ("OpenFileGDB", "gdb")],
+)
 def test_a_layer_scanned_by_chunks_finds_the_same_invalid_features(tmp_path, monkeypatch, driver, ext):
+    """OpenFileGDB pages ``skip_features`` over the unfiltered layer while returning filtered features: a scan
+    paged with the filter missed and repeated features; the pages are of the unfiltered layer."""
     pairs = _scene(11, 90)
     polys = [(g, v) for g, v in pairs if g.geom_type in ("Polygon", "MultiPolygon")]
     path = str(tmp_path / f"layer.{ext}")
-    geoms = np.array([g for g, _ in polys], dtype=object)
+    multi = ext == "gdb"  # a FileGDB layer holds one geometry type
+    geoms = np.array([shapely.MultiPolygon([g]) if multi and g.geom_type == "Polygon" else g for g, _ in polys])
     values = np.array([np.nan if v is None else v for _, v in polys])
-    pyogrio.raw.write(path, shapely.to_wkb(geoms), [values], ["v"], geometry_type="Polygon", crs=CRS, driver=driver)
+    kind = "MultiPolygon" if multi else "Polygon"
+    pyogrio.raw.write(path, shapely.to_wkb(geoms), [values], ["v"], geometry_type=kind, crs=CRS, driver=driver)
     for where in (None, "v >= 2"):
+        _m, fids, wkb, _d = pyogrio.raw.read(path, where=where, return_fids=True)  # the oracle: one plain read
+        read = shapely.from_wkb(wkb)
+        oracle = np.sort(np.asarray(fids)[~shapely.is_valid(read) & ~shapely.is_empty(read)])
         whole = FileVectorSource(path, value="v", where=where)
         want = whole._invalid_features()
+        assert np.sort(want[0]).tolist() == oracle.tolist()
         monkeypatch.setattr(vector_file_module, "SCAN_CHUNK", 4)
         chunked = FileVectorSource(path, value="v", where=where)
         got = chunked._invalid_features()

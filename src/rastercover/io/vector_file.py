@@ -183,37 +183,53 @@ class FileVectorSource:
 
     def _invalid_features(self) -> tuple[np.ndarray, np.ndarray]:
         """FIDs and vertex boxes of the features with an invalid geometry: one scan of the layer, by chunks of
-        :data:`SCAN_CHUNK` features (the layer is never in memory at once), then kept."""
+        :data:`SCAN_CHUNK` features (the layer is never in memory at once), then kept.
+
+        The chunks are pages of the unfiltered layer: with an attribute filter, some drivers (OpenFileGDB) page
+        ``skip_features`` over the unfiltered features while returning filtered ones, so a filtered scan by pages
+        would miss and repeat features. The filter is applied afterwards, to the FIDs found, from one read of the
+        FIDs that pass it (fields only, no geometry).
+        """
         if self._invalid is None:
-            pyogrio = _pyogrio()
             found_fids, found_boxes = [], []
             skip = 0
             while True:
-                try:
-                    _meta, fids, wkb, _data = pyogrio.raw.read(
-                        self.path,
-                        layer=self.layer,
-                        columns=None if self.where else [],
-                        where=self.where,
-                        return_fids=True,
-                        skip_features=skip,
-                        max_features=SCAN_CHUNK,
-                    )
-                except Exception as exc:
-                    raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
+                fids, wkb = self._scan_page(skip)
                 n = len(wkb)
                 geoms = shapely.from_wkb(wkb, on_invalid="ignore")
                 del wkb
                 bad = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms) & ~shapely.is_valid(geoms)
-                if fids is None:
-                    fids = np.arange(skip, skip + n, dtype=np.int64)
                 found_fids.append(np.asarray(fids, dtype=np.int64)[bad])
                 found_boxes.append(vertex_bounds(geoms[bad]))
                 skip += n
                 if n < SCAN_CHUNK:
                     break
-            self._invalid = (np.concatenate(found_fids), np.concatenate(found_boxes))
+            fids, boxes = np.concatenate(found_fids), np.concatenate(found_boxes)
+            if self.where and len(fids):
+                keep = np.isin(fids, self._fids_passing_filter())
+                fids, boxes = fids[keep], boxes[keep]
+            self._invalid = (fids, boxes)
         return self._invalid
+
+    def _scan_page(self, skip: int) -> tuple[np.ndarray, np.ndarray]:
+        """FIDs and WKB of up to :data:`SCAN_CHUNK` features of the unfiltered layer from feature ``skip`` on."""
+        try:
+            _meta, fids, wkb, _data = _pyogrio().raw.read(
+                self.path, layer=self.layer, columns=[], return_fids=True, skip_features=skip, max_features=SCAN_CHUNK
+            )
+        except Exception as exc:
+            raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
+        return (np.arange(skip, skip + len(wkb), dtype=np.int64) if fids is None else fids), wkb
+
+    def _fids_passing_filter(self) -> np.ndarray:
+        """FIDs of the features the attribute filter keeps (one read without geometries)."""
+        try:
+            _meta, fids, _wkb, _data = _pyogrio().raw.read(
+                self.path, layer=self.layer, where=self.where, read_geometry=False, return_fids=True
+            )  # every field: a filter on a field left out matches nothing on some drivers (OpenFileGDB)
+        except Exception as exc:
+            raise SourceError(f"{self.describe()}: reading features failed ({_reason(exc)})") from None
+        return np.asarray(fids, dtype=np.int64)
 
     @property
     def crs(self) -> CRS | None:
