@@ -69,3 +69,37 @@ def test_no_edges():
         pixel, owner, area = polygon_areas(e, e, e, e, np.empty(0, np.int64), height=3, width=2)
     assert len(pixel) == len(owner) == len(area) == 0
     assert (pixel.dtype, owner.dtype, area.dtype) == (np.int64, np.int64, np.float64)
+
+
+def test_a_kernel_without_numba_cache_waits_for_compiling_worth_of_work(tmp_path, monkeypatch):
+    """The switch to a compiled form counts ~5 s of compiling when numba's cache beside the module is empty."""
+    pkg = tmp_path / "fake_kernels_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_cold_jit.py").write_text("")
+    (pkg / "_warm_jit.py").write_text("")
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "_warm_jit.kernel-12.py311.nbi").write_bytes(b"")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(compiled, "_spent", {})
+    monkeypatch.setattr(compiled, "_MODE", "auto")
+    assert compiled._load_seconds("fake_kernels_pkg._warm_jit") == compiled.LOAD_SECONDS
+    assert compiled._load_seconds("fake_kernels_pkg._cold_jit") == compiled.COMPILE_SECONDS
+    # 1 s of numpy work: enough to load a cached kernel, not to compile one
+    assert compiled.use_compiled("fake_kernels_pkg._warm_jit", 1.0) is True
+    assert compiled.use_compiled("fake_kernels_pkg._cold_jit", 1.0) is False
+    assert compiled.use_compiled("fake_kernels_pkg._cold_jit", 4.5) is True  # 5.5 s spent in all
+
+
+def test_the_environment_sets_the_mode_and_a_bad_mode_is_a_clear_error():
+    import subprocess
+    import sys
+
+    code = "from rastercover.kernels import compiled; print(compiled.use_compiled('x', 1e9))"
+    env = {**__import__("os").environ, "RASTERCOVER_KERNELS": "numpy"}
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "False"
+    )
+    env["RASTERCOVER_KERNELS"] = "fast"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "RASTERCOVER_KERNELS='fast': give one of auto, numpy, compiled" in bad.stderr
