@@ -26,7 +26,6 @@ import argparse
 import cProfile
 import datetime as dt
 import gc
-import hashlib
 import io
 import json
 import os
@@ -54,7 +53,7 @@ import rasterio.features
 import shapely
 
 import rastercover
-from _common import alternate, fmt_pairs, median_ratio  # this folder is on sys.path when run as a script
+from _common import alternate, fmt_pairs, median_ratio, package_hash  # this folder is on sys.path when run as a script
 from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
 
@@ -706,15 +705,6 @@ def targets(results: dict[float, dict]) -> list[str]:
     else:
         out.append("- workers=2 faster than workers=1 at scale 16: not measured (run scale 16).")
     return out
-
-
-def package_hash(pkg: Path) -> str:
-    """A hash of a package's Python source files."""
-    h = hashlib.sha1()
-    for f in sorted(pkg.rglob("*.py")):
-        h.update(str(f.relative_to(pkg)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
 
 
 # the source this process runs: taken when the module is imported, right after rastercover itself
