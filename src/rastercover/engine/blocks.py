@@ -135,10 +135,11 @@ def block_parts(
     or a single tile; ``[block]`` when the block holds no more than that.
 
     The work of a rectangle of pixels is the area of the features' envelopes (of all their vertices) within it, in
-    pixels, plus the vertices of the features that meet it. A block over the limit is halved across its longer
-    side (at a tile boundary), and each half in turn. A part holds the block's tiles within it (in the block's
-    order) and, as its window, their smallest rectangle; parts without a tile are left out. Every tile of the block
-    is in exactly one part.
+    pixels, plus the vertices of the features that meet it; a line counts the pixels its segments can cross
+    instead of its envelope's area, a point nothing but its vertices (:func:`_linear_work`). A block over the limit
+    is halved across its longer side (at a tile boundary), and each half in turn. A part holds the block's tiles
+    within it (in the block's order) and, as its window, their smallest rectangle; parts without a tile are left
+    out. Every tile of the block is in exactly one part.
 
     Examples
     --------
@@ -161,13 +162,15 @@ def block_parts(
     with np.errstate(invalid="ignore"):
         px = np.column_stack([cols.min(axis=1), rows.min(axis=1), cols.max(axis=1), rows.max(axis=1)])
     vertices = shapely.get_num_coordinates(feats.geometry).astype(np.float64)
+    linear = _linear_work(grid, feats.geometry)  # NaN: not a line or a point
 
     def work(w: Window) -> float:
         with np.errstate(invalid="ignore"):  # NaN boxes (empty geometries) meet nothing
             dx = np.minimum(px[:, 2], w.col_off + w.width) - np.maximum(px[:, 0], w.col_off)
             dy = np.minimum(px[:, 3], w.row_off + w.height) - np.maximum(px[:, 1], w.row_off)
             meets = (dx >= 0) & (dy >= 0)
-        return float(np.sum(dx[meets] * dy[meets]) + np.sum(vertices[meets]))
+        area = np.where(np.isnan(linear), dx * dy, linear)
+        return float(np.sum(area[meets]) + np.sum(vertices[meets]))
 
     th, tw = grid.tile_height, grid.tile_width
     win = block.window
@@ -194,6 +197,28 @@ def block_parts(
             rr, cc = [t.row for t in tiles], [t.col for t in tiles]
             parts.append(Block(block.index, grid.window_of_tiles(min(rr), max(rr) + 1, min(cc), max(cc) + 1), tiles))
     return parts
+
+
+def _linear_work(grid: Grid, geoms: np.ndarray) -> np.ndarray:
+    """Per feature, the work of a line or a point instead of its envelope's area: the pixels its segments can cross
+    (the sum of their lengths along columns and rows, in pixels; the vertices are counted apart), 0 for points;
+    NaN for the others (polygons, collections), whose work is their envelope's area.
+
+    A line's contributions are one per pixel crossed, at most that many: a long winding stream has an envelope
+    of hundreds of thousands of pixels and crosses a few thousand.
+    """
+    out = np.full(len(geoms), np.nan)
+    kind = shapely.get_type_id(geoms)
+    out[(kind == 0) | (kind == 4)] = 0.0  # (multi)points: their vertices
+    lines = np.flatnonzero((kind == 1) | (kind == 2) | (kind == 5))
+    if len(lines):
+        parts, feature = shapely.get_parts(geoms[lines], return_index=True)
+        xy, part = shapely.get_coordinates(parts, return_index=True)
+        cols, rows = grid.to_pixel(xy[:, 0], xy[:, 1])
+        step = np.abs(np.diff(cols)) + np.abs(np.diff(rows))
+        same = part[1:] == part[:-1]  # no step from one part to the next
+        out[lines] = np.bincount(feature[part[1:][same]], weights=step[same], minlength=len(lines))
+    return out
 
 
 def compute_bounded(
