@@ -53,7 +53,13 @@ import rasterio.features
 import shapely
 
 import rastercover
-from _common import alternate, fmt_pairs, median_ratio, package_hash  # this folder is on sys.path when run as a script
+from _common import (  # this folder is on sys.path when run as a script
+    alternate,
+    fmt_pairs,
+    git_commit,
+    median_ratio,
+    package_hash,
+)
 from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
 
@@ -713,18 +719,7 @@ SOURCE_HASH_AT_IMPORT = package_hash(Path(rastercover.__file__).resolve().parent
 
 def source_state() -> dict:
     """rastercover's git commit (and whether its files differ from it) and the hash of the source imported."""
-    pkg = Path(rastercover.__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=pkg, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "."], capture_output=True, text=True, cwd=pkg, check=True
-        ).stdout.strip()
-        commit += " + uncommitted changes" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"commit": commit, "hash": SOURCE_HASH_AT_IMPORT}
+    return {"commit": git_commit(Path(rastercover.__file__).resolve().parent), "hash": SOURCE_HASH_AT_IMPORT}
 
 
 def snapshot_source(root: Path) -> str:
