@@ -263,8 +263,11 @@ def test_demo_writes_a_real_coverage_and_says_where(tmp_path, capsys):
     with rasterio.open(out) as ds:
         cls = ds.read(1)
         assert ds.crs.to_epsg() == 2964 and ds.shape == (1394, 1754)
-    # forest classes of VMAP0: evergreen 24, mixed 25, deciduous 50; the rest is nodata
+    # forest classes of VMAP0 (VEG_ID, named by VEGDESC): 24 Deciduous, 25 Evergreen, 50 Mixed Trees; else nodata
     assert set(np.unique(cls)) == {-1, 24, 25, 50}
+    counts = {v: int((cls == v).sum()) for v in (24, 25, 50)}
+    assert f"Deciduous (24) {counts[24]}, Evergreen (25) {counts[25]}, Mixed Trees (50) {counts[50]}" in text
+    assert (out.parent / (out.name + ".aux.xml")).is_file()
 
 
 def test_console_script_exit_status():

@@ -162,6 +162,8 @@ class RasterizePlan:
         A COG to assemble from the whole output after the run, or None.
     workers, executor, block_pixels
         How the blocks run (results are identical for any of them).
+    classes
+        Per band, ``{value: class name}`` (``class_names=``) or None.
     """
 
     job: Job
@@ -173,6 +175,7 @@ class RasterizePlan:
     workers: int = 1
     executor: str = "local"
     block_pixels: int = DEFAULT_BLOCK_PIXELS
+    classes: tuple = ()
 
     @property
     def grid(self) -> Grid:
@@ -393,6 +396,7 @@ def plan_rasterize(
     bbox_crs: Any = None,
     max_pixels: int | None = None,
     lazy: bool = False,
+    class_names: str | None = None,
 ) -> RasterizePlan:
     """Check a rasterization and open its source and grid: the :class:`RasterizePlan` that :func:`run_plan` runs.
 
@@ -461,11 +465,12 @@ def plan_rasterize(
     _too_large(grid, len(method_list), max_pixels, **limits)
     if src.crs is None:
         raise CRSError(f"{src.describe()} has no CRS: pass assume_crs=")
+    if same_crs(src.crs, grid.crs) and as_crs(src.crs) is None:
+        raise CRSError(f"{src.describe()}: unknown CRS")
+    classes = _classes(src, class_names, method_list, out, cog_path, lazy)
     if not same_crs(src.crs, grid.crs):
         src = ReprojectedSource(src, grid.crs)
         _ = src.bounds  # fail now, not in a worker, when the CRSs cannot be bridged
-    elif as_crs(src.crs) is None:
-        raise CRSError(f"{src.describe()}: unknown CRS")
     job = Job(src, grid, tuple(method_list), extent, dt, nodata, invalid, semantics)
     if extent is Extent.TOUCHED and not lazy:  # the tiles the features reach: the work follows them, not the grid
         # decided on the default blocks, so that a resumed run with other blocks narrows (fingerprints) the same
@@ -473,7 +478,30 @@ def plan_rasterize(
             job = narrow_to_reached(job)
         check_tiling(grid.width, grid.height, grid.tile_size, job.grid.n_tiles, touched=True)
     sink_options["overview_resampling"] = "nearest" if all(m.categorical for m in method_list) else "average"
-    return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block_pixels)
+    return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block_pixels, classes)
+
+
+def _classes(src: Any, column: str | None, methods: Sequence[Method], out: Any, cog_path: Any, lazy: bool) -> tuple:
+    """Per band, the class names of ``column`` for the bands whose pixels are values of the value column."""
+    if column is None:
+        return ()
+    where = f"class_names={column!r}"
+    named = [m.categorical and m.needs_value for m in methods]
+    if not any(named):
+        raise InputError(
+            f"{where} names the values of methods whose pixels are values of the value column (such as "
+            "LAST_VALUE_AT_PIXEL_CENTROID, MAJORITY_OF_VALUES_AT_PIXEL_CENTROID, VALUE_OF_BIGGEST); none of "
+            f"{', '.join(m.name for m in methods)} is one"
+        )
+    if lazy or cog_path is not None or (out is not None and not registry.writes_one_file(out)):
+        raise InputError(
+            f"{where}: class names are written with one GeoTIFF (in its .aux.xml) or kept on the DataArray "
+            "(attrs['classes']); write the output to a .tif"
+        )
+    if not callable(getattr(src, "class_names", None)):
+        raise InputError(f"{where}: {src.describe()} has no attribute table to read class names from")
+    table = src.class_names(column)
+    return tuple(dict(table) if n else None for n in named)
 
 
 def job_identity(job: Job) -> dict:
@@ -525,6 +553,7 @@ def run_plan(
         block_pixels=plan.block_pixels,
         progress=progress,
         notify=notify,
+        classes=plan.classes or None,
     )
     if plan.output is None:
         return result
@@ -571,6 +600,7 @@ def rasterize(
     scheduler: Any = None,
     notify: Callable[[str], None] | None = None,
     max_pixels: int | None = None,
+    class_names: str | None = None,
 ):
     """Rasterize a vector coverage onto ``grid``, one band per method, tile by tile.
 
@@ -647,6 +677,12 @@ def rasterize(
         :data:`~rastercover.engine.limits.MAX_FILE_PIXELS` (``2**36``); for a tile folder, ``.zarr`` store or
         PostGIS table, no limit. Whatever the output, a tiling of more than 10 million tiles, or of more than
         10,000 tiles under 256 px each, is refused (see :mod:`rastercover.engine.limits`).
+    class_names
+        A column of the source's attribute table that names the values of the value column (``VEGDESC`` for
+        ``VEG_ID``): the bands whose pixels are values of that column (``LAST_VALUE_AT_PIXEL_CENTROID``,
+        ``VALUE_OF_BIGGEST``...) get the names as category names and a raster attribute table (one GeoTIFF:
+        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a DataArray: ``attrs["classes"]``). Every band
+        also carries its method's description in its metadata (``DESCRIPTION``) whatever this option says.
 
     Returns
     -------
@@ -682,5 +718,6 @@ def rasterize(
         resume=resume,
         executor=executor,
         max_pixels=max_pixels,
+        class_names=class_names,
     )
     return run_plan(plan, progress=progress, notify=notify, scheduler=scheduler)

@@ -6,15 +6,13 @@ import os
 from importlib import resources
 
 import click
+import numpy as np
 
 from ..api import open_grid
 from ..api import rasterize as rasterize_api
 from .progress import tile_progress
 
 __all__ = ["demo", "demo_data"]
-
-_CLASSES = {24: "evergreen", 25: "mixed", 50: "deciduous"}
-
 
 def demo_data() -> tuple[str, str]:
     """Paths of the bundled forest polygons and reference raster."""
@@ -33,12 +31,13 @@ def demo(output: str, progress: bool | None) -> None:
     grid = open_grid(relief, tile_size=256)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     click.echo(f"reference grid: {relief}\n  {grid}")
-    click.echo(f"forest polygons: {trees} (value column VEG_ID)")
+    click.echo(f"forest polygons: {trees} (value column VEG_ID, class names VEGDESC)")
     with tile_progress(grid.n_tiles, enabled=progress) as advance:
         result = rasterize_api(
             trees,
             grid,
             value="VEG_ID",
+            class_names="VEGDESC",
             methods=["LAST_VALUE_AT_PIXEL_CENTROID", "COUNT_OF_VALUES_AT_PIXEL_CENTROID"],
             output=output,
             dtype="int16",
@@ -50,7 +49,24 @@ def demo(output: str, progress: bool | None) -> None:
 
     with rasterio.open(result.path) as ds:
         cls = ds.read(1)
-    counts = ", ".join(f"{_CLASSES.get(v, v)} {int((cls == v).sum())}" for v in sorted(_CLASSES))
-    click.echo(f"forest pixels by class: {counts}; non-forest {int((cls == -1).sum())}")
+        descriptions = [ds.tags(b).get("DESCRIPTION", "") for b in (1, 2)]
+    names = _classes(result.path)
+    values, counts = np.unique(cls[cls != -1], return_counts=True)
+    by_class = ", ".join(f"{names.get(int(v), '?')} ({int(v)}) {int(c)}" for v, c in zip(values, counts, strict=True))
+    click.echo(f"forest pixels by class: {by_class}; non-forest {int((cls == -1).sum())}")
+    for band, text in zip(result.bands, descriptions, strict=True):
+        click.echo(f"  band {band}: {text}")
     click.echo(f"wrote {result}")
-    click.echo(f"result: {os.path.abspath(result.path)}")
+    click.echo(f"result: {os.path.abspath(result.path)} (class names in {os.path.basename(result.path)}.aux.xml)")
+
+
+def _classes(path: str) -> dict[int, str]:
+    """The class names of band 1 as GDAL reads them from ``PATH.aux.xml`` (its raster attribute table)."""
+    import xml.etree.ElementTree as ET
+
+    side = path + ".aux.xml"
+    if not os.path.exists(side):
+        return {}
+    band = ET.parse(side).getroot().find("PAMRasterBand[@band='1']")
+    rows = band.findall("GDALRasterAttributeTable/Row") if band is not None else []
+    return {int(float(r[0].text)): r[1].text or "" for r in rows}

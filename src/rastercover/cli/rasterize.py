@@ -24,6 +24,12 @@ __all__ = ["rasterize"]
 @grid_options
 @click.option("--value", metavar="COLUMN", help="Numeric column holding each feature's value.")
 @click.option(
+    "--class-names",
+    metavar="COLUMN",
+    help="Column naming the values of --value (e.g. VEGDESC for VEG_ID): bands of value methods get the names as "
+    "categories and an attribute table (in OUT.tif.aux.xml, read by GDAL and QGIS). One .tif output only.",
+)
+@click.option(
     "-m",
     "--method",
     "methods",
@@ -58,6 +64,7 @@ def rasterize(
     resolution,
     crs,
     value,
+    class_names,
     methods,
     tile_size,
     extent,
@@ -104,5 +111,6 @@ def rasterize(
         invalid=invalid,
         semantics=semantics,
         max_pixels=max_pixels,
+        class_names=class_names,
     )
     run_with_progress(plan, progress=progress, scheduler=scheduler, desc="rasterize")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -136,6 +136,24 @@ class _FinalRows:
         return row
 
 
+def band_descriptions(methods: Sequence, classes: Sequence[dict | None] | None = None) -> list[dict]:
+    """What describes each band of a run: its method's name and description, and its class names if any.
+
+    Examples
+    --------
+    >>> from rastercover.methods import get_method
+    >>> band_descriptions([get_method("COUNT_OF_POLYGONS")])[0]["metadata"]["METHOD"]
+    'COUNT_OF_POLYGONS'
+    """
+    out = []
+    for i, m in enumerate(methods):
+        metadata = {"METHOD": m.name}
+        if m.description:
+            metadata["DESCRIPTION"] = m.description
+        out.append({"metadata": metadata, "classes": (classes[i] if classes else None) or None})
+    return out
+
+
 def run(
     job: Job,
     sink: RasterSink,
@@ -146,12 +164,15 @@ def run(
     block_pixels: int = DEFAULT_BLOCK_PIXELS,
     progress: Callable[[int], None] | None = None,
     notify: Callable[[str], None] | None = None,
+    classes: Sequence[dict | None] | None = None,
 ) -> tuple[object, int]:
     """Compute ``job`` over its grid and write it to ``sink``; return ``(sink result, tiles written)``.
 
     ``executor="local"`` computes here (``workers=1``) or in ``workers`` local processes; ``executor="dask"``
     on the Dask cluster at ``scheduler`` (an address or a ``distributed.Client``), or on a local cluster of
     ``workers`` processes started for the run. ``notify`` receives one-line messages (the dashboard link).
+    A sink that can describe its bands (an optional ``describe`` method, see :class:`~rastercover.protocols.RasterSink`)
+    gets each method's name and description, and ``classes[i]`` (value -> class name) for band ``i``.
     On any error (or interruption) the sink is aborted: nothing is left under the output's final name.
     """
     if workers < 1:
@@ -164,6 +185,9 @@ def run(
     results: Iterator[tuple[BlockResult, bool]] | None = None
     try:
         sink.open(job.grid, names, job.dtype, job.nodata)
+        describe = getattr(sink, "describe", None)
+        if describe is not None:
+            describe(band_descriptions(job.methods, classes))
     except BaseException:  # half-created (a disk full while writing its metadata): cleaned as any failed run
         sink.abort()
         raise

@@ -27,6 +27,7 @@ from ..pixel_values import is_nodata
 from .atomic import check_target, commit, discard, temporary_sibling
 from .checked import WriteCheck, checks_writes, uninterrupted, verify_copy
 from .gtiff import WRITE_CACHE_BYTES, bounded_gdal_cache, constant_block, gtiff_profile
+from .pam import write_class_tables
 
 __all__ = ["GeoTiffSink"]
 
@@ -64,6 +65,7 @@ class GeoTiffSink:
         self._cache = None
         self._check = WriteCheck()
         self._rows: _BlockRows | None = None  # buffered blocks, once the engine says which rows are final
+        self._classes: list = []  # per band, value -> class name (or None), for NAME.aux.xml
         self._direct = False  # a write went straight to GDAL (no final_rows before it): no buffering after it
         check_target(self.path, overwrite=overwrite)
 
@@ -109,6 +111,18 @@ class GeoTiffSink:
             for i, name in enumerate(self.bands, start=1):
                 self._ds.set_band_description(i, name)
         self._block = (profile["blockysize"], profile["blockxsize"])
+        self._classes = []
+
+    def describe(self, bands: Sequence[dict]) -> None:
+        """Describe each band: ``{"metadata": {KEY: text}, "classes": {value: name} or None}`` per band.
+
+        The metadata items go into the file (GDAL's band metadata: ``gdalinfo``, rasterio's ``tags(band)``); the
+        class names into ``NAME.aux.xml`` beside it (:mod:`rastercover.io.pam`), written when the file is.
+        """
+        for i, info in enumerate(bands, start=1):
+            if info.get("metadata"):
+                self._ds.update_tags(i, **info["metadata"])
+        self._classes = [info.get("classes") for info in bands]
 
     def final_rows(self, row: int) -> None:
         """No later write touches the pixel rows above ``row``: hand GDAL the blocks complete above it.
@@ -195,6 +209,7 @@ class GeoTiffSink:
                     raise
                 discard(self._tmp)
                 self._tmp = cog_tmp
+            write_class_tables(self.path, self._classes)  # first: the file never appears without its classes
             commit(self._tmp, self.path)
             self._tmp = None
         finally:

@@ -37,6 +37,11 @@ class MemorySink:
         self.array = np.zeros((len(self.bands), grid.height, grid.width), dtype=self.dtype)
         self._written = np.zeros(grid.tile_layout, dtype=bool)
 
+    def describe(self, bands: Sequence[dict]) -> None:
+        """Keep each band's description and class names: the DataArray's ``descriptions`` and ``classes`` attrs."""
+        self._descriptions = tuple(b["metadata"].get("DESCRIPTION", "") for b in bands)
+        self._classes = {name: dict(b["classes"]) for name, b in zip(self.bands, bands, strict=True) if b["classes"]}
+
     def _mark(self, tiles: Sequence[Tile]) -> None:
         for t in tiles:
             self._written[t.row, t.col] = True
@@ -63,7 +68,12 @@ class MemorySink:
     def close(self):
         if not _all_zero_bits(self.nodata, self.dtype):
             _fill_unwritten(self.array, self.grid, self._written, self.nodata)
-        return to_dataarray(self.array, self.grid, self.bands, self.nodata)
+        da = to_dataarray(self.array, self.grid, self.bands, self.nodata)
+        if getattr(self, "_descriptions", None):
+            da.attrs["descriptions"] = self._descriptions
+        if getattr(self, "_classes", None):
+            da.attrs["classes"] = self._classes
+        return da
 
     def abort(self) -> None:
         self.array = None

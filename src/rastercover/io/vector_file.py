@@ -29,8 +29,9 @@ import numpy as np
 import shapely
 
 from ..crs import CRS, as_crs
-from ..errors import CRSError, MissingColumnError, SourceError
+from ..errors import CRSError, InputError, MissingColumnError, SourceError
 from ..features import Features
+from .class_names import class_table
 from .ogr import pyogrio as _pyogrio
 from .vector_memory import vertex_bounds
 
@@ -283,6 +284,26 @@ class FileVectorSource:
         except Exception as exc:
             raise SourceError(f"{self.describe()}: reading the values failed ({_reason(exc)})") from None
         return np.asarray(data[0], dtype=np.float64)
+
+    def class_names(self, column: str) -> dict[float, str]:
+        """``{value: name}``: the name in ``column`` of each value of the value column (features passing the
+        filter); see :func:`rastercover.io.class_names.class_table`."""
+        fields = [str(f) for f in _pyogrio().read_info(self.path, layer=self.layer)["fields"]]
+        if column not in fields:
+            raise MissingColumnError(
+                f"{self.describe()} has no column {column!r} to name classes; its columns are {', '.join(fields)}"
+            )
+        if not self.value:
+            raise InputError(f"{self.describe()}: class names name the values of the value column: give one")
+        try:
+            meta, _fids, _wkb, data = _pyogrio().raw.read(
+                self.path, layer=self.layer, columns=[self.value, column], where=self.where, read_geometry=False
+            )
+        except Exception as exc:
+            raise SourceError(f"{self.describe()}: reading the class names failed ({_reason(exc)})") from None
+        read = [str(f) for f in meta["fields"]]  # in the layer's order, not the order asked
+        i, j = read.index(self.value), read.index(column)
+        return class_table(np.asarray(data[i], dtype=np.float64), data[j], column, self.describe())
 
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
         """Features whose bounding box (of all their vertices) meets ``bbox`` (all when None), in layer order."""

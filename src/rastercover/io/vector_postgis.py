@@ -32,8 +32,9 @@ import numpy as np
 import shapely
 
 from ..crs import CRS, as_crs
-from ..errors import CRSError, MissingColumnError, SourceError
+from ..errors import CRSError, InputError, MissingColumnError, SourceError
 from ..features import Features
+from .class_names import class_table
 from .pg import PgLocation, connect, error_text, pg_error
 
 __all__ = ["PostgisVectorSource", "geometry_type_name", "pooled_connection", "resolve_relation"]
@@ -503,6 +504,23 @@ class PostgisVectorSource:
             return np.empty(0)
         rows = self._fetch(self._select([sql.SQL("{}::float8").format(sql.Identifier(self.value))], None))
         return np.array([np.nan if r[0] is None else r[0] for r in rows], dtype=np.float64)
+
+    def class_names(self, column: str) -> dict[float, str]:
+        """``{value: name}``: the name in ``column`` of each value of the value column (rows passing the filter);
+        see :func:`rastercover.io.class_names.class_table`."""
+        from psycopg import sql
+
+        if not self.value:
+            raise InputError(f"{self.describe()}: class names name the values of the value column: give one")
+        fields = [name for name, t in self._rel.columns.items() if t not in ("geometry", "geography")]
+        if column not in fields:
+            raise MissingColumnError(
+                f"{self.describe()} has no column {column!r} to name classes; its columns are {', '.join(fields)}"
+            )
+        cols = [sql.SQL("({})::float8").format(sql.Identifier(self.value)), sql.SQL("({})::text").format(
+            sql.Identifier(column))]
+        rows = self._fetch(sql.SQL("SELECT DISTINCT * FROM ({}) AS q").format(self._select(cols, None)))
+        return class_table([r[0] for r in rows], [r[1] for r in rows], column, self.describe())
 
     def _columns(self) -> list:
         """What a read selects: the 2D (linearised) geometry as WKB, the value, the order key."""

@@ -1,0 +1,39 @@
+"""Class names from a layer's attribute table: which name goes with each value of the value column.
+
+Examples
+--------
+>>> class_table([24.0, 25.0, 24.0, None], ["Deciduous", "Evergreen", "Deciduous", "x"], "VEGDESC", "trees")
+{24.0: 'Deciduous', 25.0: 'Evergreen'}
+>>> class_table([24.0, 24.0], ["Deciduous", "Mixed"], "VEGDESC", "trees")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+rastercover.errors.InputError: trees: value 24 has two names in column 'VEGDESC' ('Deciduous', 'Mixed'): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["class_table"]
+
+
+def class_table(values: Iterable, names: Iterable, column: str, where: str) -> dict[float, str]:
+    """``{value: name}`` from the features' values and names; NULL values or names are left out; a value with
+    two different names is an :class:`~rastercover.errors.InputError` naming both (``where``: the layer)."""
+    table: dict[float, str] = {}
+    for v, n in zip(values, names, strict=True):
+        if v is None or n is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        v, n = float(v), str(n)
+        seen = table.setdefault(v, n)
+        if seen != n:
+            shown = int(v) if v.is_integer() else v
+            raise InputError(
+                f"{where}: value {shown} has two names in column {column!r} ({seen!r}, {n!r}): a class name column "
+                "must name each value once (filter the layer, or name another column)"
+            )
+    return table

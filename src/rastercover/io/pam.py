@@ -1,0 +1,76 @@
+"""Class names of a raster's bands in GDAL's side file (``NAME.aux.xml``): category names and an attribute table.
+
+A GeoTIFF holds band descriptions and metadata items itself, but GDAL keeps a band's category names and raster
+attribute table (RAT) in its PAM side file, ``NAME.aux.xml``, which GDAL (``gdalinfo``, rasterio, QGIS's
+raster properties and "paletted/unique values" renderer) reads with the file. :func:`class_table_xml` writes
+both: ``CategoryNames`` (the name of each value from 0 to the largest) for tools that read categories, and a
+thematic RAT with a ``Value`` column (usage MinMax) and a ``Class`` column (usage Name) for those that read
+tables. Only non-negative integer classes fit ``CategoryNames``; other values go to the RAT only.
+
+Examples
+--------
+>>> xml = class_table_xml([{24: "Deciduous", 25: "Evergreen"}, None])
+>>> '<PAMRasterBand band="1">' in xml and "<Category>Evergreen</Category>" in xml, 'band="2"' in xml
+(True, False)
+>>> xml.count("<Row ")
+2
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from xml.sax.saxutils import escape
+
+from .atomic import discard, temporary_sibling
+
+__all__ = ["class_table_xml", "write_class_tables"]
+
+_MAX_CATEGORY = 65535  # CategoryNames lists every value from 0: beyond this only the RAT names classes
+
+
+def class_table_xml(tables: Sequence[Mapping[float, str] | None]) -> str:
+    """The PAM XML naming the classes of each band (``tables[i]``: value -> name for band ``i + 1``, or None)."""
+    out = ["<PAMDataset>"]
+    for band, table in enumerate(tables, start=1):
+        if not table:
+            continue
+        items = sorted((float(v), str(n)) for v, n in table.items())
+        out.append(f'  <PAMRasterBand band="{band}">')
+        ints = all(v.is_integer() and 0 <= v <= _MAX_CATEGORY for v, _ in items)
+        if ints:
+            names = {int(v): n for v, n in items}
+            out.append("    <CategoryNames>")
+            out += [f"      <Category>{escape(names.get(i, ''))}</Category>" for i in range(int(items[-1][0]) + 1)]
+            out.append("    </CategoryNames>")
+        kind = 0 if all(v.is_integer() for v, _ in items) else 1  # GFT_Integer or GFT_Real
+        out.append('    <GDALRasterAttributeTable tableType="thematic">')
+        out.append(f'      <FieldDefn index="0"><Name>Value</Name><Type>{kind}</Type><Usage>5</Usage></FieldDefn>')
+        out.append('      <FieldDefn index="1"><Name>Class</Name><Type>2</Type><Usage>2</Usage></FieldDefn>')
+        for row, (v, n) in enumerate(items):
+            shown = str(int(v)) if kind == 0 else repr(v)
+            out.append(f'      <Row index="{row}"><F>{shown}</F><F>{escape(n)}</F></Row>')
+        out.append("    </GDALRasterAttributeTable>")
+        out.append("  </PAMRasterBand>")
+    out.append("</PAMDataset>")
+    return "\n".join(out) + "\n"
+
+
+def write_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) -> str | None:
+    """Write ``PATH.aux.xml`` naming the classes of ``path``'s bands (complete or not at all); remove a stale one
+    when no band has classes. Returns the side file's path, or None when there is none."""
+    side = os.fspath(path) + ".aux.xml"
+    if not any(tables):
+        discard(side)  # an older output's class names would describe pixels they do not belong to
+        return None
+    tmp = temporary_sibling(side)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(class_table_xml(tables))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, side)
+    except BaseException:
+        discard(tmp)
+        raise
+    return side

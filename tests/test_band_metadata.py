@@ -1,0 +1,140 @@
+"""An output describes itself: each band's method and description in its metadata, class names from the source's
+attribute table as category names and a raster attribute table, read back by GDAL's own ``gdalinfo``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+
+import rastercover
+from rastercover.cli.demo import demo_data
+from rastercover.cli.main import main
+from rastercover.errors import InputError, MissingColumnError
+from rastercover.methods import get_method
+
+VALUE_METHODS = ["LAST_VALUE_AT_PIXEL_CENTROID", "VALUE_OF_BIGGEST", "COUNT_OF_POLYGONS"]
+TREES, RELIEF = demo_data()
+
+
+def _grid():
+    return rastercover.Grid(120, 90, Affine(40000, 0, -3200000, 0, -40000, 4700000), "EPSG:2964", tile_size=64)
+
+
+def _gdalinfo(path) -> dict:
+    exe = shutil.which("gdalinfo")
+    if exe is None:
+        pytest.skip("GDAL's command-line tools are not installed (apt-get install gdal-bin)")
+    return json.loads(subprocess.run([exe, "-json", str(path)], capture_output=True, text=True, check=True).stdout)
+
+
+def _attribute_table() -> dict[int, str]:
+    """The oracle: VEG_ID -> VEGDESC as the attribute table holds them, read with pyogrio and pandas."""
+    df = pyogrio.read_dataframe(TREES, read_geometry=False)
+    pairs = df[["VEG_ID", "VEGDESC"]].drop_duplicates()
+    assert len(pairs) == pairs.VEG_ID.nunique()  # one name per value
+    return {int(v): n for v, n in zip(pairs.VEG_ID, pairs.VEGDESC)}
+
+
+def test_a_geotiff_carries_descriptions_and_class_names_that_gdal_reads(tmp_path):
+    out = tmp_path / "forest.tif"
+    rastercover.rasterize(
+        TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS, output=out, dtype="int16",
+        nodata=-1,
+    )  # fmt: skip
+    table = _attribute_table()
+    assert table == {24: "Deciduous", 25: "Evergreen", 50: "Mixed Trees"}
+    info = _gdalinfo(out)
+    for band, name in zip(info["bands"], VALUE_METHODS):
+        meta = band["metadata"][""]
+        assert meta == {"METHOD": name, "DESCRIPTION": get_method(name).description}
+        assert band["description"] == name
+    for band in info["bands"][:2]:  # the two value methods name their classes
+        cats = band["categories"]
+        assert len(cats) == 51 and {i: c for i, c in enumerate(cats) if c} == table
+    rat = info["rat"]  # gdalinfo shows the first band's raster attribute table
+    assert rat["tableType"] == "thematic"
+    assert [(f["name"], f["type"], f["usage"]) for f in rat["fieldDefn"]] == [("Value", 0, 5), ("Class", 2, 2)]
+    assert [tuple(r["f"]) for r in rat["row"]] == sorted(table.items())
+    assert "categories" not in info["bands"][2]  # a count names no class
+    with rasterio.open(out) as ds:  # the pixels hold exactly the named classes
+        assert set(np.unique(ds.read(1))) - {-1} == set(table)
+
+
+def test_a_dataarray_keeps_them_as_attrs():
+    da = rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS)
+    table = {float(k): v for k, v in _attribute_table().items()}
+    assert da.attrs["classes"] == {"LAST_VALUE_AT_PIXEL_CENTROID": table, "VALUE_OF_BIGGEST": table}
+    assert da.attrs["descriptions"] == tuple(get_method(m).description for m in VALUE_METHODS)
+
+
+def test_every_band_is_described_without_class_names(tmp_path):
+    out = tmp_path / "cover.tif"
+    rastercover.rasterize(TREES, _grid(), methods=["PROPORTION_OF_COVERED_AREA"], output=out)
+    band = _gdalinfo(out)["bands"][0]
+    assert band["metadata"][""]["DESCRIPTION"] == get_method("PROPORTION_OF_COVERED_AREA").description
+    assert "categories" not in band
+    assert not (tmp_path / "cover.tif.aux.xml").exists()
+
+
+def test_overwriting_drops_the_class_names_of_the_file_it_replaces(tmp_path):
+    out = tmp_path / "forest.tif"
+    side = tmp_path / "forest.tif.aux.xml"
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out)
+    assert side.is_file()
+    rastercover.rasterize(TREES, _grid(), value="AREA_KM2", output=out, overwrite=True)  # areas, not classes
+    assert not side.exists()
+    assert "categories" not in _gdalinfo(out)["bands"][0]
+
+
+def test_class_names_refused_where_they_cannot_be_right(tmp_path):
+    grid = _grid()
+    with pytest.raises(InputError, match=r"class_names='VEGDESC' names the values of methods .* none of "
+                       r"COUNT_OF_POLYGONS is one"):  # fmt: skip
+        rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", methods="COUNT_OF_POLYGONS")
+    with pytest.raises(InputError, match=r"written with one GeoTIFF .* write the output to a \.tif"):
+        rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", output=tmp_path / "tiles")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(MissingColumnError, match=r"has no column 'NAME' to name classes; its columns are .*VEGDESC"):
+        rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="NAME")
+    # a value named twice: the Evergreen polygons given the Deciduous value
+    with pytest.raises(InputError, match=r"value 24 has two names in column 'VEGDESC' \('Deciduous', 'Evergreen'\)"):
+        shifted = tmp_path / "shifted.gpkg"
+        df = pyogrio.read_dataframe(TREES)
+        df.loc[df.VEG_ID == 25, "VEG_ID"] = 24
+        pyogrio.write_dataframe(df, shifted)
+        rastercover.rasterize(shifted, grid, value="VEG_ID", class_names="VEGDESC")
+    with pytest.raises(InputError, match="has no attribute table to read class names from"):
+        rastercover.rasterize([(shapely.box(0, 0, 1, 1), 1.0)], grid, class_names="x", assume_crs="EPSG:2964")
+
+
+def test_the_command_line_option(tmp_path, capsys):
+    out = tmp_path / "f.tif"
+    code = main(["rasterize", TREES, "--value", "VEG_ID", "--class-names", "VEGDESC", "--like", RELIEF,
+                 "-m", "VALUE_OF_BIGGEST", "-o", str(out), "--no-progress"])  # fmt: skip
+    assert code in (0, None), capsys.readouterr().err
+    cats = _gdalinfo(out)["bands"][0]["categories"]
+    assert (cats[24], cats[25], cats[50]) == ("Deciduous", "Evergreen", "Mixed Trees")
+
+
+def test_class_names_from_a_postgis_table(pg_url, pg_conn, tmp_path):
+    from .pgload import load_features
+
+    boxes = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(0, 10, 5, 20)]
+    load_features(pg_conn, "landuse", boxes, [1, 2, 1], srid=3857, value_column="code")
+    pg_conn.execute("ALTER TABLE landuse ADD COLUMN label text")
+    pg_conn.execute("UPDATE landuse SET label = CASE code WHEN 1 THEN 'meadow' ELSE 'forest' END")
+    grid = rastercover.Grid(4, 4, Affine(5, 0, 0, 0, -5, 20), "EPSG:3857")
+    da = rastercover.rasterize(f"{pg_url}?table=public.landuse", grid, value="code", class_names="label")
+    assert da.attrs["classes"] == {"LAST_VALUE_AT_PIXEL_CENTROID": {1.0: "meadow", 2.0: "forest"}}
+    pg_conn.execute("UPDATE landuse SET label = 'pasture' WHERE id = 3")
+    with pytest.raises(InputError, match=r"value 1 has two names in column 'label' \('meadow', 'pasture'\)|"
+                       r"value 1 has two names in column 'label' \('pasture', 'meadow'\)"):  # fmt: skip
+        rastercover.rasterize(f"{pg_url}?table=public.landuse", grid, value="code", class_names="label")
