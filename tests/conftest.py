@@ -1,4 +1,8 @@
-"""Shared fixtures: small rasters and vector files built in code, and the real datasets of ../shared."""
+"""Shared fixtures: small rasters built in code, the bundled real datasets, a throwaway PostGIS; the skip policy.
+
+A test skips only when something it needs is not installed, and says what. ``./scripts/test`` (the whole check,
+which installs everything first) sets ``RASTERCOVER_NO_SKIP=1``: then any skip is a failure with its reason.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +20,46 @@ settings.register_profile(
 )
 settings.load_profile("ci")
 
-SHARED_ENV = "RASTERCOVER_SHARED"
+NO_SKIP_ENV = "RASTERCOVER_NO_SKIP"
+NO_SKIP = os.environ.get(NO_SKIP_ENV) == "1"
+REALDATA = Path(__file__).resolve().parent / "realdata"  # real public datasets, bundled (licences: its README.md)
+INSTALL_HINT = "run ./scripts/test (as root it installs them; otherwise it prints the apt-get command to run)"
+NEEDS_ROOT = "needs root"  # the start of the reason of the only skips allowed under RASTERCOVER_NO_SKIP=1, as non-root
 
 
-def shared_dir() -> Path:
-    """The shared folder (real datasets): ``$RASTERCOVER_SHARED`` if set, else ``shared`` beside the repository."""
-    env = os.environ.get(SHARED_ENV)
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "shared"
+def _allowed(report) -> bool:
+    """A skip allowed in a run that skips nothing: a test that mounts a file system, when not run as root."""
+    return os.geteuid() != 0 and NEEDS_ROOT in _skip_reason(report)
 
 
-REALDATA = shared_dir() / "realdata"
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With ``RASTERCOVER_NO_SKIP=1`` (``./scripts/test`` sets it) a skipped test is a failure that says why.
+
+    The one exception: the tests that mount a small file system skip when not run as root (CI runs as root).
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if NO_SKIP and report.skipped and not hasattr(report, "wasxfail") and not _allowed(report):
+        report.outcome = "failed"
+        report.longrepr = f"{_skip_reason(report)}\n{NO_SKIP_ENV}=1: this run skips nothing ({INSTALL_HINT})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped while it is collected (``pytest.importorskip`` at module level)."""
+    outcome = yield
+    report = outcome.get_result()
+    if NO_SKIP and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"{_skip_reason(report)}\n{NO_SKIP_ENV}=1: this run skips nothing ({INSTALL_HINT})"
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: reason")
+        return f"skipped at {longrepr[0]}:{longrepr[1]}: {longrepr[2]}"
+    return f"skipped: {longrepr}"
 
 
 def write_raster(
@@ -44,12 +78,7 @@ def write_raster(
 
 @pytest.fixture
 def realdata() -> Path:
-    """The real datasets (``realdata`` of the shared folder); skipped when absent, an error when set but wrong."""
-    if not REALDATA.is_dir():
-        where = f"no real datasets at {REALDATA}"
-        if os.environ.get(SHARED_ENV):
-            pytest.fail(f"{where}: {SHARED_ENV} names a folder without realdata/")
-        pytest.skip(f"{where}: put the shared folder beside the repository (../shared) or set {SHARED_ENV}")
+    """The real public datasets bundled with the tests (``tests/realdata``; licences in its README.md)."""
     return REALDATA
 
 
@@ -68,8 +97,6 @@ def pg_cluster():
     except ImportError:
         psycopg = None
     if find_bindir() is None or psycopg is None:
-        if os.environ.get("RASTERCOVER_REQUIRE_POSTGIS") == "1":
-            pytest.fail("PostGIS tests are required here: install postgresql-15-postgis-3 and psycopg")
         pytest.skip("PostgreSQL with PostGIS (postgresql-15-postgis-3) or psycopg is not installed")
     cluster = start_cluster()
     yield cluster

@@ -4,8 +4,8 @@ The cluster listens on 127.0.0.1 on a free port with trust authentication, has `
 away), and is stopped and deleted at the end of the session. As root (CI), the server runs as the ``postgres``
 system user, since PostgreSQL refuses to run as root.
 
-Set ``RASTERCOVER_REQUIRE_POSTGIS=1`` (``.ci/run`` does) to turn a missing PostgreSQL/PostGIS into a failure
-instead of a skip.
+Without the server binaries the tests that need it skip; ``./scripts/test`` installs them and sets
+``RASTERCOVER_NO_SKIP=1``, under which a skip is a failure (``tests/conftest.py``).
 """
 
 from __future__ import annotations

@@ -25,8 +25,7 @@ from rastercover.cli.main import main
 from rastercover.engine import plan_blocks
 from rastercover.errors import InputError, UnknownOptionError, ValueRangeError
 
-if os.environ.get("RASTERCOVER_REQUIRE_POSTGIS") != "1":
-    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'rastercover[dask]')")
+pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'rastercover[dask]')")
 
 import distributed
 

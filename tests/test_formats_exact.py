@@ -3,7 +3,7 @@
 Three readers check each file: rasterio (the GDAL of its wheel), the gdal-bin tools of the system (``gdalinfo
 -json``, ``gdal_translate`` to GeoTIFF: another GDAL version, as a desktop client has), and, for the text formats,
 a float64 parse of the text, as QGIS reads an ASCII grid (it sets ``AAIGRID_DATATYPE=Float64``). The coverages are
-real (``../shared/realdata``) with awkward values put in: float32s whose shortest decimal is not their exact value,
+real (``tests/realdata``) with awkward values put in: float32s whose shortest decimal is not their exact value,
 negative, the largest and smallest float32s, a subnormal, and an awkward nodata (``-3.4028230607370965e+38``).
 """
 
@@ -60,11 +60,6 @@ AWKWARD = np.array(
 
 
 # ---------------------------------------------------------------------- coverages (real data, awkward values)
-def _need_realdata() -> None:
-    if not REALDATA.is_dir():
-        pytest.skip(f"no real datasets at {REALDATA}: put the shared folder beside the repository")
-
-
 def _piece(src: str, dst: str, window: tuple[tuple[int, int], tuple[int, int]], *, count: int = 1,
            dtype: str | None = None, nodata: float | None = None, edit=None) -> str:  # fmt: skip
     """A window of a real raster as a GeoTIFF (bands repeated to ``count``), its values passed through ``edit``."""
@@ -91,7 +86,6 @@ def folder(tmp_path_factory):
 def gpw(folder):
     """São Miguel population counts: float32, EPSG:4326 (lat/lon axes), nodata -3.4028230607370965e+38 (3,366
     pixels); the awkward values replace valid pixels of its first rows."""
-    _need_realdata()
 
     def edit(a):
         rows, cols = np.nonzero(a != a.min())
@@ -105,7 +99,6 @@ def gpw(folder):
 def dem(folder):
     """A piece of the Gredos DEM: float32, EPSG:23030, nodata -32768, with a block of nodata, random float32s
     (most of whose shortest decimals are not their values) and the awkward values."""
-    _need_realdata()
 
     def edit(a):
         rng = np.random.default_rng(17)
@@ -120,7 +113,6 @@ def dem(folder):
 @pytest.fixture(scope="module")
 def srtm(folder):
     """A piece of the Swellendam SRTM: int16, EPSG:32733, nodata -32768 (a block), negatives and the int16 max."""
-    _need_realdata()
 
     def edit(a):
         a[5:9, 5:12] = -32768
@@ -134,7 +126,6 @@ def srtm(folder):
 def relief(folder):
     """A piece of the Alaska shaded relief at its edge: uint8, Alaska Albers in US feet (EPSG:2964), nodata 0 (2,530
     of 4,800 pixels, outside the relief's footprint)."""
-    _need_realdata()
     return _piece(str(REALDATA / "alaska_vmap0/SR_50M_alaska_nad.tif"), str(folder / "relief.tif"),
                   ((600, 660), (200, 280)))  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Real public data from ../shared/realdata: the engine against rasterio and the spec's laws."""
+"""Real public data (bundled in tests/realdata): the engine against rasterio and the spec's laws."""
 
 from __future__ import annotations
 
