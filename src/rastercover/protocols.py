@@ -70,9 +70,9 @@ class RasterSink(Protocol):
     Two methods are optional: a sink with ``final_rows(row: int) -> None`` is told, before each block the engine
     hands it, that no later block writes above pixel row ``row`` (the single GeoTIFF uses it to write its internal
     blocks in file order, in bounded memory: :meth:`rastercover.io.sink_geotiff.GeoTiffSink.final_rows`); a sink
-    with ``describe(bands: Sequence[dict]) -> None`` gets, right after ``open``, per band ``{"metadata": {"METHOD":
-    ..., "DESCRIPTION": ...}, "classes": {value: name} or None}`` (the GeoTIFF writes them into the file and its
-    ``.aux.xml``; memory keeps them as the DataArray's attrs).
+    with ``describe_bands(bands: Sequence[dict]) -> None`` gets, right after ``open``, per band
+    ``{"metadata": {"METHOD": ..., "DESCRIPTION": ...}, "classes": {value: name} or None}`` (the GeoTIFF writes
+    them into the file and its ``.aux.xml``; memory keeps them as the DataArray's attrs).
     """
 
     label: str

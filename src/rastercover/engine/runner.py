@@ -171,7 +171,7 @@ def run(
     ``executor="local"`` computes here (``workers=1``) or in ``workers`` local processes; ``executor="dask"``
     on the Dask cluster at ``scheduler`` (an address or a ``distributed.Client``), or on a local cluster of
     ``workers`` processes started for the run. ``notify`` receives one-line messages (the dashboard link).
-    A sink that can describe its bands (an optional ``describe`` method, see :class:`~rastercover.protocols.RasterSink`)
+    A sink that can describe its bands (the optional ``describe_bands``: :class:`~rastercover.protocols.RasterSink`)
     gets each method's name and description, and ``classes[i]`` (value -> class name) for band ``i``.
     On any error (or interruption) the sink is aborted: nothing is left under the output's final name.
     """
@@ -185,9 +185,9 @@ def run(
     results: Iterator[tuple[BlockResult, bool]] | None = None
     try:
         sink.open(job.grid, names, job.dtype, job.nodata)
-        describe = getattr(sink, "describe", None)
-        if describe is not None:
-            describe(band_descriptions(job.methods, classes))
+        describe_bands = getattr(sink, "describe_bands", None)
+        if describe_bands is not None:
+            describe_bands(band_descriptions(job.methods, classes))
     except BaseException:  # half-created (a disk full while writing its metadata): cleaned as any failed run
         sink.abort()
         raise

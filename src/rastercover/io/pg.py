@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from ..errors import InputError, NoSpaceError, OutputError, SourceError
 
@@ -117,6 +117,18 @@ def split_table_name(text: str) -> tuple[str | None, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
+def _join_url(scheme: str, netloc: str, path: str, query: str) -> str:
+    """A libpq URL from its parts, keeping ``//`` when the host is empty (``postgresql:///gis``: libpq's default
+    host, e.g. ``$PGHOST``), which :func:`urllib.parse.urlunsplit` drops (``postgresql:/gis`` is no URL to libpq).
+
+    Examples
+    --------
+    >>> _join_url("postgresql", "", "/gis", "sslmode=require")
+    'postgresql:///gis?sslmode=require'
+    """
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+
 @dataclass(frozen=True)
 class PgLocation:
     """A parsed PostGIS location: where to connect, which table, which column."""
@@ -141,7 +153,7 @@ class PgLocation:
                 ours[key] = val
             else:
                 rest.append((key, val))
-        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), ""))
+        conninfo = _join_url(parts.scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote))
         table = ours.get("table", "").strip()
         if not table:
             if table_required:
@@ -166,7 +178,7 @@ class PgLocation:
         query = [p for p in parts.query.split("&") if p]
         if self.table:
             query.append(f"table={self.qualified}")
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(query), ""))
+        return _join_url(parts.scheme, parts.netloc, parts.path, "&".join(query))
 
     def with_table(self, schema: str | None, table: str, column: str | None = None) -> PgLocation:
         """The same database, another table."""

@@ -113,7 +113,7 @@ class GeoTiffSink:
         self._block = (profile["blockysize"], profile["blockxsize"])
         self._classes = []
 
-    def describe(self, bands: Sequence[dict]) -> None:
+    def describe_bands(self, bands: Sequence[dict]) -> None:
         """Describe each band: ``{"metadata": {KEY: text}, "classes": {value: name} or None}`` per band.
 
         The metadata items go into the file (GDAL's band metadata: ``gdalinfo``, rasterio's ``tags(band)``); the

@@ -37,7 +37,7 @@ class MemorySink:
         self.array = np.zeros((len(self.bands), grid.height, grid.width), dtype=self.dtype)
         self._written = np.zeros(grid.tile_layout, dtype=bool)
 
-    def describe(self, bands: Sequence[dict]) -> None:
+    def describe_bands(self, bands: Sequence[dict]) -> None:
         """Keep each band's description and class names: the DataArray's ``descriptions`` and ``classes`` attrs."""
         self._descriptions = tuple(b["metadata"].get("DESCRIPTION", "") for b in bands)
         self._classes = {name: dict(b["classes"]) for name, b in zip(self.bands, bands, strict=True) if b["classes"]}
