@@ -7,7 +7,7 @@ parent's at the ``fork``).
 * A/B alternation: :func:`alternate` runs the arms of a comparison run by run (A, B, A, B, ...: the machine's
   drift hits both arms alike), :func:`pair_ratios` / :func:`ratio_stats` summarize the ratios of the pairs of
   adjacent runs (round by round), which the drift cancels out of.
-* Reports: :func:`update_markdown` replaces a script's section of ``BENCHMARKS.md``; :func:`machine`,
+* Reports: :func:`machine` (one line), :func:`machine_info` (a dict for ``benchmarks/results/*.json``),
   :func:`load_average`.
 * Sources: :func:`package_hash`, :func:`git_commit`, :func:`baseline_src` (the ``--baseline DIR`` option).
 """
@@ -18,7 +18,6 @@ import gc
 import hashlib
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -120,18 +119,35 @@ def machine() -> str:
     return f"`nproc` {os.cpu_count()}, CPU {cpu}, RAM {ram:.1f} GiB, {platform.system()} {platform.release()}"
 
 
-def update_markdown(path: Path, text: str, command: str, *, marks: tuple[str, str], script: str) -> None:
-    """Replace the section between ``marks`` of ``path`` (or append it); list ``command`` in the header."""
-    old = path.read_text() if path.exists() else ""
-    pat = re.compile(re.escape(marks[0]) + ".*?" + re.escape(marks[1]), re.S)
-    new = pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip() + "\n\n" + text + "\n"
-    head = re.compile(r"^- Last commands?: (?P<cmds>.*?) \(each section names the command that produced it\)$", re.M)
-    m = head.search(new)
-    if m:
-        cmds = [c for c in re.findall(r"`[^`]*`", m["cmds"]) if script not in c] + [f"`{command}`"]
-        line = f"- Last commands: {', '.join(cmds)} (each section names the command that produced it)"
-        new = new[: m.start()] + line + new[m.end() :]
-    path.write_text(new)
+def machine_info() -> dict[str, str | int | float]:
+    """The machine a section ran on: CPU model, cores, RAM, OS, Python, GDAL (of ``gdalinfo`` on PATH), date."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    os_name = f"{platform.system()} {platform.release()}"
+    try:
+        with open("/etc/os-release") as f:
+            pretty = next((ln.split("=", 1)[1].strip().strip('"') for ln in f if ln.startswith("PRETTY_NAME=")), "")
+        os_name = f"{pretty}, {os_name}" if pretty else os_name
+    except OSError:
+        pass
+    gdal = "not installed"
+    try:
+        gdal = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 0,
+        "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+        "os": os_name,
+        "python": platform.python_version(),
+        "gdal": gdal,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 # ------------------------------------------------------------------------------------------- sources

@@ -9,16 +9,17 @@ and 256 px, and blocks of 2^18 to 2^21 px: one warm-up, then ``--repeat`` rounds
 interleaved (medians reported). The outputs of every block size are compared bit for bit with the default's.
 It is what chose ``rastercover.engine.DEFAULT_BLOCK_PIXELS``.
 
-Prints a markdown report; with ``--write`` (or ``--out FILE``) it replaces the section between the
-``bench_blocks`` markers of BENCHMARKS.md. Run from the repository root::
+Prints the medians; ``--json FILE`` writes the results (``python -m benchmarks`` renders them). Run from the
+repository root::
 
-    python benchmarks/bench_blocks.py --write
+    python benchmarks/bench_blocks.py --repeat 2 --tiles 100 --json /tmp/blocks.json
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shlex
 import statistics
@@ -31,11 +32,8 @@ import numpy as np
 
 import rastercover
 from bench_centroid import DEFAULT_WORK, source_state  # this folder is on sys.path
-from bench_postgis import machine, update_markdown
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
-MARKS = ("<!-- bench_blocks:begin -->", "<!-- bench_blocks:end -->")
 METHODS = ("AREA_WEIGHTED_MEAN_OF_VALUES", "MEAN_OF_VALUES_AT_PIXEL_CENTROID")
 TILES = (100, 256)
 SIZES = (1 << 18, 1 << 19, 1 << 20, 1 << 21)
@@ -63,31 +61,25 @@ def pixels(path: str) -> np.ndarray:
     return zarr.open_group(path, mode="r")["rastercover"][...]
 
 
-def diffs(same: dict[int, tuple[int, float]]) -> str:
-    """``none``, or per block size the pixels that differ from the default's result and by how much at most."""
-    if all(n == 0 for n, _ in same.values()):
-        return "none"
-    return ", ".join(f"{b:,}: {n:,} ({d:.2g})" for b, (n, d) in sorted(same.items()) if n)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="timed rounds after a warm-up (default 3)")
+    ap.add_argument("--scale", default="16", help="workload scale, folder s<scale> of --work (default 16)")
+    ap.add_argument("--tiles", type=int, nargs="+", default=list(TILES), help="tile sizes (default 100 256)")
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"workload folders (default {DEFAULT_WORK})")
-    ap.add_argument("--write", action="store_true", help="replace the bench_blocks section of BENCHMARKS.md")
-    ap.add_argument("--out", type=Path, help="replace the bench_blocks section of this file instead")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     a = ap.parse_args(argv)
     command = shlex.join(["python", "benchmarks/bench_blocks.py", *(sys.argv[1:] if argv is None else argv)])
-    folder = a.work.resolve() / "s16"
+    folder = a.work.resolve() / f"s{a.scale}"
     if not (folder / "workload_stats.json").exists():
-        sys.exit(f"no workload at {folder}: build it with make_workload.py --scale 16 --out {folder}")
+        sys.exit(f"no workload at {folder}: build it with make_workload.py --scale {a.scale} --out {folder}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-blocks-") as tmp:
-        for tile in TILES:
+        for tile in a.tiles:
             grid = rastercover.open_grid(str(folder / "elevation.tif"), tile_size=tile)
             for method in METHODS:
                 times: dict[int, list[float]] = {b: [] for b in SIZES}
-                same: dict[int, tuple[int, float]] = {}
+                differ_n: dict[int, list] = {}
                 for r in range(a.repeat + 1):
                     for b in SIZES:
                         out = os.path.join(tmp, f"t{tile}-{method}-b{b}.zarr")
@@ -103,45 +95,27 @@ def main(argv: list[str] | None = None) -> int:
                             delta = (
                                 float(np.abs(got[differ].astype("f8") - want[differ]).max()) if differ.any() else 0.0
                             )
-                            same[b] = (int(differ.sum()), delta)
+                            differ_n[b] = [int(differ.sum()), delta]
                 med = {b: statistics.median(v) for b, v in times.items()}
-                rows.append((tile, method, med, same, {b: len(plan_blocks(grid, b)) for b in SIZES}))
+                rows.append({
+                    "tile": tile, "method": method, "times": {str(b): v for b, v in times.items()},
+                    "median": {str(b): m for b, m in med.items()},
+                    "differ": {str(b): v for b, v in differ_n.items()},
+                    "blocks": {str(b): len(plan_blocks(grid, b)) for b in SIZES},
+                })  # fmt: skip
                 print(f"tile {tile} {method}: " + "  ".join(f"{b}: {med[b]:.2f}" for b in SIZES), file=sys.stderr)
-    lines = [
-        MARKS[0],
-        "## Block size (bench_blocks)",
-        "",
-        "Serial (`workers=1`) `rasterize` of the scale-16 workload (10000 × 10000 px, 44,080 polygons) with "
-        '`extent="touched"` into a `.zarr` store, by block size (`block_pixels`, the unit of work: a block of '
-        f"whole tiles is read, computed and written at once). Run {dt.datetime.now().isoformat(timespec='seconds')}"
-        f", median of {a.repeat} rounds after a warm-up, block sizes interleaved. Command: `{command}`; "
-        f"rastercover git {source_state()['commit']}. Machine: {machine()}.",
-        "",
-        "| tile px | method | " + " | ".join(f"{b:,} px (blocks)" for b in SIZES) + " | pixels not equal bit for "
-        "bit to the default's (max abs. difference) |",
-        "|---:|---|" + "---:|" * len(SIZES) + "---|",
-    ]
-    for tile, method, med, same, n in rows:
-        best = min(med.values())
-        cells = [
-            f"{'**' if med[b] == best else ''}{med[b]:.2f} s{'**' if med[b] == best else ''} ({n[b]})" for b in SIZES
-        ]
-        lines.append(f"| {tile} | `{method}` | " + " | ".join(cells) + f" | {diffs(same)} |")
-    lines += [
-        "",
-        f"Default: `DEFAULT_BLOCK_PIXELS` = {DEFAULT_BLOCK_PIXELS:,}. The fastest size per row is in bold. Smaller "
-        "blocks keep a block's dense temporaries in cache; too small, and features that span several blocks are "
-        "read and clipped once per block. The last column counts the pixels that differ from the default block "
-        "size's result, and by how much at most: results are meant to be equal bit for bit for any block size, "
-        "tile size, workers and executor (tests/test_methods_exact.py checks it as a property).",
-        MARKS[1],
-    ]
-    text = "\n".join(lines)
-    print(text)
-    out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
-    if out_md:
-        update_markdown(out_md, text, command, marks=MARKS, script="bench_blocks.py")
-        print(f"wrote {out_md}", file=sys.stderr)
+    res = {
+        "command": command, "date": dt.datetime.now().isoformat(timespec="seconds"), "repeat": a.repeat,
+        "scale": a.scale, "grid": list(rastercover.open_grid(str(folder / "elevation.tif")).shape),
+        "default_block_pixels": DEFAULT_BLOCK_PIXELS, "sizes": list(SIZES), "rows": rows,
+        "source": source_state(),
+    }  # fmt: skip
+    for row in rows:
+        cells = ", ".join(f"{b} px {m:.2f} s" for b, m in row["median"].items())
+        print(f"tile {row['tile']} {row['method']}: {cells}")
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1))
+        print(f"wrote {a.json}", file=sys.stderr)
     return 0
 
 

@@ -13,11 +13,11 @@ A script, not a test. For each scale (1, 4, 16 ...) of the workload built by ``m
   polygon, like LAST; our MEAN equals it where polygons do not overlap) and that every file output reads back
   equal to the in-memory result;
 * measures the peak RSS of each configuration in a fresh subprocess (``--one``, hidden);
-* prints a markdown report and, with ``--out``, writes/replaces this scale's section of BENCHMARKS.md.
+* prints a markdown report and, with ``--json FILE``, writes the results (``python -m benchmarks`` renders them).
 
 Run from the repository root, e.g.::
 
-    python benchmarks/bench_centroid.py --scales 1 4 16 --generate --out BENCHMARKS.md
+    python benchmarks/bench_centroid.py --scales 1 4 16 --generate --json /tmp/centroid.json
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
-import re
 import resource
 import shlex
 import shutil
@@ -98,16 +96,6 @@ PAIRS = [  # the ratios of the table: ours / rasterio, and the speed-ups workers
     ("rc-folder-w1", "rc-folder-w2"),
 ]
 
-BEGIN = "<!-- bench_centroid:begin scale={} -->"
-END = "<!-- bench_centroid:end scale={} -->"
-DATA = "<!-- bench_centroid:data {} -->"
-SECTION_RE = re.compile(
-    r"<!-- bench_centroid:begin scale=(?P<scale>[0-9.]+) -->\n"
-    r"(?P<body>.*?)"
-    r"<!-- bench_centroid:end scale=(?P=scale) -->\n?",
-    re.S,
-)
-DATA_RE = re.compile(r"<!-- bench_centroid:data (?P<json>\{.*?\}) -->")
 
 
 # ----------------------------------------------------------------------------------------------- workload
@@ -628,7 +616,6 @@ def scale_section(r: dict) -> str:
     c = r["check"]
     w, h = r["grid"]
     lines = [
-        BEGIN.format(s),
         f"## Scale {s}",
         "",
         f"Grid {w}×{h} px of 30 m, {r['tiles']} tiles of {TILE}×{TILE} px; layer `{LAYER}`: {r['polygons']} polygons, "
@@ -657,9 +644,6 @@ def scale_section(r: dict) -> str:
         "- Read-back of each warm-up output vs the same engine's array in memory: "
         + "; ".join(f"{k}: {v}" for k, v in r["readback"].items() if k != "rio-memory-noread")
         + ".",
-        "",
-        DATA.format(json.dumps({k: v for k, v in r.items() if k != "times"} | {"times": r["times"]})),
-        END.format(s),
     ]
     return "\n".join(lines) + "\n"
 
@@ -743,70 +727,6 @@ def source_line(r: dict) -> str:
     return f"rastercover git {src.get('commit', '?')}, source hash {src.get('hash', '?')}"
 
 
-def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return [
-        f"- Machine: `nproc` {os.cpu_count()}, CPU {cpu}, RAM {ram:.1f} GiB, {platform.system()} {platform.release()}",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, rasterio {rasterio.__version__} "
-        f"(GDAL {rasterio.__gdal_version__}), pyogrio {pyogrio.__version__} (GDAL {pyogrio.__gdal_version_string__}),"
-        f" shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), rastercover {rastercover.__version__}"
-        " (commit per section)",
-    ]
-
-
-def header() -> str:
-    return "\n".join(
-        [
-            "# Benchmarks",
-            "",
-            "Rasterizing the forest-cover workload of the shared folder's `bench/make_workload.py` (the 2014 PostGIS "
-            '"rasterizing a vector coverage" article) onto the grid of its `elevation.tif`, tiled 100×100 px, '
-            "with rastercover and with `rasterio.features.rasterize`. Produced by `benchmarks/bench_centroid.py` "
-            "(see `benchmarks/README.md`); times are medians in seconds, lower is better; ratios > 1 mean "
-            "rastercover is slower.",
-            "",
-            *machine(),
-            f"- Last command: `{command_line()}` (each section names the command that produced it)",
-            "",
-        ]
-    )
-
-
-OTHER_SECTIONS_RE = re.compile(r"<!-- (bench_\w+):begin -->.*?<!-- \1:end -->", re.S)
-
-
-def write_markdown(path: Path, new: dict[float, dict]) -> None:
-    sections: dict[float, str] = {}
-    data: dict[float, dict] = {}
-    if path.exists():
-        for mt in SECTION_RE.finditer(path.read_text()):
-            sc = float(mt["scale"])
-            sections[sc] = mt.group(0) if mt.group(0).endswith("\n") else mt.group(0) + "\n"
-            dm = DATA_RE.search(mt["body"])
-            if dm:
-                data[sc] = json.loads(dm["json"])
-    for sc, r in new.items():
-        sections[sc] = scale_section(r)
-        data[sc] = r
-    text = header() + "\n## Targets\n\n" + "\n".join(targets(data)) + "\n\n"
-    text += "\n".join(sections[sc] for sc in sorted(sections))
-    # the other benchmarks' sections (between their own markers) are theirs: keep them as they are
-    if path.exists():
-        others = [m.group(0) for m in OTHER_SECTIONS_RE.finditer(path.read_text())]
-        if others:
-            text = text.rstrip("\n") + "\n\n" + "\n\n".join(others) + "\n"
-    path.write_text(text)
-
-
 # ----------------------------------------------------------------------------------------------- profile
 def profile(wl: Workload, top: int, block_pixels: int, repeat: int) -> str:
     """cProfile of ``repeat`` warm runs of rastercover to memory (summed; single runs vary with the allocator's
@@ -843,7 +763,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--work", type=Path, default=DEFAULT_WORK, help=f"workload folders s1, s4 ... (default {DEFAULT_WORK})"
     )
     p.add_argument("--tmp", type=Path, default=None, help="where outputs are written and deleted (default: --work)")
-    p.add_argument("--out", type=Path, default=None, help="write/replace the scales' sections of this markdown file")
+    p.add_argument("--json", type=Path, default=None, help="write the results of every scale to this JSON file")
     p.add_argument("--generate", action="store_true", help="build missing workloads with make_workload.py")
     p.add_argument("--make-workload", type=Path, default=DEFAULT_MAKE_WORKLOAD, help="path of make_workload.py")
     p.add_argument(
@@ -906,10 +826,10 @@ def bench(a: argparse.Namespace, work: Path, tmp_root: Path) -> int:
         repeat = a.repeat_large if a.repeat_large and wl.scale >= 16 else a.repeat
         results[wl.scale] = bench_scale(wl, repeat, tmp_root, a.block_pixels, not a.no_rss, a.ratio_processes)
     report = "\n".join(["## Targets", "", *targets(results), ""] + [scale_section(r) for r in results.values()])
-    print("\n".join(ln for ln in report.splitlines() if not ln.startswith("<!-- bench_centroid")))
-    if a.out:
-        write_markdown(a.out, results)
-        print(f"wrote {a.out}", file=sys.stderr)
+    print(report)
+    if a.json:
+        a.json.write_text(json.dumps({f"{k:g}": v for k, v in results.items()}, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     if a.profile:
         title = f"cProfile, rastercover {MEAN} to memory, scale {scale_name(loads[0].scale)}, {a.repeat} runs summed"
         print(f"\n## {title}\n\n```")

@@ -22,10 +22,10 @@ outputs of Dask and serial are read back and compared bit for bit. It also measu
 task (no-op tasks/s), derives the cost per touched tile, per empty tile and per polygon, checks the issue's
 targets and extrapolates to a 10-billion-pixel, 5-million-polygon job on 100 workers.
 
-Prints a markdown report; with ``--write`` (or ``--out FILE``) it replaces the section between the
-``bench_dask`` markers of BENCHMARKS.md. Run from the repository root::
+Prints a markdown report; ``--json FILE`` writes the results (``python -m benchmarks`` renders them). Run from
+the repository root::
 
-    python benchmarks/bench_dask.py --scales 1 4 16 64 --write
+    python benchmarks/bench_dask.py --scales 1 4 16 --json /tmp/dask.json
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import gc
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import statistics
@@ -52,7 +51,7 @@ import rasterio
 import rastercover
 from _common import median_ratio
 from bench_centroid import DEFAULT_WORK, snapshot_source, source_state  # this folder is on sys.path
-from bench_postgis import machine, update_markdown
+from bench_postgis import machine
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +60,6 @@ VALUE = "height"
 METHOD = "AREA_WEIGHTED_MEAN_OF_VALUES"
 TILE = 100
 WORKERS = 2
-MARKS = ("<!-- bench_dask:begin -->", "<!-- bench_dask:end -->")
 FORMATS = ("folder", "zarr")
 EXTENTS = ("touched", "full")
 KIB = 1024
@@ -598,7 +596,6 @@ def report(results: dict[str, dict], command: str) -> str:
         groups.setdefault(r.get("command", command), []).append(r)
     src = source_state()
     lines = [
-        MARKS[0],
         "## Scale out on Dask (bench_dask)",
         "",
         f"`{METHOD}` of layer `{LAYER}` (value `{VALUE}`) onto the grid of `elevation.tif` (100×100 px tiles), "
@@ -659,9 +656,6 @@ def report(results: dict[str, dict], command: str) -> str:
         "### Extrapolation: 10 billion pixels, 5 million polygons, 100 workers",
         "",
         *extrapolation(results),
-        "",
-        f"<!-- bench_dask:data {json.dumps(results)} -->",
-        MARKS[1],
     ]
     return "\n".join(lines)
 
@@ -721,21 +715,6 @@ def _version(name: str) -> str:
         return "missing"
 
 
-def load_previous(path: Path) -> dict[str, dict]:
-    """Results of workloads kept in an earlier section of ``path`` (so a run of one scale adds to the others),
-    by workload folder name (older sections keyed by the scale alone are renamed ``s{scale}``)."""
-    if not path.exists():
-        return {}
-    m = re.search(r"<!-- bench_dask:data (\{.*?\}) -->", path.read_text())
-    if not m:
-        return {}
-    out = {}
-    for k, v in json.loads(m[1]).items():
-        v.setdefault("density", 1.0)
-        out[k if k.startswith("s") else workload_name(float(k), 1.0)] = v
-    return out
-
-
 # ------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -748,11 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmp", type=Path, default=None, help="where outputs are written and deleted (default: $TMPDIR)")
     ap.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="outputs (folder zarr)")
     ap.add_argument("--extents", nargs="+", choices=EXTENTS, default=list(EXTENTS), help="extents (touched full)")
-    ap.add_argument("--write", action="store_true", help="replace the bench_dask section of BENCHMARKS.md")
-    ap.add_argument("--out", type=Path, help="replace the bench_dask section of this file instead")
-    ap.add_argument(
-        "--report-only", action="store_true", help="rebuild the section from its data comment (with --write/--out)"
-    )
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     ap.add_argument(
         "--no-pair",
         dest="pair",
@@ -765,17 +740,6 @@ def main(argv: list[str] | None = None) -> int:
         serve()
         return 0
     command = shlex.join(["python", "benchmarks/bench_dask.py", *(sys.argv[1:] if argv is None else argv)])
-    out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
-    if a.report_only:
-        if out_md is None or not load_previous(out_md):
-            sys.exit("--report-only needs --write or --out with an earlier bench_dask section")
-        text = out_md.read_text()
-        section = text[text.find(MARKS[0]) : text.find(MARKS[1])]
-        m = re.search(r"^Commands?: `([^`]*)`", section, re.M)
-        command = m[1] if m else command
-        update_markdown(out_md, report(load_previous(out_md), command), command, marks=MARKS, script="bench_dask.py")
-        print(f"rebuilt the bench_dask section of {out_md}", file=sys.stderr)
-        return 0
     work = a.work.resolve()
     for s in a.scales:
         folder = work / workload_name(s, a.density)
@@ -789,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     snap = snapshot_source(Path(tmp))
     serial = Serial()
     twin = Serial() if a.pair else None
-    results = load_previous(out_md) if out_md else {}
+    results: dict[str, dict] = {}
     try:
         for s in a.scales:
             repeat = 1 if s >= 64 else a.repeat
@@ -803,10 +767,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         del snap
     text = report(results, command)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith("<!-- bench_dask")))
-    if out_md:
-        update_markdown(out_md, text, command, marks=MARKS, script="bench_dask.py")
-        print(f"wrote {out_md}", file=sys.stderr)
+    print(text)
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     return 0
 
 

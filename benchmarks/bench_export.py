@@ -31,10 +31,10 @@ boundary or not). Differences at the edge are reported, not fatal; others are fl
 the in-process export misses the target, or with ``--profile N``, the top ``cProfile`` entries of the
 in-process exports are printed (and added to the report when the target is missed).
 
-Prints a markdown report; with ``--write`` (or ``--out FILE``) it replaces the section between the
-``bench_export`` markers of BENCHMARKS.md. Run from the repository root::
+Prints a markdown report; ``--json FILE`` writes the results (``python -m benchmarks`` renders them). Run from
+the repository root::
 
-    python benchmarks/bench_export.py --scales 1 4 16 --repeat 5 --write
+    python benchmarks/bench_export.py --scales 1 4 16 --repeat 5 --json /tmp/export.json
 """
 
 from __future__ import annotations
@@ -89,7 +89,6 @@ from bench_postgis import (
     rounds,
     run_quiet,
     spread,
-    update_markdown,
 )
 from rastercover.exporting import DEFAULT_FLOAT_NODATA, open_coverage
 from rastercover.grid import Window
@@ -101,8 +100,6 @@ GDALBUILDVRT = gdal_tool("gdalbuildvrt")
 NODATA = DEFAULT_FLOAT_NODATA  # what rastercover gives a float coverage without nodata when a clip masks pixels
 TARGET = 1.5
 VERTICES = 64
-MARK_BEGIN, MARK_END = "<!-- bench_export:begin -->", "<!-- bench_export:end -->"
-DATA_PREFIX = "<!-- bench_export:data "
 
 # key -> (coverage, label); "a-*" read the tiled GeoTIFF, "b-*" the tile folder or its VRT
 CONFIGS = {
@@ -628,7 +625,6 @@ def explain_checks(r: dict) -> list[str]:
 def report(res: dict) -> str:
     v = res["versions"]
     lines = [
-        MARK_BEGIN,
         "## Export of a polygon clip: rastercover vs gdalwarp -cutline -crop_to_cutline",
         "",
         "Produced by `benchmarks/bench_export.py` (see `benchmarks/README.md`). A clip of the workload's "
@@ -658,10 +654,6 @@ def report(res: dict) -> str:
     for r in res["scales"]:
         r["gdalwarp_short"] = v["gdalwarp"].split(",")[0].replace("GDAL ", "")
         lines += scale_lines(r)
-    data = {k: v for k, v in res.items() if k != "scales"}
-    data["scales"] = [{k: v for k, v in r.items() if k != "profile"} for r in res["scales"]]
-    lines.append(f"{DATA_PREFIX}{json.dumps(data, default=str)} -->")
-    lines.append(MARK_END)
     return "\n".join(lines)
 
 
@@ -679,15 +671,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print the top N cProfile entries of the in-process exports (automatic when the target "
                     "is missed)")  # fmt: skip
-    ap.add_argument("--write", action="store_true", help="replace the bench_export section of BENCHMARKS.md")
-    ap.add_argument("--out", type=Path, help="replace the bench_export section of this file instead")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     command = shlex.join(["python", "benchmarks/bench_export.py", *(sys.argv[1:] if argv is None else argv)])
-    out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
     for name, exe in (("gdalwarp", GDALWARP), ("gdalbuildvrt", GDALBUILDVRT)):
         if exe is None:
             sys.exit(f"{name} is not on PATH: install GDAL's command-line tools (Debian: gdal-bin)")
@@ -722,11 +712,11 @@ def main(argv: list[str] | None = None) -> int:
     res["wall_s"] = time.perf_counter() - t_start
     res["creation_options"] = res["scales"][0]["creation_options"]
     text = report(res)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
+    print(text)
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
-    if out_md:
-        update_markdown(out_md, text, command, marks=(MARK_BEGIN, MARK_END), script="bench_export.py")
-        print(f"wrote {out_md}", file=sys.stderr)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     return 0
 
 

@@ -25,7 +25,7 @@ of ``--src DIR``) taken at the start, so edits made meanwhile do not mix in.
 Run from the repository root, in the project's virtualenv::
 
     python benchmarks/bench_memory.py --scales 1 --methods AREA_WEIGHTED_MEAN_OF_VALUES   # a quick look
-    python benchmarks/bench_memory.py --out BENCHMARKS.md                                # the whole matrix
+    python benchmarks/bench_memory.py --json /tmp/memory.json                            # the whole matrix
     python benchmarks/bench_memory.py --scales 1 16 --methods ALL15 --outputs tif --baseline /tmp/before
 """
 
@@ -50,12 +50,9 @@ from _common import (  # this folder is on sys.path when run as a script; stdlib
     load_average,
     machine,
     package_hash,
-    update_markdown,
 )
 from _paths import DEFAULT_WORK, HERE, ROOT, gdal_tool, without_machine_paths
 
-MARKS = ("<!-- bench_memory:begin -->", "<!-- bench_memory:end -->")
-DATA_PREFIX = "<!-- bench_memory:data "
 TILE = 100
 NODATA = -9999
 ALL15 = "ALL15"
@@ -83,13 +80,13 @@ print(json.dumps({"python": platform.python_version(), "rasterio": rasterio.__ve
 
 # ------------------------------------------------------------------------------------------- processes
 def gnu_time() -> str:
-    """``/usr/bin/time`` (GNU time: ``-f %M -o FILE``); exit when there is none."""
-    exe = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else shutil.which("time")
+    """GNU time on ``PATH`` (``time -f %M -o FILE``); exit when there is none."""
+    exe = shutil.which("time")
     if exe:
         probe = subprocess.run([exe, "-f", "%M", "true"], capture_output=True, text=True)
         if probe.returncode == 0 and probe.stderr.strip().isdigit():
             return exe
-    sys.exit("GNU time is needed (/usr/bin/time -f %M): install it (Debian: apt-get install time)")
+    sys.exit("GNU time is needed on PATH (time -f %M): install it (Debian: apt-get install time)")
 
 
 def spawn(time_exe: str, argv: list[str], env: dict[str, str], err: str) -> dict:
@@ -373,7 +370,6 @@ def report(res: dict) -> str:
     src = res["source"]
     lines, missed = table(res)
     text = [
-        MARKS[0],
         "## Peak memory of the command across scales (fresh processes)",
         "",
         "Produced by `benchmarks/bench_memory.py` (its docstring tells how to run it). Each figure is the peak RSS "
@@ -408,7 +404,6 @@ def report(res: dict) -> str:
         text += ["As run (`$W` = the workload folder, `$T` = the output folder):", ""]
         text += [f"- `{r['argv']}`" for r in (some, gd) if r]
         text.append("")
-    text += [f"{DATA_PREFIX}{json.dumps(res)} -->", MARKS[1]]
     return "\n".join(text)
 
 
@@ -429,7 +424,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="options added to every rastercover command (last), e.g. --block-pixels N")  # fmt: skip
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"workload folders (default {DEFAULT_WORK})")
     ap.add_argument("--tmp", type=Path, help="where outputs are written and deleted (default: --work)")
-    ap.add_argument("--out", type=Path, help="replace the bench_memory section of this file (e.g. BENCHMARKS.md)")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     return ap.parse_args(argv)
 
 
@@ -445,10 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = report(res)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
-    if a.out:
-        update_markdown(a.out, text, command, marks=MARKS, script="bench_memory.py")
-        print(f"wrote {a.out}", file=sys.stderr)
+    print(text)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     return 0
 
 

@@ -26,12 +26,12 @@ the package of ``DIR`` (``DIR/src/rastercover`` of a ``git worktree add /tmp/bef
 worker processes of the same kind, so the process does not weigh on the comparison).
 
 Each ratio is ours / yardstick: 1.0 means as fast as rasterio's centre burning of the same polygons.
-With ``--out``, the report replaces the section between the ``bench_methods`` markers of that file.
+With ``--json FILE``, the results are written to FILE (``python -m benchmarks`` renders them).
 
 Run from the repository root::
 
-    python benchmarks/bench_methods.py --out BENCHMARKS.md
-    python benchmarks/bench_methods.py --rss-scales 1 16 --out BENCHMARKS.md
+    python benchmarks/bench_methods.py
+    python benchmarks/bench_methods.py --rss-scales 1 16 --json /tmp/methods.json
     python benchmarks/bench_methods.py --only PROPORTION_OF_COVERED_AREA ALL15 --repeat 3 --baseline /tmp/before
 """
 
@@ -44,7 +44,6 @@ import gc
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -87,7 +86,6 @@ VALUE_OF = {
     "plots": "height",
     "mixed": "value",
 }
-MARK_BEGIN, MARK_END = "<!-- bench_methods:begin -->", "<!-- bench_methods:end -->"
 ONE_PASS = {  # --only aliases of the one-pass rows
     "ALL15": "ALL 15 (forestcover)",
     "ALL15-MIXED": "ALL 15 (mixed: 4 layers)",
@@ -336,7 +334,6 @@ def report(res: dict, rss: dict, command: str) -> str:
     y = res["yardstick"]
     base = res.get("baseline")
     lines = [
-        MARK_BEGIN,
         "## Every method (Engine II)",
         "",
         f"Scale-1 workload, grid {res['grid'][1]}×{res['grid'][0]} px, all 625 tiles of {TILE}×{TILE} px to memory "
@@ -394,8 +391,6 @@ def report(res: dict, rss: dict, command: str) -> str:
         if "1" in rss and "16" in rss:
             q = rss["16"]["peak_kib"] / rss["1"]["peak_kib"]
             lines.append(f"  Scale 16 / scale 1: **{q:.2f}×** (target ≤ 1.5: {'met' if q <= 1.5 else 'NOT met'}).")
-    lines.append(f"<!-- bench_methods:data {json.dumps({'res': res, 'rss': rss})} -->")
-    lines.append(MARK_END)
     return "\n".join(lines)
 
 
@@ -429,7 +424,7 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="also time every row with the package of DIR (DIR/src/rastercover or DIR/rastercover) "
                     "against the current source, both in worker processes")  # fmt: skip
-    ap.add_argument("--out", help="write the report between the bench_methods markers of this file")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     ap.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -439,8 +434,6 @@ def main() -> None:
     if args.worker:
         worker(args.worker)
         return
-    if args.out and args.only:
-        sys.exit("--only is for quick looks: --out writes the whole section, run it without --only")
     command = "python benchmarks/bench_methods.py " + " ".join(sys.argv[1:])
     work = Path(args.work)
     workers: dict[str, Worker] = {}
@@ -464,11 +457,9 @@ def main() -> None:
     text = report(res, rss, command.strip())
     print(text)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores", file=sys.stderr)
-    if args.out:
-        old = Path(args.out).read_text() if Path(args.out).exists() else ""
-        pat = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        new = pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip() + "\n\n" + text + "\n"
-        Path(args.out).write_text(new)
+    if args.json:
+        args.json.write_text(json.dumps({"command": command.strip(), "res": res, "rss": rss}, indent=1, default=str))
+        print(f"wrote {args.json}", file=sys.stderr)
 
 
 if __name__ == "__main__":

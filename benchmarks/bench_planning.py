@@ -13,11 +13,11 @@ one report. ``--timeout`` stops a configuration that takes longer (reported as s
 Every output is checked: the tiles written are the tiles holding a point, and the pixels of a few of them equal
 the points counted per pixel directly (numpy, from the points' coordinates).
 
-Prints a markdown report; ``--out FILE`` replaces the section between the ``bench_planning`` markers of FILE
-(e.g. BENCHMARKS.md). Run from the repository root::
+Prints a markdown report; ``--json FILE`` writes the results (``python -m benchmarks`` renders them). Run from
+the repository root::
 
     python benchmarks/bench_planning.py
-    python benchmarks/bench_planning.py --baseline /tmp/before/src --out BENCHMARKS.md
+    python benchmarks/bench_planning.py --baseline /tmp/before/src --json /tmp/planning.json
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import numpy as np
 from _common import fmt_pairs  # this folder is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKS = ("<!-- bench_planning:begin -->", "<!-- bench_planning:end -->")
 METHOD = "COUNT_OF_POINTS"
 CRS = "EPSG:3857"
 
@@ -170,7 +169,6 @@ def fmt(v: dict, key: str, spec: str) -> str:
 
 def report(rows: list[dict], args: argparse.Namespace, command: str) -> str:
     lines = [
-        MARKS[0],
         "## Planning a huge touched job: `bench_planning.py`",
         "",
         f"- Command: `{command}`",
@@ -194,7 +192,6 @@ def report(rows: list[dict], args: argparse.Namespace, command: str) -> str:
             f"{v.get('error') or r['check']} |"
         )
     lines += pair_lines(rows)
-    lines.append(MARKS[1])
     return "\n".join(lines)
 
 
@@ -219,12 +216,6 @@ def pair_lines(rows: list[dict]) -> list[str]:
     return ["", *out] if out else []
 
 
-def update_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else ""
-    pat = re.compile(re.escape(MARKS[0]) + ".*?" + re.escape(MARKS[1]), re.S)
-    path.write_text(pat.sub(lambda _m: text, old) if pat.search(old) else old.rstrip() + "\n\n" + text + "\n")
-
-
 def median_of(results: list[dict]) -> dict:
     ok = [r for r in results if "error" not in r]
     if not ok:
@@ -245,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", help="a folder holding another rastercover package, run as 'before'")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before giving up (default 1800)")
     ap.add_argument("--tmp", type=Path, help="where the points and outputs go (default: a temporary folder)")
-    ap.add_argument("--out", type=Path, help="replace the bench_planning section of this file (e.g. BENCHMARKS.md)")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.one:
@@ -279,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{code} tiles {tile} {output}: {rows[-1]['result']} {verdicts[code]}", file=sys.stderr)
         text = report(rows, a, command)
         print(text)
-        if a.out:
-            update_section(a.out, text)
+        if a.json:
+            res = {"command": command, "points": a.points, "side": a.side, "seed": a.seed, "repeat": a.repeat,
+                   "method": METHOD, "crs": CRS, "rows": rows}  # fmt: skip
+            a.json.write_text(json.dumps(res, indent=1, default=str))
+            print(f"wrote {a.json}", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

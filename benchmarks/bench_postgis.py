@@ -22,10 +22,10 @@ warm-up and then ``--repeat`` rounds with the configurations interleaved in each
   ``ALTER ... TYPE raster USING ST_RastFromWKB``, ``AddRasterConstraints``, index...), once with the server's
   TOAST compression (pglz) and once with ``lz4`` (``PGOPTIONS``), and the parts of the export.
 
-Prints a markdown report; with ``--write`` (or ``--out FILE``) it replaces the section between the
-``bench_postgis`` markers of BENCHMARKS.md. Run from the repository root::
+Prints a markdown report; ``--json FILE`` writes the results (``python -m benchmarks`` renders them). Run from
+the repository root::
 
-    python benchmarks/bench_postgis.py --repeat 5 --write
+    python benchmarks/bench_postgis.py --repeat 5 --json /tmp/postgis.json
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ import rasterio
 import shapely
 
 import rastercover
-from _common import load_average, machine, pair_ratios, update_markdown  # stdlib-only helpers, re-exported
+from _common import load_average, machine, pair_ratios  # stdlib-only helpers, re-exported
 from _paths import gdal_tool, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
@@ -80,7 +80,6 @@ ROOT = HERE.parent
 TILE = 100
 NODATA = -9999.0
 LAST = "LAST_VALUE_AT_PIXEL_CENTROID"
-MARK_BEGIN, MARK_END = "<!-- bench_postgis:begin -->", "<!-- bench_postgis:end -->"
 GDAL_TRANSLATE = gdal_tool("gdal_translate")  # None when GDAL's command-line tools are not on PATH
 
 # ------------------------------------------------------------------------------------------- the article's SQL
@@ -137,10 +136,13 @@ def cluster_tools():
     """``start_cluster`` and ``load_features`` from the project's tests (the repository root on sys.path)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.pgcluster import start_cluster
+    import tests.pgcluster as pgcluster
     from tests.pgload import load_features
 
-    return start_cluster, load_features
+    from _paths import postgres_bindir
+
+    pgcluster.find_bindir = postgres_bindir  # pgcluster's own search, then initdb on PATH
+    return pgcluster.start_cluster, load_features
 
 
 def load_workload(conn, load_features, gpkg: str, tif: str) -> dict:
@@ -640,7 +642,6 @@ def report(res: dict) -> str:
     v, rz, ex = res["versions"], res["rasterize"]["times"], res["export"]["times"]
     c, chk = med(rz, "rc"), res["checks"]
     lines = [
-        MARK_BEGIN,
         "## PostGIS in and out (scale 1): rastercover vs the article's SQL, export vs gdal_translate",
         "",
         f"Produced by `benchmarks/bench_postgis.py`. A throwaway cluster (`tests/pgcluster.py`: fsync off) holds "
@@ -732,8 +733,6 @@ def report(res: dict) -> str:
     bd = res.get("breakdown")
     if bd:
         lines += breakdown_lines(bd, res)
-    lines.append(f"<!-- bench_postgis:data {json.dumps(res, default=str)} -->")
-    lines.append(MARK_END)
     return "\n".join(lines)
 
 
@@ -812,14 +811,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"workload folders (default {DEFAULT_WORK})")
     ap.add_argument("--generate", action="store_true", help="build the scale-1 workload if it is missing")
     ap.add_argument("--make-workload", type=Path, default=DEFAULT_MAKE_WORKLOAD, help="path of make_workload.py")
-    ap.add_argument("--write", action="store_true", help="replace the bench_postgis section of BENCHMARKS.md")
-    ap.add_argument("--out", type=Path, help="replace the bench_postgis section of this file instead")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     ap.add_argument("--steps", type=int, default=3, help="instrumented runs per setting for the breakdown (default 3)")
     ap.add_argument("--no-breakdown", action="store_true", help="skip the per-step breakdown")
     a = ap.parse_args(argv)
     command = shlex.join(["python", "benchmarks/bench_postgis.py", *(sys.argv[1:] if argv is None else argv)])
-    out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
-
     wl = workload(a.work.resolve(), 1.0)
     if not wl.exists():
         if not a.generate:
@@ -856,11 +852,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(snap, ignore_errors=True)
     res["wall_s"] = time.perf_counter() - t_start
     text = report(res)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith("<!-- bench_postgis")))
+    print(text)
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
-    if out_md:
-        update_markdown(out_md, text, command, marks=(MARK_BEGIN, MARK_END), script="bench_postgis.py")
-        print(f"wrote {out_md}", file=sys.stderr)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     return 0
 
 

@@ -25,7 +25,7 @@ against an independent numpy oracle (in one CRS the overlap areas are products o
 interior pixels (fully covered by the source) and edge pixels, and the integral Σ value × pixel area against the
 source's.
 
-Real data: ``shared/realdata/sao_miguel/gpw_v411_2020_count_2020.tif`` (EPSG:4326 population counts) onto a
+Real data: ``sao_miguel/gpw_v411_2020_count_2020.tif`` (``_paths.sao_miguel_dir``) (EPSG:4326 population counts) onto a
 100 m EPSG:32626 grid covering it: the total kept by rastercover's ``SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES``,
 ``rasterio`` ``Resampling.sum``, ``gdalwarp -r sum`` and ``gdalwarp -r average`` (raw, and turned back into
 counts with each source pixel's area), and the largest per-pixel misplacement of ``gdalwarp -r sum`` relative to
@@ -39,12 +39,11 @@ The script copies ``src/rastercover`` to a temporary folder at the start and run
 on ``PYTHONPATH``: every run, in-process or in a subprocess, uses that one copy even if the working tree is edited
 meanwhile; the report gives the commit, the files of ``src/`` that differ from it and the copy's hash.
 
-Prints a markdown report; ``--write`` (or ``--out FILE``) replaces the section between the ``bench_regrid``
-markers of BENCHMARKS.md (with a ``bench_regrid:data`` JSON comment holding every number and the profile);
-``--json FILE`` (default ``benchmarks/work/bench_regrid.json``, git-ignored) gets the same data. Run from the
-repository root, in the project's virtualenv, on an otherwise idle machine::
+Prints a markdown report; ``--json FILE`` (default ``benchmarks/work/bench_regrid.json``, git-ignored) gets
+every number and the profile (``python -m benchmarks`` renders them). Run from the repository root, in the
+project's virtualenv, on an otherwise idle machine::
 
-    python benchmarks/bench_regrid.py --repeat 5 --write
+    python benchmarks/bench_regrid.py --repeat 5
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ from rasterio.warp import Resampling
 
 import rastercover
 from _common import fmt_pairs
-from _paths import gdal_tool, shared_dir, without_machine_paths
+from _paths import gdal_tool, sao_miguel_dir, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
     DEFAULT_WORK,
@@ -86,7 +85,7 @@ from bench_centroid import (  # this folder is on sys.path when run as a script
     package_hash,
     workload,
 )
-from bench_postgis import fmt_s, load_average, machine, med, rastercover_cli, rounds, run_quiet, update_markdown
+from bench_postgis import fmt_s, load_average, machine, med, rastercover_cli, rounds, run_quiet
 from rastercover.io.gtiff import gtiff_profile
 
 HERE = Path(__file__).resolve().parent
@@ -98,9 +97,7 @@ MEAN2 = "AREA_WEIGHTED_MEAN_OF_RASTER_VALUES_2"
 SUM = "SUM_OF_AREA_PROPORTIONAL_RASTER_VALUES"
 RES_A, RES_B, RES_G = 100.0, 0.0005, 100.0
 CRS_B, CRS_G = "EPSG:4326", "EPSG:32626"
-GPW = "realdata/sao_miguel/gpw_v411_2020_count_2020.tif"
-MARK_BEGIN, MARK_END = "<!-- bench_regrid:begin -->", "<!-- bench_regrid:end -->"
-DATA_PREFIX = "<!-- bench_regrid:data "
+GPW = "gpw_v411_2020_count_2020.tif"
 FROZEN_ENV = "BENCH_REGRID_FROZEN"  # set in the re-run on the frozen copy of the source (see freeze_and_rerun)
 
 CONFIGS = {
@@ -385,7 +382,7 @@ def cold_runs(src: str, g: rastercover.Grid, method: str, dtype: str, n: int, tm
 def bench(a: argparse.Namespace, tmp: str, frozen: str) -> dict:
     wl = workload(a.work.resolve(), 1)
     src = wl.elevation
-    gpw = str(shared_dir() / GPW)
+    gpw = str(sao_miguel_dir() / GPW)
     ga = misaligned_grid(src, RES_A, tuple(a.offset))
     gb = transformed_grid(src, RES_B, CRS_B)
     gg = transformed_grid(gpw, RES_G, CRS_G)
@@ -425,7 +422,8 @@ def bench(a: argparse.Namespace, tmp: str, frozen: str) -> dict:
         "g-gdal-sum": gdalwarp_cmd(gpw, outs["g-gdal-sum"], gg, "sum", "float64", co_g),
         "g-gdal-avg": gdalwarp_cmd(gpw, outs["g-gdal-avg"], gg, "average", "float64", co_g),
     }
-    res["commands"] = {k: shown(v, tmp).replace(str(shared_dir()) + os.sep, "$SHARED/") for k, v in cmds.items()}
+    where = str(sao_miguel_dir()) + os.sep
+    res["commands"] = {k: shown(v, tmp).replace(where, "$SAO_MIGUEL/") for k, v in cmds.items()}
     last: dict[str, np.ndarray] = {}
 
     def rc(path: str, g: rastercover.Grid, method: str, dtype: str, key: str) -> Callable[[], None]:
@@ -617,7 +615,6 @@ def report(res: dict) -> str:
         else "`python -c` calling `rastercover.regrid(..., output=)`"
     )
     lines = [
-        MARK_BEGIN,
         "## Regridding: rastercover.regrid vs rasterio.warp.reproject and gdalwarp",
         "",
         "Produced by `benchmarks/bench_regrid.py`. The scale-1 workload's `elevation.tif` "
@@ -763,12 +760,9 @@ def report(res: dict) -> str:
     ]
     for row in p["by_own"][:5]:
         lines.append(f"| `{row['function']}` | {row['calls']} | {row['own_s']:.2f} s | {row['cumulative_s']:.2f} s |")
-    lines += ["", "Commands as run (paths from the repository root; `$SHARED` = the shared folder):", ""]
+    lines += ["", "Commands as run (paths from the repository root; `$SAO_MIGUEL` = the São Miguel data folder):", ""]
     for k in ("a-gdal", "a-cmd", "b-gdal", "b-cmd", "g-gdal-sum", "g-gdal-avg"):
         lines.append(f"- {k}: `{res['commands'][k]}`" if "\n" not in res["commands"][k] else f"- {k}: (multi-line)")
-    data = {k: val for k, val in res.items()}
-    lines.append(f"{DATA_PREFIX}{json.dumps(data, default=str)} -->")
-    lines.append(MARK_END)
     return "\n".join(ln for ln in lines if ln is not None)
 
 
@@ -784,8 +778,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cold", type=int, default=2, metavar="N", help="fresh processes per cache state (0: none)")
     ap.add_argument("--profile", type=int, default=15, metavar="N", help="profile entries kept (default 15)")
     ap.add_argument("--profile-runs", type=int, default=1, help="warm runs of (b) profiled (default 1)")
-    ap.add_argument("--write", action="store_true", help="replace the bench_regrid section of BENCHMARKS.md")
-    ap.add_argument("--out", type=Path, help="replace the bench_regrid section of this file instead")
     ap.add_argument("--json", type=Path, default=DEFAULT_WORK / "bench_regrid.json", help="results JSON")
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from --json without running")
     return ap.parse_args(argv)
@@ -832,11 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--report-only" in argv:
         a = parse_args(argv)
         res = json.loads(a.json.read_text())
-        text = report(res)
-        print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
-        out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
-        if out_md:
-            update_markdown(out_md, text, res["command"], marks=(MARK_BEGIN, MARK_END), script="bench_regrid.py")
+        print(report(res))
         return 0
     if FROZEN_ENV not in os.environ:
         return freeze_and_rerun(argv)
@@ -845,11 +833,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"rastercover was imported from {rastercover.__file__}, not from the frozen copy")
     a = parse_args(argv)
     command = shlex.join(["python", "benchmarks/bench_regrid.py", *argv])
-    out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
     if GDALWARP is None:
         sys.exit("gdalwarp is not on PATH: install GDAL's command-line tools (Debian: gdal-bin)")
-    if not (shared_dir() / GPW).exists():
-        sys.exit(f"no {shared_dir() / GPW}: set RASTERCOVER_SHARED to the shared folder")
+    if not (sao_miguel_dir() / GPW).exists():
+        sys.exit(f"no {sao_miguel_dir() / GPW}: the package's data/sao_miguel, or set RASTERCOVER_SHARED")
     wl = workload(a.work.resolve(), 1)
     if not wl.exists():
         if not a.generate:
@@ -871,16 +858,12 @@ def main(argv: list[str] | None = None) -> int:
     res["wall_s"] = time.perf_counter() - t0
     res["loadavg_end"] = load_average()
     res["source_unchanged"] = package_hash(Path(state["working_tree"])) == state["hash"]
-    text = report(res)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
+    print(report(res))
     print(f"\ncProfile of (b), own time:\n{res['profile']['tottime']}\n", file=sys.stderr)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=1, default=str))
         print(f"wrote {a.json}", file=sys.stderr)
-    if out_md:
-        update_markdown(out_md, text, command, marks=(MARK_BEGIN, MARK_END), script="bench_regrid.py")
-        print(f"wrote {out_md}", file=sys.stderr)
     return 0
 
 

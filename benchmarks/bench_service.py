@@ -30,11 +30,11 @@ The server runs the project's source as it is on disk (another process may be ed
 taken before and after. If it does not answer ``/healthz`` (say, a half-finished edit), the script waits
 ``--retry-wait`` seconds and tries again (``--start-attempts``). The server is stopped in all cases.
 
-Prints a markdown report; with ``--write`` (or ``--out FILE``) it replaces the section between the
-``bench_service`` markers of BENCHMARKS.md. Run from the repository root, in the project's virtualenv::
+Prints a markdown report; ``--json FILE`` writes the results (``python -m benchmarks`` renders them). Run from
+the repository root, in the project's virtualenv::
 
     python benchmarks/bench_service.py                           # 30 s of load, concurrency 8, report on stdout
-    python benchmarks/bench_service.py --duration 60 --concurrency 16 --repeat 9 --write
+    python benchmarks/bench_service.py --duration 60 --concurrency 16 --repeat 9 --json /tmp/service.json
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ import uvicorn
 import rastercover
 from bench_centroid import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK, generate, package_hash, workload
 from bench_export import make_clip, tile_folder
-from bench_postgis import fmt_s, load_average, machine, med, rastercover_cli, rounds, spread, update_markdown
+from bench_postgis import fmt_s, load_average, machine, med, rastercover_cli, rounds, spread
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -79,8 +79,6 @@ TARGET_RATIO = 1.3
 TARGET_RSS = 0.20
 SIDE = 1000  # the HTTP vs API export, as bench_export.py's scale-1 case
 MIN_SIDE, MAX_SIDE = 100, 256  # the load's bboxes, in pixels
-MARK_BEGIN, MARK_END = "<!-- bench_service:begin -->", "<!-- bench_service:end -->"
-DATA_PREFIX = "<!-- bench_service:data "
 MiB = 1024**2
 
 COMPARE = {  # key -> label
@@ -486,7 +484,6 @@ def report(res: dict) -> str:
         "" if src["before"] == src["after"] else f" at the start, {src['after']} at the end (edited during the run)"
     )
     lines = [
-        MARK_BEGIN,
         "## HTTP service (scale 1): load, and an export over HTTP vs in-process",
         "",
         "Produced by `benchmarks/bench_service.py` (see `benchmarks/README.md`). `rastercover serve` runs in its own "
@@ -592,8 +589,6 @@ def report(res: dict) -> str:
         )
     for note in res.get("notes", []):
         lines.append(f"- {note}")
-    lines.append(f"{DATA_PREFIX}{json.dumps(res, default=str)} -->")
-    lines.append(MARK_END)
     return "\n".join(lines)
 
 
@@ -610,15 +605,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--make-workload", type=Path, default=DEFAULT_MAKE_WORKLOAD, help="path of make_workload.py")
     ap.add_argument("--start-attempts", type=int, default=3, help="tries to start the server (default 3)")
     ap.add_argument("--retry-wait", type=float, default=60.0, help="seconds between tries (default 60)")
-    ap.add_argument("--write", action="store_true", help="replace the bench_service section of BENCHMARKS.md")
-    ap.add_argument("--out", type=Path, help="replace the bench_service section of this file instead")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     command = shlex.join(["python", "benchmarks/bench_service.py", *(sys.argv[1:] if argv is None else argv)])
-    out_md = a.out or (ROOT / "BENCHMARKS.md" if a.write else None)
     wl = workload(a.work.resolve(), 1.0)
     if not wl.exists():
         if not a.generate:
@@ -657,11 +650,11 @@ def main(argv: list[str] | None = None) -> int:
     res["loadavg_end"] = load_average()
     res["wall_s"] = time.perf_counter() - t_start
     text = report(res)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
+    print(text)
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
-    if out_md:
-        update_markdown(out_md, text, command, marks=(MARK_BEGIN, MARK_END), script="bench_service.py")
-        print(f"wrote {out_md}", file=sys.stderr)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     ld, cp = res["load"], res["compare"]["times"]
     ok = (
         ld["errors"] == 0

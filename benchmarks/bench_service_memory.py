@@ -32,8 +32,10 @@ Run from the repository root, in the project's virtualenv::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import shlex
 import shutil
 import socket
 import statistics
@@ -283,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=("before", "after"), help="run one configuration")
     p.add_argument("--server-src", type=Path, help="a src folder whose rastercover the server imports first")
     p.add_argument("--before-options", help="serve options of 'before' instead of its own (one string)")
+    p.add_argument("--json", type=Path, help="write the results to this JSON file")
     args = p.parse_args(argv)
+    command = shlex.join(["python", "benchmarks/bench_service_memory.py", *(sys.argv[1:] if argv is None else argv)])
     folder = args.work / "served"
     t0 = time.monotonic()
     make_coverage(folder / "big.tif", args.size)
@@ -297,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_config(name, options, folder, args, args.work))
         print(rows[-1], file=sys.stderr)
     print(report(rows, args))
+    if args.json:
+        settings = {k: getattr(args, k) for k in ("size", "duration", "concurrency", "min_side", "max_side")}
+        args.json.write_text(json.dumps({"command": command, **settings, "rows": rows}, indent=1, default=str))
+        print(f"wrote {args.json}", file=sys.stderr)
     return 0
 
 

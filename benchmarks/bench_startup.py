@@ -28,12 +28,11 @@ reported are each arm's median and the median of the per-pair ratios (with their
   slower than that commit" is shown in the same run (ours / baseline ≤ 1 + ``--slower-tolerance``).
 
 Our arm runs a copy of ``src/rastercover`` taken at the start (``PYTHONPATH``): edits made while the script
-runs do not mix into its figures. Prints a markdown report; ``--out FILE`` replaces the section between the
-``bench_startup`` markers of FILE (e.g. BENCHMARKS.md) and lists the command in its header. Run from the
-repository root::
+runs do not mix into its figures. Prints a markdown report; ``--json FILE`` writes the results
+(``python -m benchmarks`` renders them). Run from the repository root::
 
     python benchmarks/bench_startup.py --scales 1 --repeat 3            # quick look, report on stdout
-    python benchmarks/bench_startup.py --scales 1 4 16 --out BENCHMARKS.md
+    python benchmarks/bench_startup.py --scales 1 4 16 --json /tmp/startup.json
     git worktree add /tmp/before HEAD
     python benchmarks/bench_startup.py --baseline /tmp/before --scales 1 4 16
     git worktree remove /tmp/before
@@ -66,15 +65,12 @@ from _common import (  # this folder is on sys.path when run as a script; stdlib
     machine,
     package_hash,
     ratio_stats,
-    update_markdown,
 )
 from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK, ROOT, gdal_tool, without_machine_paths
 
 LAYER, VALUE, METHOD = "forestcover", "height", "LAST_VALUE_AT_PIXEL_CENTROID"
 NODATA = -9999
 TILE = 100
-MARKS = ("<!-- bench_startup:begin -->", "<!-- bench_startup:end -->")
-DATA_PREFIX = "<!-- bench_startup:data "
 TARGET_HELP = 2.0  # rastercover --help / gdal_rasterize --version
 TARGET_S1 = 1.5  # the whole command / gdal_rasterize at scale 1; < 1 at larger scales
 TARGET_RSS_GROWTH = 1.2  # ours at scale 16 / ours at scale 1
@@ -139,8 +135,8 @@ TIME: list[str | None] = [None]  # GNU time's path when the peak RSS is taken fr
 
 
 def gnu_time() -> str | None:
-    """``/usr/bin/time`` when it is GNU time (``-f``, ``-o``), else None."""
-    exe = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else shutil.which("time")
+    """``time`` on ``PATH`` when it is GNU time (``-f``, ``-o``), else None."""
+    exe = shutil.which("time")
     if not exe:
         return None
     probe = subprocess.run([exe, "-f", "%M", "true"], capture_output=True, text=True)
@@ -688,11 +684,10 @@ def import_lines(key: str, it: dict) -> list[str]:
 
 
 def report(res: dict) -> str:
-    """The markdown section, between the ``bench_startup`` markers, with the data as a JSON comment."""
+    """The markdown report printed on stdout."""
     v = res["versions"]
     src = res["source"]
     lines = [
-        MARKS[0],
         "## The command as a user runs it: rastercover vs gdal_rasterize (fresh processes)",
         "",
         "Produced by `benchmarks/bench_startup.py` (see `benchmarks/README.md`). Each run is a fresh process; in "
@@ -748,8 +743,6 @@ def report(res: dict) -> str:
         for key, it in res["importtime"].items():
             lines += import_lines(key, it)
         lines.append("")
-    data = {k: v for k, v in res.items() if k != "profile"}
-    lines += [f"{DATA_PREFIX}{json.dumps(data)} -->", MARKS[1]]
     return "\n".join(lines)
 
 
@@ -790,9 +783,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tmp", type=Path, help="where outputs are written and deleted (default: --work)")
     ap.add_argument("--generate", action="store_true", help="build missing workloads with make_workload.py")
     ap.add_argument("--make-workload", type=Path, default=DEFAULT_MAKE_WORKLOAD, help="path of make_workload.py")
-    ap.add_argument("--out", type=Path, help="replace the bench_startup section of this file (e.g. BENCHMARKS.md)")
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
     ap.add_argument("--rss-from", choices=["time", "wait4"], default="time",
-                    help="peak RSS from GNU time's %%M (default, when /usr/bin/time is GNU time) or from os.wait4's "
+                    help="peak RSS from GNU time's %%M (default, when GNU time is on PATH) or from os.wait4's "
                     "ru_maxrss (floored at this script's own RSS)")  # fmt: skip
     ap.add_argument("--compare", nargs=2, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -809,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("gdal_rasterize is not on PATH: install GDAL's command-line tools (Debian: gdal-bin)")
     TIME[0] = gnu_time() if a.rss_from == "time" else None
     if a.rss_from == "time" and TIME[0] is None:
-        print("no GNU time at /usr/bin/time: peak RSS from os.wait4 (floored at this script's RSS)", file=sys.stderr)
+        print("no GNU time on PATH: peak RSS from os.wait4 (floored at this script's RSS)", file=sys.stderr)
     work = a.work.resolve()
     for sc in a.scales:
         folder = workload_dir(work, sc)
@@ -826,12 +819,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = report(res)
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith(DATA_PREFIX)))
+    print(text)
     if res.get("profile"):
         print(f"\n## cProfile of the whole command, scale {a.scales[0]:g}\n\n```\n{res['profile'].strip()}\n```")
-    if a.out:
-        update_markdown(a.out, text, command, marks=MARKS, script="bench_startup.py")
-        print(f"wrote {a.out}", file=sys.stderr)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {a.json}", file=sys.stderr)
     return 0
 
 
