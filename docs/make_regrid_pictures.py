@@ -1,6 +1,6 @@
 """The pictures and numbers of docs/regrid.md: São Miguel (Azores) population and land cover, regridded.
 
-Run from a clone of the repository with the shared folder beside it (``../shared``, or ``$RASTERCOVER_SHARED``)::
+Run from a clone of the repository (the data is bundled: ``src/rastercover/data/sao_miguel``)::
 
     .venv/bin/pip install matplotlib          # docs only: not a dependency of rastercover
     .venv/bin/python docs/make_regrid_pictures.py
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -62,13 +61,7 @@ DPI = 100
 BYTES_LIMIT = 150_000
 
 
-def shared_dir() -> Path:
-    """The shared folder, found as tests/conftest.py finds it: ``$RASTERCOVER_SHARED``, else ``../shared``."""
-    env = os.environ.get("RASTERCOVER_SHARED")
-    return Path(env).expanduser() if env else REPO.parent / "shared"
-
-
-DATA = shared_dir() / "realdata" / "sao_miguel"
+DATA = REPO / "src" / "rastercover" / "data" / "sao_miguel"
 GPW_COUNT = DATA / "gpw_v411_2020_count_2020.tif"
 GPW_DENSITY = DATA / "gpw_v411_2020_density_2020.tif"
 CLC = DATA / "clc2018_v2020_20u1.tif"
@@ -539,7 +532,7 @@ def landcover(work: Path) -> dict:
 def main() -> None:
     for p in (GPW_COUNT, GPW_DENSITY, CLC, CLC_VAT, CONCELHOS):
         if not p.exists():
-            sys.exit(f"missing {p}: put the shared folder beside the repository (../shared) or set RASTERCOVER_SHARED")
+            sys.exit(f"missing {p}: run this script from a clone of the repository (the data is bundled)")
     IMG.mkdir(parents=True, exist_ok=True)
     print(f"rastercover {rastercover.__version__}, data from {DATA}")
     with tempfile.TemporaryDirectory(prefix="rastercover-regrid-docs-") as tmp:
