@@ -476,7 +476,7 @@ def instrument() -> Steps:
     s.wrap(PostgisRasterCoverage, "_open", STEP_ORDER[0])
     s.wrap(PostgisVectorSource, "__post_init__", STEP_ORDER[1])
     s.wrap(PostgisVectorSource, "read", STEP_ORDER[2])
-    s.wrap(engine_run, "compute_block", STEP_ORDER[3])
+    s.wrap(engine_run, "compute_bounded", STEP_ORDER[3])  # a block, in parts of whole tiles
     s.wrap(PostgisRasterSink, "__init__", STEP_ORDER[4])
     s.wrap(PostgisRasterSink, "open", STEP_ORDER[5])
     s.wrap(PostgisRasterSink, "write", STEP_ORDER[6])

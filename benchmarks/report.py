@@ -169,7 +169,11 @@ def sec_methods(d: dict) -> tuple[list[str], Targets]:
     if singles:
         worst = max(singles)
         tg.append(("every method alone ≤ 1.5 × rasterio's burn (worst; issue 19)", r2(worst), worst <= 1.5))
-    if one:
+    forest = ratios.get("ALL 15 (forestcover)")
+    if forest is not None:  # issue 19's target is on the forest polygons (the mixed layer adds GEOS unions)
+        tg.append(("all 15 in one pass on the forest polygons ≤ 2 × rasterio's burn (issue 19)", r2(forest),
+                   forest <= 2))  # fmt: skip
+    elif one:
         tg.append(("all 15 in one pass ≤ 2 × rasterio's burn (issue 19)", r2(max(one)), max(one) <= 2))
     rss = d.get("rss", {})
     if "1" in rss and "16" in rss:

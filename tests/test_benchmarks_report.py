@@ -66,7 +66,7 @@ def test_report_renders_real_values(tmp_path: Path) -> None:
     assert "| 0.500 s | 0.750 s | 0.68 | 7.5e-08 | 2.8e-06 |" in text
     assert "| ALL15 | tiles | 200 MiB | 220 MiB | 1.10 |" in text
     assert "| the command at scale 16 faster than gdal_rasterize | 0.25 | **met** |" in text
-    assert "| all 15 in one pass ≤ 2 × rasterio's burn (issue 19) | 5.00 | **not met** |" in text
+    assert "| all 15 in one pass on the forest polygons ≤ 2 × rasterio's burn (issue 19) | 5.00 | **not met** |" in text
     assert "Command: `python -m benchmarks --only startup`" in text and "commit abc1234" in text
     assert "Test CPU 9000, 2 cores, 8.0 GiB RAM" in text
     assert "Not run: not installed — postgis not installed" in text
