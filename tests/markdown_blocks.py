@@ -13,9 +13,10 @@ An HTML comment on the line just before a block changes that:
 * ``<!-- run: background -->``: a shell block that serves (``rastercover serve ... --port N``); it is started,
   the blocks after it run once port N (else ``$PORT``, a free port put in its environment) answers, and it is
   stopped at the end of the page.
-* ``<!-- output: TEXT -->`` (python): the block's standard output must contain TEXT.
+* ``<!-- output: TEXT -->``: the block's standard output must contain TEXT.
 
-Blocks of any other language (``text``, ``toml``, ``json``, ``sql``...) are shown, not run.
+Blocks of any other language (``text``, ``toml``, ``json``, ``sql``, and ``py`` / ``pycon`` transcripts, which
+are docstring examples that the doctests run) are shown, not run.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNABLE = {"python": "python", "sh": "sh", "bash": "sh", "console": "sh"}
+RUNNABLE = {"python": "python", "sh": "sh", "bash": "sh", "shell": "sh", "console": "sh"}
 LINKED = ("src", "examples", "docs")
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)[^\n]*$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*(?P<key>not run|run|output)\s*:\s*(?P<arg>.*?)\s*-->\s*$")
@@ -97,12 +98,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, where: str, timeout: float = 60.0) -> None:
+def _port_taken(port: int) -> bool:
+    with socket.socket() as s, contextlib.suppress(OSError):
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+    return False
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, where: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"{where}: the server exited with {proc.returncode}:\n{out}")
+            raise AssertionError(f"{where}: the server exited with {proc.returncode}:\n{log.read_text()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)  # polling a port that a child opens; not a timing assumption
@@ -150,13 +157,18 @@ def run_page(path: Path, workdir: Path, *, env: dict[str, str] | None = None, po
             elif block.directive == ("run", "background"):
                 given = re.search(r"--port[ =](\d+)", block.code)
                 shell_env["PORT"] = given[1] if given else str(port or _free_port())
-                proc = subprocess.Popen(
-                    ["bash", "-c", "exec " + block.code.strip()],
-                    cwd=workdir, env=shell_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                    start_new_session=True,
+                assert not _port_taken(int(shell_env["PORT"])), (
+                    f"{block.where()}: port {shell_env['PORT']} is in use already: the examples would talk to "
+                    "another server"
                 )
+                log = workdir / f".server-{len(servers)}.log"  # a file: a pipe nobody reads fills up
+                with open(log, "w") as out:
+                    proc = subprocess.Popen(
+                        ["bash", "-c", "exec " + block.code.strip()],
+                        cwd=workdir, env=shell_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                    )  # fmt: skip
                 servers.append(proc)
-                _wait_for_port(int(shell_env["PORT"]), proc, block.where())
+                _wait_for_port(int(shell_env["PORT"]), proc, log, block.where())
             else:
                 done = subprocess.run(
                     ["bash", "-euo", "pipefail", "-c", block.code], cwd=workdir, env=shell_env,
@@ -165,6 +177,7 @@ def run_page(path: Path, workdir: Path, *, env: dict[str, str] | None = None, po
                 assert done.returncode == 0, (
                     f"{block.where()}: exit status {done.returncode}\n$ {block.code}\n{done.stdout}\n{done.stderr}"
                 )
+                _check_output(block, done.stdout)
             ran.append(block)
     finally:
         for proc in servers:
@@ -185,6 +198,10 @@ def _run_python(block: Block, namespace: dict) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(block.code, block.where(), "exec"), namespace)
+    _check_output(block, out.getvalue())
+
+
+def _check_output(block: Block, printed: str) -> None:
     if block.directive and block.directive[0] == "output":
         expected = block.directive[1]
-        assert expected in out.getvalue(), f"{block.where()}: printed {out.getvalue()!r}, expected {expected!r}"
+        assert expected in printed, f"{block.where()}: printed {printed!r}, expected {expected!r}"

@@ -68,11 +68,87 @@ def test_a_geotiff_carries_descriptions_and_class_names_that_gdal_reads(tmp_path
         assert set(np.unique(ds.read(1))) - {-1} == set(table)
 
 
-def test_a_dataarray_keeps_them_as_attrs():
+def test_a_dataarray_keeps_them_as_attrs_that_netcdf_can_hold(tmp_path):
     da = rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS)
-    table = {float(k): v for k, v in _attribute_table().items()}
-    assert da.attrs["classes"] == {"LAST_VALUE_AT_PIXEL_CENTROID": table, "VALUE_OF_BIGGEST": table}
+    table = {repr(float(k)): v for k, v in _attribute_table().items()}
+    assert json.loads(da.attrs["classes"]) == {"LAST_VALUE_AT_PIXEL_CENTROID": table, "VALUE_OF_BIGGEST": table}
     assert da.attrs["descriptions"] == tuple(get_method(m).description for m in VALUE_METHODS)
+    # netCDF and Zarr refuse mappings as attributes: every attr is text, a number or a sequence of them
+    for key, val in da.attrs.items():
+        assert isinstance(val, str | int | float | tuple | type(None)), key
+    da.to_dataset(name="forest").to_zarr(tmp_path / "forest.zarr")
+    import xarray as xr
+
+    with xr.open_zarr(tmp_path / "forest.zarr") as back:
+        assert json.loads(back["forest"].attrs["classes"])["VALUE_OF_BIGGEST"] == table
+
+
+def test_a_filter_on_a_field_not_read_keeps_the_names_on_every_driver(tmp_path):
+    """Shapefile and FlatGeobuf test an attribute filter on the fields read only: the names must not vanish."""
+    boxes = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(20, 0, 30, 10)]
+    import geopandas as gpd
+
+    df = gpd.GeoDataFrame({"code": [1, 2, 3], "name": ["a", "b", "c"], "keep": [1, 0, 1]}, geometry=boxes,
+                          crs="EPSG:3857")  # fmt: skip
+    grid = rastercover.Grid(3, 1, Affine(10, 0, 0, 0, -10, 10), "EPSG:3857")
+    for ext in ("gpkg", "shp", "fgb"):
+        path = tmp_path / f"zones.{ext}"
+        df.to_file(path)
+        da = rastercover.rasterize(path, grid, value="code", where="keep = 1", class_names="name",
+                                   methods=["VALUE_OF_BIGGEST", "COVERED_FRACTION_BY_VALUE"])  # fmt: skip
+        assert json.loads(da.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"1.0": "a", "3.0": "c"}}, ext
+        assert list(da.band.values[1:]) == ["COVERED_FRACTION_BY_VALUE:1", "COVERED_FRACTION_BY_VALUE:3"], ext
+    gdf = rastercover.rasterize(df, grid, value="code", class_names="name", methods="VALUE_OF_BIGGEST")
+    assert json.loads(gdf.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"1.0": "a", "2.0": "b", "3.0": "c"}}
+
+
+def test_names_are_keyed_by_the_values_the_pixels_hold(tmp_path):
+    boxes = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(20, 0, 30, 10)]
+    import geopandas as gpd
+
+    grid = rastercover.Grid(3, 1, Affine(10, 0, 0, 0, -10, 10), "EPSG:3857")
+
+    def classes(values, names, **kw):
+        df = gpd.GeoDataFrame({"v": values, "n": names}, geometry=boxes, crs="EPSG:3857")
+        da = rastercover.rasterize(df, grid, value="v", class_names="n", methods="VALUE_OF_BIGGEST", **kw)
+        return json.loads(da.attrs["classes"])["VALUE_OF_BIGGEST"], da.values[0, 0].tolist()
+
+    names, pixels = classes([0.1, 0.2, 3e9], ["x", "y", "big"], dtype="float32")
+    assert names == {repr(float(np.float32(v))): n for v, n in [(0.1, "x"), (0.2, "y"), (3e9, "big")]}
+    assert [repr(float(p)) for p in pixels] == list(names)  # the keys are the pixels' own values
+    names, pixels = classes([2.4, 7.0, 9.0], ["a", "b", "c"], dtype="int16", nodata=-1)
+    assert names == {"2.0": "a", "7.0": "b", "9.0": "c"} and pixels == [2, 7, 9]
+    with pytest.raises(InputError, match=r"classes 2 \('a'\) and 2.4 \('b'\) are both stored as 2 in a int16 band"):
+        classes([2.0, 2.4, 9.0], ["a", "b", "c"], dtype="int16", nodata=-1)
+    # PostGIS's value path moves a result off nodata: class 0 would carry class 1's pixels
+    with pytest.raises(InputError, match=r"classes 0 \('a'\) and 1 \('b'\) are both stored as 1 in a uint8 band"):
+        classes([0.0, 1.0, 9.0], ["a", "b", "c"], dtype="uint8", nodata=0, semantics="postgis")
+    with pytest.raises(InputError, match=r"gives 0 in 1 pixel\(s\), which is the band's nodata value"):
+        classes([0.0, 1.0, 9.0], ["a", "b", "c"], dtype="uint8", nodata=0)  # the run itself would refuse it
+    out = tmp_path / "big.tif"
+    df = gpd.GeoDataFrame({"v": [1.0, 2.0, 3e9], "n": ["a", "b", "big"]}, geometry=boxes, crs="EPSG:3857")
+    rastercover.rasterize(df, grid, value="v", class_names="n", methods="VALUE_OF_BIGGEST", output=out,
+                          dtype="float64")  # fmt: skip
+    rows = [tuple(r["f"]) for r in _gdalinfo(out)["rat"]["row"]]
+    assert rows == [(1.0, "a"), (2.0, "b"), (3e9, "big")]  # beyond int32: a Real column, read back exactly
+
+
+def test_any_overwrite_drops_the_side_file_of_the_file_it_replaces(tmp_path):
+    out = tmp_path / "forest.tif"
+    side = tmp_path / "forest.tif.aux.xml"
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out)
+    assert side.is_file()
+    rastercover.export(RELIEF, out, overwrite=True, bbox=(-1e6, 2e6, 0, 3e6))  # another coverage, by export
+    assert not side.exists() and "categories" not in _gdalinfo(out)["bands"][0]
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out, overwrite=True)
+    plan = rastercover.plan_rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC")
+    with pytest.raises(InputError, match="write the output to a .tif"):
+        plan.to(tmp_path / "tiles")
+    (tmp_path / "d.tif").mkdir()  # a failed commit leaves no side file anywhere
+    with pytest.raises(Exception, match="d.tif"):
+        rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=tmp_path / "d.tif",
+                              overwrite=True)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.tif", "forest.tif", "forest.tif.aux.xml"]
 
 
 def test_every_band_is_described_without_class_names(tmp_path):
@@ -96,8 +172,8 @@ def test_overwriting_drops_the_class_names_of_the_file_it_replaces(tmp_path):
 
 def test_class_names_refused_where_they_cannot_be_right(tmp_path):
     grid = _grid()
-    with pytest.raises(InputError, match=r"class_names='VEGDESC' names the values of methods .* none of "
-                       r"COUNT_OF_POLYGONS is one"):  # fmt: skip
+    with pytest.raises(InputError, match=r"class names \('VEGDESC', --class-names / class_names=\) name the values "
+                       r"of methods .* none of COUNT_OF_POLYGONS is one"):  # fmt: skip
         rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", methods="COUNT_OF_POLYGONS")
     with pytest.raises(InputError, match=r"written with one GeoTIFF .* write the output to a \.tif"):
         rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", output=tmp_path / "tiles")
@@ -111,7 +187,7 @@ def test_class_names_refused_where_they_cannot_be_right(tmp_path):
         df.loc[df.VEG_ID == 25, "VEG_ID"] = 24
         pyogrio.write_dataframe(df, shifted)
         rastercover.rasterize(shifted, grid, value="VEG_ID", class_names="VEGDESC")
-    with pytest.raises(InputError, match="has no attribute table to read class names from"):
+    with pytest.raises(InputError, match="has no attribute table to read class names from"):  # bare pairs
         rastercover.rasterize([(shapely.box(0, 0, 1, 1), 1.0)], grid, class_names="x", assume_crs="EPSG:2964")
 
 
@@ -133,7 +209,7 @@ def test_class_names_from_a_postgis_table(pg_url, pg_conn, tmp_path):
     pg_conn.execute("UPDATE landuse SET label = CASE code WHEN 1 THEN 'meadow' ELSE 'forest' END")
     grid = rastercover.Grid(4, 4, Affine(5, 0, 0, 0, -5, 20), "EPSG:3857")
     da = rastercover.rasterize(f"{pg_url}?table=public.landuse", grid, value="code", class_names="label")
-    assert da.attrs["classes"] == {"LAST_VALUE_AT_PIXEL_CENTROID": {1.0: "meadow", 2.0: "forest"}}
+    assert json.loads(da.attrs["classes"]) == {"LAST_VALUE_AT_PIXEL_CENTROID": {"1.0": "meadow", "2.0": "forest"}}
     pg_conn.execute("UPDATE landuse SET label = 'pasture' WHERE id = 3")
     with pytest.raises(InputError, match=r"value 1 has two names in column 'label' \('meadow', 'pasture'\)|"
                        r"value 1 has two names in column 'label' \('pasture', 'meadow'\)"):  # fmt: skip

@@ -100,6 +100,18 @@ def test_location_parsing_keeps_libpq_parameters_and_hides_the_password():
         PgLocation.parse("postgresql://h/db")
     with pytest.raises(InputError, match="unbalanced"):
         PgLocation.parse('postgresql://h/db?table="abc')
+    # libpq's default host (PGHOST, a socket): postgresql:///db keeps its //, which urlunsplit would drop
+    assert PgLocation.parse("postgresql:///gis?table=t").conninfo == "postgresql:///gis"
+    assert PgLocation.parse("postgresql:///gis?sslmode=require&table=t").describe() == (
+        "postgresql:///gis?sslmode=require&table=t"
+    )
+    # a password written without percent-encoding (# ? / @ in it) is still never shown
+    for raw in ("pa#ss", "pa/ss", "p@ss", "p?ss"):
+        try:
+            shown = PgLocation.parse(f"postgresql://me:{raw}@db/gis?table=t").describe()
+        except InputError as exc:  # the URL no longer reads as one: the message hides the password too
+            shown = str(exc)
+        assert raw not in shown and "postgresql://me@" in shown, shown
 
 
 def test_connection_errors_are_one_line_without_the_password(pg_cluster):

@@ -25,11 +25,14 @@ import numpy as np
 from .crs import as_crs, bbox_in_crs, crs_label, same_crs
 from .engine import DEFAULT_BLOCK_PIXELS, Extent, InvalidPolicy, Job, Semantics, run
 from .engine.blocks import narrow_to_reached, worth_narrowing
+from .engine.compute import to_band
 from .engine.executors import check_executor, require_dask
 from .engine.limits import check_size, check_tiling, too_many_tiles
-from .errors import CRSError, InputError
+from .engine.postgis import postgis_band
+from .errors import CRSError, InputError, MissingColumnError
 from .grid import Grid, Window
 from .io import registry
+from .io.class_names import class_table
 from .io.reproject import ReprojectedSource, distinct_values_of, source_identity
 from .methods import Method, available_methods, get_method, resolve_methods
 
@@ -215,6 +218,8 @@ class RasterizePlan:
             check_size(
                 g.width, g.height, len(self.job.methods), self.job.dtype.itemsize, output="file", max_pixels=max_pixels
             )
+        if any(self.classes):
+            _check_class_output("class names", out, None, lazy=False)
         return replace(self, output=out, sink_options=options, cog_path=None)
 
 
@@ -467,7 +472,7 @@ def plan_rasterize(
         raise CRSError(f"{src.describe()} has no CRS: pass assume_crs=")
     if same_crs(src.crs, grid.crs) and as_crs(src.crs) is None:
         raise CRSError(f"{src.describe()}: unknown CRS")
-    classes = _classes(src, class_names, method_list, out, cog_path, lazy)
+    classes = _classes(source, src, class_names, method_list, (dt, nodata, semantics), out, cog_path, lazy)
     if not same_crs(src.crs, grid.crs):
         src = ReprojectedSource(src, grid.crs)
         _ = src.bounds  # fail now, not in a worker, when the CRSs cannot be bridged
@@ -481,27 +486,74 @@ def plan_rasterize(
     return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block_pixels, classes)
 
 
-def _classes(src: Any, column: str | None, methods: Sequence[Method], out: Any, cog_path: Any, lazy: bool) -> tuple:
-    """Per band, the class names of ``column`` for the bands whose pixels are values of the value column."""
+def _classes(
+    source: Any, src: Any, column: str | None, methods: Sequence[Method], job_type: tuple, out: Any, cog_path: Any,
+    lazy: bool,
+) -> tuple:
+    """Per band, ``{pixel value: class name}`` from ``column`` for the bands whose pixels are values of the value
+    column (None for the others). The keys are the class values as the band stores them (rounded for integer
+    bands, float32 for float32 bands; PostGIS's value path under ``semantics="postgis"``), so that a name is on
+    the pixels it names; two classes landing on one pixel value, or on the nodata value, are errors."""
     if column is None:
         return ()
-    where = f"class_names={column!r}"
+    where = f"class names ({column!r}, --class-names / class_names=)"
     named = [m.categorical and m.needs_value for m in methods]
     if not any(named):
         raise InputError(
-            f"{where} names the values of methods whose pixels are values of the value column (such as "
+            f"{where} name the values of methods whose pixels are values of the value column (such as "
             "LAST_VALUE_AT_PIXEL_CENTROID, MAJORITY_OF_VALUES_AT_PIXEL_CENTROID, VALUE_OF_BIGGEST); none of "
             f"{', '.join(m.name for m in methods)} is one"
         )
-    if lazy or cog_path is not None or (out is not None and not registry.writes_one_file(out)):
-        raise InputError(
-            f"{where}: class names are written with one GeoTIFF (in its .aux.xml) or kept on the DataArray "
-            "(attrs['classes']); write the output to a .tif"
-        )
-    if not callable(getattr(src, "class_names", None)):
+    _check_class_output(where, out, cog_path, lazy)
+    if callable(getattr(src, "class_names", None)):
+        table = src.class_names(column)
+    elif hasattr(source, "columns") and hasattr(source, "geometry"):  # a GeoDataFrame: its own attribute table
+        if column not in source.columns:
+            raise MissingColumnError(f"the GeoDataFrame has no column {column!r} to name classes")
+        if not getattr(src, "value", None):
+            raise InputError(f"{where}: they name the values of the value column: give one (value=)")
+        table = class_table(source[src.value].to_numpy(dtype="float64", na_value=np.nan),
+                            source[column].to_numpy(dtype=object), column, "the GeoDataFrame")  # fmt: skip
+    else:
         raise InputError(f"{where}: {src.describe()} has no attribute table to read class names from")
-    table = src.class_names(column)
-    return tuple(dict(table) if n else None for n in named)
+    if not table:
+        raise InputError(f"{where}: no feature has both a value and a name in {column!r}")
+    dtype, nodata, semantics = job_type
+    values = np.array(sorted(table), dtype=np.float64)
+    tables = []
+    for m, n in zip(methods, named, strict=True):
+        if not n:
+            tables.append(None)
+            continue
+        pixels = (
+            postgis_band(values, dtype, nodata) if semantics is Semantics.POSTGIS else to_band(values, m, dtype, nodata)
+        ).astype(np.float64)
+        band: dict[float, str] = {}
+        first: dict[float, float] = {}
+        for v, px in zip(values, pixels, strict=True):
+            shown = f"{v:g} ({table[v]!r})"
+            if not np.isnan(nodata) and px == np.float64(np.asarray(nodata).astype(dtype)):
+                raise InputError(f"{where}: class {shown} is stored as the nodata value {nodata:g} in a {dtype} "
+                                 "band; choose another nodata (--nodata / nodata=)")  # fmt: skip
+            if px in band and band[px] != table[v]:
+                raise InputError(f"{where}: classes {first[px]:g} ({band[px]!r}) and {shown} are both stored as "
+                                 f"{px:g} in a {dtype} band; choose a type that tells them apart (--dtype / dtype=)")
+            band.setdefault(px, table[v])
+            first.setdefault(px, v)
+        tables.append(band)
+    return tuple(tables)
+
+
+def _check_class_output(where: str, out: Any, cog_path: Any, lazy: bool) -> None:
+    """Class names are written with one GeoTIFF (its ``.aux.xml``) or kept on an in-memory DataArray."""
+    if lazy:
+        raise InputError(f"{where}: a lazy result keeps none; rasterize to a DataArray or a .tif")
+    if cog_path is not None or (out is not None and not registry.writes_one_file(out)):
+        raise InputError(
+            f"{where} are written with one GeoTIFF (in its .aux.xml) or kept on a DataArray (attrs['classes']): "
+            "write the output to a .tif (a tile folder, a Zarr store, a PostGIS table or a COG assembled from "
+            "one has no place for them)"
+        )
 
 
 def job_identity(job: Job) -> dict:
@@ -681,8 +733,9 @@ def rasterize(
         A column of the source's attribute table that names the values of the value column (``VEGDESC`` for
         ``VEG_ID``): the bands whose pixels are values of that column (``LAST_VALUE_AT_PIXEL_CENTROID``,
         ``VALUE_OF_BIGGEST``...) get the names as category names and a raster attribute table (one GeoTIFF:
-        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a DataArray: ``attrs["classes"]``). Every band
-        also carries its method's description in its metadata (``DESCRIPTION``) whatever this option says.
+        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a DataArray: ``attrs["classes"]``, JSON text
+        ``{band: {pixel value: name}}``). The values are the pixels' (rounded for integer bands). Every band also
+        carries its method's description in its metadata (``DESCRIPTION``) whatever this option says.
 
     Returns
     -------

@@ -35,7 +35,9 @@ def _lazy(plan: Any):
     """A plan's result as a DataArray backed by a dask array of its blocks."""
     job = plan.job
     array = lazy_array(job, plan.block_pixels)
-    return to_dataarray(array, job.grid, [m.name for m in job.methods], job.nodata)
+    return to_dataarray(
+        array, job.grid, [m.name for m in job.methods], job.nodata, [m.description or "" for m in job.methods]
+    )
 
 
 def rasterize_lazy(

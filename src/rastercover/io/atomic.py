@@ -272,15 +272,25 @@ def _boot() -> str:
         return "0000"
 
 
-def commit(tmp: str, path: str) -> None:
-    """Move ``tmp`` to ``path``, replacing what is there (a folder is swapped in with two renames)."""
+def commit(tmp: str, path: str, *, side_file: bool = False) -> None:
+    """Move ``tmp`` to ``path``, replacing what is there (a folder is swapped in with two renames).
+
+    A file's GDAL side file, ``PATH.aux.xml`` (class names, statistics), describes the file it was written for:
+    the one being replaced loses it first, so that no moment pairs the new pixels with the old file's names;
+    with ``side_file``, ``TMP.aux.xml`` then follows the file to ``PATH.aux.xml``.
+    """
     if os.path.isdir(tmp) and os.path.lexists(path):
         trash = temporary_sibling(path)
         os.replace(path, trash)
         os.replace(tmp, path)
         discard(trash)
-    else:
+    elif os.path.isdir(tmp):
         os.replace(tmp, path)
+    else:
+        discard(path + ".aux.xml")
+        os.replace(tmp, path)
+        if side_file and os.path.lexists(tmp + ".aux.xml"):
+            os.replace(tmp + ".aux.xml", path + ".aux.xml")
 
 
 def discard(path: str) -> None:

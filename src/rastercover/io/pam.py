@@ -14,6 +14,8 @@ Examples
 (True, False)
 >>> xml.count("<Row ")
 2
+>>> "<F>3000000000.0</F>" in class_table_xml([{3e9: "big"}])  # beyond int32: a Real column
+True
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .atomic import discard, temporary_sibling
 __all__ = ["class_table_xml", "write_class_tables"]
 
 _MAX_CATEGORY = 65535  # CategoryNames lists every value from 0: beyond this only the RAT names classes
+_MAX_INT32 = 2**31 - 1
 
 
 def class_table_xml(tables: Sequence[Mapping[float, str] | None]) -> str:
@@ -43,7 +46,8 @@ def class_table_xml(tables: Sequence[Mapping[float, str] | None]) -> str:
             out.append("    <CategoryNames>")
             out += [f"      <Category>{escape(names.get(i, ''))}</Category>" for i in range(int(items[-1][0]) + 1)]
             out.append("    </CategoryNames>")
-        kind = 0 if all(v.is_integer() for v, _ in items) else 1  # GFT_Integer or GFT_Real
+        # GFT_Integer (GDAL reads it as int32) or GFT_Real
+        kind = 0 if all(v.is_integer() and abs(v) <= _MAX_INT32 for v, _ in items) else 1
         out.append('    <GDALRasterAttributeTable tableType="thematic">')
         out.append(f'      <FieldDefn index="0"><Name>Value</Name><Type>{kind}</Type><Usage>5</Usage></FieldDefn>')
         out.append('      <FieldDefn index="1"><Name>Class</Name><Type>2</Type><Usage>2</Usage></FieldDefn>')
@@ -57,11 +61,12 @@ def class_table_xml(tables: Sequence[Mapping[float, str] | None]) -> str:
 
 
 def write_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) -> str | None:
-    """Write ``PATH.aux.xml`` naming the classes of ``path``'s bands (complete or not at all); remove a stale one
-    when no band has classes. Returns the side file's path, or None when there is none."""
+    """Write ``PATH.aux.xml`` naming the classes of ``path``'s bands (complete or not at all), or nothing when no
+    band has classes. Returns the side file's path, or None. Written beside the temporary file, it follows the
+    file to its final name when committed (:func:`rastercover.io.atomic.commit` with ``side_file=True``)."""
     side = os.fspath(path) + ".aux.xml"
+    discard(side)
     if not any(tables):
-        discard(side)  # an older output's class names would describe pixels they do not belong to
         return None
     tmp = temporary_sibling(side)
     try:

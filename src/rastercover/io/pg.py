@@ -191,7 +191,9 @@ class PgLocation:
         return sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
 
 
-_PASSWORD = re.compile(r"(://[^:/@?#]*):[^@/?#]*@")
+# user:password@ up to the last @ of the URL: a password written with a raw # ? / or @ (which a URL should
+# percent-encode) is still removed whole (at worst, a later @ in a parameter removes more than the password)
+_PASSWORD = re.compile(r"(://[^:/@?#\s]*):[^\s'\"]*@")
 
 
 def _redact(text: str) -> str:

@@ -209,8 +209,9 @@ class GeoTiffSink:
                     raise
                 discard(self._tmp)
                 self._tmp = cog_tmp
-            write_class_tables(self.path, self._classes)  # first: the file never appears without its classes
-            commit(self._tmp, self.path)
+            with uninterrupted():
+                write_class_tables(self._tmp, self._classes)  # TMP.aux.xml: it follows the file
+                commit(self._tmp, self.path, side_file=True)
             self._tmp = None
         finally:
             self._exit_env()
@@ -226,6 +227,7 @@ class GeoTiffSink:
             self._ds = None
         if self._tmp:
             discard(self._tmp)
+            discard(self._tmp + ".aux.xml")
             self._tmp = None
         self._exit_env()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,7 +39,8 @@ class MemorySink:
         self._written = np.zeros(grid.tile_layout, dtype=bool)
 
     def describe_bands(self, bands: Sequence[dict]) -> None:
-        """Keep each band's description and class names: the DataArray's ``descriptions`` and ``classes`` attrs."""
+        """Keep each band's description and class names: the DataArray's ``descriptions`` attr and its
+        ``classes`` attr, JSON text ``{band: {pixel value: name}}``."""
         self._descriptions = tuple(b["metadata"].get("DESCRIPTION", "") for b in bands)
         self._classes = {name: dict(b["classes"]) for name, b in zip(self.bands, bands, strict=True) if b["classes"]}
 
@@ -68,11 +70,10 @@ class MemorySink:
     def close(self):
         if not _all_zero_bits(self.nodata, self.dtype):
             _fill_unwritten(self.array, self.grid, self._written, self.nodata)
-        da = to_dataarray(self.array, self.grid, self.bands, self.nodata)
-        if getattr(self, "_descriptions", None):
-            da.attrs["descriptions"] = self._descriptions
-        if getattr(self, "_classes", None):
-            da.attrs["classes"] = self._classes
+        da = to_dataarray(self.array, self.grid, self.bands, self.nodata, getattr(self, "_descriptions", None))
+        if getattr(self, "_classes", None):  # JSON text: netCDF and Zarr attributes hold no mappings
+            named = {b: {repr(float(v)): name for v, name in sorted(t.items())} for b, t in self._classes.items()}
+            da.attrs["classes"] = json.dumps(named)
         return da
 
     def abort(self) -> None:
@@ -113,8 +114,11 @@ def _fill_unwritten(array: np.ndarray, grid: Grid, written: np.ndarray, nodata: 
             array[:, r * th : (r + 1) * th, c0 * tw : c1 * tw] = nodata
 
 
-def to_dataarray(array: np.ndarray, grid: Grid, bands: Sequence[str], nodata: float):
-    """Wrap ``array`` (bands, rows, cols) as an ``xarray.DataArray`` carrying CRS and transform.
+def to_dataarray(
+    array: np.ndarray, grid: Grid, bands: Sequence[str], nodata: float, descriptions: Sequence[str] | None = None
+):
+    """Wrap ``array`` (bands, rows, cols) as an ``xarray.DataArray`` carrying CRS and transform (and, when given,
+    each band's description as the ``descriptions`` attr).
 
     Coordinates ``x``/``y`` (pixel centres) are given for north-up grids; a CF ``spatial_ref`` coordinate
     (``crs_wkt``, ``GeoTransform``) makes the array readable by rioxarray.
@@ -148,6 +152,8 @@ def to_dataarray(array: np.ndarray, grid: Grid, bands: Sequence[str], nodata: fl
         "grid_mapping": "spatial_ref",
         "long_name": tuple(bands),
     }
+    if descriptions:
+        attrs["descriptions"] = tuple(descriptions)
     da = xr.DataArray(array, dims=("band", "y", "x"), coords=coords, attrs=attrs, name="rastercover")
     da.encoding["_FillValue"] = nodata
     return da

@@ -278,12 +278,14 @@ class FileVectorSource:
             return np.empty(0)
         pyogrio = _pyogrio()
         try:
-            _meta, _fids, _wkb, data = pyogrio.raw.read(
-                self.path, layer=self.layer, columns=[self.value], where=self.where, read_geometry=False
-            )
+            # with a filter, every field: some drivers (Shapefile, FlatGeobuf) test it on the fields read only
+            meta, _fids, _wkb, data = pyogrio.raw.read(
+                self.path, layer=self.layer, columns=None if self.where else [self.value], where=self.where,
+                read_geometry=False,
+            )  # fmt: skip
         except Exception as exc:
             raise SourceError(f"{self.describe()}: reading the values failed ({_reason(exc)})") from None
-        return np.asarray(data[0], dtype=np.float64)
+        return np.asarray(data[[str(f) for f in meta["fields"]].index(self.value)], dtype=np.float64)
 
     def class_names(self, column: str) -> dict[float, str]:
         """``{value: name}``: the name in ``column`` of each value of the value column (features passing the
@@ -296,9 +298,10 @@ class FileVectorSource:
         if not self.value:
             raise InputError(f"{self.describe()}: class names name the values of the value column: give one")
         try:
-            meta, _fids, _wkb, data = _pyogrio().raw.read(
-                self.path, layer=self.layer, columns=[self.value, column], where=self.where, read_geometry=False
-            )
+            meta, _fids, _wkb, data = _pyogrio().raw.read(  # with a filter, every field (see values())
+                self.path, layer=self.layer, columns=None if self.where else [self.value, column], where=self.where,
+                read_geometry=False,
+            )  # fmt: skip
         except Exception as exc:
             raise SourceError(f"{self.describe()}: reading the class names failed ({_reason(exc)})") from None
         read = [str(f) for f in meta["fields"]]  # in the layer's order, not the order asked
