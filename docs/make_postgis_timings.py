@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -44,6 +43,7 @@ import rastercover
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks._common import git_commit, machine  # noqa: E402  (commit and machine, as the benchmarks say them)
 from tests.pgcluster import start_cluster  # noqa: E402
 
 PAGE = REPO / "docs" / "postgis.md"
@@ -264,21 +264,7 @@ def run_all(url: str, db: str, work: Path, args) -> list[tuple[str, str, float, 
 
 
 def render(rows, args) -> str:
-    commit = "unknown"
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout.strip()  # fmt: skip
-        if subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.strip():  # fmt: skip
-            commit += " + uncommitted changes"
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
+    commit = git_commit(REPO / "src")
     versions = "PostGIS ?"
     try:
         out = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
@@ -293,8 +279,8 @@ def render(rows, args) -> str:
         "|---|---|---:|---|",
         *(f"| {job} | {way} | {f'{t:.2f} s' if t == t else '–'} | {res} |" for job, way, t, res in rows),
         "",
-        f"Measured by `{command}` on {dt.date.today().isoformat()}, commit {commit}; {os.cpu_count()} cores "
-        f"({cpu}), {platform.system()} {platform.release()}, {versions}, rastercover {rastercover.__version__}.",
+        f"Measured by `{command}` on {dt.date.today().isoformat()}, commit {commit}; {machine()}, {versions}, "
+        f"rastercover {rastercover.__version__}.",
     ]
     return "\n".join(lines)
 
