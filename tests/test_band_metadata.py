@@ -142,8 +142,8 @@ def test_any_overwrite_drops_the_side_file_of_the_file_it_replaces(tmp_path):
     assert not side.exists() and "categories" not in _gdalinfo(out)["bands"][0]
     rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out, overwrite=True)
     plan = rastercover.plan_rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC")
-    with pytest.raises(InputError, match="write the output to a .tif"):
-        plan.to(tmp_path / "tiles")
+    with pytest.raises(InputError, match="write the output to a .tif or a folder"):
+        plan.to(tmp_path / "forest.zarr")
     (tmp_path / "d.tif").mkdir()  # a failed commit leaves no side file anywhere
     with pytest.raises(Exception, match="d.tif"):
         rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=tmp_path / "d.tif",
@@ -175,8 +175,9 @@ def test_class_names_refused_where_they_cannot_be_right(tmp_path):
     with pytest.raises(InputError, match=r"class names \('VEGDESC', --class-names / class_names=\) name the values "
                        r"of methods .* none of COUNT_OF_POLYGONS is one"):  # fmt: skip
         rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", methods="COUNT_OF_POLYGONS")
-    with pytest.raises(InputError, match=r"written with one GeoTIFF .* write the output to a \.tif"):
-        rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", output=tmp_path / "tiles")
+    for out, kw in ((tmp_path / "forest.zarr", {}), (tmp_path / "tiles", {"cog": str(tmp_path / "all.tif")})):
+        with pytest.raises(InputError, match=r"written with one GeoTIFF .* write the output to a \.tif or a folder"):
+            rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", output=out, **kw)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(MissingColumnError, match=r"has no column 'NAME' to name classes; its columns are .*VEGDESC"):
         rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="NAME")
@@ -189,6 +190,21 @@ def test_class_names_refused_where_they_cannot_be_right(tmp_path):
         rastercover.rasterize(shifted, grid, value="VEG_ID", class_names="VEGDESC")
     with pytest.raises(InputError, match="has no attribute table to read class names from"):  # bare pairs
         rastercover.rasterize([(shapely.box(0, 0, 1, 1), 1.0)], grid, class_names="x", assume_crs="EPSG:2964")
+
+
+def test_a_tile_folder_names_them_in_its_index_vrt(tmp_path):
+    """The mosaic GDAL and QGIS open, index.vrt, carries each band's metadata and class names; its pixels are the
+    single GeoTIFF's."""
+    folder, single = tmp_path / "forest_tiles", tmp_path / "forest.tif"
+    for out in (folder, single):
+        rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS,
+                              output=out, dtype="int16", nodata=-1)  # fmt: skip
+    vrt, tif = _gdalinfo(folder / "index.vrt"), _gdalinfo(single)
+    for a, b in zip(vrt["bands"], tif["bands"]):
+        assert a["metadata"] == b["metadata"] and a.get("categories") == b.get("categories")
+    assert vrt["rat"] == tif["rat"]
+    with rasterio.open(folder / "index.vrt") as a, rasterio.open(single) as b:
+        assert np.array_equal(a.read(), b.read())
 
 
 def test_the_command_line_option(tmp_path, capsys):

@@ -545,14 +545,16 @@ def _classes(
 
 
 def _check_class_output(where: str, out: Any, cog_path: Any, lazy: bool) -> None:
-    """Class names are written with one GeoTIFF (its ``.aux.xml``) or kept on an in-memory DataArray."""
+    """Class names are written with one GeoTIFF (its ``.aux.xml``) or a tile folder (its ``index.vrt``), or kept on
+    an in-memory DataArray."""
     if lazy:
-        raise InputError(f"{where}: a lazy result keeps none; rasterize to a DataArray or a .tif")
-    if cog_path is not None or (out is not None and not registry.writes_one_file(out)):
+        raise InputError(f"{where}: a lazy result keeps none; rasterize to a DataArray, a .tif or a tile folder")
+    tiles = out is not None and not registry.writes_one_file(out) and registry.location_kind(out) == "files"
+    if cog_path is not None or (out is not None and not registry.writes_one_file(out) and not tiles):
         raise InputError(
-            f"{where} are written with one GeoTIFF (in its .aux.xml) or kept on a DataArray (attrs['classes']): "
-            "write the output to a .tif (a tile folder, a Zarr store, a PostGIS table or a COG assembled from "
-            "one has no place for them)"
+            f"{where} are written with one GeoTIFF (in its .aux.xml) or a tile folder (in its index.vrt), or kept "
+            "on a DataArray (attrs['classes']): write the output to a .tif or a folder (a Zarr store, a PostGIS "
+            "table or a COG assembled after the run has no place for them)"
         )
 
 
@@ -733,7 +735,8 @@ def rasterize(
         A column of the source's attribute table that names the values of the value column (``VEGDESC`` for
         ``VEG_ID``): the bands whose pixels are values of that column (``LAST_VALUE_AT_PIXEL_CENTROID``,
         ``VALUE_OF_BIGGEST``...) get the names as category names and a raster attribute table (one GeoTIFF:
-        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a DataArray: ``attrs["classes"]``, JSON text
+        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a tile folder: its ``index.vrt``; a DataArray:
+        ``attrs["classes"]``, JSON text
         ``{band: {pixel value: name}}``). The values are the pixels' (rounded for integer bands). Every band also
         carries its method's description in its metadata (``DESCRIPTION``) whatever this option says.
 

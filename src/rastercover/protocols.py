@@ -72,7 +72,8 @@ class RasterSink(Protocol):
     blocks in file order, in bounded memory: :meth:`rastercover.io.sink_geotiff.GeoTiffSink.final_rows`); a sink
     with ``describe_bands(bands: Sequence[dict]) -> None`` gets, right after ``open``, per band
     ``{"metadata": {"METHOD": ..., "DESCRIPTION": ...}, "classes": {value: name} or None}`` (the GeoTIFF writes
-    them into the file and its ``.aux.xml``; memory keeps them as the DataArray's attrs).
+    them into the file and its ``.aux.xml``, a tile folder into its ``index.vrt``; memory keeps them as the
+    DataArray's attrs).
     """
 
     label: str

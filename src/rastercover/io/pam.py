@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape
 
 from .atomic import discard, temporary_sibling
 
-__all__ = ["class_table_xml", "write_class_tables"]
+__all__ = ["band_class_lines", "class_table_xml", "write_class_tables"]
 
 _MAX_CATEGORY = 65535  # CategoryNames lists every value from 0: beyond this only the RAT names classes
 _MAX_INT32 = 2**31 - 1
@@ -36,28 +36,38 @@ def class_table_xml(tables: Sequence[Mapping[float, str] | None]) -> str:
     """The PAM XML naming the classes of each band (``tables[i]``: value -> name for band ``i + 1``, or None)."""
     out = ["<PAMDataset>"]
     for band, table in enumerate(tables, start=1):
-        if not table:
-            continue
-        items = sorted((float(v), str(n)) for v, n in table.items())
-        out.append(f'  <PAMRasterBand band="{band}">')
-        ints = all(v.is_integer() and 0 <= v <= _MAX_CATEGORY for v, _ in items)
-        if ints:
-            names = {int(v): n for v, n in items}
-            out.append("    <CategoryNames>")
-            out += [f"      <Category>{escape(names.get(i, ''))}</Category>" for i in range(int(items[-1][0]) + 1)]
-            out.append("    </CategoryNames>")
-        # GFT_Integer (GDAL reads it as int32) or GFT_Real
-        kind = 0 if all(v.is_integer() and abs(v) <= _MAX_INT32 for v, _ in items) else 1
-        out.append('    <GDALRasterAttributeTable tableType="thematic">')
-        out.append(f'      <FieldDefn index="0"><Name>Value</Name><Type>{kind}</Type><Usage>5</Usage></FieldDefn>')
-        out.append('      <FieldDefn index="1"><Name>Class</Name><Type>2</Type><Usage>2</Usage></FieldDefn>')
-        for row, (v, n) in enumerate(items):
-            shown = str(int(v)) if kind == 0 else repr(v)
-            out.append(f'      <Row index="{row}"><F>{shown}</F><F>{escape(n)}</F></Row>')
-        out.append("    </GDALRasterAttributeTable>")
-        out.append("  </PAMRasterBand>")
+        if table:
+            out += [f'  <PAMRasterBand band="{band}">', *band_class_lines(table, "    "), "  </PAMRasterBand>"]
     out.append("</PAMDataset>")
     return "\n".join(out) + "\n"
+
+
+def band_class_lines(table: Mapping[float, str], indent: str) -> list[str]:
+    """The XML elements naming one band's classes: ``CategoryNames`` (non-negative integer classes up to 65535)
+    and a thematic ``GDALRasterAttributeTable``, as a PAM file and a VRT band both hold them.
+
+    Examples
+    --------
+    >>> band_class_lines({1.0: "a"}, "")[:3]
+    ['<CategoryNames>', '  <Category></Category>', '  <Category>a</Category>']
+    """
+    items = sorted((float(v), str(n)) for v, n in table.items())
+    out = []
+    if all(v.is_integer() and 0 <= v <= _MAX_CATEGORY for v, _ in items):
+        names = {int(v): n for v, n in items}
+        out.append("<CategoryNames>")
+        out += [f"  <Category>{escape(names.get(i, ''))}</Category>" for i in range(int(items[-1][0]) + 1)]
+        out.append("</CategoryNames>")
+    # GFT_Integer (GDAL reads it as int32) or GFT_Real
+    kind = 0 if all(v.is_integer() and abs(v) <= _MAX_INT32 for v, _ in items) else 1
+    out.append('<GDALRasterAttributeTable tableType="thematic">')
+    out.append(f'  <FieldDefn index="0"><Name>Value</Name><Type>{kind}</Type><Usage>5</Usage></FieldDefn>')
+    out.append('  <FieldDefn index="1"><Name>Class</Name><Type>2</Type><Usage>2</Usage></FieldDefn>')
+    for row, (v, n) in enumerate(items):
+        shown = str(int(v)) if kind == 0 else repr(v)
+        out.append(f'  <Row index="{row}"><F>{shown}</F><F>{escape(n)}</F></Row>')
+    out.append("</GDALRasterAttributeTable>")
+    return [indent + line for line in out]
 
 
 def write_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from .atomic import check_target, commit, discard
 from .checked import checks_writes, encode_raster
 from .gtiff import constant_block, gtiff_profile
 from .gtiff_template import ConstantTile
+from .pam import band_class_lines
 from .resume import (
     JobInfo,
     PartialOutput,
@@ -166,7 +168,15 @@ class _Pairs(Sequence):
         return zip(self.rows.tolist(), self.cols.tolist(), strict=True)
 
 
-def write_vrt(f, grid: Grid, bands: Sequence[str], dtype, nodata: float, tiles: Sequence[tuple[int, int]]) -> None:
+def write_vrt(
+    f,
+    grid: Grid,
+    bands: Sequence[str],
+    dtype,
+    nodata: float,
+    tiles: Sequence[tuple[int, int]],
+    band_lines: Sequence[Sequence[str]] = (),
+) -> None:
     """Write to the text file ``f`` the text of :func:`~rastercover.io.vrt.vrt_xml` mosaicking the tiles ``(row,
     col)`` of ``grid``, a tile at a time: the whole text (60 MB for 15 bands of 10000 tiles) is never in memory.
 
@@ -184,7 +194,7 @@ def write_vrt(f, grid: Grid, bands: Sequence[str], dtype, nodata: float, tiles: 
     True
     """
     gdal_type = gdal_type_name(dtype)
-    text = vrt_xml(grid, bands, dtype, nodata, [])  # header, then per band its opening and closing lines
+    text = vrt_xml(grid, bands, dtype, nodata, [], band_lines)  # header, then per band its opening and closing
     close_band = "  </VRTRasterBand>\n"
     parts = text.split(close_band)  # [header + band 1 opening, band 2 opening, ..., end of the dataset]
     for i, opening in enumerate(parts[:-1], start=1):
@@ -317,10 +327,24 @@ class TileFolderSink(PartialOutput):
             if name.startswith("."):
                 discard(os.path.join(self._tmp, name))
         with open(os.path.join(self._tmp, "index.vrt"), "w", encoding="utf-8") as f:
-            write_vrt(f, self.grid, self.bands, self.dtype, self.nodata, _Pairs(*np.nonzero(self._written)))
+            write_vrt(f, self.grid, self.bands, self.dtype, self.nodata, _Pairs(*np.nonzero(self._written)),
+                      getattr(self, "_band_lines", ()))  # fmt: skip
         commit(self._tmp, self.path)
         self._tmp = None
         return self.path
+
+    def describe_bands(self, bands: Sequence[dict]) -> None:
+        """Describe each band in ``index.vrt``: its metadata items, and its class names as category names and a
+        raster attribute table (:func:`rastercover.io.pam.band_class_lines`), which GDAL and QGIS read with it."""
+        self._band_lines = [
+            [
+                "    <Metadata>",
+                *(f'      <MDI key="{escape(k)}">{escape(v)}</MDI>' for k, v in b.get("metadata", {}).items()),
+                "    </Metadata>",
+                *(band_class_lines(b["classes"], "    ") if b.get("classes") else []),
+            ]
+            for b in bands
+        ]
 
     def abort(self) -> None:
         """Remove the partial folder, or keep it (``resume=True``) for a later run to continue."""

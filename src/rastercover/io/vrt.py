@@ -46,8 +46,16 @@ def _num(v: float) -> str:
     return repr(float(v)) if not float(v).is_integer() else str(int(v))
 
 
-def vrt_xml(grid: Grid, bands: Sequence[str], dtype, nodata: float, tiles: Sequence[Tile]) -> str:
-    """VRT mosaicking ``tiles`` (files ``r{row}_c{col}.tif`` beside the VRT) over the whole grid."""
+def vrt_xml(
+    grid: Grid,
+    bands: Sequence[str],
+    dtype,
+    nodata: float,
+    tiles: Sequence[Tile],
+    band_lines: Sequence[Sequence[str]] = (),
+) -> str:
+    """VRT mosaicking ``tiles`` (files ``r{row}_c{col}.tif`` beside the VRT) over the whole grid; ``band_lines[i]``
+    (XML elements: metadata, class names) go into band ``i + 1`` after its nodata value."""
     t = grid.transform
     gdal_type = gdal_type_name(dtype)
     lines = [f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">']
@@ -58,6 +66,8 @@ def vrt_xml(grid: Grid, bands: Sequence[str], dtype, nodata: float, tiles: Seque
         lines.append(f'  <VRTRasterBand dataType="{gdal_type}" band="{i}">')
         lines.append(f"    <Description>{escape(name)}</Description>")
         lines.append(f"    <NoDataValue>{_num(nodata)}</NoDataValue>")
+        if i <= len(band_lines):
+            lines += band_lines[i - 1]
         for tile in tiles:
             w = tile.window
             lines += [
