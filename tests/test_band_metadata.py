@@ -100,6 +100,21 @@ def test_a_filter_on_a_field_not_read_keeps_the_names_on_every_driver(tmp_path):
         assert list(da.band.values[1:]) == ["COVERED_FRACTION_BY_VALUE:1", "COVERED_FRACTION_BY_VALUE:3"], ext
     gdf = rastercover.rasterize(df, grid, value="code", class_names="name", methods="VALUE_OF_BIGGEST")
     assert json.loads(gdf.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"1.0": "a", "2.0": "b", "3.0": "c"}}
+    df.loc[1, "name"] = None  # a missing name (NaN in pandas) names nothing
+    gdf = rastercover.rasterize(df, grid, value="code", class_names="name", methods="VALUE_OF_BIGGEST")
+    assert json.loads(gdf.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"1.0": "a", "3.0": "c"}}
+
+
+def test_a_class_the_band_cannot_hold_names_nothing_when_no_pixel_gets_it():
+    """A national layer onto a small grid: a class beyond the band's range far away from it is no error."""
+    import geopandas as gpd
+
+    boxes = [shapely.box(0, 0, 10, 10), shapely.box(1000, 0, 1010, 10)]  # the second: off the grid
+    df = gpd.GeoDataFrame({"v": [3, 300], "n": ["c", "far"]}, geometry=boxes, crs="EPSG:3857")
+    grid = rastercover.Grid(1, 1, Affine(10, 0, 0, 0, -10, 10), "EPSG:3857")
+    da = rastercover.rasterize(df, grid, value="v", class_names="n", methods="VALUE_OF_BIGGEST", dtype="uint8",
+                               nodata=255)  # fmt: skip
+    assert da.values.tolist() == [[[3]]] and json.loads(da.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"3.0": "c"}}
 
 
 def test_names_are_keyed_by_the_values_the_pixels_hold(tmp_path):
@@ -133,11 +148,16 @@ def test_names_are_keyed_by_the_values_the_pixels_hold(tmp_path):
     assert rows == [(1.0, "a"), (2.0, "b"), (3e9, "big")]  # beyond int32: a Real column, read back exactly
 
 
-def test_any_overwrite_drops_the_side_file_of_the_file_it_replaces(tmp_path):
+def test_any_overwrite_drops_the_side_files_of_the_file_it_replaces(tmp_path):
     out = tmp_path / "forest.tif"
     side = tmp_path / "forest.tif.aux.xml"
     rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out)
     assert side.is_file()
+    ovr = tmp_path / "forest.tif.ovr"  # external overviews, as QGIS's "Build pyramids" writes them
+    subprocess.run([shutil.which("gdaladdo") or "gdaladdo", "-q", "-ro", str(out), "2"], check=True)
+    assert ovr.is_file()
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out, overwrite=True)
+    assert not ovr.exists()  # the old pixels' overviews would be read for the new ones
     rastercover.export(RELIEF, out, overwrite=True, bbox=(-1e6, 2e6, 0, 3e6))  # another coverage, by export
     assert not side.exists() and "categories" not in _gdalinfo(out)["bands"][0]
     rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out, overwrite=True)

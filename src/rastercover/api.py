@@ -29,7 +29,7 @@ from .engine.compute import to_band
 from .engine.executors import check_executor, require_dask
 from .engine.limits import check_size, check_tiling, too_many_tiles
 from .engine.postgis import postgis_band
-from .errors import CRSError, InputError, MissingColumnError
+from .errors import CRSError, InputError, MissingColumnError, RastercoverError
 from .grid import Grid, Window
 from .io import registry
 from .io.class_names import class_table
@@ -525,12 +525,15 @@ def _classes(
         if not n:
             tables.append(None)
             continue
-        pixels = (
-            postgis_band(values, dtype, nodata) if semantics is Semantics.POSTGIS else to_band(values, m, dtype, nodata)
-        ).astype(np.float64)
         band: dict[float, str] = {}
         first: dict[float, float] = {}
-        for v, px in zip(values, pixels, strict=True):
+        for v in values:
+            try:  # the value as the band stores it, one at a time
+                one = np.array([v])
+                px = float((postgis_band(one, dtype, nodata) if semantics is Semantics.POSTGIS
+                            else to_band(one, m, dtype, nodata))[0])  # fmt: skip
+            except RastercoverError:
+                continue  # a value the band cannot hold names no pixel: the run refuses it if a pixel gets it
             shown = f"{v:g} ({table[v]!r})"
             if not np.isnan(nodata) and px == np.float64(np.asarray(nodata).astype(dtype)):
                 raise InputError(f"{where}: class {shown} is stored as the nodata value {nodata:g} in a {dtype} "
@@ -738,7 +741,8 @@ def rasterize(
         ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a tile folder: its ``index.vrt``; a DataArray:
         ``attrs["classes"]``, JSON text
         ``{band: {pixel value: name}}``). The values are the pixels' (rounded for integer bands). Every band also
-        carries its method's description in its metadata (``DESCRIPTION``) whatever this option says.
+        carries its method's description in its metadata (``DESCRIPTION``) whatever this option says. (Under
+        ``semantics="postgis"`` the values are those PostGIS stores: truncated, and moved off nodata.)
 
     Returns
     -------

@@ -272,12 +272,17 @@ def _boot() -> str:
         return "0000"
 
 
+SIDE_FILES = (".aux.xml", ".ovr", ".msk", ".aux")
+"""GDAL's side files of a raster file ``PATH``: ``PATH`` + each of these."""
+
+
 def commit(tmp: str, path: str, *, side_file: bool = False) -> None:
     """Move ``tmp`` to ``path``, replacing what is there (a folder is swapped in with two renames).
 
-    A file's GDAL side file, ``PATH.aux.xml`` (class names, statistics), describes the file it was written for:
-    the one being replaced loses it first, so that no moment pairs the new pixels with the old file's names;
-    with ``side_file``, ``TMP.aux.xml`` then follows the file to ``PATH.aux.xml``.
+    A file's GDAL side files (:data:`SIDE_FILES`: ``PATH.aux.xml`` with class names and statistics, external
+    overviews ``PATH.ovr`` that QGIS's "Build pyramids" writes, masks ``PATH.msk``) describe the file they were
+    written for: the one being replaced loses them first, so that no moment pairs the new pixels with the old
+    file's names or overviews; with ``side_file``, ``TMP.aux.xml`` then follows the file to ``PATH.aux.xml``.
     """
     if os.path.isdir(tmp) and os.path.lexists(path):
         trash = temporary_sibling(path)
@@ -287,7 +292,8 @@ def commit(tmp: str, path: str, *, side_file: bool = False) -> None:
     elif os.path.isdir(tmp):
         os.replace(tmp, path)
     else:
-        discard(path + ".aux.xml")
+        for side in SIDE_FILES:
+            discard(path + side)
         os.replace(tmp, path)
         if side_file and os.path.lexists(tmp + ".aux.xml"):
             os.replace(tmp + ".aux.xml", path + ".aux.xml")

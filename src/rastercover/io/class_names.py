@@ -2,7 +2,8 @@
 
 Examples
 --------
->>> class_table([24.0, 25.0, 24.0, None], ["Deciduous", "Evergreen", "Deciduous", "x"], "VEGDESC", "trees")
+>>> class_table([24.0, 25.0, 24.0, None, 50.0], ["Deciduous", "Evergreen", "Deciduous", "x", float("nan")],
+...             "VEGDESC", "trees")
 {24.0: 'Deciduous', 25.0: 'Evergreen'}
 >>> class_table([24.0, 24.0], ["Deciduous", "Mixed"], "VEGDESC", "trees")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -26,7 +27,7 @@ def class_table(values: Iterable, names: Iterable, column: str, where: str) -> d
     two different names is an :class:`~rastercover.errors.InputError` naming both (``where``: the layer)."""
     table: dict[float, str] = {}
     for v, n in zip(values, names, strict=True):
-        if v is None or n is None or (isinstance(v, float) and np.isnan(v)):
+        if _missing(v) or _missing(n):
             continue
         v, n = float(v), str(n)
         seen = table.setdefault(v, n)
@@ -37,3 +38,10 @@ def class_table(values: Iterable, names: Iterable, column: str, where: str) -> d
                 "must name each value once (filter the layer, or name another column)"
             )
     return table
+
+
+def _missing(x) -> bool:
+    """None, NaN, or pandas' NA / NaT (without importing pandas): no value, or no name."""
+    if x is None or type(x).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(x, float | np.floating) and bool(np.isnan(x))

@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
-from .atomic import discard, temporary_sibling
+from .atomic import discard
 
 __all__ = ["band_class_lines", "class_table_xml", "write_class_tables"]
 
@@ -71,21 +71,16 @@ def band_class_lines(table: Mapping[float, str], indent: str) -> list[str]:
 
 
 def write_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) -> str | None:
-    """Write ``PATH.aux.xml`` naming the classes of ``path``'s bands (complete or not at all), or nothing when no
-    band has classes. Returns the side file's path, or None. Written beside the temporary file, it follows the
-    file to its final name when committed (:func:`rastercover.io.atomic.commit` with ``side_file=True``)."""
+    """Write ``PATH.aux.xml`` naming the classes of ``path``'s bands, or nothing when no band has classes; returns
+    the side file's path, or None. ``path`` is the output's temporary file (whose name the sweep of a dead run's
+    leftovers knows): its side file follows it to the final name when committed
+    (:func:`rastercover.io.atomic.commit` with ``side_file=True``)."""
     side = os.fspath(path) + ".aux.xml"
     discard(side)
     if not any(tables):
         return None
-    tmp = temporary_sibling(side)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(class_table_xml(tables))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, side)
-    except BaseException:
-        discard(tmp)
-        raise
+    with open(side, "w", encoding="utf-8") as f:
+        f.write(class_table_xml(tables))
+        f.flush()
+        os.fsync(f.fileno())
     return side

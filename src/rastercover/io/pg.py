@@ -173,12 +173,15 @@ class PgLocation:
         return f"{self.schema}.{self.table}" if self.schema else self.table
 
     def describe(self) -> str:
-        """The location for messages: the URL without its password."""
-        parts = urlsplit(_redact(self.conninfo))
-        query = [p for p in parts.query.split("&") if p]
+        """The location for messages: the URL without its password (whatever characters the password holds)."""
+        parts = urlsplit(self.conninfo)
+        userinfo, at, hostport = parts.netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}@{hostport}" if at else hostport
+        query = [_redact(p) for p in parts.query.split("&") if p]
         if self.table:
             query.append(f"table={self.qualified}")
-        return _join_url(parts.scheme, parts.netloc, parts.path, "&".join(query))
+        # and through the text filter: a raw / in a password ends the host part for urlsplit
+        return _redact(_join_url(parts.scheme, netloc, parts.path, "&".join(query)))
 
     def with_table(self, schema: str | None, table: str, column: str | None = None) -> PgLocation:
         """The same database, another table."""
@@ -191,9 +194,10 @@ class PgLocation:
         return sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
 
 
-# user:password@ up to the last @ of the URL: a password written with a raw # ? / or @ (which a URL should
-# percent-encode) is still removed whole (at worst, a later @ in a parameter removes more than the password)
-_PASSWORD = re.compile(r"(://[^:/@?#\s]*):[^\s'\"]*@")
+# user:password@ in free text: the password runs to an @, through quotes and spaces, and on through further
+# "...@" pieces (a raw @ in it, which a URL should percent-encode); at worst, an @ in a later parameter makes it
+# remove more than the password, never less
+_PASSWORD = re.compile(r"(://[^:/@?#\s]*):[^@]*@(?:[^@\s/]*@)*")
 
 
 def _redact(text: str) -> str:
