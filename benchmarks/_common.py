@@ -107,26 +107,24 @@ def load_average() -> str:
         return "?"
 
 
-def machine() -> str:
-    """One line: cores, CPU model, RAM, kernel."""
-    cpu = "unknown"
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or ``unknown``."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "unknown")
     except OSError:
-        pass
+        return "unknown"
+
+
+def machine() -> str:
+    """One line: cores, CPU model, RAM, kernel."""
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"`nproc` {os.cpu_count()}, CPU {cpu}, RAM {ram:.1f} GiB, {platform.system()} {platform.release()}"
+    return f"`nproc` {os.cpu_count()}, CPU {cpu_model()}, RAM {ram:.1f} GiB, {platform.system()} {platform.release()}"
 
 
 def machine_info() -> dict[str, str | int | float]:
     """The machine a section ran on: CPU model, cores, RAM, OS, Python, GDAL (of ``gdalinfo`` on PATH), date."""
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
+    cpu = cpu_model()
     os_name = f"{platform.system()} {platform.release()}"
     try:
         with open("/etc/os-release") as f:
