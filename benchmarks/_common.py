@@ -98,6 +98,17 @@ def fmt_pairs(a: Sequence[float], b: Sequence[float]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- reports
+def save_json(path: Path | None, data: object) -> None:
+    """Write a section's raw results to ``path`` (``--json``; nothing when None) and say so on stderr."""
+    if path is None:
+        return
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, default=str))
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def load_average() -> str:
     """``/proc/loadavg``'s 1, 5 and 15 minute averages, or ``?``."""
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shlex
 import statistics
@@ -31,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 import rastercover
-from bench_centroid import DEFAULT_WORK, source_state  # this folder is on sys.path
+from _common import save_json  # this folder is on sys.path
+from bench_centroid import DEFAULT_WORK, source_state
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
 
 METHODS = ("AREA_WEIGHTED_MEAN_OF_VALUES", "MEAN_OF_VALUES_AT_PIXEL_CENTROID")
@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         cells = ", ".join(f"{b} px {m:.2f} s" for b, m in row["median"].items())
         print(f"tile {row['tile']} {row['method']}: {cells}")
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=1))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     return 0
 
 

@@ -57,6 +57,7 @@ from _common import (  # this folder is on sys.path when run as a script
     git_commit,
     median_ratio,
     package_hash,
+    save_json,
 )
 from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
@@ -827,9 +828,7 @@ def bench(a: argparse.Namespace, work: Path, tmp_root: Path) -> int:
         results[wl.scale] = bench_scale(wl, repeat, tmp_root, a.block_pixels, not a.no_rss, a.ratio_processes)
     report = "\n".join(["## Targets", "", *targets(results), ""] + [scale_section(r) for r in results.values()])
     print(report)
-    if a.json:
-        a.json.write_text(json.dumps({f"{k:g}": v for k, v in results.items()}, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, {f"{k:g}": v for k, v in results.items()})
     if a.profile:
         title = f"cProfile, rastercover {MEAN} to memory, scale {scale_name(loads[0].scale)}, {a.repeat} runs summed"
         print(f"\n## {title}\n\n```")

@@ -49,7 +49,7 @@ import numpy as np
 import rasterio
 
 import rastercover
-from _common import median_ratio
+from _common import median_ratio, save_json
 from bench_centroid import DEFAULT_WORK, snapshot_source, source_state  # this folder is on sys.path
 from bench_postgis import machine
 from rastercover.engine import DEFAULT_BLOCK_PIXELS, plan_blocks
@@ -768,9 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         del snap
     text = report(results, command)
     print(text)
-    if a.json:
-        a.json.write_text(json.dumps(results, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, results)
     return 0
 
 

@@ -23,7 +23,6 @@ then reports the peer as not installed)::
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import alternate, ratio_stats
+from _common import alternate, ratio_stats, save_json
 from _paths import DEFAULT_WORK
 
 METHODS = ("PROPORTION_OF_COVERED_AREA", "AREA_WEIGHTED_MEAN_OF_VALUES")
@@ -106,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     r = res["ratio"]["median_of_pairs"]
     print(f"ours {res['median']['ours']:.3f} s, exactextract {res['median']['exactextract']:.3f} s, ratio {r:.2f}; "
           f"max |diff| " + ", ".join(f"{m} {d['max_abs']:.2g}" for m, d in diffs.items()))  # fmt: skip
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=1))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     return 0
 
 

@@ -68,6 +68,7 @@ from affine import Affine
 from rasterio.windows import Window as RioWindow
 
 import rastercover
+from _common import save_json
 from _paths import gdal_tool, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
@@ -714,9 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(res)
     print(text)
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     return 0
 
 

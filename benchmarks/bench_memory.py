@@ -50,6 +50,7 @@ from _common import (  # this folder is on sys.path when run as a script; stdlib
     load_average,
     machine,
     package_hash,
+    save_json,
 )
 from _paths import DEFAULT_WORK, HERE, ROOT, gdal_tool, without_machine_paths
 
@@ -441,9 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     text = report(res)
     print(text)
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     return 0
 
 

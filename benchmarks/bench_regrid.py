@@ -76,7 +76,7 @@ from affine import Affine
 from rasterio.warp import Resampling
 
 import rastercover
-from _common import fmt_pairs
+from _common import fmt_pairs, save_json
 from _paths import gdal_tool, sao_miguel_dir, without_machine_paths
 from bench_centroid import (  # this folder is on sys.path when run as a script
     DEFAULT_MAKE_WORKLOAD,
@@ -860,10 +860,7 @@ def main(argv: list[str] | None = None) -> int:
     res["source_unchanged"] = package_hash(Path(state["working_tree"])) == state["hash"]
     print(report(res))
     print(f"\ncProfile of (b), own time:\n{res['profile']['tottime']}\n", file=sys.stderr)
-    if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     return 0
 
 

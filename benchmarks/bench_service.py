@@ -68,6 +68,7 @@ import starlette
 import uvicorn
 
 import rastercover
+from _common import save_json  # this folder is on sys.path
 from bench_centroid import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK, generate, package_hash, workload
 from bench_export import make_clip, tile_folder
 from bench_postgis import fmt_s, load_average, machine, med, rastercover_cli, rounds, spread
@@ -653,9 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(res)
     print(text)
     print(f"whole run {res['wall_s']:.0f} s", file=sys.stderr)
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     ld, cp = res["load"], res["compare"]["times"]
     ok = (
         ld["errors"] - int(ld["status"].get("429", 0)) == 0  # a 429 is the server's cap working, not an error

@@ -65,6 +65,7 @@ from _common import (  # this folder is on sys.path when run as a script; stdlib
     machine,
     package_hash,
     ratio_stats,
+    save_json,
 )
 from _paths import DEFAULT_MAKE_WORKLOAD, DEFAULT_WORK, ROOT, gdal_tool, without_machine_paths
 
@@ -822,9 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if res.get("profile"):
         print(f"\n## cProfile of the whole command, scale {a.scales[0]:g}\n\n```\n{res['profile'].strip()}\n```")
-    if a.json:
-        a.json.write_text(json.dumps(res, indent=1, default=str))
-        print(f"wrote {a.json}", file=sys.stderr)
+    save_json(a.json, res)
     return 0
 
 
