@@ -57,7 +57,12 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    """The files under ``folder``, read while the server may be deleting them.
+
+    ``os.walk`` ignores a folder that vanishes between its listing and its scan (``Path.rglob`` raises
+    ``FileNotFoundError`` there: the race that made this test flaky).
+    """
+    return sorted(os.path.join(root, f) for root, _dirs, files in os.walk(folder) for f in files)
 
 
 @pytest.fixture
