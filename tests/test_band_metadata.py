@@ -133,10 +133,17 @@ def test_names_are_keyed_by_the_values_the_pixels_hold(tmp_path):
     assert [repr(float(p)) for p in pixels] == list(names)  # the keys are the pixels' own values
     names, pixels = classes([2.4, 7.0, 9.0], ["a", "b", "c"], dtype="int16", nodata=-1)
     assert names == {"2.0": "a", "7.0": "b", "9.0": "c"} and pixels == [2, 7, 9]
-    with pytest.raises(InputError, match=r"classes 2 \('a'\) and 2.4 \('b'\) are both stored as 2 in a int16 band"):
+    with pytest.raises(InputError, match=r"values 2 \('a'\) and 2.4 \('b'\) are both stored as 2 in a int16 band"):
         classes([2.0, 2.4, 9.0], ["a", "b", "c"], dtype="int16", nodata=-1)
+    # a value without a name stored as a named class's pixel value would show that name: refused, either way round
+    with pytest.raises(InputError, match=r"values 2 \('a'\) and 2.4 \(no name\) are both stored as 2 in a int16"):
+        classes([2.0, 2.4, 9.0], ["a", None, "c"], dtype="int16", nodata=-1)
+    with pytest.raises(InputError, match=r"values 2 \(no name\) and 2.4 \('b'\) are both stored as 2 in a int16"):
+        classes([2.0, 2.4, 9.0], [None, "b", "c"], dtype="int16", nodata=-1)
+    names, pixels = classes([2.0, 2.0, 9.4], ["a", None, None], dtype="int16", nodata=-1)  # one value, named once
+    assert names == {"2.0": "a"} and pixels == [2, 2, 9]
     # PostGIS's value path moves a result off nodata: class 0 would carry class 1's pixels
-    with pytest.raises(InputError, match=r"classes 0 \('a'\) and 1 \('b'\) are both stored as 1 in a uint8 band"):
+    with pytest.raises(InputError, match=r"values 0 \('a'\) and 1 \('b'\) are both stored as 1 in a uint8 band"):
         classes([0.0, 1.0, 9.0], ["a", "b", "c"], dtype="uint8", nodata=0, semantics="postgis")
     with pytest.raises(InputError, match=r"gives 0 in 1 pixel\(s\), which is the band's nodata value"):
         classes([0.0, 1.0, 9.0], ["a", "b", "c"], dtype="uint8", nodata=0)  # the run itself would refuse it

@@ -7,6 +7,8 @@ articles' method 1.3 gives what LAST_VALUE_AT_PIXEL_CENTROID gives; hostile iden
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -172,6 +174,30 @@ def test_where_filter_and_values(pg_url, pg_conn, ref_grid):
         PostgisVectorSource(loc(pg_url, "stands_where"), where="value > 1000")
     with pytest.raises(SourceError, match="filter"):
         PostgisVectorSource(loc(pg_url, "stands_where"), where="no_such_column > 1")
+
+
+def test_class_names_come_from_the_table_and_unnamed_values_are_checked(pg_url, pg_conn):
+    """The PostGIS source names classes from its own column, rows passing the filter only; a value without a
+    name that the band would store as a named class's pixel value is refused (its pixels would wear the name)."""
+    boxes = [shapely.box(150000 + 10 * i, 400000, 150010 + 10 * i, 400010) for i in range(4)]
+    load_features(pg_conn, "named", boxes, np.array([24.0, 25.0, 24.0, 50.4]))
+    pg_conn.execute("ALTER TABLE named ADD COLUMN name text")
+    pg_conn.execute("UPDATE named SET name = CASE value WHEN 24 THEN 'Deciduous' WHEN 25 THEN 'Evergreen' END")
+    pg_conn.execute("UPDATE named SET name = 'Mixed' WHERE value = 25 AND id > 100")  # no row: one name each
+    grid = Grid(4, 1, Affine(10, 0, 150000, 0, -10, 400010), CRS)
+    da = rastercover.rasterize(loc(pg_url, "named"), grid, value="value", class_names="name",
+                               methods="VALUE_OF_BIGGEST", dtype="int16", nodata=-1)  # fmt: skip
+    assert da.values[0, 0].tolist() == [24, 25, 24, 50]
+    assert json.loads(da.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"24.0": "Deciduous", "25.0": "Evergreen"}}
+    pg_conn.execute("UPDATE named SET value = 24.4 WHERE value = 50.4")  # stored as 24: Deciduous's pixel value
+    with pytest.raises(InputError, match=r"values 24 \('Deciduous'\) and 24.4 \(no name\) are both stored as 24"):
+        rastercover.rasterize(loc(pg_url, "named"), grid, value="value", class_names="name",
+                              methods="VALUE_OF_BIGGEST", dtype="int16", nodata=-1)  # fmt: skip
+    da = rastercover.rasterize(loc(pg_url, "named"), grid, value="value", class_names="name", where="value <> 24.4",
+                               methods="VALUE_OF_BIGGEST", dtype="int16", nodata=-1)  # fmt: skip
+    assert json.loads(da.attrs["classes"]) == {"VALUE_OF_BIGGEST": {"24.0": "Deciduous", "25.0": "Evergreen"}}
+    with pytest.raises(MissingColumnError, match="no column 'nom' to name classes; its columns are id, value, name"):
+        rastercover.rasterize(loc(pg_url, "named"), grid, value="value", class_names="nom", methods="VALUE_OF_BIGGEST")
 
 
 def test_table_in_another_srid_is_reprojected_to_the_grid(pg_url, pg_conn, ref_grid):

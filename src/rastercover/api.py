@@ -516,7 +516,7 @@ def _classes(
                             source[column].to_numpy(dtype=object), column, "the GeoDataFrame")  # fmt: skip
     else:
         raise InputError(f"{where}: {src.describe()} has no attribute table to read class names from")
-    if not table:
+    if not any(name is not None for name in table.values()):
         raise InputError(f"{where}: no feature has both a value and a name in {column!r}")
     dtype, nodata, semantics = job_type
     values = np.array(sorted(table), dtype=np.float64)
@@ -525,7 +525,7 @@ def _classes(
         if not n:
             tables.append(None)
             continue
-        band: dict[float, str] = {}
+        band: dict[float, str | None] = {}  # pixel value -> name (None: values without a name land there)
         first: dict[float, float] = {}
         for v in values:
             try:  # the value as the band stores it, one at a time
@@ -534,16 +534,19 @@ def _classes(
                             else to_band(one, m, dtype, nodata))[0])  # fmt: skip
             except RastercoverError:
                 continue  # a value the band cannot hold names no pixel: the run refuses it if a pixel gets it
-            shown = f"{v:g} ({table[v]!r})"
-            if not np.isnan(nodata) and px == np.float64(np.asarray(nodata).astype(dtype)):
+            name = table[v]
+            shown = f"{v:g} ({'no name' if name is None else repr(name)})"
+            if name is not None and not np.isnan(nodata) and px == np.float64(np.asarray(nodata).astype(dtype)):
                 raise InputError(f"{where}: class {shown} is stored as the nodata value {nodata:g} in a {dtype} "
                                  "band; choose another nodata (--nodata / nodata=)")  # fmt: skip
-            if px in band and band[px] != table[v]:
-                raise InputError(f"{where}: classes {first[px]:g} ({band[px]!r}) and {shown} are both stored as "
-                                 f"{px:g} in a {dtype} band; choose a type that tells them apart (--dtype / dtype=)")
-            band.setdefault(px, table[v])
+            if px in band and band[px] != name:  # two names, or a name on pixels of a value without one
+                other = "no name" if band[px] is None else repr(band[px])
+                raise InputError(f"{where}: values {first[px]:g} ({other}) and {shown} are both stored as {px:g} in "
+                                 f"a {dtype} band, so a pixel of one would carry the other's name; choose a type "
+                                 "that tells them apart (--dtype / dtype=), or name both the same")
+            band.setdefault(px, name)
             first.setdefault(px, v)
-        tables.append(band)
+        tables.append({px: name for px, name in band.items() if name is not None})
     return tuple(tables)
 
 
@@ -740,7 +743,9 @@ def rasterize(
         ``VALUE_OF_BIGGEST``...) get the names as category names and a raster attribute table (one GeoTIFF:
         ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a tile folder: its ``index.vrt``; a DataArray:
         ``attrs["classes"]``, JSON text
-        ``{band: {pixel value: name}}``). The values are the pixels' (rounded for integer bands). Every band also
+        ``{band: {pixel value: name}}``). The values are the pixels' (rounded for integer bands); two values
+        stored as one pixel value (2 and 2.4 in an int16 band) are an error unless they have the same name, a
+        value without a name included, since its pixels would show the other's name. Every band also
         carries its method's description in its metadata (``DESCRIPTION``) whatever this option says. (Under
         ``semantics="postgis"`` the values are those PostGIS stores: truncated, and moved off nodata.)
 

@@ -4,7 +4,7 @@ Examples
 --------
 >>> class_table([24.0, 25.0, 24.0, None, 50.0], ["Deciduous", "Evergreen", "Deciduous", "x", float("nan")],
 ...             "VEGDESC", "trees")
-{24.0: 'Deciduous', 25.0: 'Evergreen'}
+{24.0: 'Deciduous', 25.0: 'Evergreen', 50.0: None}
 >>> class_table([24.0, 24.0], ["Deciduous", "Mixed"], "VEGDESC", "trees")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -22,16 +22,24 @@ from ..errors import InputError
 __all__ = ["class_table"]
 
 
-def class_table(values: Iterable, names: Iterable, column: str, where: str) -> dict[float, str]:
-    """``{value: name}`` from the features' values and names; NULL values or names are left out; a value with
-    two different names is an :class:`~rastercover.errors.InputError` naming both (``where``: the layer)."""
-    table: dict[float, str] = {}
+def class_table(values: Iterable, names: Iterable, column: str, where: str) -> dict[float, str | None]:
+    """``{value: name}`` from the features' values and names; a value whose features have no name (NULL) maps to
+    None, kept so that a band storing it as a named class's pixel value is caught; NULL values are left out; a
+    value with two different names is an :class:`~rastercover.errors.InputError` naming both (``where``: the
+    layer)."""
+    table: dict[float, str | None] = {}
     for v, n in zip(values, names, strict=True):
-        if _missing(v) or _missing(n):
+        if _missing(v):
             continue
-        v, n = float(v), str(n)
-        seen = table.setdefault(v, n)
-        if seen != n:
+        v = float(v)
+        if _missing(n):
+            table.setdefault(v, None)
+            continue
+        n = str(n)
+        seen = table.get(v)
+        if seen is None:
+            table[v] = n
+        elif seen != n:
             shown = int(v) if v.is_integer() else v
             raise InputError(
                 f"{where}: value {shown} has two names in column {column!r} ({seen!r}, {n!r}): a class name column "

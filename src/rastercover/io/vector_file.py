@@ -287,8 +287,8 @@ class FileVectorSource:
             raise SourceError(f"{self.describe()}: reading the values failed ({_reason(exc)})") from None
         return np.asarray(data[[str(f) for f in meta["fields"]].index(self.value)], dtype=np.float64)
 
-    def class_names(self, column: str) -> dict[float, str]:
-        """``{value: name}``: the name in ``column`` of each value of the value column (features passing the
+    def class_names(self, column: str) -> dict[float, str | None]:
+        """``{value: name or None}``: the name in ``column`` of each value of the value column (features passing the
         filter); see :func:`rastercover.io.class_names.class_table`."""
         fields = [str(f) for f in _pyogrio().read_info(self.path, layer=self.layer)["fields"]]
         if column not in fields:

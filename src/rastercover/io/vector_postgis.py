@@ -505,9 +505,9 @@ class PostgisVectorSource:
         rows = self._fetch(self._select([sql.SQL("{}::float8").format(sql.Identifier(self.value))], None))
         return np.array([np.nan if r[0] is None else r[0] for r in rows], dtype=np.float64)
 
-    def class_names(self, column: str) -> dict[float, str]:
-        """``{value: name}``: the name in ``column`` of each value of the value column (rows passing the filter);
-        see :func:`rastercover.io.class_names.class_table`."""
+    def class_names(self, column: str) -> dict[float, str | None]:
+        """``{value: name or None}``: the name in ``column`` of each value of the value column (rows passing the
+        filter); see :func:`rastercover.io.class_names.class_table`."""
         from psycopg import sql
 
         if not self.value:
