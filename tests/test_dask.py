@@ -328,7 +328,7 @@ def test_the_dashboard_shows_the_tasks_of_a_run(client):
         )
     blocks = [t for t in stream.data if str(t["key"]).startswith("rastercover-block-")]
     assert len(blocks) >= 1 and all(t["status"] == "OK" for t in blocks)
-    r = httpx.get(client.dashboard_link, follow_redirects=True, timeout=30)
+    r = httpx.get(client.dashboard_link, follow_redirects=True, timeout=30, trust_env=False)
     assert r.status_code == 200 and "bokeh" in r.text.lower()
 
 

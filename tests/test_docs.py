@@ -99,7 +99,9 @@ def test_page_runs(page, tmp_path, request, monkeypatch):
     from rastercover.methods import registry
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # pages may register example methods
-    env: dict[str, str] = {}
+    home = tmp_path / "home"  # GDAL's WCS client caches under ~/.gdal: a port of an earlier run must not hit it
+    home.mkdir()
+    env: dict[str, str] = {"HOME": str(home), "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     if _needs_postgis(page):
         env.update(request.getfixturevalue("docs_pg_env"))
     port = None

@@ -113,16 +113,29 @@ def ignores_sigint(pid: int) -> bool:
     return bool(mask & (1 << (signal.SIGINT - 1)))
 
 
+def cmdline(pid: int) -> str:
+    """The command line of ``pid``, or "" for a process gone since it was listed (a short-lived child such as
+    the ``uname -p`` Dask's version check starts)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def busy(proc: subprocess.Popen, folder: Path, workers: int, *, cmd: str = "") -> list[int]:
     """Wait until ``proc`` has ``workers`` worker processes (whose command line holds ``cmd``; local workers:
     initialized) and has written blocks into its temporary output; return the workers' pids."""
 
     def ready():
-        kids = [k for k in children(proc.pid) if cmd in Path(f"/proc/{k}/cmdline").read_text(errors="replace")]
+        kids = [k for k in children(proc.pid) if cmd in cmdline(k)]
         if not cmd and not all(ignores_sigint(k) for k in kids):
             return None
         tmp = temporaries(folder)
-        return kids if len(kids) >= workers and tmp and tmp[0].stat().st_size > 1000 else None
+        try:
+            size = tmp[0].stat().st_size if tmp else 0
+        except FileNotFoundError:  # the run ended and committed it in between
+            size = 0
+        return kids if len(kids) >= workers and size > 1000 else None
 
     return wait_for(ready, 90, f"{workers} workers busy writing", proc)
 

@@ -23,6 +23,9 @@ from rastercover.engine.limits import MAX_FILE_PIXELS, MAX_TILES, check_size, me
 from rastercover.errors import TooLargeError
 
 CRS = "EPSG:3857"
+#: "At once": a fresh interpreter's start-up on a loaded 2-core machine fits well inside it, the trillion pixels'
+#: hours of work do not (0.3 s measured idle, 1.65 s under load)
+SOON = 10.0
 TRILLION = ["--bounds", "0", "0", "1000000", "1000000", "--resolution", "1", "--crs", CRS]
 
 
@@ -63,7 +66,7 @@ def test_a_trillion_pixel_geotiff_is_refused_at_once_naming_max_pixels(points, t
     out = tmp_path / "big.tif"
     code, _, err, elapsed = cli("rasterize", points, *TRILLION, "-m", "COUNT_OF_POINTS", "-o", str(out))
     line = one_line(err)
-    assert code == 2 and elapsed < 2.0, (code, elapsed)
+    assert code == 2 and elapsed < SOON, (code, elapsed)
     assert "1.0e12 pixels" in line and "--max-pixels" in line and "tile folder" in line
     assert os.listdir(tmp_path) == ["points.gpkg"]  # nothing written, not even a temporary file
 
@@ -71,7 +74,7 @@ def test_a_trillion_pixel_geotiff_is_refused_at_once_naming_max_pixels(points, t
 def test_a_trillion_pixel_tile_folder_is_refused_at_once_naming_the_tile_size(points, tmp_path):
     code, _, err, elapsed = cli("rasterize", points, *TRILLION, "-m", "COUNT_OF_POINTS", "-o", str(tmp_path / "t"))
     line = one_line(err)
-    assert code == 2 and elapsed < 2.0, (code, elapsed)
+    assert code == 2 and elapsed < SOON, (code, elapsed)
     assert "1.5e7 tiles of 256x256 px" in line and "--tile-size" in line and "512x512" in line
     # raising --max-pixels does not lift the tiling rule, a larger tile size does
     code, _, err, _ = cli(
@@ -86,7 +89,7 @@ def test_a_trillion_pixel_dataarray_is_refused_at_once_naming_max_pixels():
     t0 = time.perf_counter()
     with pytest.raises(TooLargeError) as exc:
         rastercover.rasterize([(shapely.Point(5, 5), 1.0)], grid, methods="COUNT_OF_POINTS", assume_crs=CRS)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < SOON
     message = str(exc.value)
     assert "1.0e12 pixels" in message and "4.0 TB in memory" in message and "max_pixels=" in message
     assert "\n" not in message
@@ -138,7 +141,7 @@ def test_a_tiling_of_one_pixel_tiles_is_refused(points, tmp_path):
         rastercover.rasterize(points, grid, methods="COUNT_OF_POINTS", tile_size=1, output=str(tmp_path / "t"))
     args = ["--bounds", "0", "0", "2500", "2500", "--resolution", "1", "--crs", CRS, "--tile-size", "1x1"]
     code, _, err, elapsed = cli("rasterize", points, *args, "-m", "COUNT_OF_POINTS", "-o", str(tmp_path / "t"))
-    assert code == 2 and elapsed < 2.0 and "6250000 tiles of 1x1 px" in one_line(err)
+    assert code == 2 and elapsed < SOON and "6250000 tiles of 1x1 px" in one_line(err)
     assert not (tmp_path / "t").exists()
 
 

@@ -112,7 +112,7 @@ def test_a_client_hanging_up_mid_download_leaves_no_temp_file(server, exports):
         assert len(_files(exports)) == 1  # being sent: still there
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # reset
     _wait_for(lambda: not _files(exports), "the export of the abandoned download is deleted")
-    with httpx.Client(base_url=server, timeout=30) as client:
+    with httpx.Client(base_url=server, timeout=30, trust_env=False) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/coverages/big").json()["width"] == SIZE
 
@@ -128,7 +128,7 @@ def test_an_error_after_the_headers_aborts_the_download_and_cleans_up(server, ex
 
     monkeypatch.setattr(TempFileResponse, "_chunks", failing_chunks)
     got, length = 0, None
-    with httpx.Client(base_url=server, timeout=60) as client:
+    with httpx.Client(base_url=server, timeout=60, trust_env=False) as client:
         with pytest.raises(httpx.RemoteProtocolError):  # the connection drops before Content-Length bytes
             with client.stream("GET", EXPORT) as r:
                 assert r.status_code == 200
@@ -138,14 +138,14 @@ def test_an_error_after_the_headers_aborts_the_download_and_cleans_up(server, ex
     assert length is not None and 0 < got < length  # one chunk arrived, never the whole promised file
     _wait_for(lambda: not _files(exports), "the export of the failed download is deleted")
     monkeypatch.undo()
-    with httpx.Client(base_url=server, timeout=60) as client:  # and the next download is whole
+    with httpx.Client(base_url=server, timeout=60, trust_env=False) as client:  # and the next download is whole
         r = client.get(EXPORT)
         assert r.status_code == 200 and len(r.content) == int(r.headers["content-length"])
 
 
 @needs_server
 def test_a_normal_download_is_whole_and_leaves_no_temp_file(server, exports):
-    with httpx.Client(base_url=server, timeout=60) as client:
+    with httpx.Client(base_url=server, timeout=60, trust_env=False) as client:
         r = client.get(EXPORT)
         head = client.head(EXPORT)
     assert r.status_code == 200

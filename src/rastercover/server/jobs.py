@@ -100,6 +100,7 @@ class Job:
     created: float = field(default_factory=_now)
     started: float | None = None
     finished: float | None = None
+    finished_clock: float | None = field(default=None, repr=False)  # time.monotonic(): the TTL's clock
     result: ResultFile | None = None
     problem: tuple[int, dict[str, Any]] | None = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -237,7 +238,7 @@ class JobManager:
             job.problem, job.status, job.phase = (status, body), FAILED, "failed"
             shutil.rmtree(job.folder, ignore_errors=True)
         finally:
-            job.finished = _now()
+            job.finished, job.finished_clock = _now(), time.monotonic()
             event = self._done_events.get(job.id)
             if event is not None:
                 event.set()
@@ -284,9 +285,9 @@ class JobManager:
 
     def prune(self) -> None:
         """Forget finished jobs older than ``settings.job_ttl`` seconds and delete their folders."""
-        limit = _now() - self.settings.job_ttl
+        limit = time.monotonic() - self.settings.job_ttl  # not the wall clock, which may be set back
         with self._lock:
-            old = [j for j in self._jobs.values() if j.finished is not None and j.finished < limit]
+            old = [j for j in self._jobs.values() if j.finished_clock is not None and j.finished_clock <= limit]
             for j in old:
                 del self._jobs[j.id]
                 self._done_events.pop(j.id, None)
