@@ -33,6 +33,14 @@ def find_bindir() -> str | None:
     return None
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,8 +93,7 @@ def start_cluster(dbname: str = "rastercover") -> Cluster:
         os.chmod(root, 0o700)
         runas = ["runuser", "-u", "postgres", "--"]
     data, sock = os.path.join(root, "data"), root
-    port = _free_port()
-    cluster = Cluster(bindir, root, port, runas)
+    cluster = Cluster(bindir, root, 0, runas)  # its port is picked once initdb is done
     try:
         cluster._run(
             os.path.join(bindir, "initdb"),
@@ -101,13 +108,19 @@ def start_cluster(dbname: str = "rastercover") -> Cluster:
             "--no-sync",
             "--locale=C",
         )
-        options = (
-            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
-            "-c synchronous_commit=off -c max_connections=40 -c shared_buffers=128MB"
-        )
-        cluster._run(
-            os.path.join(bindir, "pg_ctl"), "-D", data, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"
-        )
+        for attempt in range(3):  # the free port is picked now, after initdb; taken meanwhile, another one
+            cluster.port = port = _free_port()
+            options = (
+                f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
+                "-c synchronous_commit=off -c max_connections=40 -c shared_buffers=128MB"
+            )
+            try:
+                cluster._run(os.path.join(bindir, "pg_ctl"), "-D", data, "-o", options, "-l",
+                             os.path.join(root, "log"), "-w", "start")  # fmt: skip
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2 or "could not bind" not in _read(os.path.join(root, "log")):
+                    raise
         import psycopg
 
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -22,6 +19,7 @@ from fastapi.testclient import TestClient
 from rastercover.server.app import create_app
 from rastercover.server.catalog import Catalog
 from rastercover.server.settings import Settings
+from tests.live_server import serve_in_thread
 
 
 def make_catalog(tmp_path) -> Catalog:
@@ -208,28 +206,10 @@ browser = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(catalog):
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(catalog), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(make_app(catalog)) as base:
+        yield base
 
 
 @browser

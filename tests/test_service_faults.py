@@ -42,6 +42,7 @@ from rastercover.server.page import STATIC_COOKIE
 from rastercover.server.problems import problem_for
 from rastercover.server.redact import Redactor
 from rastercover.server.settings import Settings
+from tests.live_server import serve_in_thread
 
 PROBLEM = "application/problem+json"
 T = Affine(30, 0, 150000, 0, -30, 420000)
@@ -108,24 +109,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def _uvicorn(app):
-    """The application served by uvicorn on a free port, in a thread: its base URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _fetch(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -371,7 +354,7 @@ def test_exports_beyond_the_cap_are_429_with_retry_after(served, temp):
     /rasterize and a WCS GetCoverage are refused at once, with Retry-After; a slot back, they are answered."""
     app = _app(served, temp, max_exports=1, export_retry_after=7)
     slots = app.state.export_slots
-    with _uvicorn(app) as base:
+    with serve_in_thread(app) as base:
         body = json.dumps({"features": _feature(2), "value": "h", "like": "dem"}).encode()
         calls = [
             (f"{base}/coverages/dem/export", None, {}),
@@ -401,7 +384,7 @@ def test_two_concurrent_exports_on_one_slot(served, temp, pg_url, pg_conn):
     catalog = Catalog.from_sources([served / "dem.tif", f"{pg_url}?table=fault_clips"])
     app = create_app(catalog, Settings(max_exports=1), temp_dir=str(temp))
     url = "/coverages/dem/export?clip_layer=fault_clips&clip_id=1"
-    with _uvicorn(app) as base, psycopg.connect(pg_url) as locker:
+    with serve_in_thread(app) as base, psycopg.connect(pg_url) as locker:
         locker.execute("LOCK TABLE fault_clips IN ACCESS EXCLUSIVE MODE")  # held until commit
         first: dict = {}
         thread = threading.Thread(target=lambda: first.update(answer=_fetch(base + url)))
@@ -503,7 +486,7 @@ def test_the_page_works_with_a_key_and_a_broken_entry(served, temp, tmp_path):
     from tests.test_page import CHROMIUM
 
     errors: list[str] = []
-    with _uvicorn(_app(served, temp, api_key=KEY)) as base, _playwright.sync_playwright() as p:
+    with serve_in_thread(_app(served, temp, api_key=KEY)) as base, _playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = b.new_page(accept_downloads=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from rasterio.io import MemoryFile
 try:
     import fastapi  # noqa: F401
     import httpx
-    import uvicorn
+    import uvicorn  # noqa: F401
     from starlette.applications import Starlette
     from starlette.routing import Route
     from starlette.testclient import TestClient
@@ -37,6 +36,7 @@ try:
     from rastercover.server.catalog import Catalog
     from rastercover.server.responses import TempFileResponse
     from rastercover.server.settings import Settings
+    from tests.live_server import serve_in_thread
 
     HAVE_SERVER = True
 except ImportError:  # the server extra is optional: its tests are skipped, the engine's run
@@ -82,16 +82,8 @@ def server(tmp_path, exports) -> Iterator[str]:
     ) as ds:  # fmt: skip
         ds.write(np.random.default_rng(0).uniform(0, 1000, (1, SIZE, SIZE)).astype("float32"))
     app = create_app(Catalog.from_sources([data]), Settings(), temp_dir=str(exports))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    _wait_for(lambda: srv.started, "uvicorn started", 10)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(app) as base:
+        yield base
 
 
 @needs_server
