@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from xml.sax.saxutils import escape
 
 import numpy as np
 import pyogrio
@@ -257,3 +258,116 @@ def test_class_names_from_a_postgis_table(pg_url, pg_conn, tmp_path):
     with pytest.raises(InputError, match=r"value 1 has two names in column 'label' \('meadow', 'pasture'\)|"
                        r"value 1 has two names in column 'label' \('pasture', 'meadow'\)"):  # fmt: skip
         rastercover.rasterize(f"{pg_url}?table=public.landuse", grid, value="code", class_names="label")
+
+
+# ---------------------------------------------------------------------- an export carries the class names
+def _classed(tmp_path, **kw):
+    out = tmp_path / "forest.tif"
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS, output=out,
+                          dtype="int16", nodata=-1, **kw)  # fmt: skip
+    return out
+
+
+def _named(band: dict) -> dict[int, str]:
+    return {i: c for i, c in enumerate(band.get("categories", [])) if c}
+
+
+def test_an_export_keeps_the_class_names_where_the_format_can(tmp_path):
+    src = _classed(tmp_path)
+    table = _attribute_table()
+    r = rastercover.export(src, tmp_path / "all.tif")
+    assert r.files == (str(tmp_path / "all.tif"), str(tmp_path / "all.tif.aux.xml"))
+    info = _gdalinfo(r.path)
+    assert [_named(b) for b in info["bands"]] == [table, table, {}]
+    assert [tuple(row["f"]) for row in info["rat"]["row"]] == sorted(table.items())
+    # the bands picked, in the order asked: the names follow their band
+    r = rastercover.export(src, tmp_path / "picked.tif", bands=[3, 2], format="cog")
+    assert [_named(b) for b in _gdalinfo(r.path)["bands"]] == [{}, table]
+    # a clip, per tile: every file has its names
+    r = rastercover.export(src, tmp_path / "tiles", per_tile=True, bbox=(-3200000, 2000000, -500000, 4700000))
+    tifs = sorted(f for f in r.files if f.endswith(".tif"))
+    assert len(tifs) == 4 and sorted(f for f in r.files if f.endswith(".aux.xml")) == [t + ".aux.xml" for t in tifs]
+    assert all(_named(_gdalinfo(t)["bands"][0]) == table for t in tifs)
+    # an ASCII grid: beside it, and in its zip, where GDAL reads them through /vsizip
+    r = rastercover.export(src, tmp_path / "one.asc", bands=[1])
+    assert r.files[-1] == str(tmp_path / "one.asc.aux.xml") and _named(_gdalinfo(r.path)["bands"][0]) == table
+    r = rastercover.export(src, tmp_path / "one.zip", format="aaigrid", bands=[1])
+    assert r.members == ("one.asc", "one.prj", "one.asc.aux.xml")
+    assert _named(_gdalinfo(f"/vsizip/{r.path}/one.asc")["bands"][0]) == table
+    # a warp that picks source values keeps them; one that mixes them would name made-up values: dropped
+    r = rastercover.export(src, tmp_path / "near.tif", bands=[1], resolution=80000)
+    assert _named(_gdalinfo(r.path)["bands"][0]) == table and r.files[-1].endswith(".aux.xml")
+    r = rastercover.export(src, tmp_path / "avg.tif", bands=[1], resolution=80000, resampling="average")
+    assert r.files == (str(tmp_path / "avg.tif"),) and "categories" not in _gdalinfo(r.path)["bands"][0]
+    assert "class names not kept: average resampling makes values that are no class" in r.notes
+    # a format with no place for them says so
+    r = rastercover.export(src, tmp_path / "one.png", bands=[1])
+    assert any(n.startswith("class names not kept: png has no place for them") for n in r.notes)
+    # a type that changes a class's value drops that class only
+    r = rastercover.export(src, tmp_path / "small.tif", bands=[1], dtype="int8", nodata=-1)
+    assert _named(_gdalinfo(r.path)["bands"][0]) == table  # 24, 25 and 50 fit in int8
+
+
+def test_class_names_written_by_gdal_itself_are_read_and_carried(tmp_path):
+    """The oracle is GDAL: gdal_translate writes a raster attribute table (negative values, a count column,
+    the name column not last) and category names into its own .aux.xml; the export carries the same names."""
+    vrt = tmp_path / "src.vrt"
+    data = tmp_path / "data.tif"
+    with rasterio.open(data, "w", driver="GTiff", width=3, height=1, count=2, dtype="int16",
+                       crs="EPSG:3857", transform=Affine(10, 0, 0, 0, -10, 10)) as ds:  # fmt: skip
+        ds.write(np.array([[[-5, 7, 7]], [[0, 1, 2]]], dtype="int16"))
+    rows = "".join(f"<Row index='{i}'><F>{escape(n)}</F><F>{v}</F><F>{c}</F></Row>"
+                   for i, (v, n, c) in enumerate([(-5, "Water & ice", 1), (7, "<Urban>", 2)]))  # fmt: skip
+    vrt.write_text(
+        "<VRTDataset rasterXSize='3' rasterYSize='1'><SRS>EPSG:3857</SRS><GeoTransform>0,10,0,10,0,-10</GeoTransform>"
+        "<VRTRasterBand dataType='Int16' band='1'><SimpleSource><SourceFilename relativeToVRT='1'>data.tif"
+        "</SourceFilename><SourceBand>1</SourceBand></SimpleSource><GDALRasterAttributeTable tableType='thematic'>"
+        "<FieldDefn index='0'><Name>Label</Name><Type>2</Type><Usage>2</Usage></FieldDefn>"
+        "<FieldDefn index='1'><Name>Code</Name><Type>0</Type><Usage>5</Usage></FieldDefn>"
+        "<FieldDefn index='2'><Name>Count</Name><Type>0</Type><Usage>1</Usage></FieldDefn>"
+        f"{rows}</GDALRasterAttributeTable></VRTRasterBand>"
+        "<VRTRasterBand dataType='Int16' band='2'><SimpleSource><SourceFilename relativeToVRT='1'>data.tif"
+        "</SourceFilename><SourceBand>2</SourceBand></SimpleSource><CategoryNames><Category>none</Category>"
+        "<Category></Category><Category>two</Category></CategoryNames></VRTRasterBand></VRTDataset>"
+    )
+    made = tmp_path / "made.tif"
+    subprocess.run([shutil.which("gdal_translate") or "gdal_translate", "-q", str(vrt), str(made)], check=True)
+    assert (tmp_path / "made.tif.aux.xml").is_file()  # GDAL's own PAM file
+    from rastercover.io.pam import read_class_tables
+
+    want = ({-5.0: "Water & ice", 7.0: "<Urban>"}, {0.0: "none", 2.0: "two"})
+    assert read_class_tables(made, 2) == want
+    assert read_class_tables(vrt, 2) == want
+    r = rastercover.export(made, tmp_path / "out.tif")
+    info = _gdalinfo(r.path)  # gdalinfo shows the last band's attribute table only
+    assert [tuple(row["f"]) for row in info["rat"]["row"]] == [(0, "none"), (2, "two")]
+    assert info["bands"][1]["categories"] == ["none", "", "two"]
+    first = tmp_path / "first.tif"  # band 1 alone, by GDAL: its table went with it
+    subprocess.run([shutil.which("gdal_translate") or "gdal_translate", "-q", "-b", "1", r.path, str(first)],
+                   check=True)  # fmt: skip
+    assert [tuple(row["f"]) for row in _gdalinfo(first)["rat"]["row"]] == [(-5, "Water & ice"), (7, "<Urban>")]
+    with rasterio.open(r.path) as ds:
+        assert ds.read().tolist() == [[[-5, 7, 7]], [[0, 1, 2]]]
+    # a type that cannot hold a class's value leaves that class out, and says so
+    r = rastercover.export(made, tmp_path / "urban.tif", bands=[1], bbox=(10, 0, 30, 10), dtype="uint8")
+    assert "class names of value(s) -5 not kept: a uint8 band does not hold them" in r.notes
+    assert [tuple(row["f"]) for row in _gdalinfo(r.path)["rat"]["row"]] == [(7, "<Urban>")]
+
+
+def test_a_tile_folder_exports_with_its_names_and_downloads_leave_nothing(tmp_path):
+    folder = tmp_path / "tiles"
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods="VALUE_OF_BIGGEST",
+                          output=folder, dtype="int16", nodata=-1)  # fmt: skip
+    table = _attribute_table()
+    r = rastercover.export(folder, tmp_path / "whole.tif")
+    assert _named(_gdalinfo(r.path)["bands"][0]) == table
+    src = _classed(tmp_path)
+    downloads = tmp_path / "dl"
+    downloads.mkdir()
+    with rastercover.export_file(src, dir=str(downloads), bands=[1]) as f:  # a single file cannot carry them
+        assert f.filename == "forest_b1.tif" and len(list(downloads.iterdir())) == 2
+    assert list(downloads.iterdir()) == []  # and nothing is left behind
+    with rastercover.export_file(src, format="aaigrid", bands=[1]) as f:
+        import zipfile
+
+        assert zipfile.ZipFile(f.path).namelist() == ["forest_b1.asc", "forest_b1.prj", "forest_b1.asc.aux.xml"]

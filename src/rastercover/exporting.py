@@ -57,6 +57,7 @@ from .grid import Grid, Window
 from .io import registry
 from .io.atomic import check_target, discard, temporary_sibling
 from .io.checked import gdal_errors, is_io_failure, os_error_of, verify_copy, write_error
+from .io.pam import add_class_tables
 from .ops.deliver import (
     ExportedFile,
     ExportResult,
@@ -251,6 +252,7 @@ class ExportPlan:
     out_dtype: np.dtype
     out_nodata: float | None
     notes: tuple[str, ...]
+    classes: tuple[dict[float, str] | None, ...] = ()  # per output band, the class names carried (see _classes)
 
     @property
     def pixels(self) -> int:
@@ -398,10 +400,64 @@ def plan_export(
                 f"type: give dtype= (--dtype) one of {', '.join(allowed)}"
             )
     names = tuple(cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list)
+    classes = _classes(cov, band_list, fmt, resampling if warp else None, out_dtype, notes)
     return ExportPlan(
         cov, req, path, fmt, zipped, sidecar_prj, tuple(band_list), names, window, geom, geom_out, out_grid, warp,
-        resampling, work_dtype, work_nodata, out_dtype, out_nodata, tuple(notes),
+        resampling, work_dtype, work_nodata, out_dtype, out_nodata, tuple(notes), classes,
     )  # fmt: skip
+
+
+#: Resamplings whose every output pixel is one of the source's values, so a class name still names it right.
+_VALUE_RESAMPLINGS = frozenset({"nearest", "mode", "min", "max"})
+
+
+def _classes(
+    cov: Any, bands: Sequence[int], fmt: Format, resampling: str | None, dtype: np.dtype, notes: list[str]
+) -> tuple[dict[float, str] | None, ...]:
+    """The class names of the exported bands that the output keeps, per output band (``()``: none).
+
+    They go where the format keeps them (:attr:`Format.keeps_class_names`), when every pixel is still a value of
+    the source (no warp, or a resampling that picks source values) and keyed by the value as the output stores
+    it; a class whose value the output type changes is left out (its pixels do not hold it). What is dropped
+    is said in ``notes``.
+    """
+    tables = getattr(cov, "class_tables", None)
+    picked = tuple(tables[b - 1] if tables and b - 1 < len(tables) else None for b in bands)
+    if not any(picked):
+        return ()
+    if not fmt.keeps_class_names:
+        notes.append(f"class names not kept: {fmt.key} has no place for them (gtiff, cog and aaigrid keep them)")
+        return ()
+    if resampling is not None and resampling not in _VALUE_RESAMPLINGS:
+        notes.append(f"class names not kept: {resampling} resampling makes values that are no class")
+        return ()
+    return stored_classes(picked, dtype, notes)
+
+
+def stored_classes(
+    tables: Sequence[dict[float, str] | None], dtype: np.dtype, notes: list[str] | None = None
+) -> tuple[dict[float, str] | None, ...]:
+    """``tables`` without the classes whose value a ``dtype`` band cannot hold exactly (noted in ``notes``).
+
+    Examples
+    --------
+    >>> stored_classes([{1.0: "a", 2.5: "b", 300.0: "c"}, None], np.dtype("uint8"))
+    ({1.0: 'a'}, None)
+    """
+    kept: list[dict[float, str] | None] = []
+    for table in tables:
+        if not table:
+            kept.append(None)
+            continue
+        values = np.array(list(table), dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            stored = values.astype(dtype).astype(np.float64)
+        same = stored == values
+        kept.append({float(v): table[float(v)] for v in values[same]} or None)
+        if not same.all() and notes is not None:
+            lost = ", ".join(f"{v:g}" for v in values[~same])
+            notes.append(f"class names of value(s) {lost} not kept: a {dtype.name} band does not hold them")
+    return tuple(kept)
 
 
 def run_export(
@@ -476,7 +532,12 @@ def run_export(
             rasterio.shutil.copy(work, main, driver=fmt.driver, **options)
             verify_copy(work, main, path, write_path=tmpdir, values=not fmt.lossy)  # the driver may not say
             discard(work)
-        files, members = deliver(fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj, nodata=nodata)
+        # the class names in PATH.aux.xml, beside the file or in the zip (only formats whose driver writes none)
+        classes = stored_classes(plan.classes, np.dtype(dtype), notes) if plan.classes else ()
+        named = any(classes) and add_class_tables(main, classes) is not None  # with what the driver wrote there
+        files, members = deliver(
+            fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj, nodata=nodata, side_file=named
+        )
     except (OSError, *gdal_errors()) as exc:
         err = write_error(path, exc, tmpdir)  # before discarding: the free space the write met
         discard(tmpdir)

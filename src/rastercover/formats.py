@@ -104,6 +104,10 @@ class Format:
     min_size
         Fewest columns and rows GDAL can read the file back with (XYZ: 2, its reader infers the pixel size
         from the spacing of the points).
+    keeps_class_names
+        An export carries the coverage's class names (category names and attribute table) in a GDAL
+        ``.aux.xml`` beside the data file (in the zip when zipped), which GDAL and QGIS read with it: formats
+        that store exact values and whose driver writes no ``.aux.xml`` of its own.
     """
 
     key: str
@@ -125,6 +129,7 @@ class Format:
     file_media_type: str | None = None
     reads_prj: bool = False
     min_size: int = 1
+    keeps_class_names: bool = False
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -316,7 +321,9 @@ FORMATS: tuple[Format, ...] = (
         ".tif",
         "image/tiff; application=geotiff",
         extra_extensions=(".tiff",),
-        notes="exact values, CRS, nodata and band descriptions kept; tiled 256x256 (or the coverage's tiles), deflate",
+        keeps_class_names=True,
+        notes="exact values, CRS, nodata and band descriptions kept, class names in .aux.xml; tiled 256x256 (or the "
+        "coverage's tiles), deflate",
     ),
     Format(
         "cog",
@@ -324,6 +331,7 @@ FORMATS: tuple[Format, ...] = (
         ".tif",
         "image/tiff; application=geotiff; profile=cloud-optimized",
         extra_extensions=(".tiff",),
+        keeps_class_names=True,
         notes="Cloud Optimized GeoTIFF: as gtiff, with internal overviews, deflate",
     ),
     Format(
@@ -335,6 +343,7 @@ FORMATS: tuple[Format, ...] = (
         file_media_type="text/plain",
         embeds_crs=False,
         reads_prj=True,
+        keeps_class_names=True,
         band_counts=(1,),
         dtypes=("uint8", "int16", "uint16", "int32", "float32", "float64"),  # GDAL writes int8 as floats
         north_up_only=True,

@@ -114,6 +114,8 @@ class RasterCoverage(Protocol):
     (``(row, col) -> id`` of stored tiles that the store numbers, a raster table's rids; else empty) and
     ``srid`` (a PostGIS SRID, else None). Any other object with the members below is a coverage too: the
     registry gives it those three from its ``describe()`` (:func:`rastercover.io.registry.open_coverage`).
+    A coverage may also name the classes of its bands (the optional ``class_tables``: per band ``{value:
+    name}`` or None), which an export carries to the formats that keep them.
     """
 
     @property

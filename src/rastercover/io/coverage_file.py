@@ -41,6 +41,7 @@ from affine import Affine
 from ..crs import CRS, as_crs, same_crs
 from ..errors import AlignmentError, InputError, SourceError
 from ..grid import ALIGN_TOL, TILE_STEM, Grid, Window
+from .pam import read_class_tables
 from .raster_grid import (
     RASTER_SUFFIXES,
     first_line,
@@ -245,6 +246,15 @@ class FileCoverage:
     def band_names(self) -> tuple[str, ...]:
         """A description per band ("" when none)."""
         return self._band_names
+
+    @property
+    def class_tables(self) -> tuple[dict[float, str] | None, ...]:
+        """Each band's class names, ``{value: name}`` or None, as GDAL keeps them beside the raster (its
+        ``.aux.xml``, or a tile folder's ``index.vrt``): :func:`rastercover.io.pam.read_class_tables`. A folder
+        of tiles without an index has none."""
+        if self._source == self.path and os.path.isdir(self.path):
+            return (None,) * self._count
+        return read_class_tables(self._source, self._count)
 
     def describe(self) -> str:
         """The path, for messages."""

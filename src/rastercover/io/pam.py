@@ -21,12 +21,13 @@ True
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from .atomic import discard
 
-__all__ = ["band_class_lines", "class_table_xml", "write_class_tables"]
+__all__ = ["add_class_tables", "band_class_lines", "class_table_xml", "read_class_tables", "write_class_tables"]
 
 _MAX_CATEGORY = 65535  # CategoryNames lists every value from 0: beyond this only the RAT names classes
 _MAX_INT32 = 2**31 - 1
@@ -84,3 +85,128 @@ def write_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) 
         f.flush()
         os.fsync(f.fileno())
     return side
+
+
+def add_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) -> str | None:
+    """Name the classes of ``path``'s bands in ``PATH.aux.xml``, keeping what a GDAL driver wrote there already
+    (AAIGrid copies a band's description and the file's metadata into one); returns the side file, or None
+    when no band has classes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.asc")
+    >>> with open(p + ".aux.xml", "w") as f:
+    ...     _ = f.write('<PAMDataset><PAMRasterBand band="1"><Description>d</Description></PAMRasterBand>'
+    ...                 '</PAMDataset>')
+    >>> add_class_tables(p, [{3: "c"}]) == p + ".aux.xml"
+    True
+    >>> text = open(p + ".aux.xml").read()
+    >>> "<Description>d</Description>" in text, read_class_tables(p, 1)
+    (True, ({3.0: 'c'},))
+    """
+    side = os.fspath(path) + ".aux.xml"
+    if not any(tables):
+        return None
+    if not os.path.exists(side):
+        return write_class_tables(path, tables)
+    root = ET.parse(side).getroot()
+    for band, table in enumerate(tables, start=1):
+        if not table:
+            continue
+        el = next((b for b in root.findall("PAMRasterBand") if b.get("band") == str(band)), None)
+        if el is None:
+            el = ET.SubElement(root, "PAMRasterBand", band=str(band))
+        for old in [*el.findall("CategoryNames"), *el.findall("GDALRasterAttributeTable")]:
+            el.remove(old)
+        el.extend(ET.fromstring("<x>" + "".join(band_class_lines(table, "")) + "</x>"))
+    with open(side, "wb") as f:
+        f.write(ET.tostring(root, encoding="utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+    return side
+
+#: RAT field usages (GDAL's GDALRATFieldUsage): a class's value, its name, a range's ends.
+_USAGE_NAME, _USAGE_MIN, _USAGE_MAX, _USAGE_MINMAX = 2, 3, 4, 5
+
+
+def read_class_tables(path: str | os.PathLike, count: int) -> tuple[dict[float, str] | None, ...]:
+    """The class names of each band of the raster ``path`` (``count`` bands) as GDAL keeps them: in a VRT's
+    bands (a tile folder's ``index.vrt``) and in ``PATH.aux.xml``. Per band ``{value: name}``, or None.
+
+    A thematic attribute table names classes by a value column (usage MinMax, or a column called Value) and a
+    name column (usage Name, or the first text column); category names name the values 0, 1, 2... A table of
+    ranges (Min and Max columns) names no single value and is not read. An unreadable side file names nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.tif")
+    >>> write_class_tables(p, [None, {24: "Deciduous", -1: "Water"}]) is not None
+    True
+    >>> read_class_tables(p, 2)
+    (None, {-1.0: 'Water', 24.0: 'Deciduous'})
+    """
+    path = os.fspath(path)
+    tables: list[dict[float, str] | None] = [None] * count
+    sources = [(path, "VRTRasterBand")] if path.lower().endswith(".vrt") else []
+    sources.append((path + ".aux.xml", "PAMRasterBand"))
+    for source, tag in sources:
+        try:
+            root = ET.parse(source).getroot()
+        except (OSError, ET.ParseError):
+            continue
+        for band in root.iter(tag):
+            try:
+                i = int(band.get("band", "0")) - 1
+            except ValueError:
+                continue
+            if 0 <= i < count and tables[i] is None:
+                tables[i] = _band_classes(band)
+    return tuple(tables)
+
+
+def _band_classes(band: ET.Element) -> dict[float, str] | None:
+    """``{value: name}`` from one band element's attribute table, else its category names; None if neither."""
+    rat = band.find("GDALRasterAttributeTable")
+    if rat is not None:
+        table = _rat_classes(rat)
+        if table is not None:
+            return table or None
+    cats = band.find("CategoryNames")
+    if cats is None:
+        return None
+    names = {float(i): (c.text or "") for i, c in enumerate(cats.findall("Category"))}
+    return {v: n for v, n in names.items() if n} or None
+
+
+def _rat_classes(rat: ET.Element) -> dict[float, str] | None:
+    """A thematic RAT's ``{value: name}``; None for a table that names no single values (ranges, no columns)."""
+    fields = {}
+    for f in rat.findall("FieldDefn"):
+        try:
+            fields[int(f.get("index", "-1"))] = (
+                (f.findtext("Name") or "").strip(), int(f.findtext("Type") or -1), int(f.findtext("Usage") or 0))
+        except ValueError:
+            return None
+    usages = {u for _, _, u in fields.values()}
+    if _USAGE_MIN in usages or _USAGE_MAX in usages:
+        return None
+    value = next((i for i, (_, _, u) in fields.items() if u == _USAGE_MINMAX), None)
+    if value is None:
+        value = next((i for i, (n, t, _) in fields.items() if n.lower() == "value" and t in (0, 1)), None)
+    name = next((i for i, (_, _, u) in fields.items() if u == _USAGE_NAME), None)
+    if name is None:
+        name = next((i for i, (_, t, _) in fields.items() if t == 2), None)
+    if value is None or name is None:
+        return None
+    table: dict[float, str] = {}
+    for row in rat.findall("Row"):
+        cells = [c.text or "" for c in row.findall("F")]
+        try:
+            v = float(cells[value])
+        except (IndexError, ValueError):
+            return None
+        if name < len(cells) and cells[name]:
+            table[v] = cells[name]
+    return table

@@ -23,7 +23,7 @@ from ..crs import CRS, crs_label
 from ..errors import InputError
 from ..formats import Format, format_for_path, get_format
 from ..grid import Grid
-from ..io.atomic import commit, discard
+from ..io.atomic import SIDE_FILES, commit, discard
 from ..protocols import RasterCoverage
 from .encode import esri_wkt, pam_xml, world_file
 
@@ -109,8 +109,10 @@ class ExportedFile(NamedTuple):
     media_type: str
 
     def cleanup(self) -> None:
-        """Delete the file (no error when it is gone already)."""
-        discard(self.path)
+        """Delete the file and the side files written with it (class names in ``PATH.aux.xml``, which a
+        single-file download does not carry); no error when they are gone already."""
+        for p in (self.path, *(self.path + side for side in SIDE_FILES)):
+            discard(p)
 
     def __enter__(self) -> ExportedFile:
         return self
@@ -170,8 +172,12 @@ def deliver(
     sidecar_prj: str | None,
     *,
     nodata: float | None = None,
+    side_file: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Write the sidecars, zip when asked, and move everything to its final name: ``(files, members)``.
+
+    With ``side_file``, ``MAIN.aux.xml`` (the class names an export carries) goes with the data file: beside it
+    as ``PATH.aux.xml``, or into the zip.
 
     A format that does not store its CRS gets a ``.prj`` (ESRI WKT: GDAL's AAIGrid driver reads it, and so do
     ESRI tools beside a world file). In a zip, a format whose GDAL driver reads no ``.prj`` (XYZ, PNG, JPEG) also
@@ -196,17 +202,20 @@ def deliver(
                 f.write(pam_xml(out_grid.crs, nodata))
         if os.path.exists(aux):  # GDAL's reader finds the CRS of an XYZ, PNG or JPEG file only there
             sidecars[os.path.basename(aux)] = aux
+    if side_file and zipped:
+        sidecars[os.path.basename(main) + ".aux.xml"] = main + ".aux.xml"
     if zipped:
         packed = os.path.join(tmpdir, stem + ".zip")
         member_list = [os.path.basename(main), *sidecars]
         write_zip(packed, {os.path.basename(main): main, **sidecars})
         commit(packed, path)
         return (path,), tuple(member_list)
-    commit(main, path)
+    commit(main, path, side_file=side_file)
+    named = (path + ".aux.xml",) if side_file else ()
     if sidecar_prj:
         commit(sidecars[stem + ".prj"], sidecar_prj)
-        return (path, sidecar_prj), ()
-    return (path,), ()
+        return (path, sidecar_prj, *named), ()
+    return (path, *named), ()
 
 
 #: The date every zip member carries: the same request gives the same bytes, whenever it is made.
