@@ -169,9 +169,6 @@ def test_any_overwrite_drops_the_side_files_of_the_file_it_replaces(tmp_path):
     rastercover.export(RELIEF, out, overwrite=True, bbox=(-1e6, 2e6, 0, 3e6))  # another coverage, by export
     assert not side.exists() and "categories" not in _gdalinfo(out)["bands"][0]
     rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=out, overwrite=True)
-    plan = rastercover.plan_rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC")
-    with pytest.raises(InputError, match="write the output to a .tif or a folder"):
-        plan.to(tmp_path / "forest.zarr")
     (tmp_path / "d.tif").mkdir()  # a failed commit leaves no side file anywhere
     with pytest.raises(Exception, match="d.tif"):
         rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", output=tmp_path / "d.tif",
@@ -198,14 +195,34 @@ def test_overwriting_drops_the_class_names_of_the_file_it_replaces(tmp_path):
     assert "categories" not in _gdalinfo(out)["bands"][0]
 
 
-def test_class_names_refused_where_they_cannot_be_right(tmp_path):
+def test_a_zarr_store_and_a_cog_assembled_after_the_run_keep_them_too(tmp_path):
+    import xarray as xr
+
+    table = {repr(float(k)): v for k, v in _attribute_table().items()}
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS,
+                          output=tmp_path / "forest.zarr")  # fmt: skip
+    with xr.open_zarr(tmp_path / "forest.zarr") as back:
+        attrs = back["rastercover"].attrs
+        assert json.loads(attrs["classes"]) == {"LAST_VALUE_AT_PIXEL_CENTROID": table, "VALUE_OF_BIGGEST": table}
+        assert attrs["descriptions"] == [get_method(m).description for m in VALUE_METHODS]
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", methods="COUNT_OF_POLYGONS", output=tmp_path / "forest.zarr",
+                          overwrite=True)  # fmt: skip
+    with xr.open_zarr(tmp_path / "forest.zarr") as back:
+        assert "classes" not in back["rastercover"].attrs
+    cog = tmp_path / "all.tif"
+    rastercover.rasterize(TREES, _grid(), value="VEG_ID", class_names="VEGDESC", methods=VALUE_METHODS,
+                          output=tmp_path / "tiles", cog=str(cog))  # fmt: skip
+    named = [{i: c for i, c in enumerate(b.get("categories", [])) if c} for b in _gdalinfo(cog)["bands"]]
+    assert named == [_attribute_table(), _attribute_table(), {}]
+
+
+def test_class_names_refused_where_they_cannot_be_right(tmp_path, pg_url):
     grid = _grid()
     with pytest.raises(InputError, match=r"class names \('VEGDESC', --class-names / class_names=\) name the values "
                        r"of methods .* none of COUNT_OF_POLYGONS is one"):  # fmt: skip
         rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", methods="COUNT_OF_POLYGONS")
-    for out, kw in ((tmp_path / "forest.zarr", {}), (tmp_path / "tiles", {"cog": str(tmp_path / "all.tif")})):
-        with pytest.raises(InputError, match=r"written with one GeoTIFF .* write the output to a \.tif or a folder"):
-            rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", output=out, **kw)
+    with pytest.raises(InputError, match=r"a PostGIS raster table has no place for them; write the output to a \.tif"):
+        rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="VEGDESC", output=f"{pg_url}?table=forest")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(MissingColumnError, match=r"has no column 'NAME' to name classes; its columns are .*VEGDESC"):
         rastercover.rasterize(TREES, grid, value="VEG_ID", class_names="NAME")

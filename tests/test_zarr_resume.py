@@ -152,6 +152,8 @@ def test_resume_computes_only_missing_tiles_and_equals_an_uninterrupted_run(tmp_
         got = open_coverage(str(out / "index.vrt")).read(rastercover.Window(0, 0, 250, 230))
     else:
         got = xr.open_zarr(out, mask_and_scale=False)["rastercover"].values
+        descriptions = xr.open_zarr(out)["rastercover"].attrs["descriptions"]  # written by the resumed run too
+        assert descriptions == [rastercover.get_method(m).description for m in METHODS]
     np.testing.assert_array_equal(got, expected)
 
 

@@ -551,16 +551,16 @@ def _classes(
 
 
 def _check_class_output(where: str, out: Any, cog_path: Any, lazy: bool) -> None:
-    """Class names are written with one GeoTIFF (its ``.aux.xml``) or a tile folder (its ``index.vrt``), or kept on
-    an in-memory DataArray."""
+    """Class names are written with one GeoTIFF (its ``.aux.xml``, which the COG assembled after the run
+    carries too), a tile folder (its ``index.vrt``) or a Zarr store (its array's attributes), or kept on an
+    in-memory DataArray; a PostGIS raster table has no place for them."""
     if lazy:
         raise InputError(f"{where}: a lazy result keeps none; rasterize to a DataArray, a .tif or a tile folder")
-    tiles = out is not None and not registry.writes_one_file(out) and registry.location_kind(out) == "files"
-    if cog_path is not None or (out is not None and not registry.writes_one_file(out) and not tiles):
+    if out is not None and registry.location_kind(out) not in ("files", "zarr"):
         raise InputError(
-            f"{where} are written with one GeoTIFF (in its .aux.xml) or a tile folder (in its index.vrt), or kept "
-            "on a DataArray (attrs['classes']): write the output to a .tif or a folder (a Zarr store, a PostGIS "
-            "table or a COG assembled after the run has no place for them)"
+            f"{where} are written with one GeoTIFF (in its .aux.xml), a tile folder (in its index.vrt) or a Zarr "
+            "store, or kept on a DataArray (attrs['classes']): a PostGIS raster table has no place for them; "
+            "write the output to a .tif or a folder"
         )
 
 
@@ -741,13 +741,14 @@ def rasterize(
         A column of the source's attribute table that names the values of the value column (``VEGDESC`` for
         ``VEG_ID``): the bands whose pixels are values of that column (``LAST_VALUE_AT_PIXEL_CENTROID``,
         ``VALUE_OF_BIGGEST``...) get the names as category names and a raster attribute table (one GeoTIFF:
-        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it; a tile folder: its ``index.vrt``; a DataArray:
-        ``attrs["classes"]``, JSON text
-        ``{band: {pixel value: name}}``). The values are the pixels' (rounded for integer bands); two values
-        stored as one pixel value (2 and 2.4 in an int16 band) are an error unless they have the same name, a
-        value without a name included, since its pixels would show the other's name. Every band also
-        carries its method's description in its metadata (``DESCRIPTION``) whatever this option says. (Under
-        ``semantics="postgis"`` the values are those PostGIS stores: truncated, and moved off nodata.)
+        ``NAME.tif.aux.xml``, which GDAL and QGIS read with it, and the ``cog=`` assembled after the run; a
+        tile folder: its ``index.vrt``; a DataArray, or a Zarr store's array: the attribute ``classes``, JSON
+        text ``{band: {pixel value: name}}``; a PostGIS raster table has no place for them). The values are
+        the pixels' (rounded for integer bands); two values stored as one pixel value (2 and 2.4 in an int16
+        band) are an error unless they have the same name, a value without a name included, since its pixels
+        would show the other's name. Every band also carries its method's description in its metadata
+        (``DESCRIPTION``) whatever this option says. (Under ``semantics="postgis"`` the values are those PostGIS
+        stores: truncated, and moved off nodata.)
 
     Returns
     -------

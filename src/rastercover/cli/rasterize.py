@@ -27,7 +27,8 @@ __all__ = ["rasterize"]
     "--class-names",
     metavar="COLUMN",
     help="Column naming the values of --value (e.g. VEGDESC for VEG_ID): bands of value methods get the names as "
-    "categories and an attribute table, read by GDAL and QGIS (in OUT.tif.aux.xml, or a tile folder's index.vrt).",
+    "categories and an attribute table, read by GDAL and QGIS (in OUT.tif.aux.xml, a tile folder's index.vrt, a Zarr "
+    "store's attributes).",
 )
 @click.option(
     "-m",

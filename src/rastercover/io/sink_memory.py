@@ -9,7 +9,7 @@ import numpy as np
 
 from ..grid import Grid, Tile, Window
 
-__all__ = ["MemorySink", "to_dataarray"]
+__all__ = ["MemorySink", "classes_attr", "to_dataarray"]
 
 
 class MemorySink:
@@ -71,9 +71,8 @@ class MemorySink:
         if not _all_zero_bits(self.nodata, self.dtype):
             _fill_unwritten(self.array, self.grid, self._written, self.nodata)
         da = to_dataarray(self.array, self.grid, self.bands, self.nodata, getattr(self, "_descriptions", None))
-        if getattr(self, "_classes", None):  # JSON text: netCDF and Zarr attributes hold no mappings
-            named = {b: {repr(float(v)): name for v, name in sorted(t.items())} for b, t in self._classes.items()}
-            da.attrs["classes"] = json.dumps(named)
+        if getattr(self, "_classes", None):
+            da.attrs["classes"] = classes_attr(self._classes)
         return da
 
     def abort(self) -> None:
@@ -157,3 +156,15 @@ def to_dataarray(
     da = xr.DataArray(array, dims=("band", "y", "x"), coords=coords, attrs=attrs, name="rastercover")
     da.encoding["_FillValue"] = nodata
     return da
+
+
+def classes_attr(classes: dict[str, dict[float, str]]) -> str:
+    """The ``classes`` attribute of a DataArray or a Zarr array: JSON text ``{band: {pixel value: name}}`` (netCDF
+    and Zarr attributes hold no mappings), values as ``repr(float)``.
+
+    Examples
+    --------
+    >>> classes_attr({"VALUE_OF_BIGGEST": {25: "Evergreen", 24: "Deciduous"}})
+    '{"VALUE_OF_BIGGEST": {"24.0": "Deciduous", "25.0": "Evergreen"}}'
+    """
+    return json.dumps({b: {repr(float(v)): name for v, name in sorted(t.items())} for b, t in classes.items()})

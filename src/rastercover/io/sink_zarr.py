@@ -263,6 +263,22 @@ class ZarrSink(PartialOutput):
         ref = root.create_array("spatial_ref", shape=(), dtype="int32", fill_value=None, attributes=ref_attrs)
         ref[...] = 0
 
+    @checks_writes
+    def describe_bands(self, bands: Sequence[dict]) -> None:
+        """Each band's description, and the class names of the bands that have some, as attributes of the
+        array: ``descriptions`` (a list) and ``classes`` (JSON text ``{band: {pixel value: name}}``), those of
+        the DataArray a run in memory gives (``xarray.open_zarr`` reads them back)."""
+        from .sink_memory import classes_attr
+
+        array = _zarr().open_group(self._tmp, mode="a", zarr_format=2)[VARIABLE]
+        attrs = {"descriptions": [b["metadata"].get("DESCRIPTION", "") for b in bands]}
+        classes = {name: dict(b["classes"]) for name, b in zip(self.bands, bands, strict=True) if b.get("classes")}
+        if classes:
+            attrs["classes"] = classes_attr(classes)
+        elif "classes" in array.attrs:  # a resumed store of a run that named them
+            del array.attrs["classes"]
+        array.attrs.update(attrs)
+
     def done_tiles(self) -> set[tuple[int, int]]:
         """Tiles an interrupted run already wrote (their markers exist); the engine skips them."""
         return set(self._done)
