@@ -156,6 +156,42 @@ def test_lon_lat_features_with_their_crs_member_are_reprojected(client, served):
     _problem(client.post("/rasterize", json={"features": _fc(ll), "value": "h", "like": "dem"}), 422, "EPSG:4326")
 
 
+def test_class_names_come_in_the_zip_from_inline_features_and_layers(client, served, temp):
+    """The names go with the file in a zip (its .aux.xml, which GDAL reads through /vsizip), from an inline
+    property (lon/lat features too: reprojected) or a layer's column; a download that cannot carry them is a 422."""
+    import zipfile
+
+    from rastercover.io.pam import read_class_tables
+
+    names = ["a", "b", "c"]
+    fc = _fc()
+    for f, n in zip(fc["features"], names, strict=True):
+        f["properties"]["name"] = n
+    to_ll = Transformer.from_crs(CRS_CODE, "EPSG:4326", always_xy=True)
+    ll = [shapely.transform(p, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1]))) for p in POLYS]
+    fc_ll = _fc(ll, crs="EPSG:4326")
+    for f, n in zip(fc_ll["features"], names, strict=True):
+        f["properties"]["name"] = n
+    bodies = [{"features": fc}, {"features": fc_ll}, {"layer": "zones"}]
+    for body in bodies:
+        body |= {"value": "h", "class_names": "name", "like": "dem", "methods": ["VALUE_OF_BIGGEST"], "zipped": True}
+        r = client.post("/rasterize", json=body)
+        assert r.status_code == 200, r.text
+        path = temp.parent / "classes.zip"
+        path.write_bytes(r.content)
+        assert zipfile.ZipFile(path).namelist() == ["rasterized.tif", "rasterized.tif.aux.xml"]
+        with zipfile.ZipFile(path) as z:
+            z.extractall(temp.parent / "unzipped")
+        table = read_class_tables(temp.parent / "unzipped" / "rasterized.tif", 1)[0]
+        assert table == {3.5: "a", -2.0: "b", 11.0: "c"}, body  # float32 holds the three values exactly
+    assert os.listdir(temp) == []
+    body = {"features": fc, "value": "h", "class_names": "name", "like": "dem", "methods": ["VALUE_OF_BIGGEST"]}
+    _problem(client.post("/rasterize", json=body), 422, "only a zip delivers", "zipped=true")
+    _problem(client.post("/rasterize", json=body | {"zipped": True, "class_names": "nom"}), 422, "'nom'", "name")
+    _problem(client.post("/rasterize", json=body | {"zipped": True, "methods": ["COUNT_OF_POLYGONS"]}), 422,
+             "none of COUNT_OF_POLYGONS is one")  # fmt: skip
+
+
 def test_explicit_grid(client, served):
     spec = {"crs": CRS_CODE, "bounds": [X0 + 7, Y0 + 3, X0 + 1493, Y0 + 1188], "resolution": [20, 25], "tile_size": 32}
     r = client.post("/rasterize", json={"features": _fc(), "value": "h", "grid": spec, "methods": METHODS[:1]})

@@ -35,7 +35,7 @@ import shapely
 from .crs import CRS, as_crs
 from .errors import CRSError, InputError, MissingColumnError
 
-__all__ = ["geojson_crs", "read_features", "read_geometry"]
+__all__ = ["geojson_crs", "read_features", "read_geometry", "read_property"]
 
 _GEOMETRY_TYPES = {
     "Point",
@@ -217,3 +217,34 @@ def read_features(
         listed = ", ".join(names) if names else "none"
         raise MissingColumnError(f"no feature has a property {value!r}; their properties are: {listed}")
     return geoms, values, crs
+
+
+def read_property(obj: Any, name: str, *, what: str = "the features") -> np.ndarray:
+    """The values of property ``name`` of the features :func:`read_features` keeps (those with a geometry), in
+    their order, as an object array (None where a feature lacks it).
+
+    Raises
+    ------
+    MissingColumnError
+        No feature has the property.
+
+    Examples
+    --------
+    >>> fc = {"type": "FeatureCollection", "features": [
+    ...     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]}, "properties": {"n": "a"}},
+    ...     {"type": "Feature", "geometry": None, "properties": {"n": "b"}},
+    ...     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 0]}, "properties": {}}]}
+    >>> read_property(fc, "n").tolist()
+    ['a', None]
+    """
+    if isinstance(obj, str | bytes):
+        obj = _loads(obj, what)
+    kept = [f for f in _feature_list(obj, what) if f.get("geometry")]
+    props = [f.get("properties") if isinstance(f.get("properties"), dict) else {} for f in kept]
+    if not any(name in p for p in props):
+        names = sorted({k for p in props for k in p})
+        listed = ", ".join(names) if names else "none"
+        raise MissingColumnError(f"no feature has a property {name!r}; their properties are: {listed}")
+    out = np.empty(len(kept), dtype=object)
+    out[:] = [p.get(name) for p in props]
+    return out

@@ -29,7 +29,7 @@ import shapely
 from pyproj import Transformer
 
 from ..crs import CRS, as_crs, crs_label
-from ..errors import CRSError
+from ..errors import CRSError, InputError
 from ..features import Features
 from .vector_memory import vertex_bounds
 
@@ -146,6 +146,13 @@ class ReprojectedSource:
     def values(self) -> np.ndarray:
         """The wrapped source's values."""
         return distinct_values_of(self.source)
+
+    def class_names(self, column: str) -> dict[float, str | None]:
+        """The wrapped source's class names (a reprojection changes no attribute)."""
+        names = getattr(self.source, "class_names", None)
+        if not callable(names):
+            raise InputError(f"{self.describe()} has no attribute table to read class names from")
+        return names(column)
 
     def read(self, bbox: tuple[float, float, float, float] | None) -> Features:
         """Features whose projected vertices' box meets ``bbox`` (all when None), in the target CRS, in order."""

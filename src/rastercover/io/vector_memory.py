@@ -20,6 +20,7 @@ import shapely
 from ..crs import CRS, as_crs
 from ..errors import CRSError, InputError, MissingColumnError, SourceError
 from ..features import Features, vertex_bounds
+from .class_names import class_table
 
 __all__ = ["MemoryVectorSource", "vertex_bounds"]
 
@@ -43,9 +44,16 @@ class MemoryVectorSource:
     """
 
     def __init__(
-        self, features: Features, crs: CRS | None, name: str = "in-memory features", value: str | None = "value"
+        self,
+        features: Features,
+        crs: CRS | None,
+        name: str = "in-memory features",
+        value: str | None = "value",
+        names: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.value = value  # the value column's name, or None when the features carry no values
+        # columns that may name the values (class_names): each aligned with ``features`` as given
+        self._names = {k: (features.value, v) for k, v in (names or {}).items()}
         self._features = features.sorted()
         self._crs_wkt = crs.to_wkt() if crs is not None else None
         self._name = name
@@ -118,6 +126,17 @@ class MemoryVectorSource:
 
     def describe(self) -> str:
         return self._name
+
+    def class_names(self, column: str) -> dict[float, str | None]:
+        """``{value: name or None}`` from the naming column ``column`` given with the features (``names=``); see
+        :func:`rastercover.io.class_names.class_table`."""
+        if column not in self._names:
+            given = ", ".join(self._names) or "none"
+            raise MissingColumnError(f"{self._name} have no column {column!r} to name classes (given: {given})")
+        values, names = self._names[column]
+        if not self.value:
+            raise InputError(f"{self._name}: class names name the values of the value column: give one")
+        return class_table(values, names, column, self._name)
 
     def identity(self) -> dict:
         """What makes these features these features, for a resumed run to compare: a digest of their geometries

@@ -68,7 +68,7 @@ from ..errors import CRSError, InputError, TooLargeError
 from ..exporting import export_file, open_coverage
 from ..features import Features
 from ..formats import get_format
-from ..geojson import read_features
+from ..geojson import read_features, read_property
 from ..grid import Grid
 from ..io.registry import location_kind
 from ..io.reproject import ReprojectedSource
@@ -159,6 +159,11 @@ class RasterizeBody(BaseModel):
     value: str | None = Field(
         None, description="The property (inline) or column (layer) holding the numbers the methods read."
     )
+    class_names: str | None = Field(
+        None, description="The property (inline) or column (layer) naming the numbers of value (VEGDESC for VEG_ID): "
+        "the bands of value methods get them as category names and an attribute table, in the .aux.xml a zip "
+        "delivers with the file (gtiff, cog or aaigrid, zipped).", max_length=200,
+    )  # fmt: skip
     crs: str | None = Field(
         None, description="CRS of inline features (default: their GeoJSON crs member, else the grid's CRS)."
     )
@@ -258,7 +263,10 @@ def _inline_source(body: RasterizeBody, grid: Grid, settings: Settings) -> Any:
             "rasterize a catalogue layer (layer=) instead"
         )
     crs = given or declared or grid.crs
-    source = MemoryVectorSource(Features.from_arrays(geoms, values), crs, "the request's features", body.value)
+    names = None
+    if body.class_names is not None:
+        names = {body.class_names: read_property(body.features, body.class_names, what="the features")}
+    source = MemoryVectorSource(Features.from_arrays(geoms, values), crs, "the request's features", body.value, names)
     if not same_crs(crs, grid.crs):
         source = ReprojectedSource(source, grid.crs)
     bounds = source.bounds
@@ -307,6 +315,12 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> S
         raise InputError("crs= is the CRS of inline features; a catalogue layer has its own")
     fmt = get_format(body.format)
     band_type(body.dtype, body.nodata)  # before the grid and features are opened
+    zipped = fmt.zip_default if body.zipped is None else body.zipped
+    if body.class_names is not None and not (fmt.keeps_class_names and zipped):
+        raise InputError(
+            "class_names: the names travel in an .aux.xml beside the data file, which only a zip delivers: ask for "
+            "zipped=true with format gtiff, cog or aaigrid"
+        )
     if body.like is not None:
         reference: Any = catalog.coverage(body.like).open()
         grid = reference.grid
@@ -320,6 +334,7 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> S
     else:
         entry = catalog.layer(body.layer)
         check_column(body.value, entry.source)
+        check_column(body.class_names, entry.source, "class_names")
         source = open_vector(entry.source, layer=entry.layer, value=body.value)
         if source.crs is None:
             raise CRSError(f"layer {entry.id!r} has no CRS: it cannot be rasterized")
@@ -345,6 +360,7 @@ def plan_request(body: RasterizeBody, catalog: Catalog, settings: Settings) -> S
         bbox=bbox,
         bbox_crs=bbox_crs,
         max_pixels=settings.max_pixels,
+        class_names=body.class_names,
     )
     g = plan.grid
     describe = {
