@@ -4,6 +4,7 @@ attribute table as category names and a raster attribute table, read back by GDA
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from xml.sax.saxutils import escape
@@ -367,7 +368,7 @@ def test_class_names_written_by_gdal_itself_are_read_and_carried(tmp_path):
         assert ds.read().tolist() == [[[-5, 7, 7]], [[0, 1, 2]]]
     # a type that cannot hold a class's value leaves that class out, and says so
     r = rastercover.export(made, tmp_path / "urban.tif", bands=[1], bbox=(10, 0, 30, 10), dtype="uint8")
-    assert "class names of value(s) -5 not kept: a uint8 band does not hold them" in r.notes
+    assert "class names of value(s) -5 not kept: a uint8 band does not tell them apart" in r.notes
     assert [tuple(row["f"]) for row in _gdalinfo(r.path)["rat"]["row"]] == [(7, "<Urban>")]
 
 
@@ -382,9 +383,96 @@ def test_a_tile_folder_exports_with_its_names_and_downloads_leave_nothing(tmp_pa
     downloads = tmp_path / "dl"
     downloads.mkdir()
     with rastercover.export_file(src, dir=str(downloads), bands=[1]) as f:  # a single file cannot carry them
-        assert f.filename == "forest_b1.tif" and len(list(downloads.iterdir())) == 2
+        assert f.filename == "forest_b1.tif" and [p.name for p in downloads.iterdir()] == [os.path.basename(f.path)]
     assert list(downloads.iterdir()) == []  # and nothing is left behind
     with rastercover.export_file(src, format="aaigrid", bands=[1]) as f:
         import zipfile
 
         assert zipfile.ZipFile(f.path).namelist() == ["forest_b1.asc", "forest_b1.prj", "forest_b1.asc.aux.xml"]
+
+
+def _small(path, pixels, dtype, nodata=None, tables=None):
+    """A 1-band raster of ``pixels`` (one row) with the class names ``tables`` in its .aux.xml."""
+    from rastercover.io.pam import write_class_tables
+
+    with rasterio.open(path, "w", driver="GTiff", width=len(pixels), height=1, count=1, dtype=dtype, nodata=nodata,
+                       crs="EPSG:3857", transform=Affine(10, 0, 0, 0, -10, 10)) as ds:  # fmt: skip
+        ds.write(np.array([[pixels]], dtype=dtype))
+    if tables is not None:
+        write_class_tables(str(path), tables)
+    return path
+
+
+def _rat(path) -> dict[float, str]:
+    return {float(v): n for v, n in (tuple(r["f"]) for r in _gdalinfo(path).get("rat", {}).get("row", []))}
+
+
+def test_an_export_never_puts_a_name_on_pixels_it_does_not_name(tmp_path):
+    """Found by review: each case gave a file whose class names sat on other classes' pixels or on nodata."""
+    # rounding to an integer type moves 2.6 onto class 3: neither may keep a name, 2 still may
+    src = _small(tmp_path / "f.tif", [2, 2.6, 3, 1], "float32", -9999, [{2: "A", 2.6: "B", 3: "C"}])
+    r = rastercover.export(src, tmp_path / "i.tif", dtype="int16")
+    with rasterio.open(r.path) as ds:
+        assert ds.read(1).tolist() == [[2, 3, 3, 1]]
+    assert _rat(r.path) == {2.0: "A"}
+    assert "class names of value(s) 2.6, 3 not kept: a int16 band does not tell them apart" in r.notes
+    # a class stored as the output's nodata names no pixel
+    src = _small(tmp_path / "u.tif", [0, 1, 2], "uint8", None, [{0: "Water", 1: "Land"}])
+    r = rastercover.export(src, tmp_path / "n.tif", nodata=0)
+    assert _rat(r.path) == {1.0: "Land"}
+    assert "class names of value(s) 0 not kept: stored as the nodata value 0" in r.notes
+    # COG overviews: by nearest neighbour when classes are named (an average of 1 and 3 would read as class 2)
+    big = np.tile(np.array([1.0, 3.0], dtype="float32"), 512)
+    src = _small(tmp_path / "c.tif", list(big), "float32", -9999, [{1: "One", 2: "Two", 3: "Three"}])
+    for kw, named in (({}, True), ({"overview_resampling": "mode"}, True), ({"overview_resampling": "average"}, False)):
+        r = rastercover.export(src, tmp_path / "c_cog.tif", format="cog", overwrite=True, **kw)
+        assert (_rat(r.path) == {1.0: "One", 2.0: "Two", 3.0: "Three"}) is named, kw
+        with rasterio.open(r.path) as ds:
+            assert ds.overviews(1)
+            level = set(np.unique(ds.read(1, out_shape=(1, 1, ds.width // ds.overviews(1)[0]))))
+        assert level <= {1.0, 3.0} if named else 2.0 in level, kw  # averaged: values of no pixel of the source
+    assert "class names not kept: overviews by average make values that are no class" in " ".join(r.notes)
+    # a rasterized COG of named classes: its overviews hold class values only
+    cog = tmp_path / "forest_cog.tif"
+    fine = rastercover.Grid(1200, 900, Affine(4000, 0, -3200000, 0, -4000, 4700000), "EPSG:2964", tile_size=256)
+    rastercover.rasterize(TREES, fine, value="VEG_ID", class_names="VEGDESC", output=tmp_path / "tiles",
+                          methods=["VALUE_OF_BIGGEST", "COUNT_OF_POLYGONS"], dtype="int16", nodata=-1,
+                          cog=str(cog))  # fmt: skip
+    with rasterio.open(cog) as ds:
+        assert ds.overviews(1)[0] == 2
+        level = ds.read(1, out_shape=(1, ds.height // 2, ds.width // 2))
+    assert set(np.unique(level)) == {-1, 24, 25, 50}
+
+
+def test_class_names_are_read_as_gdal_reads_them(tmp_path):
+    from rastercover.io.pam import read_class_tables
+
+    src = _small(tmp_path / "a.tif", [1, 2], "uint8", None)
+    side = tmp_path / "a.tif.aux.xml"
+    side.write_text('<?xml version="1.0" encoding="bogus-enc"?><PAMDataset/>')  # an unknown encoding: no names
+    assert read_class_tables(src, 1) == (None,)
+    assert rastercover.export(src, tmp_path / "e.tif").files == (str(tmp_path / "e.tif"),)
+    side.write_bytes(b"\x00\xff\xfe garbage")
+    assert read_class_tables(src, 1) == (None,)
+    # category names and a table that disagree: which a reader shows depends on the reader, so neither
+    side.write_text('<PAMDataset><PAMRasterBand band="1"><CategoryNames><Category>Water</Category><Category>Forest'
+                    '</Category></CategoryNames><GDALRasterAttributeTable tableType="thematic"><FieldDefn index="0">'
+                    "<Name>Value</Name><Type>0</Type><Usage>5</Usage></FieldDefn><FieldDefn index=\"1\"><Name>Class"
+                    '</Name><Type>2</Type><Usage>2</Usage></FieldDefn><Row index="0"><F>0</F><F>Urban</F></Row>'
+                    "</GDALRasterAttributeTable></PAMRasterBand></PAMDataset>")  # fmt: skip
+    assert read_class_tables(src, 1) == (None,)
+    # a table of linear bins names rows by bin, not by a value column: not read as classes
+    side.write_text('<PAMDataset><PAMRasterBand band="1"><GDALRasterAttributeTable Row0Min="0" BinSize="10" '
+                    'tableType="thematic"><FieldDefn index="0"><Name>Value</Name><Type>0</Type><Usage>0</Usage>'
+                    '</FieldDefn><FieldDefn index="1"><Name>Class</Name><Type>2</Type><Usage>2</Usage></FieldDefn>'
+                    '<Row index="0"><F>0</F><F>low</F></Row><Row index="1"><F>1</F><F>high</F></Row>'
+                    "</GDALRasterAttributeTable></PAMRasterBand></PAMDataset>")  # fmt: skip
+    assert read_class_tables(src, 1) == (None,)
+    # a VRT's names are in its bands; GDAL ignores a .vrt.aux.xml for them
+    vrt = tmp_path / "a.vrt"
+    subprocess.run([shutil.which("gdal_translate") or "gdal_translate", "-q", "-of", "VRT", str(src), str(vrt)],
+                   check=True)  # fmt: skip
+    from rastercover.io.pam import write_class_tables
+
+    write_class_tables(str(vrt), [{1: "one"}])
+    assert "categories" not in _gdalinfo(vrt)["bands"][0] and read_class_tables(vrt, 1) == (None,)

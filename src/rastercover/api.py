@@ -482,7 +482,9 @@ def plan_rasterize(
         if too_many_tiles(grid.tile_size, grid.n_tiles) or worth_narrowing(job):
             job = narrow_to_reached(job)
         check_tiling(grid.width, grid.height, grid.tile_size, job.grid.n_tiles, touched=True)
-    sink_options["overview_resampling"] = "nearest" if all(m.categorical for m in method_list) else "average"
+    # the overviews of named classes must hold class values (an average of 24 and 50 would read as 37's name)
+    categorical = classes or all(m.categorical for m in method_list)
+    sink_options["overview_resampling"] = "nearest" if categorical else "average"
     return RasterizePlan(job, out, sink_options, tile_ids, srid, cog_path, workers, executor, block_pixels, classes)
 
 
@@ -505,15 +507,15 @@ def _classes(
             f"{', '.join(m.name for m in methods)} is one"
         )
     _check_class_output(where, out, cog_path, lazy)
-    if callable(getattr(src, "class_names", None)):
-        table = src.class_names(column)
-    elif hasattr(source, "columns") and hasattr(source, "geometry"):  # a GeoDataFrame: its own attribute table
+    if hasattr(source, "columns") and hasattr(source, "geometry"):  # a GeoDataFrame: its own attribute table
         if column not in source.columns:
             raise MissingColumnError(f"the GeoDataFrame has no column {column!r} to name classes")
         if not getattr(src, "value", None):
             raise InputError(f"{where}: they name the values of the value column: give one (value=)")
         table = class_table(source[src.value].to_numpy(dtype="float64", na_value=np.nan),
                             source[column].to_numpy(dtype=object), column, "the GeoDataFrame")  # fmt: skip
+    elif callable(getattr(src, "class_names", None)):
+        table = src.class_names(column)
     else:
         raise InputError(f"{where}: {src.describe()} has no attribute table to read class names from")
     if not any(name is not None for name in table.values()):

@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -400,7 +401,7 @@ def plan_export(
                 f"type: give dtype= (--dtype) one of {', '.join(allowed)}"
             )
     names = tuple(cov.band_names[b - 1] if b - 1 < len(cov.band_names) else "" for b in band_list)
-    classes = _classes(cov, band_list, fmt, resampling if warp else None, out_dtype, notes)
+    classes, req = _classes(cov, band_list, fmt, req, warp, out_dtype, notes)
     return ExportPlan(
         cov, req, path, fmt, zipped, sidecar_prj, tuple(band_list), names, window, geom, geom_out, out_grid, warp,
         resampling, work_dtype, work_nodata, out_dtype, out_nodata, tuple(notes), classes,
@@ -412,62 +413,90 @@ _VALUE_RESAMPLINGS = frozenset({"nearest", "mode", "min", "max"})
 
 
 def _classes(
-    cov: Any, bands: Sequence[int], fmt: Format, resampling: str | None, dtype: np.dtype, notes: list[str]
-) -> tuple[dict[float, str] | None, ...]:
-    """The class names of the exported bands that the output keeps, per output band (``()``: none).
+    cov: Any, bands: Sequence[int], fmt: Format, req: _Request, warp: bool, dtype: np.dtype, notes: list[str]
+) -> tuple[tuple[dict[float, str] | None, ...], _Request]:
+    """The class names of the exported bands that the output keeps, per output band (``()``: none), and the
+    request, with COG overviews by nearest neighbour when it keeps some and asked for no overview resampling.
 
-    They go where the format keeps them (:attr:`Format.keeps_class_names`), when every pixel is still a value of
-    the source (no warp, or a resampling that picks source values) and keyed by the value as the output stores
-    it; a class whose value the output type changes is left out (its pixels do not hold it). What is dropped
-    is said in ``notes``.
+    They go where the format keeps them (:attr:`Format.keeps_class_names`), when every pixel (of the overviews
+    too) is still a value of the source: no warp, or a resampling that picks source values. What is dropped is
+    said in ``notes``; the output's type and nodata drop more when the file is written (:func:`stored_classes`).
     """
     tables = getattr(cov, "class_tables", None)
     picked = tuple(tables[b - 1] if tables and b - 1 < len(tables) else None for b in bands)
     if not any(picked):
-        return ()
+        return (), req
     if not fmt.keeps_class_names:
         notes.append(f"class names not kept: {fmt.key} has no place for them (gtiff, cog and aaigrid keep them)")
-        return ()
-    if resampling is not None and resampling not in _VALUE_RESAMPLINGS:
-        notes.append(f"class names not kept: {resampling} resampling makes values that are no class")
-        return ()
-    return stored_classes(picked, dtype, notes)
+        return (), req
+    if warp and req.resampling not in _VALUE_RESAMPLINGS:
+        notes.append(f"class names not kept: {req.resampling} resampling makes values that are no class")
+        return (), req
+    if fmt.key == "cog":
+        if req.overview_resampling is None:
+            req = dataclasses.replace(req, overview_resampling="nearest")
+        elif req.overview_resampling.lower() not in _VALUE_RESAMPLINGS:
+            notes.append(f"class names not kept: overviews by {req.overview_resampling.lower()} make values that are "
+                         "no class (overview_resampling nearest or mode keeps them)")  # fmt: skip
+            return (), req
+    return stored_classes(picked, dtype, None, notes), req
 
 
 def stored_classes(
-    tables: Sequence[dict[float, str] | None], dtype: np.dtype, notes: list[str] | None = None
+    tables: Sequence[dict[float, str] | None], dtype: np.dtype, nodata: float | None, notes: list[str] | None = None
 ) -> tuple[dict[float, str] | None, ...]:
-    """``tables`` without the classes whose value a ``dtype`` band cannot hold exactly (noted in ``notes``).
+    """``tables`` as a ``dtype`` band with ``nodata`` stores them: a class keeps its name only where no other
+    pixel can take its value. A class whose value the type changes (rounded as :class:`~rastercover.pixel_values.
+    Cast` rounds, or out of range) is dropped, and so is the class whose value it lands on (its pixels would then
+    hold two classes); so is a class stored as the nodata value. What is dropped is said in ``notes``.
 
     Examples
     --------
-    >>> stored_classes([{1.0: "a", 2.5: "b", 300.0: "c"}, None], np.dtype("uint8"))
-    ({1.0: 'a'}, None)
+    >>> stored_classes([{1.0: "a", 2.0: "b", 2.6: "c", 300.0: "d"}, None], np.dtype("uint8"), 0.0)
+    ({1.0: 'a', 2.0: 'b'}, None)
+    >>> stored_classes([{2.0: "b", 2.6: "c", 3.0: "x"}], np.dtype("int16"), 2.0)
+    (None,)
     """
     kept: list[dict[float, str] | None] = []
     for table in tables:
         if not table:
             kept.append(None)
             continue
-        values = np.array(list(table), dtype=np.float64)
+        values = np.array(sorted(table), dtype=np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            stored = values.astype(dtype).astype(np.float64)
-        same = stored == values
-        kept.append({float(v): table[float(v)] for v in values[same]} or None)
-        if not same.all() and notes is not None:
-            lost = ", ".join(f"{v:g}" for v in values[~same])
-            notes.append(f"class names of value(s) {lost} not kept: a {dtype.name} band does not hold them")
+            if dtype.kind in "iu":
+                info = np.iinfo(dtype)
+                stored = np.where(values >= 0, np.floor(values + 0.5), np.ceil(values - 0.5))  # Cast's rounding
+                stored[(stored < info.min) | (stored > info.max)] = np.nan
+            else:
+                stored = values.astype(dtype).astype(np.float64)
+        moved = stored != values  # NaN (out of range) included
+        lost = set(values[moved]) | {v for v, s in zip(values, stored, strict=True) if s in set(stored[moved])}
+        on_nodata = set() if nodata is None else set(values[stored == nodata])
+        keep = {float(v): table[float(v)] for v in values if v not in lost and v not in on_nodata}
+        kept.append(keep or None)
+        if notes is not None and lost:
+            shown = ", ".join(f"{v:g}" for v in sorted(lost))
+            notes.append(f"class names of value(s) {shown} not kept: a {dtype.name} band does not tell them apart")
+        if notes is not None and on_nodata - lost:
+            shown = ", ".join(f"{v:g}" for v in sorted(on_nodata - lost))
+            notes.append(f"class names of value(s) {shown} not kept: stored as the nodata value {nodata:g}")
     return tuple(kept)
 
 
 def run_export(
-    plan: ExportPlan, *, member_stem: str | None = None, progress: Callable[[int], None] | None = None
+    plan: ExportPlan,
+    *,
+    member_stem: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    class_names: bool = True,
 ) -> ExportResult:
     """Write an :class:`ExportPlan`: read the piece chunk by chunk, encode it, deliver it under its final name.
 
     ``member_stem`` names the files inside a zip (default: the zip's own name). ``progress`` is called with 1
-    after each chunk written (``plan.steps`` in all). Nothing is left under the final name unless the whole
-    output was written.
+    after each chunk written (``plan.steps`` in all). ``class_names=False`` writes no class names beside the
+    file (a download of the file alone, which cannot carry them). Nothing is left under the final name unless
+    the whole output was written.
     """
     if plan.path is None:
         raise InputError("this export plan has no output: plan it with an output path")
@@ -533,7 +562,8 @@ def run_export(
             verify_copy(work, main, path, write_path=tmpdir, values=not fmt.lossy)  # the driver may not say
             discard(work)
         # the class names in PATH.aux.xml, beside the file or in the zip (only formats whose driver writes none)
-        classes = stored_classes(plan.classes, np.dtype(dtype), notes) if plan.classes else ()
+        wanted = bool(plan.classes) and (class_names or plan.zipped)
+        classes = stored_classes(plan.classes, np.dtype(dtype), nodata, notes) if wanted else ()
         named = any(classes) and add_class_tables(main, classes) is not None  # with what the driver wrote there
         files, members = deliver(
             fmt, main, tmpdir, stem, path, out_grid, plan.zipped, plan.sidecar_prj, nodata=nodata, side_file=named
@@ -933,7 +963,8 @@ def export_file(
     fd, path = tempfile.mkstemp(prefix="rastercover-", suffix=ext, dir=dir)
     os.close(fd)
     try:
-        run_export(plan_export(cov, path, overwrite=True, format=format, **options), member_stem=stem)
+        plan = plan_export(cov, path, overwrite=True, format=format, **options)
+        run_export(plan, member_stem=stem, class_names=zipped)  # a lone file cannot carry them
     except BaseException:
         discard(path)
         raise

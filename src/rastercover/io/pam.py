@@ -149,39 +149,41 @@ def read_class_tables(path: str | os.PathLike, count: int) -> tuple[dict[float, 
     """
     path = os.fspath(path)
     tables: list[dict[float, str] | None] = [None] * count
-    sources = [(path, "VRTRasterBand")] if path.lower().endswith(".vrt") else []
-    sources.append((path + ".aux.xml", "PAMRasterBand"))
-    for source, tag in sources:
+    # GDAL reads a VRT's classes from its own bands only, any other raster's from its PAM side file
+    source, tag = (path, "VRTRasterBand") if path.lower().endswith(".vrt") else (path + ".aux.xml", "PAMRasterBand")
+    try:
+        root = ET.parse(source).getroot()
+    except (OSError, ET.ParseError, LookupError, ValueError):  # missing, malformed, an unknown encoding
+        return tuple(tables)
+    for band in root.iter(tag):
         try:
-            root = ET.parse(source).getroot()
-        except (OSError, ET.ParseError):
+            i = int(band.get("band", "0")) - 1
+        except ValueError:
             continue
-        for band in root.iter(tag):
-            try:
-                i = int(band.get("band", "0")) - 1
-            except ValueError:
-                continue
-            if 0 <= i < count and tables[i] is None:
-                tables[i] = _band_classes(band)
+        if 0 <= i < count and tables[i] is None:
+            tables[i] = _band_classes(band)
     return tuple(tables)
 
 
 def _band_classes(band: ET.Element) -> dict[float, str] | None:
-    """``{value: name}`` from one band element's attribute table, else its category names; None if neither."""
+    """``{value: name}`` from one band element's attribute table and category names; None if it has neither, or
+    when they disagree on a value (which one a reader shows depends on the reader: neither is carried)."""
     rat = band.find("GDALRasterAttributeTable")
-    if rat is not None:
-        table = _rat_classes(rat)
-        if table is not None:
-            return table or None
+    table = None if rat is None else _rat_classes(rat)
     cats = band.find("CategoryNames")
-    if cats is None:
+    named = None
+    if cats is not None:
+        named = {float(i): c.text for i, c in enumerate(cats.findall("Category")) if c.text}
+    if table and named and any(named.get(v, n) != n for v, n in table.items()):
         return None
-    names = {float(i): (c.text or "") for i, c in enumerate(cats.findall("Category"))}
-    return {v: n for v, n in names.items() if n} or None
+    return table or named or None
 
 
 def _rat_classes(rat: ET.Element) -> dict[float, str] | None:
-    """A thematic RAT's ``{value: name}``; None for a table that names no single values (ranges, no columns)."""
+    """A thematic RAT's ``{value: name}``; None for a table that names no single values (ranges, linear bins,
+    no value or name column)."""
+    if rat.get("Row0Min") is not None or rat.get("BinSize") is not None:  # rows by bin, not by a value column
+        return None
     fields = {}
     for f in rat.findall("FieldDefn"):
         try:

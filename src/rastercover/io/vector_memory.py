@@ -130,8 +130,10 @@ class MemoryVectorSource:
     def class_names(self, column: str) -> dict[float, str | None]:
         """``{value: name or None}`` from the naming column ``column`` given with the features (``names=``); see
         :func:`rastercover.io.class_names.class_table`."""
+        if not self._names:
+            raise InputError(f"{self._name} has no attribute table to read class names from")
         if column not in self._names:
-            given = ", ".join(self._names) or "none"
+            given = ", ".join(self._names)
             raise MissingColumnError(f"{self._name} have no column {column!r} to name classes (given: {given})")
         values, names = self._names[column]
         if not self.value:

@@ -407,7 +407,7 @@ class _Planned:
             stem = self.filename.rsplit(".", 1)[0]
             if self.plan.request.per_tile:  # the tiles are <name>[_bbox]_r0_c0...; the zip is <name>[_bbox]_tiles
                 stem = stem.removesuffix("_tiles")
-            out = run_export(self.plan, member_stem=stem, progress=progress)
+            out = run_export(self.plan, member_stem=stem, progress=progress, class_names=self.plan.zipped)
         except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
             raise _out_of_range(exc, self.values) from None
         return ResultFile(out.path, self.filename, self.media_type)

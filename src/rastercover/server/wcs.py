@@ -468,7 +468,7 @@ def _write(cov: Any, req: _CoverageRequest, path: str, settings: Settings) -> No
     from ..exporting import run_export
 
     try:
-        run_export(_plan(cov, req, path, settings))
+        run_export(_plan(cov, req, path, settings), class_names=False)  # a GetCoverage answer is one file
     except SourceError:  # the coverage itself cannot be read: not the request's fault
         raise
     except ArithmeticError as exc:  # a check missing in the library: still the request's numbers
