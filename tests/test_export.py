@@ -294,6 +294,17 @@ def test_negative_buffer_and_coverage_without_nodata(tmp_path):
     ref, ref_t = _oracle(src, [geom.buffer(-100, quad_segs=8)], nodata=-32768)
     b, transform, _, nodata, _ = _read(r.path)
     assert transform == ref_t and nodata == -32768 and np.array_equal(b, ref)
+    assert not any("will read as nodata" in n for n in r.notes)  # no pixel holds -32768
+    # pixels of the coverage holding the chosen nodata are counted and named (they will read as nodata)
+    a.flat[[0, 5, 700]] = -32768
+    src = _write(tmp_path / "j.tif", a, dtype="int16")
+    r = rastercover.export(src, tmp_path / "p.tif", clip=shapely.box(150000, 419000, 150700, 420000))
+    inside = _oracle(src, [shapely.box(150000, 419000, 150700, 420000)], nodata=None)[0]
+    hit = int((inside == -32768).sum())
+    assert hit == 3, hit  # pixels 0 and 5 of row 0 and pixel 0 of row 14 are inside the clip
+    assert f"{hit} pixel(s) of the coverage hold -32768, the nodata value chosen for the pixels it masks" in " ".join(
+        r.notes
+    )
 
 
 def test_geodataframe_clip_brings_its_crs(dem, tmp_path):

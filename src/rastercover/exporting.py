@@ -521,13 +521,17 @@ def run_export(
         allowed = fmt.allowed_dtypes(len(band_list))
         stats = ValueStats() if allowed is not None and out_dtype.name not in allowed else None
         grid, window = cov.grid, plan.window
+        hits = [0]  # valid pixels equal to a nodata value chosen here (source_chunks)
         if plan.warp:
             chunks = warped_chunks(
                 cov, grid, window, out_grid, band_list, geom_out, req.all_touched, work_dtype, work_nodata,
                 plan.resampling,
             )  # fmt: skip
         else:
-            chunks = source_chunks(cov, grid, window, band_list, geom, req.all_touched, work_dtype, work_nodata)
+            chosen = work_nodata is not None and _bands_nodata(cov, band_list) is None  # not the coverage's own
+            chunks = source_chunks(
+                cov, grid, window, band_list, geom, req.all_touched, work_dtype, work_nodata, hits if chosen else None
+            )  # fmt: skip
         if progress is not None:
             chunks = _reporting(chunks, progress)
         kept = write_chunks(work, out_grid, list(plan.band_names), chunks, cast, stats, what=path)
@@ -539,6 +543,11 @@ def run_export(
                 )
             raise InputError(
                 "the clip covers no pixel centre of the coverage: pass all_touched=True (--all-touched) or a buffer"
+            )
+        if hits[0]:
+            notes.append(
+                f"{hits[0]} pixel(s) of the coverage hold {work_nodata:g}, the nodata value chosen for the pixels it "
+                "masks, and will read as nodata: give nodata= (--nodata) a value the data does not use"
             )
         if cast.collisions:
             notes.append(

@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 
 from ..grid import Grid, Window
+from ..pixel_values import nodata_mask
 from ..protocols import RasterCoverage
 from .warp import warp_chunk
 
@@ -127,8 +128,13 @@ def source_chunks(
     all_touched: bool,
     dtype: np.dtype,
     nodata: float | None,
+    hits: list[int] | None = None,
 ) -> Iterator[Chunk]:
-    """The piece on the coverage's own grid, whole storage tiles at a time, masked by ``geom``."""
+    """The piece on the coverage's own grid, whole storage tiles at a time, masked by ``geom``.
+
+    ``hits``: when ``nodata`` is one the coverage does not declare (chosen for the pixels the clip masks),
+    ``hits[0]`` counts the coverage's own pixels that hold it: they will read as nodata.
+    """
     from .piece import geometry_window
 
     centres_only = geom is not None and not all_touched and is_areal(geom)
@@ -145,6 +151,13 @@ def source_chunks(
         if data.dtype != dtype:
             data = data.astype(dtype)
         lacking = grid.lacks(chunk)  # a sparse coverage's missing tiles are nodata, whatever its reader fills
+        if hits is not None and nodata is not None:
+            hit = nodata_mask(data, nodata)
+            if keep is not True:
+                hit &= keep
+            if lacking is not None:
+                hit &= ~lacking
+            hits[0] += int(hit.sum())
         if lacking is not None and nodata is not None:
             data[:, lacking] = nodata
         yield rel, *masked(data, keep, nodata)
