@@ -74,7 +74,7 @@ from .ops.encode import creation_options, fit_format, pixel_types, write_chunks
 from .ops.mosaic import Chunk, source_chunks, warped_chunks
 from .ops.piece import check_crop, fmt_bounds, parse_bands, piece_window, prepare_clip
 from .ops.warp import check_resampling, covers, reproject_geometry, warp_grid
-from .pixel_values import Cast, ValueStats, check_dtype
+from .pixel_values import Cast, ValueStats, check_dtype, round_half_away
 from .protocols import RasterCoverage
 
 __all__ = [
@@ -466,7 +466,7 @@ def stored_classes(
         with np.errstate(invalid="ignore", over="ignore"):
             if dtype.kind in "iu":
                 info = np.iinfo(dtype)
-                stored = np.where(values >= 0, np.floor(values + 0.5), np.ceil(values - 0.5))  # Cast's rounding
+                stored = round_half_away(values)  # as Cast rounds
                 stored[(stored < info.min) | (stored > info.max)] = np.nan
             else:
                 stored = values.astype(dtype).astype(np.float64)

@@ -23,7 +23,17 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["DTYPES", "ByteScale", "Cast", "ValueStats", "check_dtype", "fits", "is_nodata", "nodata_mask"]
+__all__ = [
+    "DTYPES",
+    "ByteScale",
+    "Cast",
+    "ValueStats",
+    "check_dtype",
+    "fits",
+    "is_nodata",
+    "nodata_mask",
+    "round_half_away",
+]
 
 #: Pixel types an export can be asked for (GDAL's data types, numpy's names).
 DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64")
@@ -117,6 +127,17 @@ class ValueStats:
             self.float32_exact = bool(np.all((back == as64) | (np.isnan(back) & np.isnan(as64))))
 
 
+def round_half_away(values: np.ndarray) -> np.ndarray:
+    """Floats rounded to the nearest integer, halves away from zero (GDAL's rule; numpy's ``round`` goes to even).
+
+    Examples
+    --------
+    >>> round_half_away(np.array([2.5, -2.5, 2.4, 0.5])).tolist()
+    [3.0, -3.0, 2.0, 1.0]
+    """
+    return np.where(values >= 0, np.floor(values + 0.5), np.ceil(values - 0.5))
+
+
 class Cast:
     """Values of ``src`` type (nodata ``src_nodata``) as ``dst`` type with nodata ``dst_nodata``.
 
@@ -156,7 +177,7 @@ class Cast:
                         f"some values are NaN or infinite and {self.dst.name} cannot hold them: "
                         "keep a float type (--dtype)"
                     )
-                data = np.where(data >= 0, np.floor(data + 0.5), np.ceil(data - 0.5)) if data.size else data
+                data = round_half_away(data) if data.size else data
                 valid = data if mask is None else data[~mask]
             info = np.iinfo(self.dst)
             if valid.size and (valid.min() < info.min or valid.max() > info.max):

@@ -80,11 +80,16 @@ def write_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) 
     discard(side)
     if not any(tables):
         return None
-    with open(side, "w", encoding="utf-8") as f:
-        f.write(class_table_xml(tables))
+    _write(side, class_table_xml(tables).encode("utf-8"))
+    return side
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write ``path`` and make it durable (the side file is committed with the raster it describes)."""
+    with open(path, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    return side
 
 
 def add_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) -> str | None:
@@ -120,10 +125,7 @@ def add_class_tables(path: str, tables: Sequence[Mapping[float, str] | None]) ->
         for old in [*el.findall("CategoryNames"), *el.findall("GDALRasterAttributeTable")]:
             el.remove(old)
         el.extend(ET.fromstring("<x>" + "".join(band_class_lines(table, "")) + "</x>"))
-    with open(side, "wb") as f:
-        f.write(ET.tostring(root, encoding="utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+    _write(side, ET.tostring(root, encoding="utf-8"))
     return side
 
 #: RAT field usages (GDAL's GDALRATFieldUsage): a class's value, its name, a range's ends.
