@@ -24,7 +24,6 @@ Service, European Environment Agency), as shipped with exactextractr (``inst/sao
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
 import subprocess
@@ -49,7 +48,6 @@ try:
     import matplotlib.pyplot as plt
     from matplotlib import colors
     from matplotlib.patches import Patch, Rectangle
-    from PIL import Image
 except ImportError:  # pragma: no cover - a docs-only dependency
     sys.exit("make_regrid_pictures.py needs matplotlib (docs only): .venv/bin/pip install matplotlib")
 
@@ -136,20 +134,10 @@ def map_axes(fig, rect, bounds, title: str):
 
 
 def save_png(fig, name: str, colours: int = 128) -> Path:
-    """Save a figure as a small palette PNG (optimised), and check its size."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-    plt.close(fig)
-    buf.seek(0)
-    im = Image.open(buf).convert("RGB")
-    im = im.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    path = IMG / name
-    im.save(path, format="PNG", optimize=True)
-    size = path.stat().st_size
-    print(f"  wrote {path.relative_to(REPO)}: {im.width}x{im.height} px, {size / 1000:.0f} kB")
-    if size > BYTES_LIMIT:
-        print(f"  WARNING: {name} is over {BYTES_LIMIT / 1000:.0f} kB")
-    return path
+    """Save a figure as a small palette PNG, as make_pictures.py does (under :data:`BYTES_LIMIT` bytes)."""
+    from make_pictures import save_png as save  # beside this script: on sys.path when it runs
+
+    return save(fig, name, colours, limit=BYTES_LIMIT)
 
 
 def run(cmd: list[str]) -> None:
