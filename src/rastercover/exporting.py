@@ -570,7 +570,7 @@ def run_export(
             rasterio.shutil.copy(work, main, driver=fmt.driver, **options)
             verify_copy(work, main, path, write_path=tmpdir, values=not fmt.lossy)  # the driver may not say
             discard(work)
-        # the class names in PATH.aux.xml, beside the file or in the zip (only formats whose driver writes none)
+        # the class names in PATH.aux.xml (merged into the one a driver may write), beside the file or in the zip
         wanted = bool(plan.classes) and (class_names or plan.zipped)
         classes = stored_classes(plan.classes, np.dtype(dtype), nodata, notes) if wanted else ()
         named = any(classes) and add_class_tables(main, classes) is not None  # with what the driver wrote there
