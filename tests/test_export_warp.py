@@ -222,6 +222,21 @@ def test_dtype_rounds_floats_and_refuses_values_that_do_not_fit(big, tmp_path):
         rastercover.export(big, tmp_path / "u.tif", dtype="int3")
 
 
+def test_integers_a_float_type_does_not_hold_are_counted(tmp_path):
+    """int32 to float32: 16777217 has no float32; the export says how many pixels changed instead of hiding it."""
+    src = tmp_path / "ids.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=4, height=1, count=1, dtype="int32", crs="EPSG:32198",
+                       transform=Affine(10, 0, 0, 0, -10, 10)) as ds:  # fmt: skip
+        ds.write(np.array([[[7, 16777216, 16777217, 2_000_000_001]]], dtype="int32"))
+    r = rastercover.export(src, tmp_path / "f.tif", dtype="float32")
+    with rasterio.open(r.path) as ds:
+        assert ds.read(1).tolist() == [[7.0, 16777216.0, 16777216.0, 2_000_000_000.0]]
+    said = "2 pixel(s) changed value: float32 holds integers exactly only up to 16777216; keep int32"
+    assert said in " ".join(r.notes)
+    r = rastercover.export(src, tmp_path / "d.tif", dtype="float64")
+    assert not any("changed value" in n for n in r.notes)  # float64 holds every int32
+
+
 def test_nodata_replaces_the_coverage_nodata_and_counts_collisions(big, tmp_path):
     with rasterio.open(big) as ds:
         src = ds.read()

@@ -549,6 +549,11 @@ def run_export(
                 f"{hits[0]} pixel(s) of the coverage hold {work_nodata:g}, the nodata value chosen for the pixels it "
                 "masks, and will read as nodata: give nodata= (--nodata) a value the data does not use"
             )
+        if cast.rounded:
+            notes.append(
+                f"{cast.rounded} pixel(s) changed value: {out_dtype.name} holds integers exactly only up to "
+                f"{2 ** (np.finfo(out_dtype).nmant + 1)}; keep {work_dtype.name} or use float64 (--dtype)"
+            )
         if cast.collisions:
             notes.append(
                 f"{cast.collisions} valid pixel(s) equal the nodata value {out_nodata:g} and will read as nodata"

@@ -144,13 +144,22 @@ class Cast:
     Floats going to an integer type are rounded to the nearest integer (halves away from zero, as GDAL does);
     a valid value outside the target's range (or NaN/infinite going to an integer) raises :class:`InputError`
     naming the range; a float narrowed to float32 must stay finite. Nodata pixels become ``dst_nodata``.
-    ``collisions`` counts valid pixels that equal ``dst_nodata`` after the cast (they will read as nodata).
+    ``collisions`` counts valid pixels that equal ``dst_nodata`` after the cast (they will read as nodata);
+    ``rounded`` counts integers a float type does not hold exactly (above 2**24 in float32), which the cast
+    changed.
+
+    Examples
+    --------
+    >>> cast = Cast("int32", None, "float32", None)
+    >>> cast(np.array([16777216, 16777217], dtype="int32")).tolist(), cast.rounded
+    ([16777216.0, 16777216.0], 1)
     """
 
     def __init__(self, src: Any, src_nodata: float | None, dst: Any, dst_nodata: float | None) -> None:
         self.src, self.dst = np.dtype(src), np.dtype(dst)
         self.src_nodata, self.dst_nodata = src_nodata, dst_nodata
         self.collisions = 0
+        self.rounded = 0
         self.identity = self.src == self.dst and _same(src_nodata, dst_nodata)
 
     def __call__(self, data: np.ndarray) -> np.ndarray:
@@ -188,6 +197,10 @@ class Cast:
             filled = data if mask is None else np.where(mask, 0, data)
             return filled.astype(self.dst)
         out = data.astype(self.dst)
+        if valid.size and valid.dtype.kind in "iu" and np.finfo(self.dst).nmant + 1 < 8 * valid.dtype.itemsize:
+            after = out if mask is None else out[~mask]  # integers beyond the float's mantissa may change
+            with np.errstate(invalid="ignore", over="ignore"):
+                self.rounded += int((after.astype(valid.dtype) != valid).sum())
         if valid.size and self.dst.itemsize < 8 and valid.dtype.kind == "f":
             finite_before = np.isfinite(valid)
             after = out if mask is None else out[~mask]
