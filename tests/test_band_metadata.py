@@ -476,3 +476,26 @@ def test_class_names_are_read_as_gdal_reads_them(tmp_path):
 
     write_class_tables(str(vrt), [{1: "one"}])
     assert "categories" not in _gdalinfo(vrt)["bands"][0] and read_class_tables(vrt, 1) == (None,)
+
+
+def test_a_resumed_zarr_store_names_what_the_resuming_run_names(tmp_path):
+    """An interrupted run that named classes, resumed without them: the store must not keep the old names."""
+    import xarray as xr
+
+    out = tmp_path / "forest.zarr"
+    fine = rastercover.Grid(600, 450, Affine(8000, 0, -3200000, 0, -8000, 4700000), "EPSG:2964", tile_size=128)
+    seen = []
+
+    def stop(n):
+        seen.append(n)
+        if sum(seen) >= 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rastercover.rasterize(TREES, fine, value="VEG_ID", class_names="VEGDESC", methods="VALUE_OF_BIGGEST",
+                              output=out, resume=True, progress=stop, block_pixels=16_384)  # fmt: skip
+    assert (tmp_path / ".forest.zarr.partial").is_dir()
+    rastercover.rasterize(TREES, fine, value="VEG_ID", methods="VALUE_OF_BIGGEST", output=out, resume=True)
+    with xr.open_zarr(out) as back:
+        assert "classes" not in back["rastercover"].attrs
+        assert back["rastercover"].attrs["descriptions"] == [get_method("VALUE_OF_BIGGEST").description]
